@@ -1,0 +1,4 @@
+export { createHttpServer, ApiError, roles, roleAllows, redactUrl } from './http.js';
+export type { HttpServerOptions, Operator, Role } from './http.js';
+export { errorSchema } from './schemas.js';
+export type { ErrorBody } from './schemas.js';

@@ -1,0 +1,164 @@
+// The one place that reads configuration. Every knob is declared once below with its environment
+// variable, its `--flag`, a zod schema and a default that works on a laptop; `apiary serve --help`
+// is generated from the same table, so documentation cannot drift from the code.
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const bool = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
+  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+/** Comma- or whitespace-separated list (env) or repeated flag. */
+const list = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => (Array.isArray(v) ? v : v.split(/[\s,]+/)).map((s) => s.trim()).filter(Boolean));
+
+interface Option {
+  env: string;
+  flag: string;
+  schema: z.ZodType;
+  default?: unknown;
+  help: string;
+  /** Never printed: `--help` shows only whether it is set. */
+  secret?: boolean;
+  repeatable?: boolean;
+  /** A bare `--flag` means true. */
+  boolean?: boolean;
+}
+
+const options = {
+  dataDir: { env: 'APIARY_DATA_DIR', flag: 'data-dir', schema: z.string().min(1), default: './data', help: 'directory for the SQLite file, the private Redis and the bootstrap token' },
+  dbPath: { env: 'APIARY_DB', flag: 'db', schema: z.string().min(1).optional(), help: 'SQLite file (default <data-dir>/apiary.sqlite)' },
+  logLevel: { env: 'LOG_LEVEL', flag: 'log-level', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', help: 'log level' },
+  apiHost: { env: 'API_HOST', flag: 'api-host', schema: z.string().min(1), default: '0.0.0.0', help: 'HTTP listen address (REST API, /docs, /metrics, node WebSocket /ws/node)' },
+  apiPort: { env: 'API_PORT', flag: 'api-port', schema: port, default: 8080, help: 'HTTP listen port' },
+  metricsPublic: { env: 'METRICS_PUBLIC', flag: 'metrics-public', schema: bool, default: false, boolean: true, help: 'serve /metrics without a token (otherwise viewer role)' },
+  adminToken: { env: 'APIARY_ADMIN_TOKEN', flag: 'admin-token', schema: z.string().min(24).optional(), secret: true, help: 'bootstrap admin token to create on first start (default: generated and written to <data-dir>/admin-token)' },
+  redisUrl: { env: 'REDIS_URL', flag: 'redis-url', schema: z.string().url().optional(), secret: true, help: 'Redis for the command queue; unset = start a private redis-server under <data-dir>/redis' },
+  redisServerBin: { env: 'REDIS_SERVER_BIN', flag: 'redis-server-bin', schema: z.string().min(1), default: 'redis-server', help: 'redis-server binary used when REDIS_URL is unset' },
+  nodeTcpHost: { env: 'NODE_TCP_HOST', flag: 'node-tcp-host', schema: z.string().min(1), default: '0.0.0.0', help: 'HoneyBee node TCP/TLS listen address' },
+  nodeTcpPort: { env: 'NODE_TCP_PORT', flag: 'node-tcp-port', schema: port, default: 9001, help: 'HoneyBee node TCP/TLS port (newline-delimited JSON)' },
+  nodeTlsCert: { env: 'NODE_TLS_CERT', flag: 'node-tls-cert', schema: z.string().optional(), help: 'PEM certificate (with subjectAltName) to serve nodes over TLS 1.3' },
+  nodeTlsKey: { env: 'NODE_TLS_KEY', flag: 'node-tls-key', schema: z.string().optional(), help: 'PEM private key for --node-tls-cert' },
+  nodeLineMaxBytes: { env: 'NODE_LINE_MAX_BYTES', flag: 'node-line-max-bytes', schema: positiveInt, default: 1024 * 1024, help: 'largest node line/frame accepted; longer ones are discarded and counted' },
+  enrollment: { env: 'ENROLLMENT_MODE', flag: 'enrollment', schema: z.enum(['provisioned', 'approve', 'open']), default: 'approve', help: 'provisioned: operator creates nodes first; approve: unknown nodes wait for approval; open: first contact enrolls' },
+  heartbeatInterval: { env: 'HEARTBEAT_INTERVAL', flag: 'heartbeat-interval', schema: positiveInt, default: 30, help: 'seconds between node heartbeats (NodeStatusUpdate)' },
+  staleFactor: { env: 'HEARTBEAT_STALE_FACTOR', flag: 'heartbeat-stale-factor', schema: positiveInt, default: 3, help: 'a node silent for factor x interval is marked offline' },
+  hpfeedsEndpoints: { env: 'HPFEEDS_ENDPOINTS', flag: 'hpfeeds-endpoint', schema: list, default: ['tcp:port=10000'], repeatable: true, help: "hpfeeds listeners: 'tcp:port=10000[:interface=IP]', 'tls:port=10001:cert=PATH:key=PATH'" },
+  hpfeedsName: { env: 'HPFEEDS_BROKER_NAME', flag: 'hpfeeds-name', schema: z.string().min(1).max(255), default: 'apiary', help: 'broker name sent in OP_INFO' },
+  hpfeedsAuthFile: { env: 'HPFEEDS_AUTH_FILE', flag: 'hpfeeds-auth-file', schema: z.string().optional(), help: 'reference-format JSON auth file (hot reloaded), consulted after the database' },
+  hpfeedsSendBufferBytes: { env: 'HPFEEDS_SEND_BUFFER_BYTES', flag: 'hpfeeds-send-buffer-bytes', schema: positiveInt, default: 8 * 1024 * 1024, help: 'per-subscriber send buffer; beyond it messages to that subscriber are dropped' },
+  hpfeedsBackpressureDeadline: { env: 'HPFEEDS_BACKPRESSURE_DEADLINE', flag: 'hpfeeds-backpressure-deadline', schema: positiveInt, default: 10, help: 'seconds a subscriber may stay backed up before it is disconnected' },
+  commandTtl: { env: 'COMMAND_TTL', flag: 'command-ttl', schema: positiveInt, default: 86400, help: 'seconds a queued command waits for its node before it expires' },
+  commandAnswerTimeout: { env: 'COMMAND_ANSWER_TIMEOUT', flag: 'command-answer-timeout', schema: positiveInt, default: 120, help: 'seconds to wait for a node to answer a sent command' },
+  gitUrlAllowList: { env: 'GIT_URL_ALLOW', flag: 'git-url-allow', schema: list, default: [], repeatable: true, help: 'URL prefixes InstallPot git_url may start with (empty: git_url refused)' },
+  eventRetentionDays: { env: 'EVENT_RETENTION_DAYS', flag: 'event-retention-days', schema: positiveInt, default: 30, help: 'events older than this are deleted' },
+  eventMaxRows: { env: 'EVENT_MAX_ROWS', flag: 'event-max-rows', schema: positiveInt, default: 10_000_000, help: 'oldest events beyond this count are deleted' },
+  eventAllChannel: { env: 'EVENT_ALL_CHANNEL', flag: 'event-all-channel', schema: z.string(), default: 'apiary.events', help: "hpfeeds channel receiving every event ('' disables)" },
+  eventChannelMap: { env: 'EVENT_CHANNEL_MAP', flag: 'event-channel-map', schema: z.string().optional(), help: 'JSON {"<pot_type>": ["chan", ...]} overriding the default <pot_type>.events' },
+} satisfies Record<string, Option>;
+
+type Options = typeof options;
+type Raw = { [K in keyof Options]: z.output<Options[K]['schema']> };
+
+export interface Config extends Omit<Raw, 'dbPath' | 'eventChannelMap'> {
+  dbPath: string;
+  eventChannelMap: Record<string, string[]>;
+  /** The environment the config was read from, for HPFEEDS_<IDENT>_SECRET drop-in credentials. */
+  env: Record<string, string | undefined>;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const channelMapSchema = z.record(z.string(), z.array(z.string().min(1)));
+
+/**
+ * Builds the config from flags (win) and environment. `argv` holds only `--name value` /
+ * `--name=value` / boolean `--name` pairs of the serve command.
+ */
+export function loadConfig(argv: string[], env: Record<string, string | undefined>): Config {
+  const fromFlags = new Map<string, unknown>();
+  const byFlag = new Map(Object.entries(options).map(([k, o]) => [o.flag, [k, o as Option] as const]));
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument '${arg}'`);
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq >= 0 ? eq : undefined);
+    const found = byFlag.get(name);
+    if (!found) throw new ConfigError(`unknown option --${name} (see apiary serve --help)`);
+    const [key, opt] = found;
+    let value: string;
+    if (eq >= 0) value = arg.slice(eq + 1);
+    else if (opt.boolean && !/^(true|false|1|0|yes|no)$/.test(argv[i + 1] ?? '')) value = 'true';
+    else {
+      const next = argv[i + 1];
+      if (next === undefined) throw new ConfigError(`--${name} needs a value`);
+      value = next;
+      i++;
+    }
+    if (opt.repeatable) fromFlags.set(key, [...((fromFlags.get(key) as string[]) ?? []), value]);
+    else fromFlags.set(key, value);
+  }
+
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, o] of Object.entries(options) as [string, Option][]) {
+    const raw = fromFlags.has(key) ? fromFlags.get(key) : env[o.env] !== undefined && env[o.env] !== '' ? env[o.env] : o.default;
+    const parsed = o.schema.safeParse(raw);
+    if (!parsed.success) {
+      const shown = o.secret ? '(hidden)' : JSON.stringify(raw);
+      problems.push(`${o.env} / --${o.flag} = ${shown}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+    } else out[key] = parsed.data;
+  }
+  if (problems.length) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+
+  const raw = out as Raw;
+  if (Boolean(raw.nodeTlsCert) !== Boolean(raw.nodeTlsKey)) {
+    throw new ConfigError('NODE_TLS_CERT and NODE_TLS_KEY must be set together');
+  }
+  let eventChannelMap: Record<string, string[]> = {};
+  if (raw.eventChannelMap) {
+    let json: unknown;
+    try {
+      json = JSON.parse(raw.eventChannelMap);
+    } catch (err) {
+      throw new ConfigError(`EVENT_CHANNEL_MAP is not JSON: ${(err as Error).message}`);
+    }
+    const m = channelMapSchema.safeParse(json);
+    if (!m.success) throw new ConfigError('EVENT_CHANNEL_MAP must be {"<pot_type>": ["channel", ...]}');
+    eventChannelMap = m.data;
+  }
+  const dataDir = resolve(raw.dataDir);
+  return {
+    ...raw,
+    dataDir,
+    dbPath: resolve(raw.dbPath ?? `${dataDir}/apiary.sqlite`),
+    eventChannelMap,
+    env,
+  };
+}
+
+/** `apiary serve --help` text, generated from the option table. */
+export function configHelp(): string {
+  const lines = ['Options (flag / environment variable, default):', ''];
+  for (const o of Object.values(options) as Option[]) {
+    const def = o.secret || o.default === undefined ? '' : ` (default: ${Array.isArray(o.default) ? o.default.join(',') || 'none' : String(o.default)})`;
+    lines.push(`  --${o.flag}${o.repeatable ? ' (repeatable)' : ''}  /  ${o.env}${def}`);
+    lines.push(`      ${o.help}`);
+  }
+  return lines.join('\n');
+}
+
+/** The config as safe to log: secrets replaced by whether they are set. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, o] of Object.entries(options) as [string, Option][]) {
+    const v = (config as unknown as Record<string, unknown>)[key];
+    out[key] = o.secret ? (v ? '(set)' : '(unset)') : v;
+  }
+  out.dbPath = config.dbPath;
+  return out;
+}

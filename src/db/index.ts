@@ -1,0 +1,48 @@
+// Opens the core's SQLite database and brings it to the current schema with the migrations in
+// drizzle/. Everything that needs the database receives the returned handle; nothing opens its own.
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import * as schema from './schema.js';
+
+export * as tables from './schema.js';
+
+export type Db = BetterSQLite3Database<typeof schema>;
+
+export interface DatabaseHandle {
+  /** drizzle query builder over the schema in ./schema.ts */
+  db: Db;
+  /** The raw better-sqlite3 connection, for prepared statements on hot paths. */
+  sqlite: Database.Database;
+  path: string;
+  close(): void;
+}
+
+const migrationsFolder = resolve(dirname(fileURLToPath(import.meta.url)), '../../drizzle');
+
+/**
+ * Opens (creating if needed) the SQLite file at `path` and applies pending migrations.
+ * WAL + synchronous=NORMAL: a committed transaction survives a process crash, and readers
+ * (API queries) never block the event writer.
+ */
+export function openDatabase(path: string): DatabaseHandle {
+  if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
+  const sqlite = new Database(path);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  const db = drizzle(sqlite, { schema });
+  migrate(db, { migrationsFolder });
+  return {
+    db,
+    sqlite,
+    path,
+    close() {
+      if (sqlite.open) sqlite.close();
+    },
+  };
+}

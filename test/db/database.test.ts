@@ -1,0 +1,23 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { join } from 'node:path';
+import { openDatabase } from '../../src/db/index.js';
+import { tempDir } from '../helpers/tmp.js';
+
+describe('database', () => {
+  const dir = tempDir();
+  after(() => dir.cleanup());
+
+  it('creates the file, applies migrations once, and reopens with data intact', () => {
+    const path = join(dir.path, 'nested', 'apiary.sqlite');
+    const first = openDatabase(path);
+    const tablesCreated = first.sqlite.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE '\\_\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[];
+    assert.deepEqual(tablesCreated.map((t) => t.name), ['api_tokens', 'authkeys', 'commands', 'events', 'node_log', 'nodes', 'pots']);
+    assert.equal(first.sqlite.pragma('journal_mode', { simple: true }), 'wal');
+    first.sqlite.prepare("INSERT INTO node_log (node_name, kind, at) VALUES ('n', 'test', 1)").run();
+    first.close();
+    const second = openDatabase(path);
+    assert.equal((second.sqlite.prepare('SELECT count(*) AS n FROM node_log').get() as { n: number }).n, 1);
+    second.close();
+  });
+});

@@ -1,0 +1,79 @@
+// `apiary token create|list|revoke`: operator API tokens, managed straight in the database (works
+// whether or not the core is running).
+import { parseArgs } from 'node:util';
+import { roles, type Role } from '../api/index.js';
+import { openDatabase } from '../db/index.js';
+import { TokenService } from './tokens.js';
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+const usage = `usage:
+  apiary token create --role admin|operator|viewer [--name NAME]
+  apiary token list
+  apiary token revoke ID
+common: --db PATH (default: $APIARY_DB or <data-dir>/apiary.sqlite)`;
+
+export async function runTokenCli(argv: string[], io: CliIo, dbPath: string): Promise<number> {
+  const [sub, ...rest] = argv;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { role: { type: 'string' }, name: { type: 'string' }, db: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (err) {
+    io.stderr.write(`${(err as Error).message}\n${usage}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (!sub || sub === 'help' || values.help) {
+    io.stdout.write(`${usage}\n`);
+    return sub ? 0 : 2;
+  }
+  const database = openDatabase(values.db ?? dbPath);
+  try {
+    const tokens = new TokenService(database);
+    switch (sub) {
+      case 'create': {
+        const role = values.role as Role | undefined;
+        if (!role || !roles.includes(role)) {
+          io.stderr.write(`--role must be one of ${roles.join(', ')}\n${usage}\n`);
+          return 2;
+        }
+        const created = tokens.create(values.name ?? `${role}-token`, role);
+        io.stdout.write(`id: ${created.id}\nrole: ${created.role}\ntoken: ${created.token}\n(shown once; store it now)\n`);
+        return 0;
+      }
+      case 'list': {
+        io.stdout.write('ID\tNAME\tROLE\tCREATED\tLAST USED\tREVOKED\n');
+        const iso = (t: number | null) => (t ? new Date(t).toISOString() : '-');
+        for (const t of tokens.list()) {
+          io.stdout.write(`${[t.id, t.name, t.role, iso(t.createdAt), iso(t.lastUsedAt), iso(t.revokedAt)].join('\t')}\n`);
+        }
+        return 0;
+      }
+      case 'revoke': {
+        const id = positionals[0];
+        if (!id) {
+          io.stderr.write(`revoke needs an ID\n${usage}\n`);
+          return 2;
+        }
+        if (!tokens.revoke(id)) {
+          io.stderr.write(`no active token ${id}\n`);
+          return 1;
+        }
+        io.stdout.write(`revoked ${id}\n`);
+        return 0;
+      }
+      default:
+        io.stderr.write(`unknown token command '${sub}'\n${usage}\n`);
+        return 2;
+    }
+  } finally {
+    database.close();
+  }
+}

@@ -1,0 +1,4 @@
+export { TokenService } from './tokens.js';
+export type { TokenSummary } from './tokens.js';
+export { runTokenCli } from './cli.js';
+export { tokenRoutes } from './routes.js';

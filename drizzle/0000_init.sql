@@ -37,6 +37,7 @@ CREATE TABLE `commands` (
 );
 --> statement-breakpoint
 CREATE INDEX `commands_node_seq_idx` ON `commands` (`node_name`,`seq`);--> statement-breakpoint
+CREATE INDEX `commands_node_status_seq_idx` ON `commands` (`node_name`,`status`,`seq`);--> statement-breakpoint
 CREATE INDEX `commands_status_idx` ON `commands` (`status`);--> statement-breakpoint
 CREATE INDEX `commands_batch_idx` ON `commands` (`batch_id`);--> statement-breakpoint
 CREATE TABLE `events` (

@@ -104,6 +104,9 @@ export const commands = sqliteTable(
   },
   (t) => [
     index('commands_node_seq_idx').on(t.nodeName, t.seq),
+    // Delivery checks ask "is anything of this node sent / queued before seq N?" on every job run;
+    // without status in the key they would walk the node's whole command history.
+    index('commands_node_status_seq_idx').on(t.nodeName, t.status, t.seq),
     index('commands_status_idx').on(t.status),
     index('commands_batch_idx').on(t.batchId),
   ],

@@ -1,0 +1,319 @@
+// The live side of the node domain: which node has which session, what their messages do to the
+// stored state, the events other domains listen to, and the staleness sweep.
+import { EventEmitter } from 'node:events';
+import type { FastifyBaseLogger } from 'fastify';
+import type { NodeCommandBody, NodeId, NodeMessage, PotEventMsg, PotStatusUpdateMsg } from '../protocol/index.js';
+import { isPotEventShaped } from '../protocol/index.js';
+import type { Enrollment, RegistrationDecision, RegistrationRequest } from './enrollment.js';
+import type { NodeMetrics } from './metrics.js';
+import { NodeSession, type SessionHub, type SessionTransport } from './session.js';
+import type { NodeStore } from './store.js';
+
+type NodeRegistrationMsg = Extract<NodeMessage, { type: 'NodeRegistration' }>;
+
+export interface NodeGatewayEvents {
+  online: [{ nodeName: string; nodeId: NodeId; address: string; transport: string }];
+  offline: [{ nodeName: string; reason: string }];
+  /** Real pot statuses only (Installing, Running, Stopped, Failed). */
+  potStatus: [{ nodeName: string; potId: string; potType: string; status: string; message?: string; at: number }];
+  /** PotEvent, and PotStatusUpdate with status '' (how real nodes forward attack events). */
+  attackEvent: [{ nodeName: string; message: PotEventMsg | PotStatusUpdateMsg; receivedAt: number }];
+  nodeEvent: [{ nodeName: string; event: string; message?: string; description?: string; at: number }];
+  /** A node holds a working TOTP secret: created by an operator, or a key it was sent was delivered. */
+  enrolled: [{ nodeName: string; via: 'provisioned' | 'key_delivered' | 'rotated' }];
+}
+
+export type NodeGatewayEventName = keyof NodeGatewayEvents;
+
+export interface NodeGateway {
+  isOnline(nodeName: string): boolean;
+  onlineNodes(): string[];
+  sendCommand(nodeName: string, command: NodeCommandBody): boolean;
+  disconnect(nodeName: string, reason: string): void;
+  on<E extends NodeGatewayEventName>(ev: E, fn: (...args: NodeGatewayEvents[E]) => void): this;
+  off<E extends NodeGatewayEventName>(ev: E, fn: (...args: NodeGatewayEvents[E]) => void): this;
+  once<E extends NodeGatewayEventName>(ev: E, fn: (...args: NodeGatewayEvents[E]) => void): this;
+}
+
+export interface LiveSessionInfo {
+  nodeId: NodeId;
+  transport: string;
+  remoteAddress: string;
+  connectedAt: number;
+  lastSeen: number;
+}
+
+export interface GatewayCoreOptions {
+  store: NodeStore;
+  enrollment: Enrollment;
+  metrics: NodeMetrics;
+  logger: FastifyBaseLogger;
+  authTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  staleFactor: number;
+  sweepIntervalMs: number;
+  lastSeenWriteIntervalMs: number;
+}
+
+export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway {
+  readonly logger: FastifyBaseLogger;
+  readonly metrics: NodeMetrics;
+  readonly authTimeoutMs: number;
+  private readonly store: NodeStore;
+  private readonly enrollment: Enrollment;
+  private readonly staleAfterMs: number;
+  private readonly lastSeenWriteIntervalMs: number;
+  /** node_name -> its one live, authenticated session. */
+  private readonly live = new Map<string, NodeSession>();
+  /** Every open session, authenticated or not (so shutdown reaches them all). */
+  private readonly sessions = new Set<NodeSession>();
+  /** Sessions whose last_seen moved since the last flush. */
+  private readonly dirty = new Set<NodeSession>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(opts: GatewayCoreOptions) {
+    super();
+    this.store = opts.store;
+    this.enrollment = opts.enrollment;
+    this.metrics = opts.metrics;
+    this.logger = opts.logger;
+    this.authTimeoutMs = opts.authTimeoutMs;
+    this.staleAfterMs = opts.staleFactor * opts.heartbeatIntervalMs;
+    this.lastSeenWriteIntervalMs = opts.lastSeenWriteIntervalMs;
+    this.sweepTimer = setInterval(() => this.sweep(), opts.sweepIntervalMs);
+    this.sweepTimer.unref();
+    this.flushTimer = setInterval(() => this.flushLastSeen(), this.lastSeenWriteIntervalMs);
+    this.flushTimer.unref();
+  }
+
+  // ------------------------------------------------------------ NodeGateway
+
+  isOnline(nodeName: string): boolean {
+    return this.live.has(nodeName);
+  }
+
+  onlineNodes(): string[] {
+    return [...this.live.keys()];
+  }
+
+  sendCommand(nodeName: string, command: NodeCommandBody): boolean {
+    const session = this.live.get(nodeName);
+    return session ? session.sendCommand(command) : false;
+  }
+
+  disconnect(nodeName: string, reason: string): void {
+    this.live.get(nodeName)?.close(reason);
+  }
+
+  liveSession(nodeName: string): LiveSessionInfo | undefined {
+    const s = this.live.get(nodeName);
+    if (!s || s.nodeId === undefined) return undefined;
+    return { nodeId: s.nodeId, transport: s.kind, remoteAddress: s.remoteAddress, connectedAt: s.openedAt, lastSeen: s.lastSeen };
+  }
+
+  /** Open sessions of every state (for diagnostics and the benchmark). */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  // ------------------------------------------------------------ transports
+
+  /** A transport accepted a connection; returns the session it must feed. */
+  openSession(transport: SessionTransport): NodeSession | undefined {
+    if (this.closed) {
+      transport.end(undefined, 'shutdown');
+      return undefined;
+    }
+    const session = new NodeSession(this, transport);
+    this.sessions.add(session);
+    return session;
+  }
+
+  // ------------------------------------------------------------ SessionHub
+
+  decide(req: RegistrationRequest): Promise<RegistrationDecision> {
+    return this.enrollment.decide(req);
+  }
+
+  attach(session: NodeSession, reg: NodeRegistrationMsg): void {
+    const name = reg.node_name;
+    const now = Date.now();
+    const old = this.live.get(name);
+    this.live.set(name, session);
+    session.lastSeenPersisted = now;
+    this.safely(name, () => {
+      if (old && old !== session) {
+        this.store.log(name, 'replaced', `previous session from ${old.remoteAddress} via ${old.kind} replaced by a new one`, now);
+      }
+      this.store.markRegistered(
+        name,
+        { nodeId: reg.node_id, nodeType: reg.node_type, address: reg.address, port: reg.port, remoteAddress: session.remoteAddress, transport: session.kind },
+        now,
+      );
+      this.store.log(name, 'registered', `node_id ${reg.node_id} from ${session.remoteAddress} via ${session.kind}`, now);
+    });
+    // Closed after the new session is recorded, so its detach sees it is no longer the live one.
+    if (old && old !== session) old.close('replaced');
+    this.logger.info({ nodeName: name, nodeId: reg.node_id, remoteAddress: session.remoteAddress, transport: session.kind }, 'node registered');
+    this.emitSafe('online', { nodeName: name, nodeId: reg.node_id, address: session.remoteAddress, transport: session.kind });
+  }
+
+  keyDelivered(session: NodeSession, key: string): void {
+    const name = session.nodeName;
+    if (!name) return;
+    const now = Date.now();
+    let confirmed = false;
+    this.safely(name, () => {
+      confirmed = this.store.confirmKey(name, key, now);
+      if (confirmed) this.store.log(name, 'enrolled', 'TOTP key delivered; the node now authenticates with it', now);
+    });
+    if (!confirmed) return;
+    this.logger.info({ nodeName: name }, 'node enrolled: TOTP key delivered');
+    this.emitSafe('enrolled', { nodeName: name, via: 'key_delivered' });
+  }
+
+  seen(session: NodeSession, _now: number): void {
+    // last_seen lives in memory (the staleness sweep reads it there); the database gets it in one
+    // batched transaction per interval, so an event flood costs no write per message.
+    this.dirty.add(session);
+  }
+
+  /** Persists the last_seen of every node that spoke since the previous flush. */
+  flushLastSeen(): void {
+    if (this.dirty.size === 0) return;
+    const entries: [string, number][] = [];
+    for (const session of this.dirty) {
+      const name = session.nodeName;
+      if (name && this.live.get(name) === session && session.lastSeen > session.lastSeenPersisted) {
+        entries.push([name, session.lastSeen]);
+        session.lastSeenPersisted = session.lastSeen;
+      }
+    }
+    this.dirty.clear();
+    try {
+      this.store.touchAll(entries);
+    } catch (err) {
+      this.logger.error({ err, nodes: entries.length }, 'node last_seen flush failed');
+    }
+  }
+
+  handleMessage(session: NodeSession, message: NodeMessage, now: number): void {
+    const name = session.nodeName;
+    if (!name) return;
+    switch (message.type) {
+      case 'NodeStatusUpdate':
+        if (session.lastStatus !== message.status) {
+          session.lastStatus = message.status;
+          session.lastSeenPersisted = now;
+          this.safely(name, () => this.store.setStatus(name, message.status, now));
+        } else {
+          this.seen(session, now);
+        }
+        return;
+      case 'PotStatusUpdate':
+        this.seen(session, now);
+        if (isPotEventShaped(message)) {
+          this.emitSafe('attackEvent', { nodeName: name, message, receivedAt: now });
+          return;
+        }
+        this.safely(name, () => this.store.upsertPot(name, message.pot_id, message.pot_type, message.status, message.message ?? null, now));
+        this.emitSafe('potStatus', {
+          nodeName: name,
+          potId: message.pot_id,
+          potType: message.pot_type,
+          status: message.status,
+          ...(message.message !== undefined ? { message: message.message } : {}),
+          at: now,
+        });
+        return;
+      case 'PotEvent':
+        this.seen(session, now);
+        this.emitSafe('attackEvent', { nodeName: name, message, receivedAt: now });
+        return;
+      case 'NodeEvent': {
+        this.seen(session, now);
+        const text = [message.message, message.description].filter((t) => t !== undefined && t !== '').join(' | ');
+        this.safely(name, () => this.store.log(name, `event:${message.event}`.slice(0, 64), text || null, now));
+        this.emitSafe('nodeEvent', {
+          nodeName: name,
+          event: message.event,
+          ...(message.message !== undefined ? { message: message.message } : {}),
+          ...(message.description !== undefined ? { description: message.description } : {}),
+          at: now,
+        });
+        return;
+      }
+      case 'NodeDrop':
+        this.safely(name, () => this.store.log(name, 'drop', 'node announced NodeDrop and is going away', now));
+        this.logger.info({ nodeName: name }, 'node sent NodeDrop; closing its session');
+        session.close('drop');
+        return;
+      case 'NodeRegistration':
+        return; // handled by the session
+    }
+  }
+
+  detach(session: NodeSession, reason: string, wasAuthenticated: boolean): void {
+    this.sessions.delete(session);
+    this.dirty.delete(session);
+    const name = session.nodeName;
+    if (!wasAuthenticated || !name) return;
+    if (this.live.get(name) !== session) return; // replaced: the node is still online
+    this.live.delete(name);
+    const now = Date.now();
+    this.safely(name, () => {
+      this.store.markOffline(name, reason, session.lastSeen, now);
+      this.store.log(name, 'disconnected', reason, now);
+    });
+    this.logger.info({ nodeName: name, reason, remoteAddress: session.remoteAddress, transport: session.kind }, 'node offline');
+    this.emitSafe('offline', { nodeName: name, reason });
+  }
+
+  // ------------------------------------------------------------ housekeeping
+
+  sweep(now = Date.now()): void {
+    for (const [name, session] of this.live) {
+      const silentMs = now - session.lastSeen;
+      if (silentMs > this.staleAfterMs) {
+        this.logger.warn({ nodeName: name, silentMs, staleAfterMs: this.staleAfterMs }, 'node stale: no message within the heartbeat allowance; closing its session');
+        session.close('stale');
+      }
+    }
+    this.enrollment.sweep(now);
+  }
+
+  /** Closes every session with reason 'shutdown' and stops the sweep. */
+  shutdown(): void {
+    this.closed = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    this.sweepTimer = this.flushTimer = undefined;
+    for (const session of [...this.sessions]) session.close('shutdown');
+  }
+
+  private emitSafe<E extends NodeGatewayEventName>(ev: E, ...args: NodeGatewayEvents[E]): void {
+    try {
+      this.emit(ev, ...args);
+    } catch (err) {
+      // A failing listener belongs to another domain; it must not cost the node its session.
+      this.logger.error({ err, event: ev }, 'node gateway event listener threw');
+    }
+  }
+
+  private safely(nodeName: string, write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      this.logger.error({ err, nodeName }, 'node state write failed');
+    }
+  }
+}
+
+// Typed overloads for the EventEmitter methods the NodeGateway interface names.
+export interface GatewayCore {
+  on<E extends NodeGatewayEventName>(ev: E, fn: (...args: NodeGatewayEvents[E]) => void): this;
+  off<E extends NodeGatewayEventName>(ev: E, fn: (...args: NodeGatewayEvents[E]) => void): this;
+  once<E extends NodeGatewayEventName>(ev: E, fn: (...args: NodeGatewayEvents[E]) => void): this;
+}

@@ -1,0 +1,137 @@
+// Node gateway: HoneyBee node sessions over TCP/TLS and WebSocket, TOTP enrollment, node and pot
+// state, operator routes. Everything other domains may use is exported here.
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { DatabaseHandle } from '../db/index.js';
+import { Enrollment, type EnrollmentMode, type RateLimitOptions } from './enrollment.js';
+import { GatewayCore, type NodeGateway } from './gateway.js';
+import { NodeMetrics } from './metrics.js';
+import { nodeRestRoutes } from './routes.js';
+import { NodeService } from './service.js';
+import { NodeStore } from './store.js';
+import { listenTcp, type TcpListener, type TcpListenOptions } from './tcp.js';
+import { nodeWsRoute } from './ws.js';
+
+export type { EnrollmentMode, RateLimitOptions } from './enrollment.js';
+export type { NodeGateway, NodeGatewayEvents, NodeGatewayEventName, LiveSessionInfo } from './gateway.js';
+export { NodeService, NodeServiceError } from './service.js';
+export type { NodeInfo, NodeDetail, PotInfo, NodeLogEntry } from './service.js';
+export type { Enrollment as NodeEnrollmentState, NodeListFilter } from './store.js';
+export type { TcpListener, TcpListenOptions } from './tcp.js';
+export { isValidNodeName } from './names.js';
+
+export interface NodeGatewayOptions {
+  db: DatabaseHandle;
+  logger: FastifyBaseLogger;
+  registry: Registry;
+  /** How unknown node names are treated. Default 'provisioned'. */
+  enrollment?: EnrollmentMode;
+  /** The nodes' heartbeat (NodeStatusUpdate) interval. Default 30 000 ms. */
+  heartbeatIntervalMs?: number;
+  /** A node silent for staleFactor x heartbeatIntervalMs is marked offline. Default 3. */
+  staleFactor?: number;
+  /** How often staleness is checked. Default min(heartbeatIntervalMs, 10 000) ms. */
+  sweepIntervalMs?: number;
+  /** Largest accepted line (TCP) or frame (WebSocket), bytes. Default 1 MiB. */
+  lineMaxBytes?: number;
+  /** A connection must register within this time. Default 10 000 ms. */
+  authTimeoutMs?: number;
+  rateLimit?: RateLimitOptions;
+  /** approve mode: unknown names beyond this many pending rows are refused unrecorded. Default 1000. */
+  maxPendingNodes?: number;
+  /** last_seen is written to the database at most once per this interval per node. Default 1000 ms. */
+  lastSeenWriteIntervalMs?: number;
+}
+
+export interface NodeGatewayHandle extends NodeGateway {
+  readonly service: NodeService;
+  readonly enrollmentMode: EnrollmentMode;
+  /** Starts a node TCP (or TLS 1.3) listener; several may run. */
+  listenTcp(opts?: TcpListenOptions): Promise<TcpListener>;
+  /** fastify plugin: GET /ws/node. Register at the root (no prefix), on an instance with @fastify/websocket. */
+  readonly wsRoute: (app: FastifyInstance) => Promise<void>;
+  /** fastify plugin: the operator routes; register with prefix '/api/v1'. */
+  readonly routes: (app: FastifyInstance) => Promise<void>;
+  /** Closes every session (reason 'shutdown'), the TCP listeners and the sweep timer. */
+  close(): Promise<void>;
+}
+
+export const NODE_GATEWAY_DEFAULTS = {
+  enrollment: 'provisioned' as EnrollmentMode,
+  heartbeatIntervalMs: 30_000,
+  staleFactor: 3,
+  lineMaxBytes: 1024 * 1024,
+  authTimeoutMs: 10_000,
+  maxPendingNodes: 1000,
+  lastSeenWriteIntervalMs: 1000,
+  tcpPort: 9001,
+};
+
+export function createNodeGateway(opts: NodeGatewayOptions): NodeGatewayHandle {
+  const d = NODE_GATEWAY_DEFAULTS;
+  const mode = opts.enrollment ?? d.enrollment;
+  if (!['provisioned', 'approve', 'open'].includes(mode)) throw new Error(`unknown node enrollment mode ${String(mode)}`);
+  const heartbeatIntervalMs = opts.heartbeatIntervalMs ?? d.heartbeatIntervalMs;
+  const lineMaxBytes = opts.lineMaxBytes ?? d.lineMaxBytes;
+  const logger = opts.logger;
+  const metrics = new NodeMetrics(opts.registry);
+  const store = new NodeStore(opts.db);
+
+  const stale = store.markAllOffline('restart', Date.now());
+  if (stale > 0) logger.info({ nodes: stale }, 'nodes marked Offline at start (no session survives a restart)');
+
+  const enrollment = new Enrollment({ store, metrics, logger, mode, rateLimit: opts.rateLimit, maxPendingNodes: opts.maxPendingNodes ?? d.maxPendingNodes });
+  const core = new GatewayCore({
+    store,
+    enrollment,
+    metrics,
+    logger,
+    authTimeoutMs: opts.authTimeoutMs ?? d.authTimeoutMs,
+    heartbeatIntervalMs,
+    staleFactor: opts.staleFactor ?? d.staleFactor,
+    sweepIntervalMs: opts.sweepIntervalMs ?? Math.min(heartbeatIntervalMs, 10_000),
+    lastSeenWriteIntervalMs: opts.lastSeenWriteIntervalMs ?? d.lastSeenWriteIntervalMs,
+  });
+  const service = new NodeService(store, core);
+  const listeners = new Set<TcpListener>();
+
+  const handle: NodeGatewayHandle = {
+    service,
+    enrollmentMode: mode,
+    isOnline: (name) => core.isOnline(name),
+    onlineNodes: () => core.onlineNodes(),
+    sendCommand: (name, command) => core.sendCommand(name, command),
+    disconnect: (name, reason) => core.disconnect(name, reason),
+    on(ev, fn) {
+      core.on(ev, fn);
+      return this;
+    },
+    off(ev, fn) {
+      core.off(ev, fn);
+      return this;
+    },
+    once(ev, fn) {
+      core.once(ev, fn);
+      return this;
+    },
+    async listenTcp(tcpOpts = {}) {
+      const listener = await listenTcp(core, { ...tcpOpts, port: tcpOpts.port ?? d.tcpPort, lineMaxBytes });
+      listeners.add(listener);
+      return {
+        ...listener,
+        close: async () => {
+          listeners.delete(listener);
+          await listener.close();
+        },
+      };
+    },
+    wsRoute: nodeWsRoute(core, lineMaxBytes),
+    routes: nodeRestRoutes(service),
+    async close() {
+      core.shutdown();
+      await Promise.all([...listeners].map((l) => l.close()));
+      listeners.clear();
+    },
+  };
+  return handle;
+}

@@ -1,0 +1,63 @@
+// Prometheus instruments of the node gateway. Labelled children used per message are cached so a
+// flood of attack events costs a counter increment, not a label lookup.
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+export type TransportKind = 'tcp' | 'ws';
+
+export class NodeMetrics {
+  readonly sessions: Gauge<'transport'>;
+  readonly messages: Counter<'type'>;
+  readonly invalid: Counter<'transport' | 'reason'>;
+  readonly registrations: Counter<'result'>;
+  readonly authFailures: Counter<'reason'>;
+  readonly oversizedLines: Counter<string>;
+  private readonly messageChildren = new Map<string, { inc(): void }>();
+
+  constructor(registry: Registry) {
+    this.sessions = new Gauge({
+      name: 'apiary_node_sessions',
+      help: 'Open node connections (authenticated or awaiting registration), per transport',
+      labelNames: ['transport'],
+      registers: [registry],
+    });
+    this.messages = new Counter({
+      name: 'apiary_node_messages_total',
+      help: 'Valid envelopes received from nodes, per message type',
+      labelNames: ['type'],
+      registers: [registry],
+    });
+    this.invalid = new Counter({
+      name: 'apiary_node_invalid_messages_total',
+      help: 'Node lines/frames that were discarded (the session was kept), per transport and reason',
+      labelNames: ['transport', 'reason'],
+      registers: [registry],
+    });
+    this.registrations = new Counter({
+      name: 'apiary_node_registrations_total',
+      help: 'NodeRegistration outcomes: accepted, key_issued, or the rejection reason',
+      labelNames: ['result'],
+      registers: [registry],
+    });
+    this.authFailures = new Counter({
+      name: 'apiary_node_auth_failures_total',
+      help: 'Rejected node registrations, per reason',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
+    this.oversizedLines = new Counter({
+      name: 'apiary_node_oversized_lines_total',
+      help: 'Node lines/frames discarded because they exceeded the size cap',
+      registers: [registry],
+    });
+    for (const t of ['tcp', 'ws'] as const) this.sessions.set({ transport: t }, 0);
+  }
+
+  message(type: string): void {
+    let child = this.messageChildren.get(type);
+    if (!child) {
+      child = this.messages.labels(type);
+      this.messageChildren.set(type, child);
+    }
+    child.inc();
+  }
+}

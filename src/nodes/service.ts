@@ -1,0 +1,215 @@
+// Operator actions on nodes. TOTP secrets leave this class only from createNode and rotateSecret
+// (shown once); every read returns a view without them.
+import { generateNodeSecret, isValidNodeSecret } from '../protocol/index.js';
+import type { GatewayCore } from './gateway.js';
+import { isValidNodeName, NODE_NAME_RULE } from './names.js';
+import type { Enrollment, NodeListFilter, NodeRow, NodeStore, PotRow } from './store.js';
+
+export class NodeServiceError extends Error {
+  constructor(
+    readonly statusCode: 400 | 404 | 409,
+    readonly code: 'bad_request' | 'not_found' | 'conflict',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'NodeServiceError';
+  }
+}
+
+export interface NodeInfo {
+  name: string;
+  nodeId: string | null;
+  nodeType: string | null;
+  /** Address the node advertises in its registration. */
+  address: string | null;
+  port: number | null;
+  status: string;
+  enrollment: Enrollment;
+  /** A TOTP secret is on record (the secret itself is never returned here). */
+  hasSecret: boolean;
+  online: boolean;
+  remoteAddress: string | null;
+  transport: string | null;
+  connectedAt: number | null;
+  lastSeenAt: number | null;
+  disconnectedAt: number | null;
+  disconnectReason: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface PotInfo {
+  potId: string;
+  potType: string;
+  status: string;
+  lastMessage: string | null;
+  updatedAt: number;
+}
+
+export interface NodeDetail extends NodeInfo {
+  pots: PotInfo[];
+}
+
+export interface NodeLogEntry {
+  id: number;
+  kind: string;
+  message: string | null;
+  at: number;
+}
+
+export class NodeService {
+  constructor(
+    private readonly store: NodeStore,
+    private readonly core: GatewayCore,
+  ) {}
+
+  /**
+   * Provisions a node: it must then be configured with the returned secret (its
+   * `.honeybee_totp_secret` file). `opts.secret` imports the secret a node already generated itself.
+   */
+  createNode(name: string, opts: { secret?: string } = {}): { name: string; secret: string } {
+    requireName(name);
+    if (opts.secret !== undefined && !isValidNodeSecret(opts.secret)) {
+      throw new NodeServiceError(400, 'bad_request', 'secret must be exactly 32 characters of upper-case base32 (A-Z, 2-7), no padding');
+    }
+    const secret = opts.secret ?? generateNodeSecret();
+    const now = Date.now();
+    if (!this.store.insert({ name, enrollment: 'enrolled', totpSecret: secret, now })) {
+      throw new NodeServiceError(409, 'conflict', `node ${name} already exists`);
+    }
+    this.store.log(name, 'created', opts.secret ? 'provisioned by an operator (imported secret)' : 'provisioned by an operator', now);
+    this.core.logger.info({ nodeName: name }, 'node provisioned');
+    this.emitEnrolled(name, 'provisioned');
+    return { name, secret };
+  }
+
+  /** pending or revoked -> approved: the node's next registration is accepted and sent a new key. */
+  approveNode(name: string): NodeInfo {
+    const row = this.mustGet(name);
+    if (row.enrollment === 'enrolled') {
+      throw new NodeServiceError(409, 'conflict', `node ${name} is already enrolled`);
+    }
+    if (row.enrollment !== 'approved') {
+      const now = Date.now();
+      this.store.update(name, { enrollment: 'approved', totpSecret: null, lastTotpStep: null }, now);
+      this.store.log(name, 'approved', `approved by an operator (was ${row.enrollment})`, now);
+      this.core.logger.info({ nodeName: name }, 'node approved');
+    }
+    return this.view(this.mustGet(name));
+  }
+
+  /** Refuses the node from now on and closes its live session at once. */
+  revokeNode(name: string): NodeInfo {
+    const row = this.mustGet(name);
+    if (row.enrollment !== 'revoked') {
+      const now = Date.now();
+      this.store.update(name, { enrollment: 'revoked', totpSecret: null, lastTotpStep: null }, now);
+      this.store.log(name, 'revoked', 'revoked by an operator', now);
+      this.core.logger.info({ nodeName: name }, 'node revoked');
+    }
+    this.core.disconnect(name, 'revoked');
+    return this.view(this.mustGet(name));
+  }
+
+  /**
+   * New secret for an enrolled (or approved) node. The live session is closed; the node must be
+   * configured with the returned secret before it can authenticate again (the key is not sent
+   * over the wire: a compromised old secret must not be able to fetch the new one).
+   */
+  rotateSecret(name: string): { name: string; secret: string } {
+    const row = this.mustGet(name);
+    if (row.enrollment === 'pending' || row.enrollment === 'revoked') {
+      throw new NodeServiceError(409, 'conflict', `node ${name} is ${row.enrollment}; approve it first`);
+    }
+    const secret = generateNodeSecret();
+    const now = Date.now();
+    this.store.update(name, { enrollment: 'enrolled', totpSecret: secret, lastTotpStep: null }, now);
+    this.store.log(name, 'rotated', 'TOTP secret rotated by an operator', now);
+    this.core.logger.info({ nodeName: name }, 'node TOTP secret rotated');
+    this.core.disconnect(name, 'secret_rotated');
+    if (row.enrollment !== 'enrolled') this.emitEnrolled(name, 'rotated');
+    return { name, secret };
+  }
+
+  /** Removes the node and its pots; its node_log stays as an audit trail. */
+  deleteNode(name: string): void {
+    this.mustGet(name);
+    this.core.disconnect(name, 'deleted');
+    const now = Date.now();
+    this.store.delete(name);
+    this.store.log(name, 'deleted', 'deleted by an operator', now);
+    this.core.logger.info({ nodeName: name }, 'node deleted');
+  }
+
+  getNode(name: string): NodeDetail | undefined {
+    const row = this.store.get(name);
+    if (!row) return undefined;
+    return { ...this.view(row), pots: this.store.pots(name).map(potView) };
+  }
+
+  listNodes(filter: NodeListFilter & { online?: boolean } = {}): NodeInfo[] {
+    const views = this.store.list(filter).map((row) => this.view(row));
+    return filter.online === undefined ? views : views.filter((v) => v.online === filter.online);
+  }
+
+  listPots(name: string): PotInfo[] {
+    this.mustGet(name);
+    return this.store.pots(name).map(potView);
+  }
+
+  listLog(name: string, opts: { limit?: number; before?: number } = {}): NodeLogEntry[] {
+    // The log outlives a deleted node, so it is readable for any name that has entries.
+    const entries = this.store.logEntries(name, { limit: opts.limit ?? 100, before: opts.before });
+    if (entries.length === 0 && !this.store.get(name)) {
+      throw new NodeServiceError(404, 'not_found', `unknown node ${name}`);
+    }
+    return entries.map((e) => ({ id: e.id, kind: e.kind, message: e.message, at: e.at }));
+  }
+
+  private emitEnrolled(name: string, via: 'provisioned' | 'rotated'): void {
+    try {
+      this.core.emit('enrolled', { nodeName: name, via });
+    } catch (err) {
+      this.core.logger.error({ err, event: 'enrolled' }, 'node gateway event listener threw');
+    }
+  }
+
+  private mustGet(name: string): NodeRow {
+    requireName(name);
+    const row = this.store.get(name);
+    if (!row) throw new NodeServiceError(404, 'not_found', `unknown node ${name}`);
+    return row;
+  }
+
+  private view(row: NodeRow): NodeInfo {
+    const live = this.core.liveSession(row.name);
+    return {
+      name: row.name,
+      nodeId: row.nodeId,
+      nodeType: row.nodeType,
+      address: row.address,
+      port: row.port,
+      status: row.status,
+      enrollment: row.enrollment as Enrollment,
+      hasSecret: row.totpSecret !== null,
+      online: live !== undefined,
+      remoteAddress: row.remoteAddress,
+      transport: row.transport,
+      connectedAt: row.connectedAt,
+      // The stored value trails the live one by up to the write throttle interval.
+      lastSeenAt: live ? Math.max(live.lastSeen, row.lastSeenAt ?? 0) : row.lastSeenAt,
+      disconnectedAt: row.disconnectedAt,
+      disconnectReason: row.disconnectReason,
+      createdAt: row.createdAt,
+      updatedAt: row.updatedAt,
+    };
+  }
+}
+
+function potView(p: PotRow): PotInfo {
+  return { potId: p.potId, potType: p.potType, status: p.status, lastMessage: p.lastMessage, updatedAt: p.updatedAt };
+}
+
+function requireName(name: string): void {
+  if (!isValidNodeName(name)) throw new NodeServiceError(400, 'bad_request', `invalid node name: ${NODE_NAME_RULE}`);
+}

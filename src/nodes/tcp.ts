@@ -1,0 +1,157 @@
+// Raw TCP (optionally TLS 1.3 only) listener for nodes: newline-delimited JSON, one envelope per line.
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { FastifyBaseLogger } from 'fastify';
+import type { GatewayCore } from './gateway.js';
+import { LineSplitter } from './line-splitter.js';
+import type { NodeSession, SessionTransport } from './session.js';
+
+export interface TcpListenOptions {
+  /** Default '0.0.0.0'. */
+  host?: string;
+  /** Default 9001; 0 picks a free port. */
+  port?: number;
+  /** When given, only TLS 1.3 is spoken. The certificate needs a subjectAltName (nodes reject CN-only). */
+  tls?: { certPath: string; keyPath: string };
+}
+
+export interface TcpListener {
+  host: string;
+  port: number;
+  tls: boolean;
+  /** Stops accepting and closes this listener's sessions (reason 'shutdown'). */
+  close(): Promise<void>;
+}
+
+/** Core->node traffic is small (acks, commands); a backlog this large means the node stopped reading. */
+const MAX_WRITE_BACKLOG = 4 * 1024 * 1024;
+
+export function normaliseAddress(addr: string | undefined): string {
+  if (!addr) return 'unknown';
+  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
+}
+
+class TcpTransport implements SessionTransport {
+  readonly remoteAddress: string;
+
+  constructor(
+    readonly kind: 'tcp',
+    private readonly socket: net.Socket,
+    private readonly logger: FastifyBaseLogger,
+  ) {
+    this.remoteAddress = normaliseAddress(socket.remoteAddress);
+  }
+
+  send(text: string): void {
+    if (this.socket.destroyed || this.socket.writableEnded) return;
+    if (this.socket.writableLength > MAX_WRITE_BACKLOG) {
+      this.logger.warn({ remoteAddress: this.remoteAddress, backlog: this.socket.writableLength }, 'node is not reading its connection; closing it');
+      this.socket.destroy();
+      return;
+    }
+    this.socket.write(text + '\n');
+  }
+
+  end(text: string | undefined, _reason: string): void {
+    if (this.socket.destroyed || this.socket.writableEnded) return;
+    if (text !== undefined) this.socket.end(text + '\n');
+    else this.socket.end();
+    // A peer that never reads or never closes its side must not keep the socket forever.
+    setTimeout(() => this.socket.destroy(), 5000).unref();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+export async function listenTcp(
+  core: GatewayCore,
+  opts: TcpListenOptions & { lineMaxBytes: number },
+): Promise<TcpListener> {
+  const logger = core.logger;
+  const host = opts.host ?? '0.0.0.0';
+  const sockets = new Set<net.Socket>();
+  const sessions = new Map<net.Socket, NodeSession>();
+
+  const onSocket = (socket: net.Socket): void => {
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+    const transport = new TcpTransport('tcp', socket, logger);
+    const session = core.openSession(transport);
+    if (!session) {
+      socket.on('close', () => sockets.delete(socket));
+      return;
+    }
+    sessions.set(socket, session);
+    const splitter = new LineSplitter(opts.lineMaxBytes, {
+      line: (text) => session.handleText(text),
+      oversized: (bytes) => {
+        core.metrics.oversizedLines.inc();
+        session.discarded('oversized', `line of at least ${bytes} bytes exceeds the ${opts.lineMaxBytes}-byte cap; discarded up to its newline`);
+      },
+    });
+    socket.on('data', (chunk: Buffer) => splitter.push(chunk));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      logger.debug({ remoteAddress: transport.remoteAddress, nodeName: session.nodeName, code: err.code }, 'node connection error');
+    });
+    socket.on('close', () => {
+      sockets.delete(socket);
+      sessions.delete(socket);
+      session.transportClosed();
+    });
+    socket.on('end', () => {
+      // Half-open is not part of the protocol: the node closed its side, so close ours.
+      if (!socket.writableEnded) socket.end();
+    });
+  };
+
+  let server: net.Server;
+  if (opts.tls) {
+    server = tls.createServer(
+      {
+        cert: readFileSync(opts.tls.certPath),
+        key: readFileSync(opts.tls.keyPath),
+        minVersion: 'TLSv1.3',
+        maxVersion: 'TLSv1.3',
+        handshakeTimeout: 10_000,
+      },
+      onSocket,
+    );
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+      logger.info({ remoteAddress: normaliseAddress(socket.remoteAddress), code: err.code, error: err.message }, 'node TLS handshake failed');
+    });
+  } else {
+    server = net.createServer(onSocket);
+  }
+  server.on('error', (err) => logger.error({ err }, 'node TCP listener error'));
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    server.listen({ host, port: opts.port ?? 9001 }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const addr = server.address() as net.AddressInfo;
+  logger.info({ host: addr.address, port: addr.port, tls: !!opts.tls }, 'node TCP listener ready');
+
+  let closing: Promise<void> | undefined;
+  return {
+    host: addr.address,
+    port: addr.port,
+    tls: !!opts.tls,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const session of sessions.values()) session.close('shutdown');
+        // Sockets whose session already ended but which are still draining.
+        for (const socket of sockets) setTimeout(() => socket.destroy(), 2000).unref();
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,81 @@
+// WebSocket transport for nodes: GET /ws/node, one envelope per text frame. Needs @fastify/websocket
+// registered on the instance (createHttpServer does; its maxPayload is the hard frame cap, above
+// which ws closes the connection with 1009; frames above lineMaxBytes but below it are discarded
+// and the session survives).
+import type { FastifyInstance } from 'fastify';
+import type { WebSocket } from 'ws';
+import type { GatewayCore } from './gateway.js';
+import type { SessionTransport } from './session.js';
+import { normaliseAddress } from './tcp.js';
+
+const closeCodes: Record<string, number> = {
+  shutdown: 1001,
+  rejected: 1008,
+  revoked: 1008,
+  auth_timeout: 1008,
+};
+
+class WsTransport implements SessionTransport {
+  readonly kind = 'ws' as const;
+
+  constructor(
+    private readonly socket: WebSocket,
+    readonly remoteAddress: string,
+  ) {}
+
+  send(text: string): void {
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    this.socket.send(text);
+  }
+
+  end(text: string | undefined, reason: string): void {
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    const code = closeCodes[reason] ?? 1000;
+    const close = () => {
+      this.socket.close(code, reason.slice(0, 120));
+      // A peer that never answers the close handshake is cut off.
+      setTimeout(() => this.socket.terminate(), 5000).unref();
+    };
+    if (text === undefined) close();
+    else this.socket.send(text, () => close());
+  }
+
+  destroy(): void {
+    this.socket.terminate();
+  }
+}
+
+export function nodeWsRoute(core: GatewayCore, lineMaxBytes: number) {
+  return async function nodeWebSocketRoute(app: FastifyInstance): Promise<void> {
+    app.get(
+      '/ws/node',
+      {
+        websocket: true,
+        // No operator role: nodes authenticate with NodeRegistration + TOTP inside the socket.
+        schema: { hide: true },
+      },
+      (socket, request) => {
+        const transport = new WsTransport(socket, normaliseAddress(request.socket.remoteAddress));
+        const session = core.openSession(transport);
+        if (!session) return;
+        socket.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+          const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+          if (isBinary) {
+            session.discarded('binary_frame', `binary frame of ${buf.length} bytes; envelopes are sent as text frames`);
+            return;
+          }
+          if (buf.length > lineMaxBytes) {
+            core.metrics.oversizedLines.inc();
+            session.discarded('oversized', `frame of ${buf.length} bytes exceeds the ${lineMaxBytes}-byte cap; discarded`);
+            return;
+          }
+          session.handleText(buf.toString('utf8'));
+        });
+        socket.on('error', (err: Error) => {
+          core.logger.debug({ remoteAddress: transport.remoteAddress, nodeName: session.nodeName, error: err.message }, 'node WebSocket error');
+        });
+        socket.on('close', () => session.transportClosed());
+      },
+    );
+  };
+}

@@ -1,0 +1,89 @@
+// The `apiary` command. Each subcommand loads only the domain it needs.
+import { readFileSync } from 'node:fs';
+import { ConfigError, configHelp, loadConfig } from '../config/index.js';
+
+const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
+
+const usage = `apiary: core for fleets of HoneyBee honeypot nodes, with a built-in hpfeeds broker
+
+usage: apiary <command> [options]
+
+commands:
+  serve                      run the core (REST API, node gateway, hpfeeds broker); see apiary serve --help
+  token create|list|revoke   operator API tokens
+  authkey add|list|rm|rotate|import
+                             hpfeeds credentials
+  hpfeeds subscribe|publish  hpfeeds client, compatible with the reference tool's flags
+  node simulate              simulated HoneyBee node(s), for tests and benchmarks
+
+Database commands (token, authkey) use APIARY_DB / APIARY_DATA_DIR like serve, or --db PATH.
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** DB path for the offline management commands, from the same config as `serve`. */
+function dbPath(): string {
+  return loadConfig([], process.env).dbPath;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve': {
+      if (rest.includes('--help') || rest.includes('-h')) {
+        io.stdout.write(`usage: apiary serve [options]\n\nEvery option can also be set by its environment variable; flags win.\n\n${configHelp()}\n`);
+        return 0;
+      }
+      const config = loadConfig(rest, process.env);
+      const { runCore } = await import('../app.js');
+      return runCore(config);
+    }
+    case 'token': {
+      const { runTokenCli } = await import('../access/index.js');
+      return runTokenCli(rest, io, dbPath());
+    }
+    case 'authkey': {
+      const { runAuthkeyCli } = await import('../authkeys/index.js');
+      return runAuthkeyCli(rest, io, dbPath());
+    }
+    case 'hpfeeds': {
+      const { runHpfeedsCli } = await import('../hpfeeds/index.js');
+      return runHpfeedsCli(rest, io);
+    }
+    case 'node': {
+      if (rest[0] !== 'simulate') {
+        io.stderr.write('usage: apiary node simulate [options] (see apiary node simulate --help)\n');
+        return 2;
+      }
+      const { runSimulatorCli } = await import('../simulator/index.js');
+      return runSimulatorCli(rest.slice(1), io);
+    }
+    case '--version':
+    case '-v':
+      io.stdout.write(`${version()}\n`);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      io.stdout.write(usage);
+      return command ? 0 : 2;
+    default:
+      io.stderr.write(`unknown command '${command}'\n\n${usage}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) io.stderr.write(`apiary: ${err.message}\n`);
+    else io.stderr.write(`apiary: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

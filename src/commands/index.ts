@@ -1,0 +1,15 @@
+export { createCommandService } from './service.js';
+export type { CommandService, CommandServiceOptions, SendOptions, ListQuery, BroadcastResult } from './service.js';
+export { commandRoutes } from './routes.js';
+export type { CommandRoutesOptions } from './routes.js';
+export { CommandError, COMMAND_KINDS, COMMAND_STATUSES } from './types.js';
+export type {
+  CommandKind,
+  CommandStatus,
+  CommandTransport,
+  CommandView,
+  CommandResult,
+  NodeSelector,
+  ReportedPot,
+} from './types.js';
+export type { GitUrlRule } from './git-policy.js';

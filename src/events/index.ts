@@ -1,0 +1,32 @@
+// Public surface of the events domain: ingest of attack events from the node gateway, batched
+// persistence with retention, hpfeeds republishing (incl. classic cowrie.sessions and dionaea
+// channels), queries, stats, the live stream and the /api/v1 routes.
+export { createEventService } from './service.js';
+export type { EventService, EventServiceOptions, CommittedEvent } from './service.js';
+export { eventRoutes, eventJsonSchema } from './routes.js';
+export type { EventRoutesOptions } from './routes.js';
+export {
+  nodeAuthkeyFor,
+  resolveChannels,
+  channelsForPotType,
+  CLASSIC_DIONAEA_CHANNELS,
+  DEFAULT_AUTHKEY_POT_TYPES,
+} from './channels.js';
+export type { ChannelOptions, NodeAuthkey } from './channels.js';
+export type { CowrieAggregatorOptions, CowrieSessionSummary } from './cowrie.js';
+export type { BatchOptions } from './writer.js';
+export type { RetentionOptions } from './retention.js';
+export type { StreamOptions, StreamSocket } from './stream.js';
+export type { EventListQuery, EventPage, EventStats, EventStatsQuery, StatsBucket } from './queries.js';
+export { STATUS_MESSAGE_EVENT_TYPE, UNKNOWN_POT_TYPE, parseIsoTimestamp } from './normalize.js';
+export type {
+  AttackEvent,
+  AttackEventSource,
+  EventPublisher,
+  EventFilter,
+  EventJson,
+  PotTypeLookup,
+  PotEventMessage,
+  PotStatusEventMessage,
+  PotStatusNotice,
+} from './types.js';

@@ -1,0 +1,196 @@
+import type Database from 'better-sqlite3';
+import type { EventFilter, EventJson } from './types.js';
+
+interface EventRow {
+  id: number;
+  node_name: string;
+  pot_id: string;
+  pot_type: string;
+  event_type: string;
+  timestamp: number;
+  data: string;
+  received_at: number;
+}
+
+export interface EventListQuery extends EventFilter {
+  /** Page size, 1..1000. Default 100. */
+  limit?: number;
+  /** Opaque cursor from a previous page's next_cursor. */
+  cursor?: string;
+  /** 'desc' (newest first, default) or 'asc'. */
+  order?: 'asc' | 'desc';
+}
+
+export interface EventPage {
+  events: EventJson[];
+  /** Pass as `cursor` for the next page; null when this page is the last one. */
+  next_cursor: string | null;
+}
+
+export type StatsBucket = 'hour' | 'day';
+
+export interface EventStatsQuery extends EventFilter {
+  bucket?: StatsBucket;
+}
+
+export interface EventStats {
+  since: string;
+  until: string;
+  bucket: StatsBucket;
+  total: number;
+  by_event_type: { event_type: string; count: number }[];
+  by_node: { node: string; count: number }[];
+  by_pot_type: { pot_type: string; count: number }[];
+  /** One entry per bucket with events (UTC bucket start). */
+  buckets: { start: string; count: number }[];
+}
+
+export const MAX_PAGE_SIZE = 1000;
+export const DEFAULT_PAGE_SIZE = 100;
+/** Groups listed per dimension in stats (highest counts first). */
+export const STATS_TOP = 100;
+const BUCKET_MS: Record<StatsBucket, number> = { hour: 3_600_000, day: 86_400_000 };
+export const MAX_STATS_BUCKETS = 10_000;
+
+export class QueryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'QueryError';
+  }
+}
+
+/** Cursors carry the last id seen; keyset paging on the primary key is stable while events are inserted. */
+export function encodeCursor(id: number): string {
+  return Buffer.from(`e1:${id}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): number {
+  const text = Buffer.from(cursor, 'base64url').toString();
+  const m = /^e1:(\d{1,16})$/.exec(text);
+  if (m === null) throw new QueryError('invalid cursor');
+  return Number(m[1]);
+}
+
+function rowToJson(r: EventRow): EventJson {
+  let data: Record<string, unknown>;
+  try {
+    data = JSON.parse(r.data) as Record<string, unknown>;
+  } catch {
+    data = { raw: r.data };
+  }
+  return {
+    id: r.id,
+    node: r.node_name,
+    pot_id: r.pot_id,
+    pot_type: r.pot_type,
+    event_type: r.event_type,
+    timestamp: new Date(r.timestamp).toISOString(),
+    data,
+    received_at: new Date(r.received_at).toISOString(),
+  };
+}
+
+function whereClause(f: EventFilter): { sql: string; params: unknown[]; shape: string } {
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  let shape = '';
+  if (f.node !== undefined) (parts.push('node_name = ?'), params.push(f.node), (shape += 'n'));
+  if (f.pot !== undefined) (parts.push('pot_id = ?'), params.push(f.pot), (shape += 'p'));
+  if (f.potType !== undefined) (parts.push('pot_type = ?'), params.push(f.potType), (shape += 't'));
+  if (f.eventType !== undefined) (parts.push('event_type = ?'), params.push(f.eventType), (shape += 'e'));
+  if (f.since !== undefined) (parts.push('timestamp >= ?'), params.push(f.since), (shape += 's'));
+  if (f.until !== undefined) (parts.push('timestamp < ?'), params.push(f.until), (shape += 'u'));
+  return { sql: parts.join(' AND '), params, shape };
+}
+
+/** Read side of the events table. Statements are prepared once per filter shape. */
+export class EventQueries {
+  private readonly statements = new Map<string, Database.Statement>();
+  private readonly byId: Database.Statement;
+
+  constructor(private readonly sqlite: Database.Database) {
+    this.byId = sqlite.prepare(
+      'SELECT id, node_name, pot_id, pot_type, event_type, timestamp, data, received_at FROM events WHERE id = ?',
+    );
+  }
+
+  private prepared(key: string, sql: () => string): Database.Statement {
+    let s = this.statements.get(key);
+    if (s === undefined) {
+      s = this.sqlite.prepare(sql());
+      this.statements.set(key, s);
+    }
+    return s;
+  }
+
+  get(id: number): EventJson | undefined {
+    const row = this.byId.get(id) as EventRow | undefined;
+    return row === undefined ? undefined : rowToJson(row);
+  }
+
+  list(q: EventListQuery = {}): EventPage {
+    const limit = Math.min(MAX_PAGE_SIZE, Math.max(1, Math.floor(q.limit ?? DEFAULT_PAGE_SIZE)));
+    const order = q.order ?? 'desc';
+    const w = whereClause(q);
+    const params = w.params;
+    let cond = w.sql;
+    let shape = w.shape + order;
+    if (q.cursor !== undefined) {
+      const after = decodeCursor(q.cursor);
+      cond = (cond === '' ? '' : cond + ' AND ') + (order === 'desc' ? 'id < ?' : 'id > ?');
+      params.push(after);
+      shape += 'c';
+    }
+    params.push(limit + 1);
+    const stmt = this.prepared('list:' + shape, () =>
+      [
+        'SELECT id, node_name, pot_id, pot_type, event_type, timestamp, data, received_at FROM events',
+        cond === '' ? '' : 'WHERE ' + cond,
+        // "+id" would stop SQLite from using the rowid order; keep the plain column so LIMIT stops early.
+        `ORDER BY id ${order === 'desc' ? 'DESC' : 'ASC'} LIMIT ?`,
+      ].join(' '),
+    );
+    const rows = stmt.all(...params) as EventRow[];
+    const more = rows.length > limit;
+    if (more) rows.length = limit;
+    return {
+      events: rows.map(rowToJson),
+      next_cursor: more ? encodeCursor(rows[rows.length - 1]!.id) : null,
+    };
+  }
+
+  stats(q: EventStatsQuery & { since: number; until: number }): EventStats {
+    const bucket = q.bucket ?? 'hour';
+    const size = BUCKET_MS[bucket];
+    if (q.until <= q.since) throw new QueryError('until must be after since');
+    if ((q.until - q.since) / size > MAX_STATS_BUCKETS) {
+      throw new QueryError(`range too large for ${bucket} buckets (max ${MAX_STATS_BUCKETS})`);
+    }
+    const w = whereClause(q);
+    const where = 'WHERE ' + w.sql;
+    const group = (col: string) =>
+      this.prepared(`stats:${col}:${w.shape}`, () =>
+        `SELECT ${col} AS k, count(*) AS c FROM events ${where} GROUP BY ${col} ORDER BY c DESC, k LIMIT ${STATS_TOP}`,
+      ).all(...w.params) as { k: string; c: number }[];
+    const total = (
+      this.prepared(`stats:total:${w.shape}`, () => `SELECT count(*) AS c FROM events ${where}`).get(...w.params) as {
+        c: number;
+      }
+    ).c;
+    const buckets = this.prepared(
+      `stats:bucket:${bucket}:${w.shape}`,
+      // size comes from BUCKET_MS, never from input; inlined so SQLite does integer division.
+      () => `SELECT (timestamp / ${size}) * ${size} AS b, count(*) AS c FROM events ${where} GROUP BY b ORDER BY b`,
+    ).all(...w.params) as { b: number; c: number }[];
+    return {
+      since: new Date(q.since).toISOString(),
+      until: new Date(q.until).toISOString(),
+      bucket,
+      total,
+      by_event_type: group('event_type').map((r) => ({ event_type: r.k, count: r.c })),
+      by_node: group('node_name').map((r) => ({ node: r.k, count: r.c })),
+      by_pot_type: group('pot_type').map((r) => ({ pot_type: r.k, count: r.c })),
+      buckets: buckets.map((r) => ({ start: new Date(r.b).toISOString(), count: r.c })),
+    };
+  }
+}

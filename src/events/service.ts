@@ -1,0 +1,383 @@
+import type Database from 'better-sqlite3';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Registry } from 'prom-client';
+import {
+  channelsForPotType,
+  dionaeaChannelFor,
+  nodeAuthkeyFor,
+  resolveChannels,
+  type ChannelOptions,
+  type NodeAuthkey,
+  type ResolvedChannels,
+} from './channels.js';
+import { CowrieSessionAggregator, type CowrieAggregatorOptions, type CowrieSessionSummary } from './cowrie.js';
+import { createEventMetrics, type EventMetrics } from './metrics.js';
+import { normaliseAttackEvent, PotTypeCache, type PendingEvent } from './normalize.js';
+import { EventQueries, type EventListQuery, type EventPage, type EventStats, type EventStatsQuery } from './queries.js';
+import { RetentionSweeper, type RetentionOptions } from './retention.js';
+import { EventStreamHub, type StreamEvent, type StreamOptions, type StreamSocket } from './stream.js';
+import type { AttackEvent, AttackEventSource, EventFilter, EventJson, EventPublisher, PotStatusNotice, PotTypeLookup } from './types.js';
+import { EventWriter, type BatchOptions } from './writer.js';
+
+/** hpfeeds payloads are capped at 1 MiB by brokers (ours and the reference). */
+const MAX_PAYLOAD_BYTES = 1024 * 1024;
+const DEFAULT_STATS_RANGE_MS = 86_400_000;
+
+export interface EventServiceOptions {
+  /** The core's database handle (openDatabase()); only the raw connection is used. */
+  db: { sqlite: Database.Database };
+  logger: FastifyBaseLogger;
+  registry: Registry;
+  /** In-process hpfeeds broker (Broker.publish). Without one nothing is republished. */
+  publisher?: EventPublisher;
+  /**
+   * Last known type of a pot (e.g. from the pots table), for events that arrive with pot_type ""
+   * from a pot no live PotStatusUpdate has described since start. Cached 60 s per pot.
+   */
+  potTypeLookup?: PotTypeLookup;
+  channels?: ChannelOptions;
+  batch?: BatchOptions;
+  retention?: RetentionOptions;
+  /** cowrie.sessions aggregation limits; the channel itself is `channels.cowrieSessions`. */
+  cowrie?: CowrieAggregatorOptions;
+  stream?: StreamOptions;
+}
+
+/** An event as handed to onCommitted listeners: committed, with its id. */
+export interface CommittedEvent {
+  readonly id: number;
+  readonly node: string;
+  readonly potId: string;
+  readonly potType: string;
+  readonly eventType: string;
+  /** Epoch ms. */
+  readonly timestamp: number;
+  readonly receivedAt: number;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+export interface EventService {
+  /** Normalises and queues one gateway attackEvent; false if it was rejected (invalid, backlog, closed). */
+  ingest(event: AttackEvent): boolean;
+  /** Listens to a source's 'attackEvent'; returns the detach function. close() detaches all. */
+  attach(source: AttackEventSource): () => void;
+  /** Commits everything queued now (synchronously). False if the commit failed (kept, retried). */
+  flush(): boolean;
+  list(query?: EventListQuery): EventPage;
+  get(id: number): EventJson | undefined;
+  /** Aggregates over [since, until) (default: the last 24 h). */
+  stats(query?: EventStatsQuery): EventStats;
+  /** Called after every committed batch, after republishing. Returns an unsubscribe function. */
+  onCommitted(listener: (events: readonly CommittedEvent[]) => void): () => void;
+  /** Adds a live stream client (WebSocket). False if refused (limit reached). */
+  addStreamClient(socket: StreamSocket, filter: EventFilter): boolean;
+  /** hpfeeds channels an event of this pot type is republished on. */
+  channelsFor(potType: string): readonly string[];
+  /** Authkey to create with a node (see nodeAuthkeyFor), using this service's channel mapping. */
+  nodeAuthkey(nodeName: string, potTypes?: readonly string[]): NodeAuthkey;
+  /** Runs a retention sweep now; resolves with the number of rows deleted. */
+  sweepRetention(): Promise<number>;
+  readonly pendingCount: number;
+  readonly openCowrieSessions: number;
+  readonly streamClientCount: number;
+  /**
+   * Graceful stop: detaches sources, commits and republishes everything received, publishes open
+   * cowrie sessions, closes stream clients, stops timers. Does not close the database or broker.
+   */
+  close(): Promise<void>;
+}
+
+/** Logs at most one line per key per interval, with the number of suppressed occurrences. */
+class LogThrottle {
+  private readonly last = new Map<string, { at: number; suppressed: number }>();
+  constructor(private readonly intervalMs = 10_000) {}
+  allow(key: string, now: number): number | false {
+    const entry = this.last.get(key);
+    if (entry !== undefined && now - entry.at < this.intervalMs) {
+      entry.suppressed++;
+      return false;
+    }
+    const suppressed = entry?.suppressed ?? 0;
+    if (this.last.size > 1000) this.last.clear();
+    this.last.set(key, { at: now, suppressed: 0 });
+    return suppressed;
+  }
+}
+
+class EventServiceImpl implements EventService {
+  private readonly metrics: EventMetrics;
+  private readonly channels: ResolvedChannels;
+  private readonly channelCache = new Map<string, readonly string[]>();
+  private readonly potTypes: PotTypeCache;
+  private readonly writer: EventWriter;
+  private readonly queries: EventQueries;
+  private readonly retention: RetentionSweeper;
+  private readonly hub: EventStreamHub;
+  private readonly cowrie: CowrieSessionAggregator | undefined;
+  private readonly cowrieTimer: NodeJS.Timeout | undefined;
+  private readonly listeners = new Set<(events: readonly CommittedEvent[]) => void>();
+  private readonly detachers = new Set<() => void>();
+  private readonly throttle = new LogThrottle();
+  private readonly publisher: EventPublisher | undefined;
+  private readonly logger: FastifyBaseLogger;
+  /** `,"node":..,"pot_id":..,"pot_type":..,"event_type":` per (node, pot, type): built once, not per event. */
+  private readonly jsonPrefixes = new Map<string, string>();
+  private readonly eventTypeJson = new Map<string, string>();
+  private lastTs = NaN;
+  private lastTsIso = '';
+  private lastRecv = NaN;
+  private lastRecvIso = '';
+  private closed = false;
+
+  constructor(opts: EventServiceOptions) {
+    this.logger = opts.logger;
+    this.publisher = opts.publisher;
+    this.metrics = createEventMetrics(opts.registry);
+    this.channels = resolveChannels(opts.channels);
+    this.potTypes = new PotTypeCache(opts.potTypeLookup);
+    this.writer = new EventWriter(opts.db.sqlite, this.metrics, this.logger, (b) => this.afterCommit(b), opts.batch);
+    this.queries = new EventQueries(opts.db.sqlite);
+    this.retention = new RetentionSweeper(opts.db.sqlite, this.metrics, this.logger, opts.retention);
+    this.hub = new EventStreamHub(this.metrics, opts.stream);
+    if (this.channels.cowrieSessions !== null) {
+      const channel = this.channels.cowrieSessions;
+      this.cowrie = new CowrieSessionAggregator((node, summary, reason) => {
+        this.publishSession(node, channel, summary);
+        this.metrics.cowrieEmitted.child(reason).inc();
+        this.metrics.cowrieOpen.set(this.cowrie?.openSessions ?? 0);
+      }, opts.cowrie);
+      const idle = opts.cowrie?.idleTimeoutMs ?? 300_000;
+      this.cowrieTimer = setInterval(
+        () => {
+          this.cowrie!.expireIdle(Date.now());
+          this.metrics.cowrieOpen.set(this.cowrie!.openSessions);
+        },
+        Math.max(50, Math.min(30_000, Math.floor(idle / 4))),
+      );
+      this.cowrieTimer.unref();
+    }
+    this.retention.start();
+  }
+
+  get pendingCount(): number {
+    return this.writer.pendingCount;
+  }
+  get openCowrieSessions(): number {
+    return this.cowrie?.openSessions ?? 0;
+  }
+  get streamClientCount(): number {
+    return this.hub.size;
+  }
+
+  ingest(event: AttackEvent): boolean {
+    if (this.closed) {
+      this.metrics.dropped.child('closed').inc();
+      return false;
+    }
+    const out = normaliseAttackEvent(event, this.potTypes);
+    if ('error' in out) {
+      this.metrics.dropped.child('invalid').inc();
+      const suppressed = this.throttle.allow('invalid', Date.now());
+      if (suppressed !== false) {
+        this.logger.warn({ node: event?.nodeName, error: out.error, suppressed }, 'attack event rejected');
+      }
+      return false;
+    }
+    this.metrics.received.inc(out.potType);
+    if (out.timestampInvalid) this.noteInvalidTimestamp(out, event);
+    return this.writer.add(out);
+  }
+
+  private noteInvalidTimestamp(e: PendingEvent, event: AttackEvent): void {
+    this.metrics.invalidTimestamp.child(e.potType).inc();
+    const suppressed = this.throttle.allow('ts:' + e.node, e.receivedAt);
+    if (suppressed !== false) {
+      const raw = (event.message as { timestamp?: unknown }).timestamp;
+      this.logger.warn(
+        { node: e.node, pot: e.potId, timestamp: String(raw).slice(0, 64), suppressed },
+        'PotEvent timestamp is not ISO 8601; stored with the receive time',
+      );
+    }
+  }
+
+  attach(source: AttackEventSource): () => void {
+    const listener = (e: AttackEvent) => {
+      this.ingest(e);
+    };
+    const potStatus = (u: PotStatusNotice) => {
+      if (typeof u?.potType === 'string') this.potTypes.learn(u.nodeName, u.potId, u.potType);
+    };
+    source.on('attackEvent', listener);
+    source.on('potStatus', potStatus);
+    const detach = () => {
+      if (!this.detachers.delete(detach)) return;
+      source.off('attackEvent', listener);
+      source.off('potStatus', potStatus);
+    };
+    this.detachers.add(detach);
+    return detach;
+  }
+
+  flush(): boolean {
+    return this.writer.flush();
+  }
+
+  list(query?: EventListQuery): EventPage {
+    return this.queries.list(query);
+  }
+
+  get(id: number): EventJson | undefined {
+    return this.queries.get(id);
+  }
+
+  stats(query: EventStatsQuery = {}): EventStats {
+    const until = query.until ?? Date.now();
+    const since = query.since ?? until - DEFAULT_STATS_RANGE_MS;
+    return this.queries.stats({ ...query, since, until });
+  }
+
+  onCommitted(listener: (events: readonly CommittedEvent[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  addStreamClient(socket: StreamSocket, filter: EventFilter): boolean {
+    if (this.closed) {
+      socket.close(1001, 'server shutting down');
+      return false;
+    }
+    return this.hub.add(socket, filter);
+  }
+
+  channelsFor(potType: string): readonly string[] {
+    let c = this.channelCache.get(potType);
+    if (c === undefined) {
+      c = channelsForPotType(this.channels, potType);
+      if (this.channelCache.size < 10_000) this.channelCache.set(potType, c);
+    }
+    return c;
+  }
+
+  nodeAuthkey(nodeName: string, potTypes?: readonly string[]): NodeAuthkey {
+    return nodeAuthkeyFor(nodeName, this.channels, { potTypes });
+  }
+
+  sweepRetention(): Promise<number> {
+    return this.retention.sweep();
+  }
+
+  private eventJson(e: PendingEvent): string {
+    const key = e.node + '\u0000' + e.potId + '\u0000' + e.potType;
+    let prefix = this.jsonPrefixes.get(key);
+    if (prefix === undefined) {
+      prefix = `,"node":${JSON.stringify(e.node)},"pot_id":${JSON.stringify(e.potId)},"pot_type":${JSON.stringify(e.potType)},"event_type":`;
+      if (this.jsonPrefixes.size >= 10_000) this.jsonPrefixes.clear();
+      this.jsonPrefixes.set(key, prefix);
+    }
+    let et = this.eventTypeJson.get(e.eventType);
+    if (et === undefined) {
+      et = JSON.stringify(e.eventType);
+      if (this.eventTypeJson.size >= 10_000) this.eventTypeJson.clear();
+      this.eventTypeJson.set(e.eventType, et);
+    }
+    if (e.timestamp !== this.lastTs) {
+      this.lastTs = e.timestamp;
+      this.lastTsIso = new Date(e.timestamp).toISOString();
+    }
+    if (e.receivedAt !== this.lastRecv) {
+      this.lastRecv = e.receivedAt;
+      this.lastRecvIso = new Date(e.receivedAt).toISOString();
+    }
+    return (
+      '{"id":' + e.id + prefix + et + ',"timestamp":"' + this.lastTsIso + '","data":' + e.dataJson +
+      ',"received_at":"' + this.lastRecvIso + '"}'
+    );
+  }
+
+  private publish(ident: string, channel: string, payload: Uint8Array | string): void {
+    try {
+      this.publisher!.publish(ident, channel, payload);
+      this.metrics.published.inc(channel);
+    } catch (err) {
+      this.metrics.dropped.child('publish_error').inc();
+      const suppressed = this.throttle.allow('publish:' + channel, Date.now());
+      if (suppressed !== false) this.logger.error({ err, channel, ident, suppressed }, 'hpfeeds republish failed');
+    }
+  }
+
+  private tooLarge(payload: string): boolean {
+    // A UTF-16 code unit encodes to at most 3 UTF-8 bytes: only long strings need measuring.
+    return payload.length * 3 > MAX_PAYLOAD_BYTES && Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES;
+  }
+
+  private afterCommit(batch: readonly PendingEvent[]): void {
+    const now = Date.now();
+    const streaming = this.hub.size > 0;
+    const streamEvents: StreamEvent[] | undefined = streaming ? [] : undefined;
+    const publisher = this.publisher;
+    for (let i = 0; i < batch.length; i++) {
+      const e = batch[i]!;
+      if (publisher !== undefined || streaming) {
+        const json = this.eventJson(e);
+        if (streamEvents !== undefined) {
+          streamEvents.push({ node: e.node, potId: e.potId, potType: e.potType, eventType: e.eventType, timestamp: e.timestamp, json });
+        }
+        if (publisher !== undefined) {
+          if (this.tooLarge(json)) {
+            this.metrics.dropped.child('payload_too_large').inc();
+          } else {
+            const channels = this.channelsFor(e.potType);
+            if (channels.length > 0) {
+              const payload = Buffer.from(json);
+              for (let c = 0; c < channels.length; c++) this.publish(e.node, channels[c]!, payload);
+            }
+          }
+          if (!e.fromStatus) {
+            const classic = dionaeaChannelFor(this.channels, e.potType, e.eventType);
+            if (classic !== undefined && !this.tooLarge(e.dataJson)) this.publish(e.node, classic, e.dataJson);
+          }
+        }
+      }
+      if (this.cowrie !== undefined && !e.fromStatus && e.eventType.startsWith('cowrie.')) this.cowrie.add(e, now);
+    }
+    if (this.cowrie !== undefined) this.metrics.cowrieOpen.set(this.cowrie.openSessions);
+    if (streamEvents !== undefined) this.hub.dispatch(streamEvents, now);
+    for (const l of this.listeners) {
+      try {
+        l(batch);
+      } catch (err) {
+        this.logger.error({ err }, 'onCommitted listener failed');
+      }
+    }
+  }
+
+  private publishSession(node: string, channel: string, summary: CowrieSessionSummary): void {
+    if (this.publisher === undefined) return;
+    const json = JSON.stringify(summary);
+    if (this.tooLarge(json)) {
+      this.metrics.dropped.child('payload_too_large').inc();
+      return;
+    }
+    this.publish(node, channel, json);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const detach of [...this.detachers]) detach();
+    this.closed = true;
+    if (!this.writer.close()) {
+      this.logger.error({ pending: this.writer.pendingCount }, 'events could not be committed at shutdown');
+    }
+    if (this.cowrieTimer !== undefined) clearInterval(this.cowrieTimer);
+    this.cowrie?.flushAll('shutdown');
+    this.metrics.cowrieOpen.set(0);
+    this.hub.closeAll();
+    await this.retention.stop();
+  }
+}
+
+export function createEventService(opts: EventServiceOptions): EventService {
+  return new EventServiceImpl(opts);
+}

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, describe, it } from 'node:test';
+import { AuthkeyService, runAuthkeyCli } from '../../src/authkeys/index.js';
+import { openDatabase } from '../../src/db/index.js';
+import { Broker, HpfeedsClient } from '../../src/hpfeeds/index.js';
+import { tempDir } from '../helpers/tmp.js';
+
+function capture() {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d) => (out += d));
+  stderr.on('data', (d) => (err += d));
+  return { io: { stdout, stderr }, out: () => out, err: () => err };
+}
+
+describe('hpfeeds authkeys in SQLite', () => {
+  const dir = tempDir();
+  const dbPath = join(dir.path, 'apiary.sqlite');
+  const database = openDatabase(dbPath);
+  const keys = new AuthkeyService({ database, pollIntervalMs: 50 });
+  after(() => {
+    keys.close();
+    database.close();
+    dir.cleanup();
+  });
+
+  it('stores keys in the reference shape; lists never show secrets', () => {
+    const k = keys.put({ ident: 'sensor-1', owner: 'ops', pubchans: ['cowrie.sessions'], subchans: [] });
+    assert.ok(k.secret.length >= 24);
+    assert.deepEqual(keys.get('sensor-1'), { ident: 'sensor-1', owner: 'ops', secret: k.secret, pubchans: ['cowrie.sessions'], subchans: [] });
+    const row = database.sqlite.prepare('SELECT pubchans FROM authkeys WHERE ident = ?').get('sensor-1') as { pubchans: string };
+    assert.equal(row.pubchans, '["cowrie.sessions"]');
+    assert.ok(!JSON.stringify(keys.list()).includes(k.secret));
+    assert.equal(keys.create({ ident: 'sensor-1' }), undefined, 'create refuses an existing ident');
+    assert.throws(() => keys.put({ ident: 'x'.repeat(256) }));
+  });
+
+  it('imports the reference JSON auth file format', () => {
+    const n = keys.importReference({ a: { owner: 'o', secret: 's3cr3t-aaa', pubchans: ['p'], subchans: ['s'] }, b: { secret: 'bbbbbbbbb' } });
+    assert.equal(n, 2);
+    assert.deepEqual(keys.get('b'), { ident: 'b', owner: '', secret: 'bbbbbbbbb', pubchans: [], subchans: [] });
+    assert.throws(() => keys.importReference({ c: { owner: 'no secret' } }));
+  });
+
+  it('reports changes made by another connection (another process) to watchers', async () => {
+    const seen: string[] = [];
+    const stop = keys.watch((idents) => seen.push(...(idents ?? [])));
+    const other = openDatabase(dbPath);
+    const otherKeys = new AuthkeyService({ database: other });
+    otherKeys.remove('a');
+    otherKeys.put({ ident: 'new-one' });
+    const deadline = Date.now() + 3000;
+    while ((!seen.includes('a') || !seen.includes('new-one')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    stop();
+    other.close();
+    assert.ok(seen.includes('a') && seen.includes('new-one'), `saw ${seen.join(',')}`);
+  });
+
+  it('CLI add/list/rotate/rm/import, and rm in another process disconnects a live client', async () => {
+    const broker = new Broker({ authStore: keys });
+    const addr = await broker.listen('tcp:port=0:interface=127.0.0.1');
+    try {
+      const add = capture();
+      assert.equal(await runAuthkeyCli(['add', 'cli-key', '--owner', 'me', '--sub', 'chan.a', '--pub', 'chan.a'], add.io, dbPath), 0);
+      const secret = /secret: (\S+)/.exec(add.out())![1]!;
+      const list = capture();
+      assert.equal(await runAuthkeyCli(['list'], list.io, dbPath), 0);
+      assert.match(list.out(), /cli-key\tme\tchan\.a\tchan\.a/);
+      assert.ok(!list.out().includes(secret));
+
+      const client = new HpfeedsClient({ host: '127.0.0.1', port: addr.port, ident: 'cli-key', secret, reconnect: false });
+      client.on('error', () => {});
+      const gone = new Promise<string>((r) => client.once('disconnect', r));
+      await client.connect();
+      client.subscribe('chan.a');
+      await new Promise((r) => setTimeout(r, 100));
+      const rm = capture();
+      assert.equal(await runAuthkeyCli(['rm', 'cli-key'], rm.io, dbPath), 0);
+      await gone;
+      await client.close();
+
+      const missing = capture();
+      assert.equal(await runAuthkeyCli(['rm', 'cli-key'], missing.io, dbPath), 1);
+      assert.match(missing.err(), /no authkey cli-key/);
+
+      const file = join(dir.path, 'auth.json');
+      writeFileSync(file, JSON.stringify({ imported: { owner: 'x', secret: 'imported-secret', pubchans: [], subchans: ['c'] } }));
+      const imp = capture();
+      assert.equal(await runAuthkeyCli(['import', file], imp.io, dbPath), 0);
+      assert.equal(keys.get('imported')?.secret, 'imported-secret');
+      const rot = capture();
+      assert.equal(await runAuthkeyCli(['rotate', 'imported'], rot.io, dbPath), 0);
+      assert.notEqual(keys.get('imported')?.secret, 'imported-secret');
+      const bad = capture();
+      assert.equal(await runAuthkeyCli(['frobnicate'], bad.io, dbPath), 2);
+    } finally {
+      await broker.close();
+    }
+  });
+});

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import type { FastifyBaseLogger } from 'fastify';
 import { pino } from 'pino';
 import {
   CompositeAuthStore,
@@ -90,8 +91,9 @@ describe('hpfeeds JSON file auth store', () => {
     }
   });
 
-  it('works with a pino logger', async () => {
-    const logger: HpfeedsLogger = pino({ level: 'silent' });
+  it('works with a pino logger (and the Fastify logger type fits HpfeedsLogger)', async () => {
+    const fromFastify = (l: FastifyBaseLogger): HpfeedsLogger => l;
+    const logger: HpfeedsLogger = fromFastify(pino({ level: 'silent' }));
     writeJson(path, REFERENCE_DB);
     const store = await JsonFileAuthStore.open({ path, logger });
     assert.equal(store.get('bob')?.owner, 'bob-org');

@@ -7,7 +7,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { TokenService, tokenRoutes } from './access/index.js';
 import { createHttpServer } from './api/index.js';
 import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
-import { createCommandService, commandRoutes, type CommandService } from './commands/index.js';
+import { createCommandService, commandRoutes, parseGitUrlRule, type CommandService } from './commands/index.js';
 import { describeConfig, type Config } from './config/index.js';
 import { openDatabase, type DatabaseHandle } from './db/index.js';
 import { createEventService, eventRoutes, type EventService } from './events/index.js';
@@ -154,8 +154,8 @@ export async function buildCore(config: Config): Promise<Core> {
       gateway,
       redisUrl,
       ttlMs: config.commandTtl * 1000,
-      answerTimeoutMs: config.commandAnswerTimeout * 1000,
-      gitUrlAllowList: config.gitUrlAllowList,
+      answerTimeoutMs: config.commandAnswerTimeout === undefined ? undefined : config.commandAnswerTimeout * 1000,
+      gitUrlAllowList: config.gitUrlAllowList.map(parseGitUrlRule),
     }));
     await commands.start();
 

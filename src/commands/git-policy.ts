@@ -11,6 +11,15 @@ export type GitUrlRule = string | RegExp;
 // commands); whitespace and control characters have no business in a URL or branch name.
 const UNSAFE = /^-|[\s\u0000-\u001f\u007f]/;
 
+/**
+ * Reads a rule from configuration text: `/source/flags` is a regular expression, anything else a
+ * URL prefix (end it with '/' so https://github.com/acme/ does not also admit acme-evil).
+ */
+export function parseGitUrlRule(text: string): GitUrlRule {
+  const m = /^\/(.+)\/([a-z]*)$/.exec(text.trim());
+  return m ? new RegExp(m[1], m[2]) : text.trim();
+}
+
 /** Compiles the rules once; the returned test is what every InstallPot is checked against. */
 export function compileGitPolicy(rules: readonly GitUrlRule[]): (url: string) => boolean {
   const prefixes = rules.filter((r): r is string => typeof r === 'string' && r.length > 0);

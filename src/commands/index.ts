@@ -12,4 +12,5 @@ export type {
   NodeSelector,
   ReportedPot,
 } from './types.js';
+export { parseGitUrlRule } from './git-policy.js';
 export type { GitUrlRule } from './git-policy.js';

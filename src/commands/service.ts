@@ -213,6 +213,12 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
   };
   queueClient.on('error', onRedisError('queue'));
   workerClient.on('error', onRedisError('worker'));
+  // A Redis shutting down cleanly closes the connection without an error event.
+  queueClient.on('close', () => {
+    if (closed || redisDown) return;
+    redisDown = true;
+    log.warn('command queue lost its Redis connection; sends answer 503 until it is back');
+  });
 
   const queue = new Queue<JobData>(queueName, {
     connection: queueClient,
@@ -388,7 +394,11 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     // active job); re-check once it is in the delayed set.
     const id = job.id as string;
     setImmediate(() => {
-      if (!closed && runnable(id)) promote(id);
+      try {
+        if (!closed && runnable(id)) promote(id);
+      } catch (err) {
+        log.error({ err, job: id }, 'could not re-check a parked command job; the sweep will');
+      }
     });
     throw new DelayedError();
   }
@@ -479,10 +489,9 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
   let needsReconcile = true;
   function sweep(): void {
     const now = Date.now();
+    const result: CommandResult = { reason: 'ttl', message: 'not delivered before its TTL: the node was offline or busy' };
     for (const row of store.dueForExpiry(now)) {
-      if (store.finish(row.id, 'queued', 'expired', { reason: 'ttl', message: 'not delivered before its TTL: the node was offline or busy' }, now)) {
-        finished(row, 'expired', null, false);
-      }
+      if (store.finish(row.id, 'queued', 'expired', result, now)) finished(row, 'expired', result, false);
     }
     if (!redisReady()) return;
     if (needsReconcile) {

@@ -119,11 +119,14 @@ export async function buildCore(config: Config): Promise<Core> {
       lineMaxBytes: config.nodeLineMaxBytes,
     }));
 
+    // Event-shaped status lines often arrive with pot_type "": the pots table knows the type.
+    const potTypeOf = database.sqlite.prepare<[string, string], { pot_type: string }>('SELECT pot_type FROM pots WHERE node_name = ? AND pot_id = ?');
     const events = (parts.events = createEventService({
       db: database,
       logger: log.child({ domain: 'events' }),
       registry,
       publisher: broker,
+      potTypeLookup: (nodeName, potId) => potTypeOf.get(nodeName, potId)?.pot_type || undefined,
       channels: { allEvents: config.eventAllChannel || null, byPotType: config.eventChannelMap },
       retention: { maxAgeDays: config.eventRetentionDays, maxRows: config.eventMaxRows },
     }));

@@ -1,7 +1,6 @@
 // The node gateway over raw TCP (and TLS 1.3): framing, bad input, fixture replay, u64 node_id,
 // NodeDrop, staleness. Real sockets, a real SQLite file.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { makeTestCertificate, type TestCertificate } from '../helpers/tls.js';
@@ -19,11 +18,9 @@ import {
   waitFor,
   type Harness,
 } from './harness.js';
+import { fixtureLines } from '../helpers/fixture.js';
 
-const fixtureLines = readFileSync(new URL('../../../shared/fixtures/honeybee-node-wire.ndjson', import.meta.url), 'utf8')
-  .split('\n')
-  .filter((l) => l.trim() !== '');
-const nodeToCore = fixtureLines.filter((l) => !l.includes('"RegistrationAck"') && !l.includes('"NodeCommand"'));
+const nodeToCore = fixtureLines().filter((l) => !l.includes('"RegistrationAck"') && !l.includes('"NodeCommand"'));
 
 describe('node gateway over TCP', () => {
   let h: Harness;

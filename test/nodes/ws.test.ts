@@ -1,13 +1,11 @@
 // The node gateway over WebSocket (GET /ws/node): the same session logic as TCP, one envelope per
 // text frame.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { metricValue, nodeLog, nodeRow, parseAck, registration, startHarness, statusUpdate, waitFor, wsClient, type Harness } from './harness.js';
+import { fixtureLines } from '../helpers/fixture.js';
 
-const nodeToCore = readFileSync(new URL('../../../shared/fixtures/honeybee-node-wire.ndjson', import.meta.url), 'utf8')
-  .split('\n')
-  .filter((l) => l.trim() !== '' && !l.includes('"RegistrationAck"') && !l.includes('"NodeCommand"'));
+const nodeToCore = fixtureLines().filter((l) => !l.includes('"RegistrationAck"') && !l.includes('"NodeCommand"'));
 
 describe('node gateway over WebSocket', () => {
   let h: Harness;

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fixtureLines as readFixture } from './fixture.js';
+import { fixtureLines as readFixture } from '../helpers/fixture.js';
 import {
   decodeCoreMessage,
   encodeCoreMessage,

@@ -2,7 +2,7 @@
 // never throw; whatever parses re-encodes to a line that parses to the same message.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fixtureLines as readFixture } from './fixture.js';
+import { fixtureLines as readFixture } from '../helpers/fixture.js';
 import { decodeCoreMessage, encodeCoreMessage, encodeNodeMessage, isNodeId, isValidNodeSecret, parseNodeMessage } from '../../src/protocol/index.js';
 
 const fixtureLines = readFixture();

@@ -1,23 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { runTokenCli, TokenService, tokenRoutes } from '../../src/access/index.js';
 import { createHttpServer } from '../../src/api/index.js';
 import { openDatabase, type DatabaseHandle } from '../../src/db/index.js';
+import { captureIo as capture } from '../helpers/cli-io.js';
 import { tempDir } from '../helpers/tmp.js';
-
-function capture() {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  return { io: { stdout, stderr }, out: () => out, err: () => err };
-}
 
 describe('operator tokens', () => {
   const dir = tempDir();

@@ -1,22 +1,12 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { AuthkeyService, runAuthkeyCli } from '../../src/authkeys/index.js';
 import { openDatabase } from '../../src/db/index.js';
 import { Broker, HpfeedsClient } from '../../src/hpfeeds/index.js';
+import { captureIo as capture } from '../helpers/cli-io.js';
 import { tempDir } from '../helpers/tmp.js';
-
-function capture() {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  return { io: { stdout, stderr }, out: () => out, err: () => err };
-}
 
 describe('hpfeeds authkeys in SQLite', () => {
   const dir = tempDir();

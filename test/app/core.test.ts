@@ -127,6 +127,23 @@ describe('core end to end', () => {
     await gone;
   });
 
+  it('every /api/v1 route in the OpenAPI document refuses a request without a token', async () => {
+    const spec = (await (await fetch(`${base}/docs/json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    let checked = 0;
+    for (const [path, ops] of Object.entries(spec.paths)) {
+      if (!path.startsWith('/api/v1/')) continue;
+      for (const method of Object.keys(ops)) {
+        const url = `${base}${path.replace(/\{[^}]+\}/g, 'x')}`;
+        const res = await fetch(url, { method: method.toUpperCase(), headers: { 'content-type': 'application/json' }, body: method === 'get' || method === 'delete' ? undefined : '{}' });
+        assert.equal(res.status, 401, `${method.toUpperCase()} ${path}`);
+        checked++;
+      }
+    }
+    assert.ok(checked >= 25, `checked ${checked} operations`);
+    const stream = await fetch(`${base}/api/v1/events/stream`);
+    assert.equal(stream.status, 401, 'the live event stream needs a token too');
+  });
+
   it('viewer tokens read but cannot command', async () => {
     const viewer = await api('POST', '/api/v1/tokens', { name: 'dash', role: 'viewer' });
     assert.equal((await api('GET', '/api/v1/nodes', undefined, viewer.body.token)).status, 200);

@@ -1,14 +1,8 @@
 // `apiary token create|list|revoke`: operator API tokens, managed straight in the database (works
 // whether or not the core is running).
-import { parseArgs } from 'node:util';
 import { roles, type Role } from '../api/index.js';
-import { openDatabase } from '../db/index.js';
+import { runDatabaseCommand, type CliIo } from '../cli/database-command.js';
 import { TokenService } from './tokens.js';
-
-export interface CliIo {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
 
 const usage = `usage:
   apiary token create --role admin|operator|viewer [--name NAME]
@@ -16,26 +10,10 @@ const usage = `usage:
   apiary token revoke ID
 common: --db PATH (default: $APIARY_DB or <data-dir>/apiary.sqlite)`;
 
+const options = { role: { type: 'string' }, name: { type: 'string' } } as const;
+
 export async function runTokenCli(argv: string[], io: CliIo, dbPath: string): Promise<number> {
-  const [sub, ...rest] = argv;
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      options: { role: { type: 'string' }, name: { type: 'string' }, db: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    });
-  } catch (err) {
-    io.stderr.write(`${(err as Error).message}\n${usage}\n`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (!sub || sub === 'help' || values.help) {
-    io.stdout.write(`${usage}\n`);
-    return sub ? 0 : 2;
-  }
-  const database = openDatabase(values.db ?? dbPath);
-  try {
+  return runDatabaseCommand(argv, { options, usage, defaultDbPath: dbPath }, io, ({ sub, values, positionals, database }) => {
     const tokens = new TokenService(database);
     switch (sub) {
       case 'create': {
@@ -73,7 +51,5 @@ export async function runTokenCli(argv: string[], io: CliIo, dbPath: string): Pr
         io.stderr.write(`unknown token command '${sub}'\n${usage}\n`);
         return 2;
     }
-  } finally {
-    database.close();
-  }
+  });
 }

@@ -1,14 +1,8 @@
 // `apiary authkey add|list|rm|import`: manage hpfeeds credentials in the core's database. A running
 // core notices the change within a second and re-checks live connections of that ident.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { openDatabase } from '../db/index.js';
+import { runDatabaseCommand, type CliIo } from '../cli/database-command.js';
 import { AuthkeyService } from './service.js';
-
-export interface CliIo {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
 
 const usage = `usage:
   apiary authkey add IDENT [--owner NAME] [--secret S] [--pub CHAN]... [--sub CHAN]...
@@ -18,86 +12,69 @@ const usage = `usage:
   apiary authkey import FILE     (reference broker JSON: {"ident":{"owner","secret","pubchans","subchans"}})
 common: --db PATH (default: $APIARY_DB or <data-dir>/apiary.sqlite)`;
 
+const options = {
+  owner: { type: 'string' },
+  secret: { type: 'string' },
+  pub: { type: 'string', multiple: true },
+  sub: { type: 'string', multiple: true },
+} as const;
+
 export async function runAuthkeyCli(argv: string[], io: CliIo, dbPath: string): Promise<number> {
-  const [sub, ...rest] = argv;
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      options: {
-        owner: { type: 'string' },
-        secret: { type: 'string' },
-        pub: { type: 'string', multiple: true },
-        sub: { type: 'string', multiple: true },
-        db: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    io.stderr.write(`${(err as Error).message}\n${usage}\n`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (!sub || values.help || sub === 'help') {
-    io.stdout.write(`${usage}\n`);
-    return sub ? 0 : 2;
-  }
-  const database = openDatabase(values.db ?? dbPath);
-  const keys = new AuthkeyService({ database });
-  try {
-    switch (sub) {
-      case 'add': {
-        const ident = positionals[0];
-        if (!ident) throw new UsageError('add needs an IDENT');
-        const key = keys.put({ ident, owner: values.owner, secret: values.secret, pubchans: values.pub ?? [], subchans: values.sub ?? [] });
-        io.stdout.write(`ident: ${key.ident}\nsecret: ${key.secret}\npubchans: ${key.pubchans.join(',')}\nsubchans: ${key.subchans.join(',')}\n`);
-        return 0;
-      }
-      case 'list': {
-        const rows = keys.list();
-        io.stdout.write(`${['IDENT', 'OWNER', 'PUBCHANS', 'SUBCHANS'].join('\t')}\n`);
-        for (const k of rows) io.stdout.write(`${[k.ident, k.owner, k.pubchans.join(','), k.subchans.join(',')].join('\t')}\n`);
-        return 0;
-      }
-      case 'rm': {
-        const ident = positionals[0];
-        if (!ident) throw new UsageError('rm needs an IDENT');
-        if (!keys.remove(ident)) {
-          io.stderr.write(`no authkey ${ident}\n`);
-          return 1;
+  return runDatabaseCommand(argv, { options, usage, defaultDbPath: dbPath }, io, ({ sub, values, positionals, database }) => {
+    const keys = new AuthkeyService({ database });
+    try {
+      switch (sub) {
+        case 'add': {
+          const ident = positionals[0];
+          if (!ident) throw new UsageError('add needs an IDENT');
+          const key = keys.put({ ident, owner: values.owner, secret: values.secret, pubchans: values.pub ?? [], subchans: values.sub ?? [] });
+          io.stdout.write(`ident: ${key.ident}\nsecret: ${key.secret}\npubchans: ${key.pubchans.join(',')}\nsubchans: ${key.subchans.join(',')}\n`);
+          return 0;
         }
-        io.stdout.write(`removed ${ident}\n`);
-        return 0;
-      }
-      case 'rotate': {
-        const ident = positionals[0];
-        if (!ident) throw new UsageError('rotate needs an IDENT');
-        const key = keys.rotate(ident);
-        if (!key) {
-          io.stderr.write(`no authkey ${ident}\n`);
-          return 1;
+        case 'list': {
+          const rows = keys.list();
+          io.stdout.write(`${['IDENT', 'OWNER', 'PUBCHANS', 'SUBCHANS'].join('\t')}\n`);
+          for (const k of rows) io.stdout.write(`${[k.ident, k.owner, k.pubchans.join(','), k.subchans.join(',')].join('\t')}\n`);
+          return 0;
         }
-        io.stdout.write(`ident: ${key.ident}\nsecret: ${key.secret}\n`);
-        return 0;
+        case 'rm': {
+          const ident = positionals[0];
+          if (!ident) throw new UsageError('rm needs an IDENT');
+          if (!keys.remove(ident)) {
+            io.stderr.write(`no authkey ${ident}\n`);
+            return 1;
+          }
+          io.stdout.write(`removed ${ident}\n`);
+          return 0;
+        }
+        case 'rotate': {
+          const ident = positionals[0];
+          if (!ident) throw new UsageError('rotate needs an IDENT');
+          const key = keys.rotate(ident);
+          if (!key) {
+            io.stderr.write(`no authkey ${ident}\n`);
+            return 1;
+          }
+          io.stdout.write(`ident: ${key.ident}\nsecret: ${key.secret}\n`);
+          return 0;
+        }
+        case 'import': {
+          const file = positionals[0];
+          if (!file) throw new UsageError('import needs a FILE');
+          const n = keys.importReference(JSON.parse(readFileSync(file, 'utf8')));
+          io.stdout.write(`imported ${n} authkeys\n`);
+          return 0;
+        }
+        default:
+          throw new UsageError(`unknown authkey command '${sub}'`);
       }
-      case 'import': {
-        const file = positionals[0];
-        if (!file) throw new UsageError('import needs a FILE');
-        const n = keys.importReference(JSON.parse(readFileSync(file, 'utf8')));
-        io.stdout.write(`imported ${n} authkeys\n`);
-        return 0;
-      }
-      default:
-        throw new UsageError(`unknown authkey command '${sub}'`);
+    } catch (err) {
+      io.stderr.write(`${err instanceof UsageError ? `${err.message}\n${usage}` : `error: ${(err as Error).message}`}\n`);
+      return err instanceof UsageError ? 2 : 1;
+    } finally {
+      keys.close();
     }
-  } catch (err) {
-    io.stderr.write(`${err instanceof UsageError ? `${err.message}\n${usage}` : `error: ${(err as Error).message}`}\n`);
-    return err instanceof UsageError ? 2 : 1;
-  } finally {
-    keys.close();
-    database.close();
-  }
+  });
 }
 
 class UsageError extends Error {}

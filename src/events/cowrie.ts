@@ -170,6 +170,10 @@ export class CowrieSessionAggregator {
         break;
       case 'cowrie.client.version':
         if (typeof d.version === 'string') m.version = this.clip(d.version);
+        m.protocol = 'ssh'; // only SSH sessions announce a client version
+        break;
+      case 'cowrie.client.kex':
+        m.protocol = 'ssh';
         break;
       case 'cowrie.log.closed':
         // Classic cowrie hex-encodes the tty log file it reads locally; nodes forward the event,

@@ -19,9 +19,14 @@ export type { RetentionOptions } from './retention.js';
 export type { StreamOptions, StreamSocket } from './stream.js';
 export type { EventListQuery, EventPage, EventStats, EventStatsQuery, StatsBucket } from './queries.js';
 export { STATUS_MESSAGE_EVENT_TYPE, UNKNOWN_POT_TYPE, parseIsoTimestamp } from './normalize.js';
+export { parseCowrieText } from './cowrie-text.js';
+export type { CowrieTextFields } from './cowrie-text.js';
+export { CowrieTextSessions, COWRIE_UNPARSED_EVENT_TYPE } from './cowrie-text-sessions.js';
+export type { CowrieTextSessionOptions, CowrieTextEvent, CowrieTextOutcome } from './cowrie-text-sessions.js';
 export type {
   AttackEvent,
   AttackEventSource,
+  CowriePotLookup,
   EventPublisher,
   EventFilter,
   EventJson,

@@ -49,6 +49,7 @@ export interface EventMetrics {
   streamDisconnected: LabelledCounter;
   dropped: LabelledCounter;
   invalidTimestamp: LabelledCounter;
+  cowrieText: LabelledCounter;
   pending: Gauge<string>;
 }
 
@@ -153,6 +154,14 @@ export function createEventMetrics(registry: Registry): EventMetrics {
         name: 'apiary_events_invalid_timestamp_total',
         help: 'PotEvents whose timestamp was not ISO 8601; stored with the receive time instead',
         labelNames: ['pot_type'],
+        registers,
+      }),
+    ),
+    cowrieText: new LabelledCounter(
+      new Counter({
+        name: 'apiary_events_cowrie_text_total',
+        help: "The real node's cowrie text lines, by outcome: parsed, unparsed (no cowrie format matched) or no_message; all are stored",
+        labelNames: ['outcome'],
         registers,
       }),
     ),

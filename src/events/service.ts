@@ -12,11 +12,21 @@ import {
 } from './channels.js';
 import { CowrieSessionAggregator, type CowrieAggregatorOptions, type CowrieSessionSummary } from './cowrie.js';
 import { createEventMetrics, type EventMetrics } from './metrics.js';
-import { normaliseAttackEvent, PotTypeCache, type PendingEvent } from './normalize.js';
+import { createCowrieTextContext, normaliseAttackEvent, PotTypeCache, type CowrieTextContext, type PendingEvent } from './normalize.js';
+import { CowrieTextSessions, type CowrieTextSessionOptions } from './cowrie-text-sessions.js';
 import { EventQueries, type EventListQuery, type EventPage, type EventStats, type EventStatsQuery } from './queries.js';
 import { RetentionSweeper, type RetentionOptions } from './retention.js';
 import { EventStreamHub, type StreamEvent, type StreamOptions, type StreamSocket } from './stream.js';
-import type { AttackEvent, AttackEventSource, EventFilter, EventJson, EventPublisher, PotStatusNotice, PotTypeLookup } from './types.js';
+import type {
+  AttackEvent,
+  AttackEventSource,
+  CowriePotLookup,
+  EventFilter,
+  EventJson,
+  EventPublisher,
+  PotStatusNotice,
+  PotTypeLookup,
+} from './types.js';
 import { EventWriter, type BatchOptions } from './writer.js';
 
 /** hpfeeds payloads are capped at 1 MiB by brokers (ours and the reference). */
@@ -35,6 +45,13 @@ export interface EventServiceOptions {
    * from a pot no live PotStatusUpdate has described since start. Cached 60 s per pot.
    */
   potTypeLookup?: PotTypeLookup;
+  /**
+   * The node's cowrie pot (e.g. from the pots table), for the real node's cowrie text lines that
+   * arrive under cowrie's sensor name, before any live PotStatusUpdate described the pot.
+   */
+  cowriePotLookup?: CowriePotLookup;
+  /** Attribution of the real node's cowrie text lines to sessions. */
+  cowrieText?: CowrieTextSessionOptions;
   channels?: ChannelOptions;
   batch?: BatchOptions;
   retention?: RetentionOptions;
@@ -109,6 +126,7 @@ class EventServiceImpl implements EventService {
   private readonly channels: ResolvedChannels;
   private readonly channelCache = new Map<string, readonly string[]>();
   private readonly potTypes: PotTypeCache;
+  private readonly cowrieText: CowrieTextContext;
   private readonly writer: EventWriter;
   private readonly queries: EventQueries;
   private readonly retention: RetentionSweeper;
@@ -135,6 +153,7 @@ class EventServiceImpl implements EventService {
     this.metrics = createEventMetrics(opts.registry);
     this.channels = resolveChannels(opts.channels);
     this.potTypes = new PotTypeCache(opts.potTypeLookup);
+    this.cowrieText = createCowrieTextContext(opts.cowriePotLookup, new CowrieTextSessions(opts.cowrieText));
     this.writer = new EventWriter(opts.db.sqlite, this.metrics, this.logger, (b) => this.afterCommit(b), opts.batch);
     this.queries = new EventQueries(opts.db.sqlite);
     this.retention = new RetentionSweeper(opts.db.sqlite, this.metrics, this.logger, opts.retention);
@@ -174,7 +193,7 @@ class EventServiceImpl implements EventService {
       this.metrics.dropped.child('closed').inc();
       return false;
     }
-    const out = normaliseAttackEvent(event, this.potTypes);
+    const out = normaliseAttackEvent(event, this.potTypes, this.cowrieText);
     if ('error' in out) {
       this.metrics.dropped.child('invalid').inc();
       const suppressed = this.throttle.allow('invalid', Date.now());
@@ -184,8 +203,19 @@ class EventServiceImpl implements EventService {
       return false;
     }
     this.metrics.received.inc(out.potType);
+    if (out.cowrieText !== undefined) this.noteCowrieText(out);
     if (out.timestampInvalid) this.noteInvalidTimestamp(out, event);
     return this.writer.add(out);
+  }
+
+  private noteCowrieText(e: PendingEvent): void {
+    this.metrics.cowrieText.child(e.cowrieText!).inc();
+    if (e.cowrieText !== 'unparsed') return;
+    const suppressed = this.throttle.allow('cowrie-text:' + e.node, e.receivedAt);
+    if (suppressed !== false) {
+      const text = typeof e.data.message === 'string' ? e.data.message.slice(0, 120) : '';
+      this.logger.info({ node: e.node, pot: e.potId, text, suppressed }, 'cowrie text line matches no known cowrie format; stored as cowrie.unparsed');
+    }
   }
 
   private noteInvalidTimestamp(e: PendingEvent, event: AttackEvent): void {
@@ -205,7 +235,9 @@ class EventServiceImpl implements EventService {
       this.ingest(e);
     };
     const potStatus = (u: PotStatusNotice) => {
-      if (typeof u?.potType === 'string') this.potTypes.learn(u.nodeName, u.potId, u.potType);
+      if (typeof u?.potType !== 'string') return;
+      this.potTypes.learn(u.nodeName, u.potId, u.potType);
+      this.cowrieText.pots.learn(u.nodeName, u.potId, u.potType, u.status, u.at ?? Date.now());
     };
     source.on('attackEvent', listener);
     source.on('potStatus', potStatus);

@@ -33,11 +33,13 @@ export interface AttackEvent {
 
 export type AttackEventListener = (event: AttackEvent) => void;
 
-/** The gateway's `potStatus` payload (real statuses); only the pot's type is used here. */
+/** The gateway's `potStatus` payload (real statuses): the pot's type, and its status. */
 export interface PotStatusNotice {
   nodeName: string;
   potId: string;
   potType: string;
+  status?: string;
+  at?: number;
 }
 
 export type PotStatusListener = (update: PotStatusNotice) => void;
@@ -60,6 +62,9 @@ export interface EventPublisher {
 
 /** Optional cheap lookup of a pot's last known type (from the pots table), for events without one. */
 export type PotTypeLookup = (nodeName: string, potId: string) => string | undefined;
+
+/** The id of a node's cowrie pot (e.g. from the pots table), for the real node's cowrie text lines. */
+export type CowriePotLookup = (nodeName: string) => string | undefined;
 
 /** One normalised attack event, as stored and as republished. */
 export interface EventRecord {

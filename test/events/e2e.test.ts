@@ -14,7 +14,7 @@ import { createNodeGateway, type NodeGatewayHandle } from '../../src/nodes/index
 import { SimulatedNode } from '../../src/simulator/index.js';
 import { Inbox, metricValue, silentLogger, testDb, waitFor, type TestDb } from './helpers.js';
 
-const CHANNELS = ['apiary.events', 'cowrie.events', 'cowrie.sessions', 'unknown.events', 'probe'];
+const CHANNELS = ['apiary.events', 'cowrie.events', 'cowrie.sessions', 'unknown.events', 'webpot.events', 'probe'];
 
 describe('nodes to hpfeeds subscribers, end to end', () => {
   let db: TestDb;
@@ -111,19 +111,23 @@ describe('nodes to hpfeeds subscribers, end to end', () => {
     assert.equal(await metricValue(registry, 'apiary_cowrie_sessions_emitted_total', { reason: 'closed' }), sessions.length);
   });
 
-  it('event-shaped PotStatusUpdate lines (real node form) get the pot type the node reported', async () => {
+  it('event-shaped PotStatusUpdate lines: cowrie text becomes cowrie events; other pots keep their reported type', async () => {
     const c = await startNode('e2e-status');
-    c.sendAttack('status', 'cowrie-01'); // before any PotStatusUpdate: type unknown
-    await inbox.waitFor('unknown.events', 1);
-    c.sendPotStatus('cowrie-01', 'Running');
     const before = inbox.on('cowrie.events').length;
-    for (let i = 0; i < 5; i++) c.sendAttack('status', 'cowrie-01');
+    for (let i = 0; i < 5; i++) c.sendAttack('status', 'cowrie-01'); // cowrie text, no pot_type
     const msgs = await inbox.waitFor('cowrie.events', before + 5);
     const last = JSON.parse(msgs.at(-1)!.payload);
     assert.equal(last.node, 'e2e-status');
-    assert.equal(last.event_type, 'status_message');
+    assert.match(last.event_type, /^cowrie\./);
     assert.equal(last.pot_type, 'cowrie');
     assert.equal(typeof last.data.message, 'string');
+    // a pot of another type: its free text stays a status_message of that type
+    c.sendPotStatus('web-01', 'Running', undefined, 'webpot');
+    await waitFor(() => db.handle.sqlite.prepare("SELECT 1 FROM pots WHERE pot_id = 'web-01'").get() !== undefined);
+    c.send({ type: 'PotStatusUpdate', node_id: c.nodeId, pot_id: 'web-01', pot_type: '', status: '', message: 'GET /admin 404' });
+    const web = JSON.parse((await inbox.waitFor('webpot.events', 1))[0]!.payload);
+    assert.equal(web.event_type, 'status_message');
+    assert.equal(web.data.message, 'GET /admin 404');
   });
 
   it('the API sees the same events', async () => {

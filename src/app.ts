@@ -127,6 +127,8 @@ export async function buildCore(config: Config): Promise<Core> {
       registry,
       publisher: broker,
       potTypeLookup: (nodeName, potId) => potTypeOf.get(nodeName, potId)?.pot_type || undefined,
+      // The real node forwards cowrie's lines under cowrie's sensor name: they belong to its cowrie pot.
+      cowriePotLookup: (nodeName) => gateway.service.cowriePot(nodeName),
       channels: { allEvents: config.eventAllChannel || null, byPotType: config.eventChannelMap },
       retention: { maxAgeDays: config.eventRetentionDays, maxRows: config.eventMaxRows },
     }));
@@ -159,7 +161,18 @@ export async function buildCore(config: Config): Promise<Core> {
       ttlMs: config.commandTtl * 1000,
       answerTimeoutMs: config.commandAnswerTimeout === undefined ? undefined : config.commandAnswerTimeout * 1000,
       gitUrlAllowList: config.gitUrlAllowList.map(parseGitUrlRule),
+      // A node that restarted has forgotten its pots: each registration asks what it still has.
+      installedPotsOnRegistration: true,
     }));
+    // ...and pots it no longer lists are marked missing (kept, shown in the API).
+    commands.onFinished((c) => {
+      if (c.kind !== 'GetInstalledPots' || c.status !== 'succeeded' || !c.result?.pots) return;
+      try {
+        gateway.service.reconcileInstalledPots(c.node, c.result.pots.map((p) => p.potId));
+      } catch (err) {
+        log.error({ err, node: c.node }, 'could not mark the pots a node no longer reports');
+      }
+    });
     await commands.start();
 
     await app.register(gateway.wsRoute);

@@ -1,5 +1,5 @@
-export { createCommandService } from './service.js';
-export type { CommandService, CommandServiceOptions, SendOptions, ListQuery, BroadcastResult } from './service.js';
+export { createCommandService, REGISTRATION_REQUESTER } from './service.js';
+export type { CommandService, CommandServiceOptions, FinishedCommand, SendOptions, ListQuery, BroadcastResult } from './service.js';
 export { commandRoutes } from './routes.js';
 export type { CommandRoutesOptions } from './routes.js';
 export { CommandError, COMMAND_KINDS, COMMAND_STATUSES } from './types.js';

@@ -59,6 +59,12 @@ export interface CommandServiceOptions {
   quietPeriodMs?: number;
   /** UpdateConfig succeeds after this long without a NodeEvent Error. Default 2 s. */
   updateConfigGraceMs?: number;
+  /**
+   * Queue a GetInstalledPots for a node each time it (re)registers, unless one is already queued
+   * for it. It goes through the queue like any command, so it keeps the node's order and the
+   * one-in-flight rule. Default false.
+   */
+  installedPotsOnRegistration?: boolean;
   /** Allowed InstallPot git_url values: URL prefixes or whole-URL regexes. Default [] (refuse all). */
   gitUrlAllowList?: GitUrlRule[];
   /** Jobs the worker runs at once. Jobs are short (parked while waiting), so this need not be large. Default 64. */
@@ -116,7 +122,22 @@ export interface CommandService {
   cancel(id: string, opts?: SendOptions): CommandView;
   /** True while the queue's Redis connection is usable. */
   redisReady(): boolean;
+  /** Called once per command that reached a final status. Returns the unsubscribe function. */
+  onFinished(listener: (command: FinishedCommand) => void): () => void;
 }
+
+/** A command that just reached its final status. */
+export interface FinishedCommand {
+  id: string;
+  node: string;
+  kind: CommandKind;
+  status: TerminalStatus;
+  result: CommandResult | null;
+  requestedBy: string | null;
+}
+
+/** requested_by of the GetInstalledPots the core queues itself when a node registers. */
+export const REGISTRATION_REQUESTER = 'core:registration';
 
 interface JobData {
   node: string;
@@ -265,7 +286,16 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     // A job parked until its deadline or expiry completes now instead of lingering in Redis.
     if (!inWorker) promote(row.id);
     wake(row.nodeName);
+    const done: FinishedCommand = { id: row.id, node: row.nodeName, kind: row.kind as CommandKind, status: to, result, requestedBy: row.requestedBy };
+    for (const l of finishedListeners) {
+      try {
+        l(done);
+      } catch (err) {
+        log.error({ err, command: row.id }, 'command finished listener failed');
+      }
+    }
   }
+  const finishedListeners = new Set<(command: FinishedCommand) => void>();
 
   function settle(id: string, from: 'queued' | 'sent', to: TerminalStatus, result: CommandResult | null, inWorker = false): boolean {
     const row = store.get(id);
@@ -516,7 +546,22 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     nodeIds.set(n.nodeName, n.nodeId);
     tracker.online(n);
     wake(n.nodeName);
+    if (opts.installedPotsOnRegistration) requestInstalledPots(n.nodeName);
   };
+
+  /** Queues the GetInstalledPots of a (re)registration, unless one is already waiting. */
+  function requestInstalledPots(node: string): void {
+    if (closed || !redisReady()) {
+      log.debug({ node }, 'Redis unavailable: no GetInstalledPots queued for this registration');
+      return;
+    }
+    if (store.list({ node, status: 'queued', kind: 'GetInstalledPots', limit: 1 }).length > 0) return;
+    const row = newRow(node, parseCommand({ GetInstalledPots: {} }), Date.now(), null, REGISTRATION_REQUESTER);
+    enqueue([row]).then(
+      () => log.debug({ command: row.id, node }, 'GetInstalledPots queued for the registration'),
+      (err: Error) => log.warn({ err: err.message, node }, 'could not queue GetInstalledPots for the registration'),
+    );
+  }
   const onOffline = (n: { nodeName: string }) => {
     nodeIds.delete(n.nodeName);
   };
@@ -746,5 +791,12 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     },
 
     redisReady,
+
+    onFinished(listener) {
+      finishedListeners.add(listener);
+      return () => {
+        finishedListeners.delete(listener);
+      };
+    },
   };
 }

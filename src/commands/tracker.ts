@@ -131,9 +131,14 @@ export class AnswerTracker {
   }
 
   nodeEvent(e: { nodeName: string; event: string; message?: string; description?: string }): void {
-    if (e.event !== 'Error') return;
     const f = this.byNode.get(e.nodeName);
     if (!f) return;
+    if (e.event === 'Started' && f.kind === 'Restart') {
+      // The real node restarts its pots in-process and announces Started; it does not re-register.
+      this.done(f, 'succeeded', { message: e.message || 'node reported Started after the restart' });
+      return;
+    }
+    if (e.event !== 'Error') return;
     const message = e.message || e.description || 'node reported an error';
     this.done(f, 'failed', { reason: 'node_error', message });
   }

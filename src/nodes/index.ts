@@ -17,6 +17,7 @@ export type { NodeGateway, NodeGatewayEvents, NodeGatewayEventName, LiveSessionI
 export { NodeService, NodeServiceError } from './service.js';
 export type { NodeInfo, NodeDetail, PotInfo, NodeLogEntry } from './service.js';
 export type { Enrollment as NodeEnrollmentState, NodeListFilter } from './store.js';
+export { POT_MISSING } from './store.js';
 export type { TcpListener, TcpListenOptions } from './tcp.js';
 export { isValidNodeName } from './names.js';
 

@@ -2,7 +2,7 @@
 // flood of attack events costs a counter increment, not a label lookup.
 import { Counter, Gauge, type Registry } from 'prom-client';
 
-export type TransportKind = 'tcp' | 'ws';
+export type TransportKind = 'tcp' | 'tls' | 'ws';
 
 export class NodeMetrics {
   readonly sessions: Gauge<'transport'>;
@@ -49,7 +49,7 @@ export class NodeMetrics {
       help: 'Node lines/frames discarded because they exceeded the size cap',
       registers: [registry],
     });
-    for (const t of ['tcp', 'ws'] as const) this.sessions.set({ transport: t }, 0);
+    for (const t of ['tcp', 'tls', 'ws'] as const) this.sessions.set({ transport: t }, 0);
   }
 
   message(type: string): void {

@@ -33,7 +33,7 @@ const nodeSchema = z.object({
 const potSchema = z.object({
   potId: z.string(),
   potType: z.string(),
-  status: z.string(),
+  status: z.string().describe('Last reported status (Installing, Running, Stopped, Failed), or missing when the node no longer lists the pot'),
   lastMessage: z.string().nullable(),
   updatedAt: z.number().int(),
 });

@@ -157,6 +157,26 @@ export class NodeService {
     return this.store.pots(name).map(potView);
   }
 
+  /**
+   * The node answered GetInstalledPots with `reported` (pot ids): every other pot on record is
+   * marked `missing` (kept with its type and last message, not deleted). A pot the node reports
+   * again gets its real status back from that report. Returns the ids newly marked missing.
+   */
+  reconcileInstalledPots(name: string, reported: Iterable<string>, at = Date.now()): string[] {
+    if (!this.store.get(name)) return [];
+    const gone = this.store.markPotsMissing(name, new Set(reported), at);
+    if (gone.length > 0) {
+      this.store.log(name, 'pots_missing', `not in the node's installed pots: ${gone.join(', ')}`.slice(0, 1000), at);
+      this.core.logger.info({ nodeName: name, pots: gone }, 'pots the node no longer reports marked missing');
+    }
+    return gone;
+  }
+
+  /** The node's cowrie pot (Running first, then the most recently updated), if it has one. */
+  cowriePot(name: string): string | undefined {
+    return this.store.cowriePot(name);
+  }
+
   listLog(name: string, opts: { limit?: number; before?: number } = {}): NodeLogEntry[] {
     // The log outlives a deleted node, so it is readable for any name that has entries.
     const entries = this.store.logEntries(name, { limit: opts.limit ?? 100, before: opts.before });

@@ -10,6 +10,9 @@ export type NodeLogRow = typeof nodeLog.$inferSelect;
 
 export type Enrollment = 'pending' | 'approved' | 'enrolled' | 'revoked';
 
+/** Status of a pot the node no longer reports (its GetInstalledPots answer left it out). */
+export const POT_MISSING = 'missing';
+
 export interface NodeListFilter {
   enrollment?: Enrollment;
   status?: string;
@@ -33,6 +36,7 @@ export class NodeStore {
       run(name: string, potId: string, potType: string, status: string, message: string | null, at: number): unknown;
     };
     log: { run(name: string, kind: string, message: string | null, at: number): unknown };
+    cowriePot: { get(name: string): { pot_id: string } | undefined };
     claimStep: { run(step: number, now: number, name: string, secret: string, step2: number): { changes: number } };
   };
 
@@ -45,15 +49,21 @@ export class NodeStore {
     });
     this.stmt = {
       status: s.prepare('UPDATE nodes SET status = ?, last_seen_at = ? WHERE name = ?'),
-      // A pot keeps its last known pot_type when a status line arrives without one.
+      // A pot keeps its last known pot_type and last message when a status line arrives without
+      // one (GetInstalledPots and GetPotStatus answers carry no message).
       potUpsert: s.prepare(
         `INSERT INTO pots (node_name, pot_id, pot_type, status, last_message, updated_at)
          VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (node_name, pot_id) DO UPDATE SET
            pot_type = CASE WHEN excluded.pot_type <> '' THEN excluded.pot_type ELSE pots.pot_type END,
-           status = excluded.status, last_message = excluded.last_message, updated_at = excluded.updated_at`,
+           status = excluded.status, last_message = coalesce(excluded.last_message, pots.last_message),
+           updated_at = excluded.updated_at`,
       ),
       log: s.prepare('INSERT INTO node_log (node_name, kind, message, at) VALUES (?, ?, ?, ?)'),
+      cowriePot: s.prepare(
+        `SELECT pot_id FROM pots WHERE node_name = ? AND pot_type = 'cowrie'
+         ORDER BY status = '${POT_MISSING}', status = 'Running' DESC, updated_at DESC, pot_id LIMIT 1`,
+      ),
       // Compare-and-set so two concurrent registrations cannot both spend the same code, and a
       // secret rotated meanwhile is not credited with a code of the old one.
       claimStep: s.prepare(
@@ -176,6 +186,26 @@ export class NodeStore {
 
   upsertPot(name: string, potId: string, potType: string, status: string, message: string | null, at: number): void {
     this.stmt.potUpsert.run(name, potId, potType, status, message, at);
+  }
+
+  /**
+   * Marks every pot of the node not in `reported` as missing (kept, with its type and last
+   * message). Returns the ids newly marked.
+   */
+  markPotsMissing(name: string, reported: ReadonlySet<string>, at: number): string[] {
+    const gone = this.pots(name).filter((p) => p.status !== POT_MISSING && !reported.has(p.potId));
+    if (gone.length === 0) return [];
+    this.db.transaction((tx) => {
+      for (const p of gone) {
+        tx.update(pots).set({ status: POT_MISSING, updatedAt: at }).where(and(eq(pots.nodeName, name), eq(pots.potId, p.potId))).run();
+      }
+    });
+    return gone.map((p) => p.potId);
+  }
+
+  /** The node's cowrie pot: a Running one first, then the most recently updated; missing ones last. */
+  cowriePot(name: string): string | undefined {
+    return this.stmt.cowriePot.get(name)?.pot_id;
   }
 
   pots(name: string): PotRow[] {

@@ -36,7 +36,7 @@ class TcpTransport implements SessionTransport {
   readonly remoteAddress: string;
 
   constructor(
-    readonly kind: 'tcp',
+    readonly kind: 'tcp' | 'tls',
     private readonly socket: net.Socket,
     private readonly logger: FastifyBaseLogger,
   ) {
@@ -79,7 +79,7 @@ export async function listenTcp(
     sockets.add(socket);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
-    const transport = new TcpTransport('tcp', socket, logger);
+    const transport = new TcpTransport(opts.tls ? 'tls' : 'tcp', socket, logger);
     const session = core.openSession(transport);
     if (!session) {
       socket.on('close', () => sockets.delete(socket));

@@ -168,7 +168,7 @@ export async function buildCore(config: Config): Promise<Core> {
     commands.onFinished((c) => {
       if (c.kind !== 'GetInstalledPots' || c.status !== 'succeeded' || !c.result?.pots) return;
       try {
-        gateway.service.reconcileInstalledPots(c.node, c.result.pots.map((p) => p.potId));
+        gateway.service.reconcileInstalledPots(c.node, c.result.pots.map((p) => p.potId), c.createdAt);
       } catch (err) {
         log.error({ err, node: c.node }, 'could not mark the pots a node no longer reports');
       }

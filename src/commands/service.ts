@@ -134,6 +134,8 @@ export interface FinishedCommand {
   status: TerminalStatus;
   result: CommandResult | null;
   requestedBy: string | null;
+  /** Epoch ms at which the command was accepted. */
+  createdAt: number;
 }
 
 /** requested_by of the GetInstalledPots the core queues itself when a node registers. */
@@ -286,7 +288,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     // A job parked until its deadline or expiry completes now instead of lingering in Redis.
     if (!inWorker) promote(row.id);
     wake(row.nodeName);
-    const done: FinishedCommand = { id: row.id, node: row.nodeName, kind: row.kind as CommandKind, status: to, result, requestedBy: row.requestedBy };
+    const done: FinishedCommand = { id: row.id, node: row.nodeName, kind: row.kind as CommandKind, status: to, result, requestedBy: row.requestedBy, createdAt: row.createdAt };
     for (const l of finishedListeners) {
       try {
         l(done);

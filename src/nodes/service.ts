@@ -158,13 +158,14 @@ export class NodeService {
   }
 
   /**
-   * The node answered GetInstalledPots with `reported` (pot ids): every other pot on record is
-   * marked `missing` (kept with its type and last message, not deleted). A pot the node reports
-   * again gets its real status back from that report. Returns the ids newly marked missing.
+   * The node answered a GetInstalledPots requested at `requestedAt` with `reported` (pot ids):
+   * every other pot on record that has not reported a status since the request is marked
+   * `missing` (kept with its type and last message, not deleted). A pot the node reports again
+   * gets its real status back from that report. Returns the ids newly marked missing.
    */
-  reconcileInstalledPots(name: string, reported: Iterable<string>, at = Date.now()): string[] {
+  reconcileInstalledPots(name: string, reported: Iterable<string>, requestedAt: number, at = Date.now()): string[] {
     if (!this.store.get(name)) return [];
-    const gone = this.store.markPotsMissing(name, new Set(reported), at);
+    const gone = this.store.markPotsMissing(name, new Set(reported), requestedAt, at);
     if (gone.length > 0) {
       this.store.log(name, 'pots_missing', `not in the node's installed pots: ${gone.join(', ')}`.slice(0, 1000), at);
       this.core.logger.info({ nodeName: name, pots: gone }, 'pots the node no longer reports marked missing');

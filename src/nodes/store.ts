@@ -189,11 +189,11 @@ export class NodeStore {
   }
 
   /**
-   * Marks every pot of the node not in `reported` as missing (kept, with its type and last
-   * message). Returns the ids newly marked.
+   * Marks every pot of the node not in `reported` and not updated since `since` as missing (kept,
+   * with its type and last message). Returns the ids newly marked.
    */
-  markPotsMissing(name: string, reported: ReadonlySet<string>, at: number): string[] {
-    const gone = this.pots(name).filter((p) => p.status !== POT_MISSING && !reported.has(p.potId));
+  markPotsMissing(name: string, reported: ReadonlySet<string>, since: number, at: number): string[] {
+    const gone = this.pots(name).filter((p) => p.status !== POT_MISSING && !reported.has(p.potId) && p.updatedAt < since);
     if (gone.length === 0) return [];
     this.db.transaction((tx) => {
       for (const p of gone) {

@@ -293,6 +293,8 @@ describe('node gateway over TLS 1.3', () => {
     assert.equal(ack.node_id_raw, '31337');
     c.send(statusUpdate('31337', 'Running'));
     await waitFor(() => nodeRow(h, 'tls-node')?.status === 'Running');
+    assert.equal(nodeRow(h, 'tls-node')?.transport, 'tls', 'TLS sessions are reported as tls, not tcp');
+    assert.equal(h.gateway.service.getNode('tls-node')?.transport, 'tls');
     c.close();
   });
 

@@ -6,6 +6,7 @@ import type { DatabaseHandle } from '../db/index.js';
 import { Enrollment, type EnrollmentMode, type RateLimitOptions } from './enrollment.js';
 import { GatewayCore, type NodeGateway } from './gateway.js';
 import { NodeMetrics } from './metrics.js';
+import { NodeRetention, type NodeRetentionOptions } from './retention.js';
 import { nodeRestRoutes } from './routes.js';
 import { NodeService } from './service.js';
 import { NodeStore } from './store.js';
@@ -13,9 +14,10 @@ import { listenTcp, type TcpListener, type TcpListenOptions } from './tcp.js';
 import { nodeWsRoute } from './ws.js';
 
 export type { EnrollmentMode, RateLimitOptions } from './enrollment.js';
+export type { NodeRetentionOptions } from './retention.js';
 export type { NodeGateway, NodeGatewayEvents, NodeGatewayEventName, LiveSessionInfo } from './gateway.js';
 export { NodeService, NodeServiceError } from './service.js';
-export type { NodeInfo, NodeDetail, PotInfo, NodeLogEntry } from './service.js';
+export type { NodeInfo, NodeDetail, PotInfo, NodeLogEntry, UnknownRegistrationInfo, PendingRejection } from './service.js';
 export type { Enrollment as NodeEnrollmentState, NodeListFilter } from './store.js';
 export type { TcpListener, TcpListenOptions } from './tcp.js';
 export { isValidNodeName } from './names.js';
@@ -39,6 +41,14 @@ export interface NodeGatewayOptions {
   rateLimit?: RateLimitOptions;
   /** approve mode: unknown names beyond this many pending rows are refused unrecorded. Default 1000. */
   maxPendingNodes?: number;
+  /** approve mode: pending rows first seen from one address (IPv6: one /64). Default 20. */
+  maxPendingPerAddress?: number;
+  /** approve mode: a pending row not retried for this long is deleted. Default 1 h. */
+  pendingTtlMs?: number;
+  /** Caps of node-supplied strings stored, and of node_log rows per node. */
+  storage?: { logMessageMaxBytes?: number; potMessageMaxBytes?: number; maxLogRowsPerNode?: number };
+  /** Retention of node_log and of the unknown-name aggregates. */
+  retention?: NodeRetentionOptions;
   /** last_seen is written to the database at most once per this interval per node. Default 1000 ms. */
   lastSeenWriteIntervalMs?: number;
 }
@@ -63,6 +73,8 @@ export const NODE_GATEWAY_DEFAULTS = {
   lineMaxBytes: 1024 * 1024,
   authTimeoutMs: 10_000,
   maxPendingNodes: 1000,
+  maxPendingPerAddress: 20,
+  pendingTtlMs: 3600_000,
   lastSeenWriteIntervalMs: 1000,
   tcpPort: 9001,
 };
@@ -75,12 +87,21 @@ export function createNodeGateway(opts: NodeGatewayOptions): NodeGatewayHandle {
   const lineMaxBytes = opts.lineMaxBytes ?? d.lineMaxBytes;
   const logger = opts.logger;
   const metrics = new NodeMetrics(opts.registry);
-  const store = new NodeStore(opts.db);
+  const store = new NodeStore(opts.db, { ...opts.storage, onTruncated: (field) => metrics.truncated.inc({ field }) });
 
   const stale = store.markAllOffline('restart', Date.now());
   if (stale > 0) logger.info({ nodes: stale }, 'nodes marked Offline at start (no session survives a restart)');
 
-  const enrollment = new Enrollment({ store, metrics, logger, mode, rateLimit: opts.rateLimit, maxPendingNodes: opts.maxPendingNodes ?? d.maxPendingNodes });
+  const enrollment = new Enrollment({
+    store,
+    metrics,
+    logger,
+    mode,
+    rateLimit: opts.rateLimit,
+    maxPendingNodes: opts.maxPendingNodes ?? d.maxPendingNodes,
+    maxPendingPerAddress: opts.maxPendingPerAddress ?? d.maxPendingPerAddress,
+    pendingTtlMs: opts.pendingTtlMs ?? d.pendingTtlMs,
+  });
   const core = new GatewayCore({
     store,
     enrollment,
@@ -91,6 +112,7 @@ export function createNodeGateway(opts: NodeGatewayOptions): NodeGatewayHandle {
     staleFactor: opts.staleFactor ?? d.staleFactor,
     sweepIntervalMs: opts.sweepIntervalMs ?? Math.min(heartbeatIntervalMs, 10_000),
     lastSeenWriteIntervalMs: opts.lastSeenWriteIntervalMs ?? d.lastSeenWriteIntervalMs,
+    retention: new NodeRetention(store, logger, opts.retention),
   });
   const service = new NodeService(store, core);
   const listeners = new Set<TcpListener>();

@@ -162,8 +162,9 @@ function lineClient(socket: net.Socket): TestClient {
   };
 }
 
-export async function tcpClient(port: number): Promise<TestClient> {
-  const socket = net.connect({ host: '127.0.0.1', port });
+/** `localAddress` (127.0.0.2, 127.0.0.3...) makes the connection come from another loopback address. */
+export async function tcpClient(port: number, localAddress?: string): Promise<TestClient> {
+  const socket = net.connect({ host: '127.0.0.1', port, ...(localAddress ? { localAddress } : {}) });
   await once(socket, 'connect');
   return lineClient(socket);
 }

@@ -3,6 +3,7 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { DatabaseHandle } from '../db/index.js';
+import { ConnectionLimiter, type ConnectionLimitOptions } from './connection-limit.js';
 import { Enrollment, type EnrollmentMode, type RateLimitOptions } from './enrollment.js';
 import { GatewayCore, type NodeGateway } from './gateway.js';
 import { NodeMetrics } from './metrics.js';
@@ -15,6 +16,7 @@ import { nodeWsRoute } from './ws.js';
 
 export type { EnrollmentMode, RateLimitOptions } from './enrollment.js';
 export type { NodeRetentionOptions } from './retention.js';
+export type { ConnectionLimitOptions } from './connection-limit.js';
 export type { NodeGateway, NodeGatewayEvents, NodeGatewayEventName, LiveSessionInfo } from './gateway.js';
 export { NodeService, NodeServiceError } from './service.js';
 export type { NodeInfo, NodeDetail, PotInfo, NodeLogEntry, UnknownRegistrationInfo, PendingRejection } from './service.js';
@@ -47,6 +49,8 @@ export interface NodeGatewayOptions {
   pendingTtlMs?: number;
   /** Caps of node-supplied strings stored, and of node_log rows per node. */
   storage?: { logMessageMaxBytes?: number; potMessageMaxBytes?: number; maxLogRowsPerNode?: number };
+  /** Connection caps (total, per address) over TCP/TLS and WebSocket, and the pre-registration budget. */
+  connectionLimits?: ConnectionLimitOptions;
   /** Retention of node_log and of the unknown-name aggregates. */
   retention?: NodeRetentionOptions;
   /** last_seen is written to the database at most once per this interval per node. Default 1000 ms. */
@@ -115,6 +119,7 @@ export function createNodeGateway(opts: NodeGatewayOptions): NodeGatewayHandle {
     retention: new NodeRetention(store, logger, opts.retention),
   });
   const service = new NodeService(store, core);
+  const limiter = new ConnectionLimiter(metrics, logger, opts.connectionLimits);
   const listeners = new Set<TcpListener>();
 
   const handle: NodeGatewayHandle = {
@@ -137,7 +142,7 @@ export function createNodeGateway(opts: NodeGatewayOptions): NodeGatewayHandle {
       return this;
     },
     async listenTcp(tcpOpts = {}) {
-      const listener = await listenTcp(core, { ...tcpOpts, port: tcpOpts.port ?? d.tcpPort, lineMaxBytes });
+      const listener = await listenTcp(core, { ...tcpOpts, port: tcpOpts.port ?? d.tcpPort, lineMaxBytes, limiter });
       listeners.add(listener);
       return {
         ...listener,
@@ -147,7 +152,7 @@ export function createNodeGateway(opts: NodeGatewayOptions): NodeGatewayHandle {
         },
       };
     },
-    wsRoute: nodeWsRoute(core, lineMaxBytes),
+    wsRoute: nodeWsRoute(core, lineMaxBytes, limiter),
     routes: nodeRestRoutes(service),
     async close() {
       core.shutdown();

@@ -26,6 +26,8 @@ export interface SessionTransport {
   end(text: string | undefined, reason: string): void;
   /** Closes at once, dropping unsent data. */
   destroy(): void;
+  /** The node registered: the transport may lift its pre-registration limits. */
+  authenticated?(): void;
 }
 
 /** What a session needs from the gateway that owns it. */
@@ -205,6 +207,7 @@ export class NodeSession {
       }),
     );
     this.state = 'authenticated';
+    this.transport.authenticated?.();
     this.hub.attach(this, reg);
     const queued = this.queue;
     this.queue = [];

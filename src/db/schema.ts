@@ -43,10 +43,34 @@ export const nodes = sqliteTable(
     disconnectedAt: integer('disconnected_at'),
     /** Why the last session ended: drop, disconnect, replaced, stale, revoked, shutdown. */
     disconnectReason: text('disconnect_reason'),
+    /** Address key (IPv4, or IPv6 /64) a pending node first came from: pending caps count on it. */
+    pendingSource: text('pending_source'),
     createdAt: integer('created_at').notNull(),
     updatedAt: integer('updated_at').notNull(),
   },
-  (t) => [index('nodes_enrollment_idx').on(t.enrollment)],
+  (t) => [index('nodes_enrollment_idx').on(t.enrollment), index('nodes_pending_source_idx').on(t.pendingSource)],
+);
+
+/**
+ * Registrations of names the core has no node row for (unknown in provisioned mode, refused over
+ * the pending caps, bad names), aggregated per source address instead of one node_log row each.
+ */
+export const unknownRegistrations = sqliteTable(
+  'unknown_registrations',
+  {
+    /** IPv4 address, or IPv6 /64 prefix. */
+    addressKey: text('address_key').primaryKey(),
+    /** Exact address of the latest attempt. */
+    lastAddress: text('last_address').notNull(),
+    attempts: integer('attempts').notNull(),
+    firstSeenAt: integer('first_seen_at').notNull(),
+    lastSeenAt: integer('last_seen_at').notNull(),
+    /** JSON array: the latest distinct names tried (a bounded sample, newest last). */
+    lastNames: text('last_names').notNull().default('[]'),
+    /** Rejection reason of the latest attempt. */
+    lastResult: text('last_result').notNull(),
+  },
+  (t) => [index('unknown_registrations_last_seen_idx').on(t.lastSeenAt)],
 );
 
 /** Honeypots per node, as last reported by PotStatusUpdate. */

@@ -1,23 +1,20 @@
 // Who may register: the enrollment mode for unknown names, the state machine of known ones
 // (pending -> approved -> enrolled, revoked), TOTP checking with one-time use of each time step,
 // and the brute-force limiter. Decisions are returned to the session, which answers the node.
+// Attempts on names without a node row are aggregated per address (UnknownRegistrationLog);
+// pending rows are capped per source address and globally, and expire (PendingPolicy).
 import type { FastifyBaseLogger } from 'fastify';
 import { generateNodeSecret, verifyTotp } from '../protocol/index.js';
+import { TotpGuessLimiter, type RateLimitOptions } from './guess-limiter.js';
+import { addressKey } from './limits.js';
+import { KeyedLogThrottle } from './log-throttle.js';
 import type { NodeMetrics } from './metrics.js';
-import { isValidNodeName } from './names.js';
-import { FailureLimiter } from './rate-limit.js';
+import { isValidNodeName, nodeNameProblem } from './names.js';
 import type { NodeRow, NodeStore } from './store.js';
+import { UnknownRegistrationLog } from './unknown-registrations.js';
 
 export type EnrollmentMode = 'provisioned' | 'approve' | 'open';
-
-export interface RateLimitOptions {
-  /** Sliding window over which failures are counted. Default 60 000 ms. */
-  windowMs?: number;
-  /** Failures per node_name inside the window before attempts are refused. Default 5. */
-  maxFailuresPerName?: number;
-  /** Failures per remote address inside the window (several nodes may share a NAT). Default 20. */
-  maxFailuresPerAddress?: number;
-}
+export type { RateLimitOptions } from './guess-limiter.js';
 
 export interface RegistrationRequest {
   nodeName: string;
@@ -69,6 +66,12 @@ export interface EnrollmentOptions {
   rateLimit?: RateLimitOptions;
   /** In approve mode, unknown names are refused without being recorded beyond this many pending rows. */
   maxPendingNodes?: number;
+  /** In approve mode, pending rows first seen from one address (IPv6: one /64). Default 20. */
+  maxPendingPerAddress?: number;
+  /** A pending row not retried for this long is deleted. Default 1 h. */
+  pendingTtlMs?: number;
+  /** Names kept per address in the unknown-registration aggregate. Default 10. */
+  unknownNamesSample?: number;
   /** Identical node_log rejections per node are written at most once per this interval. */
   rejectLogIntervalMs?: number;
 }
@@ -78,47 +81,56 @@ export class Enrollment {
   private readonly store: NodeStore;
   private readonly metrics: NodeMetrics;
   private readonly logger: FastifyBaseLogger;
-  private readonly byName: FailureLimiter;
-  private readonly byAddress: FailureLimiter;
+  private readonly guesses: TotpGuessLimiter;
+  private readonly unknown: UnknownRegistrationLog;
   private readonly maxPending: number;
+  private readonly maxPendingPerAddress: number;
+  private readonly pendingTtlMs: number;
   private readonly rejectLogIntervalMs: number;
   /** name + result -> when that rejection was last written to node_log. */
   private readonly rejectLogged = new Map<string, number>();
+  private readonly unknownLogThrottle = new KeyedLogThrottle(60_000);
 
   constructor(opts: EnrollmentOptions) {
     this.mode = opts.mode;
     this.store = opts.store;
     this.metrics = opts.metrics;
     this.logger = opts.logger;
-    const windowMs = opts.rateLimit?.windowMs ?? 60_000;
-    this.byName = new FailureLimiter(opts.rateLimit?.maxFailuresPerName ?? 5, windowMs);
-    this.byAddress = new FailureLimiter(opts.rateLimit?.maxFailuresPerAddress ?? 20, windowMs);
+    this.guesses = new TotpGuessLimiter(opts.rateLimit);
+    this.unknown = new UnknownRegistrationLog(opts.store, opts.unknownNamesSample ?? 10, (err) =>
+      this.logger.error({ err }, 'could not record unknown-name registrations'),
+    );
     this.maxPending = opts.maxPendingNodes ?? 1000;
+    this.maxPendingPerAddress = opts.maxPendingPerAddress ?? 20;
+    this.pendingTtlMs = opts.pendingTtlMs ?? 3600_000;
     this.rejectLogIntervalMs = opts.rejectLogIntervalMs ?? 60_000;
   }
 
   async decide(req: RegistrationRequest): Promise<RegistrationDecision> {
     const now = Date.now();
-    if (!isValidNodeName(req.nodeName)) return this.reject(req, 'bad_name', now);
-    if (this.byName.isBlocked(req.nodeName, now) || this.byAddress.isBlocked(req.remoteAddress, now)) {
-      return this.reject(req, 'rate_limited', now);
-    }
+    if (!isValidNodeName(req.nodeName)) return this.reject(req, 'bad_name', now, false, nodeNameProblem(req.nodeName));
 
     let row = this.store.get(req.nodeName);
     if (!row) {
       switch (this.mode) {
         case 'provisioned':
-          return this.reject(req, 'unknown_node', now);
-        case 'approve':
-          if (this.store.countByEnrollment('pending') >= this.maxPending) {
-            return this.reject(req, 'too_many_pending', now);
+          return this.reject(req, 'unknown_node', now, false);
+        case 'approve': {
+          // Per source first, so one address filling its share leaves the rest to everyone else.
+          const source = addressKey(req.remoteAddress);
+          if (this.store.countPendingFrom(source) >= this.maxPendingPerAddress) {
+            return this.reject(req, 'too_many_pending', now, false, `from ${source}`);
           }
-          if (this.store.insert({ name: req.nodeName, enrollment: 'pending', now })) {
+          if (this.store.countByEnrollment('pending') >= this.maxPending) {
+            return this.reject(req, 'too_many_pending', now, false);
+          }
+          if (this.store.insert({ name: req.nodeName, enrollment: 'pending', pendingSource: source, now })) {
             this.noteAttempt(req, now);
             this.store.log(req.nodeName, 'pending', `awaiting approval (from ${req.remoteAddress})`, now);
             this.logger.info({ nodeName: req.nodeName, remoteAddress: req.remoteAddress }, 'unknown node recorded as pending approval');
           }
           return this.reject(req, 'pending', now);
+        }
         case 'open':
           this.store.insert({ name: req.nodeName, enrollment: 'approved', now });
           this.store.log(req.nodeName, 'created', `first contact from ${req.remoteAddress} (open enrollment)`, now);
@@ -144,13 +156,27 @@ export class Enrollment {
     }
   }
 
-  /** Housekeeping: forgets expired limiter entries and throttle marks. */
+  /** Housekeeping: forgets expired limiter entries and throttle marks, expires pending rows. */
   sweep(now: number): void {
-    this.byName.sweep(now);
-    this.byAddress.sweep(now);
+    this.guesses.sweep(now);
+    this.unknownLogThrottle.sweep(now);
     for (const [key, at] of this.rejectLogged) {
       if (now - at >= this.rejectLogIntervalMs) this.rejectLogged.delete(key);
     }
+    try {
+      const expired = this.store.deletePending({ updatedBefore: now - this.pendingTtlMs });
+      if (expired.length > 0) {
+        this.metrics.pendingRemoved.inc({ reason: 'expired' }, expired.length);
+        this.logger.info({ count: expired.length, sample: expired.slice(0, 10), ttlMs: this.pendingTtlMs }, 'pending nodes expired (no registration attempt within the pending TTL)');
+      }
+    } catch (err) {
+      this.logger.error({ err }, 'could not expire pending nodes');
+    }
+  }
+
+  /** Writes the aggregated unknown-name attempts (called on the gateway's flush timer). */
+  flush(): void {
+    this.unknown.flush();
   }
 
   private async checkCode(req: RegistrationRequest, row: NodeRow, now: number): Promise<RegistrationDecision> {
@@ -159,9 +185,18 @@ export class Enrollment {
       this.logger.error({ nodeName: req.nodeName }, 'enrolled node has no TOTP secret');
       return this.reject(req, 'internal_error', now);
     }
-    if (!req.totpCode) return this.fail(req, 'missing_code', now);
+    // Trusted: the exact address this node last authenticated from (markRegistered writes
+    // remote_address only for an accepted session while the node is approved or enrolled).
+    const source = {
+      name: req.nodeName,
+      address: req.remoteAddress,
+      addressKey: addressKey(req.remoteAddress),
+      trusted: row.connectedAt !== null && row.remoteAddress === req.remoteAddress,
+    };
+    if (this.guesses.blocked(source, now)) return this.reject(req, 'rate_limited', now);
+    if (!req.totpCode) return this.fail(req, source, 'missing_code', now);
     const check = await verifyTotp(secret, req.totpCode, now, 1);
-    if (!check.valid || check.step === undefined) return this.fail(req, 'invalid_code', now);
+    if (!check.valid || check.step === undefined) return this.fail(req, source, 'invalid_code', now);
     // A valid code of an already used step is what a real node sends when it reconnects inside
     // the same 30 s window: refuse it, but it is no guess, so it does not feed the limiter.
     if (row.lastTotpStep !== null && check.step <= row.lastTotpStep) return this.reject(req, 'code_reused', now);
@@ -192,20 +227,29 @@ export class Enrollment {
   }
 
   /** A rejection that may be a guess: counts toward the limiter. */
-  private fail(req: RegistrationRequest, result: RejectResult, now: number): RegistrationDecision {
-    this.byName.record(req.nodeName, now);
-    this.byAddress.record(req.remoteAddress, now);
+  private fail(req: RegistrationRequest, source: Parameters<TotpGuessLimiter['record']>[0], result: RejectResult, now: number): RegistrationDecision {
+    this.guesses.record(source, now);
     return this.reject(req, result, now);
   }
 
-  private reject(req: RegistrationRequest, result: RejectResult, now: number): RegistrationDecision {
-    const message = rejectMessages[result];
+  /**
+   * `known`: the name has a node row. Rejections of known names go to that node's log (throttled);
+   * the others are aggregated per source address, so made-up names cost no row each.
+   */
+  private reject(req: RegistrationRequest, result: RejectResult, now: number, known = true, detail?: string): RegistrationDecision {
+    const message = detail ? `${rejectMessages[result]}: ${detail}` : rejectMessages[result];
     this.metrics.registrations.inc({ result });
     this.metrics.authFailures.inc({ reason: result });
     const fields = { nodeName: req.nodeName.slice(0, 253), remoteAddress: req.remoteAddress, transport: req.transport, result };
     if (result === 'pending' || result === 'code_reused') this.logger.info(fields, `node registration refused: ${message}`);
-    else this.logger.warn(fields, `node registration refused: ${message}`);
-    if (result !== 'bad_name' && result !== 'too_many_pending') {
+    else if (known) this.logger.warn(fields, `node registration refused: ${message}`);
+    else {
+      const t = this.unknownLogThrottle.take(addressKey(req.remoteAddress), now);
+      if (t.log) this.logger.warn({ ...fields, suppressedSinceLastLine: t.suppressed }, `node registration of an unknown name refused: ${message} (one line per address per minute)`);
+    }
+    if (!known) {
+      this.unknown.record(req.remoteAddress, req.nodeName, result, now);
+    } else {
       // Nodes retry every few seconds forever; one row per minute per reason tells the story.
       const key = `${req.nodeName}\0${result}`;
       const last = this.rejectLogged.get(key);

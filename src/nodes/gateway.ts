@@ -6,6 +6,7 @@ import type { NodeCommandBody, NodeId, NodeMessage, PotEventMsg, PotStatusUpdate
 import { isPotEventShaped } from '../protocol/index.js';
 import type { Enrollment, RegistrationDecision, RegistrationRequest } from './enrollment.js';
 import type { NodeMetrics } from './metrics.js';
+import type { NodeRetention } from './retention.js';
 import { NodeSession, type SessionHub, type SessionTransport } from './session.js';
 import type { NodeStore } from './store.js';
 
@@ -53,6 +54,7 @@ export interface GatewayCoreOptions {
   staleFactor: number;
   sweepIntervalMs: number;
   lastSeenWriteIntervalMs: number;
+  retention?: NodeRetention;
 }
 
 export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway {
@@ -63,6 +65,7 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
   private readonly enrollment: Enrollment;
   private readonly staleAfterMs: number;
   private readonly lastSeenWriteIntervalMs: number;
+  private readonly retention: NodeRetention | undefined;
   /** node_name -> its one live, authenticated session. */
   private readonly live = new Map<string, NodeSession>();
   /** Every open session, authenticated or not (so shutdown reaches them all). */
@@ -82,6 +85,7 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
     this.authTimeoutMs = opts.authTimeoutMs;
     this.staleAfterMs = opts.staleFactor * opts.heartbeatIntervalMs;
     this.lastSeenWriteIntervalMs = opts.lastSeenWriteIntervalMs;
+    this.retention = opts.retention;
     this.sweepTimer = setInterval(() => this.sweep(), opts.sweepIntervalMs);
     this.sweepTimer.unref();
     this.flushTimer = setInterval(() => this.flushLastSeen(), this.lastSeenWriteIntervalMs);
@@ -182,6 +186,7 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
 
   /** Persists the last_seen of every node that spoke since the previous flush. */
   flushLastSeen(): void {
+    this.enrollment.flush();
     if (this.dirty.size === 0) return;
     const entries: [string, number][] = [];
     for (const session of this.dirty) {
@@ -235,7 +240,7 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
       case 'NodeEvent': {
         this.seen(session, now);
         const text = [message.message, message.description].filter((t) => t !== undefined && t !== '').join(' | ');
-        this.safely(name, () => this.store.log(name, `event:${message.event}`.slice(0, 64), text || null, now));
+        this.safely(name, () => this.store.log(name, `event:${message.event}`, text || null, now));
         this.emitSafe('nodeEvent', {
           nodeName: name,
           event: message.event,
@@ -282,6 +287,7 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
       }
     }
     this.enrollment.sweep(now);
+    this.retention?.maybeRun(now);
   }
 
   /** Closes every session with reason 'shutdown' and stops the sweep. */
@@ -291,6 +297,7 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
     if (this.flushTimer) clearInterval(this.flushTimer);
     this.sweepTimer = this.flushTimer = undefined;
     for (const session of [...this.sessions]) session.close('shutdown');
+    this.enrollment.flush();
   }
 
   private emitSafe<E extends NodeGatewayEventName>(ev: E, ...args: NodeGatewayEvents[E]): void {

@@ -3,9 +3,11 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { DatabaseHandle } from '../db/index.js';
+import { ConnectionLimiter, type ConnectionLimitOptions } from './connection-limit.js';
 import { Enrollment, type EnrollmentMode, type RateLimitOptions } from './enrollment.js';
 import { GatewayCore, type NodeGateway } from './gateway.js';
 import { NodeMetrics } from './metrics.js';
+import { NodeRetention, type NodeRetentionOptions } from './retention.js';
 import { nodeRestRoutes } from './routes.js';
 import { NodeService } from './service.js';
 import { NodeStore } from './store.js';
@@ -13,9 +15,11 @@ import { listenTcp, type TcpListener, type TcpListenOptions } from './tcp.js';
 import { nodeWsRoute } from './ws.js';
 
 export type { EnrollmentMode, RateLimitOptions } from './enrollment.js';
+export type { NodeRetentionOptions } from './retention.js';
+export type { ConnectionLimitOptions } from './connection-limit.js';
 export type { NodeGateway, NodeGatewayEvents, NodeGatewayEventName, LiveSessionInfo } from './gateway.js';
 export { NodeService, NodeServiceError } from './service.js';
-export type { NodeInfo, NodeDetail, PotInfo, NodeLogEntry } from './service.js';
+export type { NodeInfo, NodeDetail, PotInfo, NodeLogEntry, UnknownRegistrationInfo, PendingRejection } from './service.js';
 export type { Enrollment as NodeEnrollmentState, NodeListFilter } from './store.js';
 export { POT_MISSING } from './store.js';
 export type { TcpListener, TcpListenOptions } from './tcp.js';
@@ -40,6 +44,16 @@ export interface NodeGatewayOptions {
   rateLimit?: RateLimitOptions;
   /** approve mode: unknown names beyond this many pending rows are refused unrecorded. Default 1000. */
   maxPendingNodes?: number;
+  /** approve mode: pending rows first seen from one address (IPv6: one /64). Default 20. */
+  maxPendingPerAddress?: number;
+  /** approve mode: a pending row not retried for this long is deleted. Default 1 h. */
+  pendingTtlMs?: number;
+  /** Caps of node-supplied strings stored, and of node_log rows per node. */
+  storage?: { logMessageMaxBytes?: number; potMessageMaxBytes?: number; maxLogRowsPerNode?: number };
+  /** Connection caps (total, per address) over TCP/TLS and WebSocket, and the pre-registration budget. */
+  connectionLimits?: ConnectionLimitOptions;
+  /** Retention of node_log and of the unknown-name aggregates. */
+  retention?: NodeRetentionOptions;
   /** last_seen is written to the database at most once per this interval per node. Default 1000 ms. */
   lastSeenWriteIntervalMs?: number;
 }
@@ -64,6 +78,8 @@ export const NODE_GATEWAY_DEFAULTS = {
   lineMaxBytes: 1024 * 1024,
   authTimeoutMs: 10_000,
   maxPendingNodes: 1000,
+  maxPendingPerAddress: 20,
+  pendingTtlMs: 3600_000,
   lastSeenWriteIntervalMs: 1000,
   tcpPort: 9001,
 };
@@ -76,12 +92,21 @@ export function createNodeGateway(opts: NodeGatewayOptions): NodeGatewayHandle {
   const lineMaxBytes = opts.lineMaxBytes ?? d.lineMaxBytes;
   const logger = opts.logger;
   const metrics = new NodeMetrics(opts.registry);
-  const store = new NodeStore(opts.db);
+  const store = new NodeStore(opts.db, { ...opts.storage, onTruncated: (field) => metrics.truncated.inc({ field }) });
 
   const stale = store.markAllOffline('restart', Date.now());
   if (stale > 0) logger.info({ nodes: stale }, 'nodes marked Offline at start (no session survives a restart)');
 
-  const enrollment = new Enrollment({ store, metrics, logger, mode, rateLimit: opts.rateLimit, maxPendingNodes: opts.maxPendingNodes ?? d.maxPendingNodes });
+  const enrollment = new Enrollment({
+    store,
+    metrics,
+    logger,
+    mode,
+    rateLimit: opts.rateLimit,
+    maxPendingNodes: opts.maxPendingNodes ?? d.maxPendingNodes,
+    maxPendingPerAddress: opts.maxPendingPerAddress ?? d.maxPendingPerAddress,
+    pendingTtlMs: opts.pendingTtlMs ?? d.pendingTtlMs,
+  });
   const core = new GatewayCore({
     store,
     enrollment,
@@ -92,8 +117,10 @@ export function createNodeGateway(opts: NodeGatewayOptions): NodeGatewayHandle {
     staleFactor: opts.staleFactor ?? d.staleFactor,
     sweepIntervalMs: opts.sweepIntervalMs ?? Math.min(heartbeatIntervalMs, 10_000),
     lastSeenWriteIntervalMs: opts.lastSeenWriteIntervalMs ?? d.lastSeenWriteIntervalMs,
+    retention: new NodeRetention(store, logger, opts.retention),
   });
   const service = new NodeService(store, core);
+  const limiter = new ConnectionLimiter(metrics, logger, opts.connectionLimits);
   const listeners = new Set<TcpListener>();
 
   const handle: NodeGatewayHandle = {
@@ -116,7 +143,7 @@ export function createNodeGateway(opts: NodeGatewayOptions): NodeGatewayHandle {
       return this;
     },
     async listenTcp(tcpOpts = {}) {
-      const listener = await listenTcp(core, { ...tcpOpts, port: tcpOpts.port ?? d.tcpPort, lineMaxBytes });
+      const listener = await listenTcp(core, { ...tcpOpts, port: tcpOpts.port ?? d.tcpPort, lineMaxBytes, limiter });
       listeners.add(listener);
       return {
         ...listener,
@@ -126,7 +153,7 @@ export function createNodeGateway(opts: NodeGatewayOptions): NodeGatewayHandle {
         },
       };
     },
-    wsRoute: nodeWsRoute(core, lineMaxBytes),
+    wsRoute: nodeWsRoute(core, lineMaxBytes, limiter),
     routes: nodeRestRoutes(service),
     async close() {
       core.shutdown();

@@ -17,7 +17,8 @@ export class LineSplitter {
   private discarding = false;
 
   constructor(
-    private readonly maxLineBytes: number,
+    /** Mutable: the TCP transport raises it once the node has registered. */
+    public maxLineBytes: number,
     private readonly sink: LineSink,
   ) {}
 

@@ -11,6 +11,10 @@ export class NodeMetrics {
   readonly registrations: Counter<'result'>;
   readonly authFailures: Counter<'reason'>;
   readonly oversizedLines: Counter<string>;
+  readonly pendingRemoved: Counter<'reason'>;
+  readonly truncated: Counter<'field'>;
+  readonly connectionsRefused: Counter<'transport' | 'reason'>;
+  readonly preAuthClosed: Counter<'transport' | 'reason'>;
   private readonly messageChildren = new Map<string, { inc(): void }>();
 
   constructor(registry: Registry) {
@@ -47,6 +51,30 @@ export class NodeMetrics {
     this.oversizedLines = new Counter({
       name: 'apiary_node_oversized_lines_total',
       help: 'Node lines/frames discarded because they exceeded the size cap',
+      registers: [registry],
+    });
+    this.pendingRemoved = new Counter({
+      name: 'apiary_node_pending_removed_total',
+      help: 'Pending (approve mode) nodes removed: expired without a retry, or rejected in bulk by an admin',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
+    this.truncated = new Counter({
+      name: 'apiary_node_truncated_strings_total',
+      help: 'Node-supplied strings cut to their storage cap before being stored, per field',
+      labelNames: ['field'],
+      registers: [registry],
+    });
+    this.connectionsRefused = new Counter({
+      name: 'apiary_node_connections_refused_total',
+      help: 'Node connections refused at accept time: total cap (global) or per-address cap (per_address)',
+      labelNames: ['transport', 'reason'],
+      registers: [registry],
+    });
+    this.preAuthClosed = new Counter({
+      name: 'apiary_node_preauth_closed_total',
+      help: 'Node connections closed before registration for exceeding the pre-registration budget',
+      labelNames: ['transport', 'reason'],
       registers: [registry],
     });
     for (const t of ['tcp', 'tls', 'ws'] as const) this.sessions.set({ transport: t }, 0);

@@ -186,6 +186,61 @@ export function nodeRestRoutes(service: NodeService) {
       async (request) => service.rotateSecret(request.params.name),
     );
 
+    app.get(
+      '/enrollment/unknown-registrations',
+      {
+        config: { role: 'viewer' },
+        schema: {
+          tags,
+          summary: 'Registrations of names without a node row (unknown, refused over the pending caps, invalid), aggregated per source address, latest first',
+          querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }),
+          response: {
+            200: z.object({
+              registrations: z.array(
+                z.object({
+                  addressKey: z.string().describe('IPv4 address, or IPv6 /64 prefix'),
+                  lastAddress: z.string(),
+                  attempts: z.number().int(),
+                  firstSeenAt: z.number().int(),
+                  lastSeenAt: z.number().int(),
+                  lastNames: z.array(z.string()).describe('latest distinct names tried, newest last'),
+                  lastResult: z.string(),
+                }),
+              ),
+            }),
+          },
+        },
+      },
+      async (request) => ({ registrations: service.listUnknownRegistrations(request.query.limit) }),
+    );
+
+    app.post(
+      '/enrollment/pending/reject',
+      {
+        config: { role: 'admin' },
+        schema: {
+          tags,
+          summary: 'Bulk reject (delete) pending nodes by source address and/or age; every given condition must match',
+          body: z
+            .object({
+              address: z.string().max(64).optional().describe('where the nodes first came from: an IPv4 address exactly, an IPv6 address by its /64'),
+              olderThanSeconds: z.number().int().min(0).max(10 * 365 * 86400).optional().describe('pending for longer than this'),
+            })
+            .strict()
+            .refine((b) => b.address !== undefined || b.olderThanSeconds !== undefined, { message: 'give address and/or olderThanSeconds' }),
+          response: {
+            200: z.object({ rejected: z.number().int(), names: z.array(z.string()).describe('up to 100 of the names removed') }),
+            400: errorSchema,
+          },
+        },
+      },
+      async (request) =>
+        service.rejectPending({
+          address: request.body.address,
+          olderThanMs: request.body.olderThanSeconds === undefined ? undefined : request.body.olderThanSeconds * 1000,
+        }),
+    );
+
     app.delete(
       '/nodes/:name',
       {

@@ -1,8 +1,10 @@
 // Operator actions on nodes. TOTP secrets leave this class only from createNode and rotateSecret
 // (shown once); every read returns a view without them.
+import net from 'node:net';
 import { generateNodeSecret, isValidNodeSecret } from '../protocol/index.js';
 import type { GatewayCore } from './gateway.js';
-import { isValidNodeName, NODE_NAME_RULE } from './names.js';
+import { addressKey } from './limits.js';
+import { nodeNameProblem, NODE_NAME_RULE } from './names.js';
 import type { Enrollment, NodeListFilter, NodeRow, NodeStore, PotRow } from './store.js';
 
 export class NodeServiceError extends Error {
@@ -48,6 +50,24 @@ export interface PotInfo {
 
 export interface NodeDetail extends NodeInfo {
   pots: PotInfo[];
+}
+
+export interface UnknownRegistrationInfo {
+  /** IPv4 address, or IPv6 /64 prefix. */
+  addressKey: string;
+  lastAddress: string;
+  attempts: number;
+  firstSeenAt: number;
+  lastSeenAt: number;
+  /** The latest distinct names tried, newest last. */
+  lastNames: string[];
+  lastResult: string;
+}
+
+export interface PendingRejection {
+  rejected: number;
+  /** Up to 100 of the names removed. */
+  names: string[];
 }
 
 export interface NodeLogEntry {
@@ -187,6 +207,43 @@ export class NodeService {
     return entries.map((e) => ({ id: e.id, kind: e.kind, message: e.message, at: e.at }));
   }
 
+  /**
+   * Bulk reject of pending nodes (approve mode under a flood): deletes every pending node that
+   * matches all the given conditions. `address` matches where the node first came from (an IPv4
+   * address exactly, an IPv6 address by its /64); `olderThanMs` matches nodes pending for longer.
+   * A rejected name that retries comes back as a new pending entry, subject to the caps.
+   */
+  rejectPending(filter: { address?: string; olderThanMs?: number }, now = Date.now()): PendingRejection {
+    if (filter.address === undefined && filter.olderThanMs === undefined) {
+      throw new NodeServiceError(400, 'bad_request', 'give address and/or olderThanSeconds');
+    }
+    if (filter.address !== undefined && net.isIP(filter.address) === 0) {
+      throw new NodeServiceError(400, 'bad_request', 'address must be an IPv4 or IPv6 address');
+    }
+    const names = this.store.deletePending({
+      ...(filter.address !== undefined ? { source: addressKey(filter.address) } : {}),
+      ...(filter.olderThanMs !== undefined ? { createdBefore: now - filter.olderThanMs } : {}),
+    });
+    if (names.length > 0) {
+      this.core.metrics.pendingRemoved.inc({ reason: 'bulk_reject' }, names.length);
+      this.core.logger.info({ count: names.length, address: filter.address, olderThanMs: filter.olderThanMs, sample: names.slice(0, 10) }, 'pending nodes rejected in bulk by an operator');
+    }
+    return { rejected: names.length, names: names.slice(0, 100) };
+  }
+
+  /** Registrations of names without a node row, aggregated per source address, latest first. */
+  listUnknownRegistrations(limit = 100): UnknownRegistrationInfo[] {
+    return this.store.listUnknown(limit).map((r) => ({
+      addressKey: r.addressKey,
+      lastAddress: r.lastAddress,
+      attempts: r.attempts,
+      firstSeenAt: r.firstSeenAt,
+      lastSeenAt: r.lastSeenAt,
+      lastNames: parseNames(r.lastNames),
+      lastResult: r.lastResult,
+    }));
+  }
+
   private emitEnrolled(name: string, via: 'provisioned' | 'rotated'): void {
     try {
       this.core.emit('enrolled', { nodeName: name, via });
@@ -227,10 +284,20 @@ export class NodeService {
   }
 }
 
+function parseNames(json: string): string[] {
+  try {
+    const v: unknown = JSON.parse(json);
+    return Array.isArray(v) ? v.filter((n): n is string => typeof n === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
 function potView(p: PotRow): PotInfo {
   return { potId: p.potId, potType: p.potType, status: p.status, lastMessage: p.lastMessage, updatedAt: p.updatedAt };
 }
 
 function requireName(name: string): void {
-  if (!isValidNodeName(name)) throw new NodeServiceError(400, 'bad_request', `invalid node name: ${NODE_NAME_RULE}`);
+  const problem = nodeNameProblem(name);
+  if (problem) throw new NodeServiceError(400, 'bad_request', `invalid node name (${problem}): ${NODE_NAME_RULE}`);
 }

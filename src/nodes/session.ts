@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import {
   encodeNodeCommand,
   encodeRegistrationAck,
+  isNodeId,
   parseNodeMessage,
   type NodeCommandBody,
   type NodeId,
@@ -25,6 +26,8 @@ export interface SessionTransport {
   end(text: string | undefined, reason: string): void;
   /** Closes at once, dropping unsent data. */
   destroy(): void;
+  /** The node registered: the transport may lift its pre-registration limits. */
+  authenticated?(): void;
 }
 
 /** What a session needs from the gateway that owns it. */
@@ -100,6 +103,12 @@ export class NodeSession {
     }
     const parsed = parseNodeMessage(text);
     if (!parsed.ok) {
+      if (this.state === 'awaiting-registration' && parsed.error.startsWith('message.NodeRegistration')) {
+        // A registration the schema refuses (a control character in node_name, a port out of
+        // range...) gets a rejecting ack that says why, instead of silence until the auth timeout.
+        this.refuseRegistration(text, parsed.reason, parsed.error);
+        return;
+      }
       this.invalid(parsed.reason, parsed.error);
       return;
     }
@@ -198,10 +207,22 @@ export class NodeSession {
       }),
     );
     this.state = 'authenticated';
+    this.transport.authenticated?.();
     this.hub.attach(this, reg);
     const queued = this.queue;
     this.queue = [];
     for (const text of queued) this.handleText(text);
+  }
+
+  private refuseRegistration(text: string, reason: string, error: string): void {
+    this.hub.metrics.invalid.inc({ transport: this.kind, reason });
+    this.hub.metrics.registrations.inc({ result: 'bad_registration' });
+    this.hub.metrics.authFailures.inc({ reason: 'bad_registration' });
+    this.hub.logger.warn({ remoteAddress: this.remoteAddress, transport: this.kind, reason, error }, 'node registration refused: invalid NodeRegistration');
+    const m = /"node_id"\s*:\s*"?([0-9]{1,20})[",}\s]/.exec(text);
+    const nodeId = m && isNodeId(m[1]) ? m[1] : '0';
+    this.transport.end(encodeRegistrationAck({ node_id: nodeId, accepted: false, message: `Invalid NodeRegistration: ${error}` }), 'rejected');
+    this.finish('rejected: bad_registration');
   }
 
   private authTimedOut(): void {

@@ -1,8 +1,9 @@
 // Persistence of nodes, pots and the node lifecycle log. Operator-facing reads and writes go
 // through drizzle; per-message paths (last_seen, pot status, node status) use prepared statements.
-import { and, count, desc, eq, lt, ne, type SQL } from 'drizzle-orm';
+import { and, count, desc, eq, inArray, lt, ne, type SQL } from 'drizzle-orm';
 import type { DatabaseHandle } from '../db/index.js';
-import { nodeLog, nodes, pots } from '../db/schema.js';
+import { nodeLog, nodes, pots, unknownRegistrations } from '../db/schema.js';
+import { truncateUtf8 } from './limits.js';
 
 export type NodeRow = typeof nodes.$inferSelect;
 export type PotRow = typeof pots.$inferSelect;
@@ -18,6 +19,32 @@ export interface NodeListFilter {
   status?: string;
 }
 
+export type UnknownRegistrationRow = typeof unknownRegistrations.$inferSelect;
+
+/** One address's unknown-name attempts since the last flush. */
+export interface UnknownRegistrationDelta {
+  addressKey: string;
+  lastAddress: string;
+  attempts: number;
+  firstSeenAt: number;
+  lastSeenAt: number;
+  names: string[];
+  lastResult: string;
+}
+
+export interface NodeStoreLimits {
+  /** node_log.message cap, UTF-8 bytes. Default 4096. */
+  logMessageMaxBytes?: number;
+  /** pots.last_message cap, UTF-8 bytes. Default 4096. */
+  potMessageMaxBytes?: number;
+  /** node_log rows kept per node name (the newest). Default 10 000. */
+  maxLogRowsPerNode?: number;
+  /** Names kept in unknown_registrations.last_names. Default 10. */
+  unknownNamesSample?: number;
+  /** Called when a peer-supplied string was cut to its cap. */
+  onTruncated?: (field: 'node_log.message' | 'pots.last_message') => void;
+}
+
 export interface RegisteredInfo {
   nodeId: string;
   nodeType: string;
@@ -29,6 +56,7 @@ export interface RegisteredInfo {
 
 export class NodeStore {
   private readonly db: DatabaseHandle['db'];
+  private readonly sqlite: DatabaseHandle['sqlite'];
   private readonly touchMany: (entries: [name: string, lastSeen: number][]) => void;
   private readonly stmt: {
     status: { run(status: string, lastSeen: number, name: string): unknown };
@@ -40,9 +68,65 @@ export class NodeStore {
     claimStep: { run(step: number, now: number, name: string, secret: string, step2: number): { changes: number } };
   };
 
-  constructor(handle: DatabaseHandle) {
+  private readonly limits: Required<Omit<NodeStoreLimits, 'onTruncated'>> & Pick<NodeStoreLimits, 'onTruncated'>;
+  /** node_log rows written per name since that name was last trimmed to its cap. */
+  private readonly logWrites = new Map<string, number>();
+  private readonly trimLog: { run(name: string, name2: string, keep: number): { changes: number } };
+  private readonly mergeUnknown: (deltas: UnknownRegistrationDelta[]) => void;
+
+  constructor(handle: DatabaseHandle, limits: NodeStoreLimits = {}) {
     this.db = handle.db;
+    this.sqlite = handle.sqlite;
     const s = handle.sqlite;
+    this.limits = {
+      logMessageMaxBytes: limits.logMessageMaxBytes ?? 4096,
+      potMessageMaxBytes: limits.potMessageMaxBytes ?? 4096,
+      maxLogRowsPerNode: limits.maxLogRowsPerNode ?? 10_000,
+      unknownNamesSample: limits.unknownNamesSample ?? 10,
+      onTruncated: limits.onTruncated,
+    };
+    // Keeps the newest `keep` rows of one name (the (node_name, at) index serves both lookups).
+    this.trimLog = s.prepare(
+      `DELETE FROM node_log WHERE node_name = ? AND id < (
+         SELECT id FROM node_log WHERE node_name = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+    );
+    const getUnknown = s.prepare<[string], { attempts: number; first_seen_at: number; last_names: string }>(
+      'SELECT attempts, first_seen_at, last_names FROM unknown_registrations WHERE address_key = ?',
+    );
+    const putUnknown = s.prepare(
+      `INSERT INTO unknown_registrations (address_key, last_address, attempts, first_seen_at, last_seen_at, last_names, last_result)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (address_key) DO UPDATE SET last_address = excluded.last_address, attempts = excluded.attempts,
+         first_seen_at = excluded.first_seen_at, last_seen_at = excluded.last_seen_at,
+         last_names = excluded.last_names, last_result = excluded.last_result`,
+    );
+    this.mergeUnknown = s.transaction((deltas: UnknownRegistrationDelta[]) => {
+      for (const d of deltas) {
+        const old = getUnknown.get(d.addressKey);
+        let names: string[] = [];
+        try {
+          const parsed: unknown = old ? JSON.parse(old.last_names) : [];
+          if (Array.isArray(parsed)) names = parsed.filter((n): n is string => typeof n === 'string');
+        } catch {
+          names = [];
+        }
+        for (const n of d.names) {
+          const at = names.indexOf(n);
+          if (at >= 0) names.splice(at, 1);
+          names.push(n);
+        }
+        names = names.slice(-this.limits.unknownNamesSample);
+        putUnknown.run(
+          d.addressKey,
+          d.lastAddress,
+          (old?.attempts ?? 0) + d.attempts,
+          Math.min(old?.first_seen_at ?? d.firstSeenAt, d.firstSeenAt),
+          d.lastSeenAt,
+          JSON.stringify(names),
+          d.lastResult,
+        );
+      }
+    });
     const touchOne = s.prepare('UPDATE nodes SET last_seen_at = ? WHERE name = ?');
     this.touchMany = s.transaction((entries: [string, number][]) => {
       for (const [name, lastSeen] of entries) touchOne.run(lastSeen, name);
@@ -95,7 +179,7 @@ export class NodeStore {
   }
 
   /** Inserts a node; false when the name is taken. */
-  insert(row: { name: string; enrollment: Enrollment; totpSecret?: string | null; address?: string | null; remoteAddress?: string | null; now: number }): boolean {
+  insert(row: { name: string; enrollment: Enrollment; totpSecret?: string | null; address?: string | null; remoteAddress?: string | null; pendingSource?: string | null; now: number }): boolean {
     const res = this.db
       .insert(nodes)
       .values({
@@ -104,6 +188,7 @@ export class NodeStore {
         totpSecret: row.totpSecret ?? null,
         address: row.address ?? null,
         remoteAddress: row.remoteAddress ?? null,
+        pendingSource: row.pendingSource ?? null,
         status: 'Offline',
         createdAt: row.now,
         updatedAt: row.now,
@@ -185,7 +270,7 @@ export class NodeStore {
   }
 
   upsertPot(name: string, potId: string, potType: string, status: string, message: string | null, at: number): void {
-    this.stmt.potUpsert.run(name, potId, potType, status, message, at);
+    this.stmt.potUpsert.run(name, potId, potType, status, this.capped(message, this.limits.potMessageMaxBytes, 'pots.last_message'), at);
   }
 
   /**
@@ -212,8 +297,92 @@ export class NodeStore {
     return this.db.select().from(pots).where(eq(pots.nodeName, name)).orderBy(pots.potId).all();
   }
 
+  /**
+   * Appends to a node's log. The message is capped, and a name that keeps writing is trimmed to
+   * its newest maxLogRowsPerNode rows every tenth of that many writes, so no peer grows the table
+   * by more than ~10 % beyond its cap between trims.
+   */
   log(name: string, kind: string, message: string | null, at: number): void {
-    this.stmt.log.run(name, kind, message, at);
+    this.stmt.log.run(name, kind, this.capped(message, this.limits.logMessageMaxBytes, 'node_log.message'), at);
+    const writes = (this.logWrites.get(name) ?? 0) + 1;
+    if (writes >= Math.max(1, Math.floor(this.limits.maxLogRowsPerNode / 10))) {
+      this.logWrites.delete(name);
+      this.trimLog.run(name, name, this.limits.maxLogRowsPerNode - 1);
+    } else {
+      if (this.logWrites.size >= 100_000) this.logWrites.clear();
+      this.logWrites.set(name, writes);
+    }
+  }
+
+  /**
+   * Retention of node_log: rows older than `before`, then every name beyond its row cap (for
+   * names whose writes happened before this process started).
+   */
+  pruneLog(before: number): number {
+    const sqlite = this.sqlite;
+    let deleted = sqlite.prepare('DELETE FROM node_log WHERE at < ?').run(before).changes;
+    const over = sqlite
+      .prepare<[number], { node_name: string }>('SELECT node_name FROM node_log GROUP BY node_name HAVING count(*) > ?')
+      .all(this.limits.maxLogRowsPerNode);
+    for (const { node_name } of over) deleted += this.trimLog.run(node_name, node_name, this.limits.maxLogRowsPerNode - 1).changes;
+    return deleted;
+  }
+
+  // ------------------------------------------------------------ pending nodes
+
+  countPendingFrom(source: string): number {
+    return this.db
+      .select({ n: count() })
+      .from(nodes)
+      .where(and(eq(nodes.enrollment, 'pending'), eq(nodes.pendingSource, source)))
+      .get()?.n ?? 0;
+  }
+
+  /**
+   * Deletes pending nodes matching every given condition: first seen from `source`, created
+   * before `createdBefore`, or not heard from since `updatedBefore`. Returns their names.
+   */
+  deletePending(where: { source?: string; createdBefore?: number; updatedBefore?: number }): string[] {
+    const conds: SQL[] = [eq(nodes.enrollment, 'pending')];
+    if (where.source !== undefined) conds.push(eq(nodes.pendingSource, where.source));
+    if (where.createdBefore !== undefined) conds.push(lt(nodes.createdAt, where.createdBefore));
+    if (where.updatedBefore !== undefined) conds.push(lt(nodes.updatedAt, where.updatedBefore));
+    const names = this.db.select({ name: nodes.name }).from(nodes).where(and(...conds)).all().map((r) => r.name);
+    for (let i = 0; i < names.length; i += 500) {
+      this.db.delete(nodes).where(and(eq(nodes.enrollment, 'pending'), inArray(nodes.name, names.slice(i, i + 500)))).run();
+    }
+    return names;
+  }
+
+  // ------------------------------------------------------------ unknown-name registrations
+
+  /** Adds attempts to the per-address aggregates, in one transaction. */
+  recordUnknown(deltas: UnknownRegistrationDelta[]): void {
+    if (deltas.length > 0) this.mergeUnknown(deltas);
+  }
+
+  listUnknown(limit: number): UnknownRegistrationRow[] {
+    return this.db.select().from(unknownRegistrations).orderBy(desc(unknownRegistrations.lastSeenAt)).limit(limit).all();
+  }
+
+  /** Retention: aggregates not seen since `before`, then the oldest beyond `maxRows`. */
+  pruneUnknown(before: number, maxRows: number): number {
+    const sqlite = this.sqlite;
+    let deleted = sqlite.prepare('DELETE FROM unknown_registrations WHERE last_seen_at < ?').run(before).changes;
+    deleted += sqlite
+      .prepare(
+        `DELETE FROM unknown_registrations WHERE address_key IN (
+           SELECT address_key FROM unknown_registrations ORDER BY last_seen_at DESC LIMIT -1 OFFSET ?)`,
+      )
+      .run(maxRows).changes;
+    return deleted;
+  }
+
+  private capped(text: string | null, maxBytes: number, field: 'node_log.message' | 'pots.last_message'): string | null {
+    if (text === null) return null;
+    const cut = truncateUtf8(text, maxBytes);
+    if (cut.truncated) this.limits.onTruncated?.(field);
+    return cut.text;
   }
 
   logEntries(name: string, opts: { limit: number; before?: number }): NodeLogRow[] {

@@ -3,8 +3,10 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { FastifyBaseLogger } from 'fastify';
+import type { ConnectionLimiter } from './connection-limit.js';
 import type { GatewayCore } from './gateway.js';
 import { LineSplitter } from './line-splitter.js';
+import { KeyedLogThrottle } from './log-throttle.js';
 import type { NodeSession, SessionTransport } from './session.js';
 
 export interface TcpListenOptions {
@@ -14,6 +16,8 @@ export interface TcpListenOptions {
   port?: number;
   /** When given, only TLS 1.3 is spoken. The certificate needs a subjectAltName (nodes reject CN-only). */
   tls?: { certPath: string; keyPath: string };
+  /** A TLS client must finish its handshake within this time. Default 10 000 ms. */
+  tlsHandshakeTimeoutMs?: number;
 }
 
 export interface TcpListener {
@@ -34,6 +38,8 @@ export function normaliseAddress(addr: string | undefined): string {
 
 class TcpTransport implements SessionTransport {
   readonly remoteAddress: string;
+  /** Set by the listener: lifts the pre-registration limits. */
+  onAuthenticated: (() => void) | undefined;
 
   constructor(
     readonly kind: 'tcp' | 'tls',
@@ -41,6 +47,10 @@ class TcpTransport implements SessionTransport {
     private readonly logger: FastifyBaseLogger,
   ) {
     this.remoteAddress = normaliseAddress(socket.remoteAddress);
+  }
+
+  authenticated(): void {
+    this.onAuthenticated?.();
   }
 
   send(text: string): void {
@@ -68,14 +78,29 @@ class TcpTransport implements SessionTransport {
 
 export async function listenTcp(
   core: GatewayCore,
-  opts: TcpListenOptions & { lineMaxBytes: number },
+  opts: TcpListenOptions & { lineMaxBytes: number; limiter: ConnectionLimiter },
 ): Promise<TcpListener> {
   const logger = core.logger;
+  const limiter = opts.limiter;
   const host = opts.host ?? '0.0.0.0';
   const sockets = new Set<net.Socket>();
   const sessions = new Map<net.Socket, NodeSession>();
+  /** Raw sockets refused at accept: their TLS wrapper's errors are not worth a log line. */
+  const refused = new WeakSet<net.Socket>();
+
+  // Runs on the raw TCP socket, before any TLS handshake: a refused peer costs no crypto.
+  const onConnection = (raw: net.Socket): void => {
+    const address = normaliseAddress(raw.remoteAddress);
+    if (!limiter.tryOpen('tcp', address)) {
+      refused.add(raw);
+      raw.destroy();
+      return;
+    }
+    raw.once('close', () => limiter.release(address));
+  };
 
   const onSocket = (socket: net.Socket): void => {
+    if (socket.destroyed) return; // refused by onConnection
     sockets.add(socket);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
@@ -86,14 +111,39 @@ export async function listenTcp(
       return;
     }
     sessions.set(socket, session);
-    const splitter = new LineSplitter(opts.lineMaxBytes, {
+    let preAuthBytes = 0;
+    let registered = false;
+    const closePreAuth = (reason: 'oversized_line' | 'byte_budget', detail: string): void => {
+      limiter.preAuthExceeded('tcp', transport.remoteAddress, reason, detail);
+      session.close('preauth_limit');
+      socket.destroy();
+    };
+    const preAuthLineMax = Math.min(limiter.preAuthLineMaxBytes, opts.lineMaxBytes);
+    const splitter = new LineSplitter(preAuthLineMax, {
       line: (text) => session.handleText(text),
       oversized: (bytes) => {
         core.metrics.oversizedLines.inc();
+        if (!registered) {
+          closePreAuth('oversized_line', `line of at least ${bytes} bytes before registration (cap ${preAuthLineMax})`);
+          return;
+        }
         session.discarded('oversized', `line of at least ${bytes} bytes exceeds the ${opts.lineMaxBytes}-byte cap; discarded up to its newline`);
       },
     });
-    socket.on('data', (chunk: Buffer) => splitter.push(chunk));
+    transport.onAuthenticated = () => {
+      registered = true;
+      splitter.maxLineBytes = opts.lineMaxBytes;
+    };
+    socket.on('data', (chunk: Buffer) => {
+      if (!registered) {
+        preAuthBytes += chunk.length;
+        if (preAuthBytes > limiter.preAuthMaxBytes) {
+          closePreAuth('byte_budget', `${preAuthBytes} bytes sent without registering (budget ${limiter.preAuthMaxBytes})`);
+          return;
+        }
+      }
+      if (!socket.destroyed) splitter.push(chunk);
+    });
     socket.on('error', (err: NodeJS.ErrnoException) => {
       logger.debug({ remoteAddress: transport.remoteAddress, nodeName: session.nodeName, code: err.code }, 'node connection error');
     });
@@ -116,16 +166,26 @@ export async function listenTcp(
         key: readFileSync(opts.tls.keyPath),
         minVersion: 'TLSv1.3',
         maxVersion: 'TLSv1.3',
-        handshakeTimeout: 10_000,
+        handshakeTimeout: opts.tlsHandshakeTimeoutMs ?? 10_000,
       },
       onSocket,
     );
+    const handshakeLog = new KeyedLogThrottle(60_000);
     server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
-      logger.info({ remoteAddress: normaliseAddress(socket.remoteAddress), code: err.code, error: err.message }, 'node TLS handshake failed');
+      // A handshake timeout reports here but does not end the socket by itself.
+      socket.destroy();
+      if (refused.has((socket as unknown as { _parent?: net.Socket })._parent ?? socket)) return;
+      const remoteAddress = normaliseAddress(socket.remoteAddress);
+      const t = handshakeLog.take(remoteAddress, Date.now());
+      if (t.log) {
+        logger.info({ remoteAddress, code: err.code, error: err.message, suppressedSinceLastLine: t.suppressed }, 'node TLS handshake failed (one line per address per minute)');
+      }
     });
   } else {
     server = net.createServer(onSocket);
   }
+  // First in line, before the session (plain TCP) or the TLS wrapper is set up.
+  server.prependListener('connection', onConnection);
   server.on('error', (err) => logger.error({ err }, 'node TCP listener error'));
 
   await new Promise<void>((resolve, reject) => {

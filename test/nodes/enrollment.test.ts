@@ -46,7 +46,7 @@ after(async () => {
 });
 
 describe('provisioned enrollment', () => {
-  it('refuses an unknown node and records it in node_log', async () => {
+  it('refuses an unknown node and records the attempt in the per-address aggregate', async () => {
     const h = await harness({ enrollment: 'provisioned' });
     const { client, ack } = await register(h, 'stranger', '5');
     assert.equal(ack.accepted, false);
@@ -54,7 +54,17 @@ describe('provisioned enrollment', () => {
     assert.equal(ack.node_id_raw, '5');
     await client.closed;
     assert.equal(nodeRow(h, 'stranger'), undefined);
-    assert.ok(nodeLog(h, 'stranger').some((e) => e.kind === 'rejected' && /Unknown node/.test(e.message ?? '')));
+    await waitFor(() => h.gateway.service.listUnknownRegistrations().length === 1, 5000, 'aggregate flushed');
+    const [agg] = h.gateway.service.listUnknownRegistrations();
+    assert.deepEqual({ ...agg, firstSeenAt: 0, lastSeenAt: 0 }, {
+      addressKey: '127.0.0.1',
+      lastAddress: '127.0.0.1',
+      attempts: 1,
+      firstSeenAt: 0,
+      lastSeenAt: 0,
+      lastNames: ['stranger'],
+      lastResult: 'unknown_node',
+    });
     assert.equal(await metricValue(h.registry, 'apiary_node_auth_failures_total', { reason: 'unknown_node' }), 1);
   });
 

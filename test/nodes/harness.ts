@@ -31,7 +31,9 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: Partial<Omit<NodeGatewayOptions, 'db' | 'logger' | 'registry'>> & { tls?: { certPath: string; keyPath: string } } = {}): Promise<Harness> {
+export async function startHarness(
+  opts: Partial<Omit<NodeGatewayOptions, 'db' | 'logger' | 'registry'>> & { tls?: { certPath: string; keyPath: string }; tlsHandshakeTimeoutMs?: number } = {},
+): Promise<Harness> {
   const dir = tempDir('apiary-nodes-');
   const db = openDatabase(`${dir.path}/core.db`);
   const registry = new Registry();
@@ -43,14 +45,14 @@ export async function startHarness(opts: Partial<Omit<NodeGatewayOptions, 'db' |
       logs.push(JSON.parse(line) as LogRecord);
     },
   });
-  const { tls: tlsOpts, ...gatewayOpts } = opts;
+  const { tls: tlsOpts, tlsHandshakeTimeoutMs, ...gatewayOpts } = opts;
   const gateway = createNodeGateway({ db, logger, registry, ...gatewayOpts });
   const app = await createHttpServer();
   await app.register(gateway.wsRoute);
   await app.register(gateway.routes, { prefix: '/api/v1' });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address() as net.AddressInfo;
-  const tcp = await gateway.listenTcp({ host: '127.0.0.1', port: 0, ...(tlsOpts ? { tls: tlsOpts } : {}) });
+  const tcp = await gateway.listenTcp({ host: '127.0.0.1', port: 0, ...(tlsOpts ? { tls: tlsOpts } : {}), ...(tlsHandshakeTimeoutMs ? { tlsHandshakeTimeoutMs } : {}) });
   return {
     db,
     registry,
@@ -162,8 +164,9 @@ function lineClient(socket: net.Socket): TestClient {
   };
 }
 
-export async function tcpClient(port: number): Promise<TestClient> {
-  const socket = net.connect({ host: '127.0.0.1', port });
+/** `localAddress` (127.0.0.2, 127.0.0.3...) makes the connection come from another loopback address. */
+export async function tcpClient(port: number, localAddress?: string): Promise<TestClient> {
+  const socket = net.connect({ host: '127.0.0.1', port, ...(localAddress ? { localAddress } : {}) });
   await once(socket, 'connect');
   return lineClient(socket);
 }

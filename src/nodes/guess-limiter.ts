@@ -1,0 +1,94 @@
+// TOTP guess limits that cannot be turned against the real node.
+//
+// A failure (wrong or missing code) is recorded against three keys:
+//   - the source address (all names): one address cannot spray guesses over the fleet;
+//   - the pair (name, address): a node whose clock drifted cools down on its own;
+//   - the name, but only when the attempt comes from an address other than the one the node last
+//     authenticated from ("untrusted" failures).
+// The real node authenticates from its trusted address, where only the first two keys apply, and
+// an attacker elsewhere cannot make failures from that address: whatever they do, the real node
+// is never refused because of them. Guessing from many addresses is bounded by the per-name
+// untrusted budget, which is therefore kept small and over a long window.
+//
+// The arithmetic, with the defaults (10 untrusted failures per name per 24 h):
+//   a code is 6 digits; with the +-1 step tolerance 3 codes of 10^6 are valid at any moment
+//   (fewer once a step was spent), so one guess succeeds with p <= 3e-6;
+//   per name and day at most 10 guesses from anywhere but the trusted address:
+//   P(success in a day) <= 10 x 3e-6 = 3e-5; in a year <= 365 x 3e-5 ~= 1.1 %, an expected
+//   ~90 years per node; every one of those guesses is logged and counted
+//   (apiary_node_auth_failures_total). The previous limit (5 per minute per name, from anywhere)
+//   allowed 7200 guesses a day: 2.2 % a day, and let anyone lock the real node out.
+// The cost of a small budget: once an attacker spends it, a node that moved to a new address (or
+// a provisioned node that never authenticated yet) waits until the window frees a slot; the
+// trusted address never waits.
+import { FailureLimiter } from './rate-limit.js';
+
+export interface RateLimitOptions {
+  /** Sliding window of the per-address and per-(name, address) limits. Default 60 000 ms. */
+  windowMs?: number;
+  /** Failures per node_name from one address inside `windowMs`. Default 5. */
+  maxFailuresPerName?: number;
+  /** Failures per remote address (all names; several nodes may share a NAT) inside `windowMs`. Default 20. */
+  maxFailuresPerAddress?: number;
+  /** Failures per node_name from addresses other than its last authenticated one, inside `untrustedWindowMs`. Default 10. */
+  maxUntrustedFailuresPerName?: number;
+  /** Default 24 h. */
+  untrustedWindowMs?: number;
+}
+
+export const RATE_LIMIT_DEFAULTS = {
+  windowMs: 60_000,
+  maxFailuresPerName: 5,
+  maxFailuresPerAddress: 20,
+  maxUntrustedFailuresPerName: 10,
+  untrustedWindowMs: 24 * 3600_000,
+};
+
+export interface GuessSource {
+  name: string;
+  /** The exact socket peer address. */
+  address: string;
+  /** Its key for per-address limits (see addressKey: an IPv6 /64). */
+  addressKey: string;
+  /** The attempt comes from the exact address the node last authenticated from. */
+  trusted: boolean;
+}
+
+export class TotpGuessLimiter {
+  private readonly byAddress: FailureLimiter;
+  private readonly byNameAndAddress: FailureLimiter;
+  private readonly untrustedByName: FailureLimiter;
+
+  constructor(opts: RateLimitOptions = {}) {
+    const o = { ...RATE_LIMIT_DEFAULTS, ...opts };
+    this.byAddress = new FailureLimiter(o.maxFailuresPerAddress, o.windowMs);
+    this.byNameAndAddress = new FailureLimiter(o.maxFailuresPerName, o.windowMs);
+    this.untrustedByName = new FailureLimiter(o.maxUntrustedFailuresPerName, o.untrustedWindowMs);
+  }
+
+  blocked(src: GuessSource, now: number): boolean {
+    // The trusted path depends on nothing another host can send: not even on the address-wide
+    // limit, which an IPv6 neighbour in the same /64 could fill.
+    if (src.trusted) return this.byNameAndAddress.isBlocked(pairKey(src), now);
+    if (this.byAddress.isBlocked(src.addressKey, now)) return true;
+    if (this.byNameAndAddress.isBlocked(pairKey(src), now)) return true;
+    return this.untrustedByName.isBlocked(src.name, now);
+  }
+
+  record(src: GuessSource, now: number): void {
+    this.byNameAndAddress.record(pairKey(src), now);
+    if (src.trusted) return;
+    this.byAddress.record(src.addressKey, now);
+    this.untrustedByName.record(src.name, now);
+  }
+
+  sweep(now: number): void {
+    this.byAddress.sweep(now);
+    this.byNameAndAddress.sweep(now);
+    this.untrustedByName.sweep(now);
+  }
+}
+
+function pairKey(src: GuessSource): string {
+  return src.trusted ? `${src.name}\0=${src.address}` : `${src.name}\0${src.addressKey}`;
+}

@@ -1,0 +1,50 @@
+// Retention of what peers can grow in the node domain's tables: node_log (by age; its per-node
+// row cap is kept by the store as rows are written) and the unknown-name aggregates (by age and
+// row count). Runs from the gateway's sweep, at most once per interval.
+import type { FastifyBaseLogger } from 'fastify';
+import type { NodeStore } from './store.js';
+
+export interface NodeRetentionOptions {
+  /** node_log rows older than this are deleted. Default 90 days. */
+  logMaxAgeMs?: number;
+  /** Unknown-name aggregates not seen for this long are deleted. Default 30 days. */
+  unknownMaxAgeMs?: number;
+  /** Unknown-name aggregates kept (the most recently seen). Default 10 000. */
+  unknownMaxRows?: number;
+  /** Default 10 minutes. */
+  intervalMs?: number;
+}
+
+export class NodeRetention {
+  private lastRun = 0;
+  private readonly o: Required<NodeRetentionOptions>;
+
+  constructor(
+    private readonly store: NodeStore,
+    private readonly logger: FastifyBaseLogger,
+    opts: NodeRetentionOptions = {},
+  ) {
+    this.o = {
+      logMaxAgeMs: opts.logMaxAgeMs ?? 90 * 86_400_000,
+      unknownMaxAgeMs: opts.unknownMaxAgeMs ?? 30 * 86_400_000,
+      unknownMaxRows: opts.unknownMaxRows ?? 10_000,
+      intervalMs: opts.intervalMs ?? 600_000,
+    };
+  }
+
+  maybeRun(now: number): void {
+    if (now - this.lastRun < this.o.intervalMs) return;
+    this.run(now);
+  }
+
+  run(now: number): void {
+    this.lastRun = now;
+    try {
+      const log = this.store.pruneLog(now - this.o.logMaxAgeMs);
+      const unknown = this.store.pruneUnknown(now - this.o.unknownMaxAgeMs, this.o.unknownMaxRows);
+      if (log + unknown > 0) this.logger.info({ nodeLogRows: log, unknownRegistrationRows: unknown }, 'node retention deleted old rows');
+    } catch (err) {
+      this.logger.error({ err }, 'node retention failed');
+    }
+  }
+}

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { TokenService, tokenRoutes } from './access/index.js';
-import { createHttpServer } from './api/index.js';
+import { createHttpServer, observeDroppedConnections } from './api/index.js';
 import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
 import { createCommandService, commandRoutes, parseGitUrlRule, type CommandService } from './commands/index.js';
 import { describeConfig, type Config } from './config/index.js';
@@ -40,6 +40,9 @@ export async function buildCore(config: Config): Promise<Core> {
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
     docs: true,
     authenticate: (t) => tokens?.authenticate(t),
+    requestTimeoutMs: config.httpRequestTimeout * 1000,
+    headersTimeoutMs: config.httpHeadersTimeout * 1000,
+    maxConnections: config.httpMaxConnections,
   });
   const log = app.log;
   // Filled in as parts start; shutdown() closes whatever exists, in an order that loses nothing.
@@ -53,6 +56,7 @@ export async function buildCore(config: Config): Promise<Core> {
     redis?: PrivateRedis;
     commands?: CommandService;
     nodeListener?: { close(): Promise<void> };
+    revocationCheck?: NodeJS.Timeout;
   } = {};
   const shutdown = async () => {
     const steps: [string, (() => unknown) | undefined][] = [
@@ -60,6 +64,7 @@ export async function buildCore(config: Config): Promise<Core> {
       // command is sent into a closing session; then sessions; then the event flush, which commits
       // and republishes everything received; the broker goes after that, the database last.
       ['node listener', parts.nodeListener && (() => parts.nodeListener!.close())],
+      ['token revocation check', parts.revocationCheck && (() => clearInterval(parts.revocationCheck))],
       ['http', () => app.close()],
       ['commands', parts.commands && (() => parts.commands!.close())],
       ['node gateway', parts.gateway && (() => parts.gateway!.close())],
@@ -85,8 +90,19 @@ export async function buildCore(config: Config): Promise<Core> {
     const database = (parts.database = openDatabase(config.dbPath));
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
+    observeDroppedConnections(app, registry);
 
     const operatorTokens = (tokens = new TokenService(database));
+    // A WebSocket authenticates once, at its upgrade: revoking its token closes it at once (API),
+    // or within a second when another process (the CLI) revoked it in the database.
+    operatorTokens.onRevoked((id) => app.operatorSockets.closeFor(id));
+    const revocationCheck = setInterval(() => {
+      const open = app.operatorSockets.operatorIds();
+      if (open.length === 0) return;
+      for (const id of operatorTokens.revokedAmong(open)) app.operatorSockets.closeFor(id);
+    }, 1000);
+    revocationCheck.unref();
+    parts.revocationCheck = revocationCheck;
     const adminTokenFile = operatorTokens.bootstrapAdmin(join(config.dataDir, 'admin-token'), config.adminToken);
     if (adminTokenFile) log.warn({ file: adminTokenFile }, 'created the bootstrap admin token; read it from this file');
 

@@ -29,6 +29,7 @@ import {
   COMMAND_KINDS,
   CommandError,
   isTerminal,
+  MAX_SELECTOR_STATUSES,
   type CommandKind,
   type CommandResult,
   type CommandStatus,
@@ -616,7 +617,11 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       return store.selectNodes().filter((n) => online.has(n));
     }
     if (selector && typeof selector === 'object' && 'status' in selector) {
-      const statuses = Array.isArray(selector.status) ? selector.status : [selector.status];
+      const statuses = [...new Set(Array.isArray(selector.status) ? selector.status : [selector.status])];
+      // Each status is one bound SQL parameter: the list is bounded, never passed through whole.
+      if (statuses.length > MAX_SELECTOR_STATUSES) {
+        throw new CommandError(400, 'bad_request', `nodes.status lists at most ${MAX_SELECTOR_STATUSES} statuses`);
+      }
       return store.selectNodes(statuses);
     }
     throw new CommandError(400, 'bad_request', 'nodes must be a list of node names, "all", "online" or {"status": ...}');

@@ -10,7 +10,7 @@ import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
 import { createCommandService, commandRoutes, parseGitUrlRule, type CommandService } from './commands/index.js';
 import { describeConfig, type Config } from './config/index.js';
 import { openDatabase, type DatabaseHandle } from './db/index.js';
-import { createEventService, eventRoutes, type EventService } from './events/index.js';
+import { BUILTIN_POT_TYPES, createEventService, eventRoutes, type EventService } from './events/index.js';
 import { Broker, CompositeAuthStore, EnvAuthStore, JsonFileAuthStore, type AuthStore, type ListenAddress } from './hpfeeds/index.js';
 import { createNodeGateway, type NodeGatewayHandle } from './nodes/index.js';
 import { startPrivateRedis, type PrivateRedis } from './redis/private-server.js';
@@ -145,6 +145,7 @@ export async function buildCore(config: Config): Promise<Core> {
       potTypeLookup: (nodeName, potId) => potTypeOf.get(nodeName, potId)?.pot_type || undefined,
       channels: { allEvents: config.eventAllChannel || null, byPotType: config.eventChannelMap },
       retention: { maxAgeDays: config.eventRetentionDays, maxRows: config.eventMaxRows },
+      knownPotTypes: [...BUILTIN_POT_TYPES, ...config.metricsPotTypes],
     }));
     events.attach(gateway);
 
@@ -175,7 +176,10 @@ export async function buildCore(config: Config): Promise<Core> {
       ttlMs: config.commandTtl * 1000,
       answerTimeoutMs: config.commandAnswerTimeout === undefined ? undefined : config.commandAnswerTimeout * 1000,
       gitUrlAllowList: config.gitUrlAllowList.map(parseGitUrlRule),
+      // Pot types operators install get metric labels of their own; node-chosen ones fold into "other".
+      onInstallPot: (potType) => events.addKnownPotType(potType),
     }));
+    for (const potType of commands.installedPotTypes()) events.addKnownPotType(potType);
     await commands.start();
 
     await app.register(gateway.wsRoute);

@@ -36,6 +36,7 @@ const options = {
   httpRequestTimeout: { env: 'HTTP_REQUEST_TIMEOUT', flag: 'http-request-timeout', schema: positiveInt, default: 30, help: 'seconds a client has to send a whole HTTP request (headers and body); slower ones get 408 and are disconnected' },
   httpHeadersTimeout: { env: 'HTTP_HEADERS_TIMEOUT', flag: 'http-headers-timeout', schema: positiveInt, default: 10, help: 'seconds a client has to send the HTTP request headers' },
   httpMaxConnections: { env: 'HTTP_MAX_CONNECTIONS', flag: 'http-max-connections', schema: positiveInt, default: 4096, help: 'open HTTP connections (REST, node and event-stream WebSockets); more are refused at accept and counted' },
+  metricsPotTypes: { env: 'METRICS_POT_TYPES', flag: 'metrics-pot-type', schema: list, default: [], repeatable: true, help: 'pot types that get their own metric labels besides the built-in ones and those installed by operators (others count as "other")' },
   metricsPublic: { env: 'METRICS_PUBLIC', flag: 'metrics-public', schema: bool, default: false, boolean: true, help: 'serve /metrics without a token (otherwise viewer role)' },
   adminToken: { env: 'APIARY_ADMIN_TOKEN', flag: 'admin-token', schema: z.string().min(24).optional(), secret: true, help: 'bootstrap admin token to create on first start (default: generated and written to <data-dir>/admin-token)' },
   redisUrl: { env: 'REDIS_URL', flag: 'redis-url', schema: z.string().url().optional(), secret: true, help: 'Redis for the command queue; unset = start a private redis-server under <data-dir>/redis' },

@@ -10,6 +10,7 @@ import { TokenService } from '../../src/access/index.js';
 import { buildCore, type Core } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
 import { openDatabase } from '../../src/db/index.js';
+import { SimulatedNode } from '../../src/simulator/index.js';
 import { waitFor } from '../events/helpers.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -142,5 +143,42 @@ describe('core API hardening', () => {
     assert.ok(Date.now() - start < 15_000);
     assert.match(answer, /^HTTP\/1\.1 408/);
     assert.equal((await fetch(`${base}/healthz`)).status, 200, 'others are still served');
+  });
+
+  it('stores event values as received: early years, big and overflowing numbers as text, __proto__ keys', async () => {
+    const created = await api('POST', '/api/v1/nodes', { name: 'exact-1' });
+    assert.equal(created.status, 201);
+    const node = new SimulatedNode({ name: 'exact-1', host: '127.0.0.1', port: core.addresses.nodeTcp.port, secret: created.body.secret, heartbeatMs: 60_000, pots: [] });
+    const registered = node.waitFor('registered', { timeoutMs: 10_000 });
+    node.start();
+    try {
+      await registered;
+      const data =
+        '{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}},"big":123456789012345678901,"neg":-9007199254740993,' +
+        '"safe":9007199254740991,"inf":1e999,"tiny":1e-999,"ids":[18446744073709551615],"nested":{"__proto__":5}}';
+      const line = `{"version":2,"message":{"PotEvent":{"node_id":${node.nodeId},"pot_id":"p1","pot_type":"cowrie","event_type":"probe","timestamp":"0042-03-04T05:06:07Z","data":${data}}}}`;
+      assert.ok(node.sendRaw(line));
+      let events: { id: number; timestamp: string; data: Record<string, unknown> }[] = [];
+      const deadline = Date.now() + 10_000;
+      while (events.length === 0 && Date.now() < deadline) {
+        events = (await api('GET', '/api/v1/events?node=exact-1&since=0001-01-01T00:00:00Z')).body.events;
+        if (events.length === 0) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(events.length, 1);
+      const [event] = events;
+      assert.equal(event!.timestamp, '0042-03-04T05:06:07.000Z');
+      const expected =
+        '{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}},"big":"123456789012345678901","neg":"-9007199254740993",' +
+        '"safe":9007199254740991,"inf":"1e999","tiny":"1e-999","ids":["18446744073709551615"],"nested":{"__proto__":5}}';
+      const one = await fetch(`${base}/api/v1/events/${event!.id}`, { headers: { authorization: `Bearer ${admin}` } });
+      const text = await one.text();
+      assert.ok(text.includes(`"data":${expected}`), text);
+      const row = core.database.sqlite.prepare('SELECT data, timestamp FROM events WHERE id = ?').get(event!.id) as { data: string; timestamp: number };
+      assert.equal(row.data, expected);
+      assert.equal(new Date(row.timestamp).toISOString(), '0042-03-04T05:06:07.000Z');
+      assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    } finally {
+      await node.stop();
+    }
   });
 });

@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { TokenService, tokenRoutes } from './access/index.js';
-import { createHttpServer } from './api/index.js';
+import { createHttpServer, observeDroppedConnections } from './api/index.js';
 import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
 import { createCommandService, commandRoutes, parseGitUrlRule, type CommandService } from './commands/index.js';
 import { describeConfig, type Config } from './config/index.js';
 import { openDatabase, type DatabaseHandle } from './db/index.js';
-import { createEventService, eventRoutes, type EventService } from './events/index.js';
+import { BUILTIN_POT_TYPES, createEventService, eventRoutes, type EventService } from './events/index.js';
 import { Broker, CompositeAuthStore, EnvAuthStore, JsonFileAuthStore, type AuthStore, type ListenAddress } from './hpfeeds/index.js';
 import { createNodeGateway, type NodeGatewayHandle } from './nodes/index.js';
 import { startPrivateRedis, type PrivateRedis } from './redis/private-server.js';
@@ -40,6 +40,9 @@ export async function buildCore(config: Config): Promise<Core> {
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
     docs: true,
     authenticate: (t) => tokens?.authenticate(t),
+    requestTimeoutMs: config.httpRequestTimeout * 1000,
+    headersTimeoutMs: config.httpHeadersTimeout * 1000,
+    maxConnections: config.httpMaxConnections,
   });
   const log = app.log;
   // Filled in as parts start; shutdown() closes whatever exists, in an order that loses nothing.
@@ -53,6 +56,7 @@ export async function buildCore(config: Config): Promise<Core> {
     redis?: PrivateRedis;
     commands?: CommandService;
     nodeListener?: { close(): Promise<void> };
+    revocationCheck?: NodeJS.Timeout;
   } = {};
   const shutdown = async () => {
     const steps: [string, (() => unknown) | undefined][] = [
@@ -60,6 +64,7 @@ export async function buildCore(config: Config): Promise<Core> {
       // command is sent into a closing session; then sessions; then the event flush, which commits
       // and republishes everything received; the broker goes after that, the database last.
       ['node listener', parts.nodeListener && (() => parts.nodeListener!.close())],
+      ['token revocation check', parts.revocationCheck && (() => clearInterval(parts.revocationCheck))],
       ['http', () => app.close()],
       ['commands', parts.commands && (() => parts.commands!.close())],
       ['node gateway', parts.gateway && (() => parts.gateway!.close())],
@@ -85,8 +90,19 @@ export async function buildCore(config: Config): Promise<Core> {
     const database = (parts.database = openDatabase(config.dbPath));
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
+    observeDroppedConnections(app, registry);
 
     const operatorTokens = (tokens = new TokenService(database));
+    // A WebSocket authenticates once, at its upgrade: revoking its token closes it at once (API),
+    // or within a second when another process (the CLI) revoked it in the database.
+    operatorTokens.onRevoked((id) => app.operatorSockets.closeFor(id));
+    const revocationCheck = setInterval(() => {
+      const open = app.operatorSockets.operatorIds();
+      if (open.length === 0) return;
+      for (const id of operatorTokens.revokedAmong(open)) app.operatorSockets.closeFor(id);
+    }, 1000);
+    revocationCheck.unref();
+    parts.revocationCheck = revocationCheck;
     const adminTokenFile = operatorTokens.bootstrapAdmin(join(config.dataDir, 'admin-token'), config.adminToken);
     if (adminTokenFile) log.warn({ file: adminTokenFile }, 'created the bootstrap admin token; read it from this file');
 
@@ -131,6 +147,7 @@ export async function buildCore(config: Config): Promise<Core> {
       cowriePotLookup: (nodeName) => gateway.service.cowriePot(nodeName),
       channels: { allEvents: config.eventAllChannel || null, byPotType: config.eventChannelMap },
       retention: { maxAgeDays: config.eventRetentionDays, maxRows: config.eventMaxRows },
+      knownPotTypes: [...BUILTIN_POT_TYPES, ...config.metricsPotTypes],
     }));
     events.attach(gateway);
 
@@ -163,7 +180,10 @@ export async function buildCore(config: Config): Promise<Core> {
       gitUrlAllowList: config.gitUrlAllowList.map(parseGitUrlRule),
       // A node that restarted has forgotten its pots: each registration asks what it still has.
       installedPotsOnRegistration: true,
+      // Pot types operators install get metric labels of their own; node-chosen ones fold into "other".
+      onInstallPot: (potType) => events.addKnownPotType(potType),
     }));
+    for (const potType of commands.installedPotTypes()) events.addKnownPotType(potType);
     // ...and pots it no longer lists are marked missing (kept, shown in the API).
     commands.onFinished((c) => {
       if (c.kind !== 'GetInstalledPots' || c.status !== 'succeeded' || !c.result?.pots) return;

@@ -37,7 +37,7 @@ export const tokenRoutes: FastifyPluginAsync<{ tokens: TokenService }> = async (
   r.delete(
     '/tokens/:id',
     {
-      schema: { tags: ['tokens'], summary: 'Revoke a token (effective on the next request)', params: z.object({ id: z.string() }), response: { 204: z.null(), 404: errorSchema } },
+      schema: { tags: ['tokens'], summary: 'Revoke a token: refused from the next request on, and its open WebSockets (event streams) are closed at once', params: z.object({ id: z.string().min(1).max(64) }), response: { 204: z.null(), 404: errorSchema } },
       config: { role: 'admin' },
     },
     async (req, reply) => {

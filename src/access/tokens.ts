@@ -29,6 +29,8 @@ export class TokenService {
   private readonly db;
   private readonly byHash;
   private readonly touch;
+  private readonly isActive;
+  private readonly revokedListeners = new Set<(id: string) => void>();
 
   constructor(database: DatabaseHandle) {
     this.db = database.db;
@@ -36,6 +38,7 @@ export class TokenService {
       'SELECT id, name, role, last_used_at FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL',
     );
     this.touch = database.sqlite.prepare<[number, string]>('UPDATE api_tokens SET last_used_at = ? WHERE id = ?');
+    this.isActive = database.sqlite.prepare<[string], { one: number }>('SELECT 1 AS one FROM api_tokens WHERE id = ? AND revoked_at IS NULL');
   }
 
   /** Creates a token; the returned `token` is the only copy of the secret. */
@@ -69,7 +72,20 @@ export class TokenService {
       .set({ revokedAt: Date.now() })
       .where(and(eq(tables.apiTokens.id, id), isNull(tables.apiTokens.revokedAt)))
       .run();
-    return res.changes > 0;
+    if (res.changes === 0) return false;
+    for (const listener of this.revokedListeners) listener(id);
+    return true;
+  }
+
+  /** Called after this service revokes a token (revocations by another process: see `revokedAmong`). */
+  onRevoked(listener: (id: string) => void): () => void {
+    this.revokedListeners.add(listener);
+    return () => this.revokedListeners.delete(listener);
+  }
+
+  /** The ids among `ids` that are no longer active (revoked or deleted, possibly by the CLI). */
+  revokedAmong(ids: readonly string[]): string[] {
+    return ids.filter((id) => this.isActive.get(id) === undefined);
   }
 
   hasActiveAdmin(): boolean {

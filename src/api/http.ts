@@ -12,6 +12,7 @@ import {
   serializerCompiler,
   validatorCompiler,
 } from 'fastify-type-provider-zod';
+import { OperatorSockets, type ClosableSocket } from './operator-sockets.js';
 
 export const roles = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof roles)[number];
@@ -31,6 +32,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     operator?: Operator;
   }
+  interface FastifyInstance {
+    /** Open WebSockets per operator token, so revoking a token can close them at once. */
+    operatorSockets: OperatorSockets;
+  }
 }
 
 export interface HttpServerOptions {
@@ -46,6 +51,12 @@ export interface HttpServerOptions {
   docs?: boolean;
   /** Largest accepted request body, bytes. */
   bodyLimit?: number;
+  /** Time a client has to send a whole request, headers and body (408 after). Default 30 s. */
+  requestTimeoutMs?: number;
+  /** Time a client has to send the request headers. Default 10 s (at most requestTimeoutMs). */
+  headersTimeoutMs?: number;
+  /** Open HTTP connections (REST, node and stream WebSockets); more are dropped at accept. Default 4096. */
+  maxConnections?: number;
   version?: string;
 }
 
@@ -55,22 +66,52 @@ export function roleAllows(have: Role, need: Role): boolean {
   return roleRank[have] >= roleRank[need];
 }
 
-/** Bearer token from the Authorization header, or `access_token` query parameter (browsers cannot
- * set headers on a WebSocket upgrade). */
-function bearerToken(headers: Record<string, unknown>, url: string): string | undefined {
+/** Query parameter a browser passes its token in when opening a WebSocket (it cannot set headers). */
+const QUERY_TOKEN = 'access_token';
+
+/** `Authorization: Bearer <token>`; the scheme name is case-insensitive (RFC 9110 11.1). */
+function headerToken(headers: Record<string, unknown>): string | undefined {
   const auth = headers['authorization'];
-  if (typeof auth === 'string' && auth.startsWith('Bearer ')) return auth.slice(7).trim();
-  const q = url.indexOf('?');
-  if (q >= 0) {
-    const token = new URLSearchParams(url.slice(q + 1)).get('access_token');
-    if (token) return token;
-  }
-  return undefined;
+  if (typeof auth !== 'string') return undefined;
+  const m = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(auth);
+  return m ? m[1] : undefined;
 }
 
-/** Request URLs as logged: token query parameters are replaced, never written to logs. */
+/** The `access_token` query parameter, in whatever percent-encoding of its name. */
+function queryToken(url: string): string | undefined {
+  const q = url.indexOf('?');
+  if (q < 0) return undefined;
+  const token = new URLSearchParams(url.slice(q + 1)).get(QUERY_TOKEN);
+  return token || undefined;
+}
+
+/** Query parameter names whose values are never logged (compared after percent-decoding). */
+const SECRET_PARAM = /token|secret|passw|auth|key/i;
+
+function decodeName(raw: string): string {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '));
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * Request URLs as logged: the values of token-like query parameters are replaced, whatever the
+ * encoding of their names (`access_token`, `access%5Ftoken`, `ACCESS_TOKEN`).
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&](?:access_token|token)=)[^&]*/g, '$1[redacted]');
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const params = url
+    .slice(q + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const name = eq < 0 ? pair : pair.slice(0, eq);
+      return SECRET_PARAM.test(decodeName(name)) ? `${name}=[redacted]` : pair;
+    });
+  return `${url.slice(0, q)}?${params.join('&')}`;
 }
 
 /** Thrown by route handlers for an expected failure; answered as `{error: code, message}`. */
@@ -100,7 +141,17 @@ export async function createHttpServer(opts: HttpServerOptions = {}): Promise<Fa
         },
       }
     : false;
-  const app = Fastify({ bodyLimit: opts.bodyLimit ?? 1024 * 1024, logger });
+  // Slow clients (a body trickled a byte at a time) hold a socket and a parser each: every request
+  // must arrive whole within requestTimeoutMs, checked every second (Node's default is 30 s).
+  const requestTimeout = opts.requestTimeoutMs ?? 30_000;
+  const headersTimeout = Math.min(opts.headersTimeoutMs ?? 10_000, requestTimeout);
+  const app = Fastify({
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    logger,
+    requestTimeout,
+    http: { headersTimeout, connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(requestTimeout / 4))) },
+  });
+  app.server.maxConnections = opts.maxConnections ?? 4096;
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -122,12 +173,39 @@ export async function createHttpServer(opts: HttpServerOptions = {}): Promise<Fa
   if (opts.docs) await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
 
+  // The upgrade request is authenticated in onRequest; its WebSocket exists only later, on the
+  // server's 'connection' event, which hands back the same raw request.
+  const operatorSockets = new OperatorSockets();
+  const upgradeOperators = new WeakMap<object, string>();
+  app.decorate('operatorSockets', operatorSockets);
+  app.websocketServer.on('connection', (socket: ClosableSocket, raw: object) => {
+    const operatorId = upgradeOperators.get(raw);
+    if (operatorId !== undefined) operatorSockets.track(operatorId, socket);
+  });
+
+  const websocketRoutes = new Set<string>();
+  app.addHook('onRoute', (route) => {
+    if (route.websocket) websocketRoutes.add(route.url);
+  });
+
   const authenticate = opts.authenticate;
   if (authenticate) {
     app.addHook('onRequest', async (request, reply) => {
       const need = request.routeOptions.config.role;
       if (!need) return;
-      const token = bearerToken(request.headers, request.url);
+      let token = headerToken(request.headers);
+      if (!token) {
+        // A query token is a login only on a WebSocket upgrade of a WebSocket route: anywhere else
+        // a client can send the header, and URLs end up in logs, histories and proxies.
+        const fromQuery = queryToken(request.url);
+        if (fromQuery && request.ws && websocketRoutes.has(request.routeOptions.url ?? '')) token = fromQuery;
+        else if (fromQuery) {
+          return reply.code(401).send({
+            error: 'unauthorized',
+            message: `the ${QUERY_TOKEN} query parameter is accepted only on WebSocket upgrades; send Authorization: Bearer <token>`,
+          });
+        }
+      }
       if (!token) {
         return reply.code(401).send({ error: 'unauthorized', message: 'missing bearer token' });
       }
@@ -141,6 +219,7 @@ export async function createHttpServer(opts: HttpServerOptions = {}): Promise<Fa
           .send({ error: 'forbidden', message: `role ${operator.role} may not do this (needs ${need})` });
       }
       request.operator = operator;
+      if (request.ws) upgradeOperators.set(request.raw, operator.id);
     });
   }
 

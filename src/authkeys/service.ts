@@ -12,12 +12,15 @@ import type { AuthChangeListener, AuthKey, AuthStore } from '../hpfeeds/index.js
 /** ident and channel names travel in uint8-length-prefixed hpfeeds fields. */
 const name255 = z.string().min(1).max(255);
 
+/** Channels per direction of one authkey: each becomes a broker ACL entry checked per frame. */
+const MAX_CHANNELS_PER_KEY = 1000;
+
 export const authkeyInputSchema = z.object({
   ident: name255,
   owner: z.string().max(255).default(''),
   secret: z.string().min(8).max(255).optional().describe('generated when omitted'),
-  pubchans: z.array(name255).default([]),
-  subchans: z.array(name255).default([]),
+  pubchans: z.array(name255).max(MAX_CHANNELS_PER_KEY).default([]),
+  subchans: z.array(name255).max(MAX_CHANNELS_PER_KEY).default([]),
 });
 export type AuthkeyInput = z.input<typeof authkeyInputSchema>;
 

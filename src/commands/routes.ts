@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { ApiError, errorSchema } from '../api/index.js';
 import { nodeCommandSchema } from '../protocol/index.js';
 import type { CommandService } from './service.js';
-import { COMMAND_KINDS, COMMAND_STATUSES, CommandError } from './types.js';
+import { COMMAND_KINDS, COMMAND_STATUSES, CommandError, MAX_SELECTOR_STATUSES } from './types.js';
 
 export interface CommandRoutesOptions {
   service: CommandService;
@@ -48,13 +48,14 @@ const commandViewSchema = z.object({
 });
 
 const nodeName = z.string().min(1).max(253);
+const statusName = z.string().min(1).max(64);
 
 const selectorSchema = z
   .union([
     z.array(nodeName).min(1).max(10_000).describe('exactly these nodes (all must be known)'),
     z.enum(['all', 'online']).describe('all: every approved/enrolled node, offline ones get it when they return; online: nodes connected now'),
     z
-      .object({ status: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]) })
+      .object({ status: z.union([statusName, z.array(statusName).min(1).max(MAX_SELECTOR_STATUSES)]) })
       .strict()
       .describe('nodes whose last reported status is one of these (Running, Failed, Offline, ...)'),
   ])
@@ -148,7 +149,7 @@ export async function commandRoutes(app: FastifyInstance, opts: CommandRoutesOpt
         querystring: z.object({
           node: nodeName.optional(),
           status: z.enum(COMMAND_STATUSES).optional(),
-          batch: z.string().optional(),
+          batch: z.string().max(64).optional(),
           kind: z.enum(COMMAND_KINDS).optional(),
           limit: z.coerce.number().int().min(1).max(500).default(50),
           before: z.coerce.number().int().min(1).optional().describe('the `next` value of the previous page'),

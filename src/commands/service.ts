@@ -29,6 +29,7 @@ import {
   COMMAND_KINDS,
   CommandError,
   isTerminal,
+  MAX_SELECTOR_STATUSES,
   type CommandKind,
   type CommandResult,
   type CommandStatus,
@@ -67,6 +68,8 @@ export interface CommandServiceOptions {
   installedPotsOnRegistration?: boolean;
   /** Allowed InstallPot git_url values: URL prefixes or whole-URL regexes. Default [] (refuse all). */
   gitUrlAllowList?: GitUrlRule[];
+  /** Called with the honeypot_type of every InstallPot queued (the core gives those types metric labels). */
+  onInstallPot?: (honeypotType: string) => void;
   /** Jobs the worker runs at once. Jobs are short (parked while waiting), so this need not be large. Default 64. */
   concurrency?: number;
   /** BullMQ queue name. Default 'apiary-commands'. */
@@ -116,6 +119,8 @@ export interface CommandService {
   /** Queues a command for one node. Resolves once the command is in Redis. */
   send(node: string, command: unknown, opts?: SendOptions): Promise<CommandView>;
   broadcast(selector: NodeSelector, command: unknown, opts?: SendOptions): Promise<BroadcastResult>;
+  /** honeypot_type values of InstallPot commands ever queued (at most `limit`). */
+  installedPotTypes(limit?: number): string[];
   list(query?: ListQuery): { commands: CommandView[]; next: number | null };
   get(id: string): CommandView | undefined;
   /** Cancels a queued command; a sent or finished one is a 409 CommandError. */
@@ -593,6 +598,10 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     return { body, kind: commandKind(body), potId: commandPotId(body) };
   }
 
+  function noteInstall(body: NodeCommandBody): void {
+    if ('InstallPot' in body) opts.onInstallPot?.(body.InstallPot.honeypot_type);
+  }
+
   function checkNodes(names: string[]): void {
     const known = store.knownNodes(names);
     const unknown = names.filter((n) => !known.has(n));
@@ -663,7 +672,11 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       return store.selectNodes().filter((n) => online.has(n));
     }
     if (selector && typeof selector === 'object' && 'status' in selector) {
-      const statuses = Array.isArray(selector.status) ? selector.status : [selector.status];
+      const statuses = [...new Set(Array.isArray(selector.status) ? selector.status : [selector.status])];
+      // Each status is one bound SQL parameter: the list is bounded, never passed through whole.
+      if (statuses.length > MAX_SELECTOR_STATUSES) {
+        throw new CommandError(400, 'bad_request', `nodes.status lists at most ${MAX_SELECTOR_STATUSES} statuses`);
+      }
       return store.selectNodes(statuses);
     }
     throw new CommandError(400, 'bad_request', 'nodes must be a list of node names, "all", "online" or {"status": ...}');
@@ -738,6 +751,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       checkNodes([node]);
       const [row] = await enqueue([newRow(node, parsed, Date.now(), null, o.requestedBy ?? null)]);
       log.info({ command: row.id, node, kind: row.kind, seq: row.seq, by: row.requestedBy }, 'command queued');
+      noteInstall(parsed.body);
       return toView(store.get(row.id) ?? row);
     },
 
@@ -752,7 +766,12 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       const now = Date.now();
       const rows = await enqueue(names.map((n) => newRow(n, parsed, now, batchId, o.requestedBy ?? null)));
       log.info({ batch: batchId, kind: parsed.kind, count: rows.length, by: o.requestedBy ?? null }, 'broadcast queued');
+      noteInstall(parsed.body);
       return { batchId, count: rows.length, commands: rows.map((r) => ({ id: r.id, node: r.nodeName, seq: r.seq })) };
+    },
+
+    installedPotTypes(limit = 1000) {
+      return store.installedPotTypes(limit);
     },
 
     list(q = {}) {

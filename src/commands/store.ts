@@ -200,6 +200,16 @@ export class CommandStore {
       .all();
   }
 
+  /** Distinct honeypot_type of the InstallPot commands in the table. */
+  installedPotTypes(limit: number): string[] {
+    return this.sqlite
+      .prepare<[number], { t: string }>(
+        "SELECT DISTINCT json_extract(command, '$.InstallPot.honeypot_type') AS t FROM commands WHERE kind = 'InstallPot' AND t IS NOT NULL LIMIT ?",
+      )
+      .all(limit)
+      .map((r) => r.t);
+  }
+
   /** Enrollment of a node, or undefined when the name is unknown. */
   nodeEnrollment(name: string): string | undefined {
     return this.db.select({ e: nodes.enrollment }).from(nodes).where(eq(nodes.name, name)).get()?.e;

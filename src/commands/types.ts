@@ -1,6 +1,9 @@
 // Shapes shared by the command service, its store, its answer tracker and its routes.
 import type { NodeCommandBody } from '../protocol/index.js';
 
+/** Statuses one broadcast `{"status": [...]}` selector may list (each is one bound SQL parameter). */
+export const MAX_SELECTOR_STATUSES = 32;
+
 export const COMMAND_KINDS = [
   'InstallPot',
   'DeployPot',

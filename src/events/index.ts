@@ -2,6 +2,7 @@
 // persistence with retention, hpfeeds republishing (incl. classic cowrie.sessions and dionaea
 // channels), queries, stats, the live stream and the /api/v1 routes.
 export { createEventService } from './service.js';
+export { BUILTIN_POT_TYPES, OTHER_LABEL } from './labels.js';
 export type { EventService, EventServiceOptions, CommittedEvent } from './service.js';
 export { eventRoutes, eventJsonSchema } from './routes.js';
 export type { EventRoutesOptions } from './routes.js';

@@ -58,7 +58,7 @@ export function createEventMetrics(registry: Registry): EventMetrics {
   const received: DeferredLabelledCounter = new DeferredLabelledCounter(
     new Counter({
       name: 'apiary_events_received_total',
-      help: 'Attack events received from nodes (PotEvent and event-shaped PotStatusUpdate), by pot type',
+      help: 'Attack events received from nodes (PotEvent and event-shaped PotStatusUpdate), by pot type (types not configured or installed count as other)',
       labelNames: ['pot_type'],
       registers,
       collect() {
@@ -69,7 +69,7 @@ export function createEventMetrics(registry: Registry): EventMetrics {
   const published: DeferredLabelledCounter = new DeferredLabelledCounter(
     new Counter({
       name: 'apiary_events_published_total',
-      help: 'Messages republished on the in-process hpfeeds broker, by channel',
+      help: 'Messages republished on the in-process hpfeeds broker, by channel (channels of unknown pot types count as other)',
       labelNames: ['channel'],
       registers,
       collect() {
@@ -152,7 +152,7 @@ export function createEventMetrics(registry: Registry): EventMetrics {
     invalidTimestamp: new LabelledCounter(
       new Counter({
         name: 'apiary_events_invalid_timestamp_total',
-        help: 'PotEvents whose timestamp was not ISO 8601; stored with the receive time instead',
+        help: 'PotEvents whose timestamp was not ISO 8601; stored with the receive time instead (by pot type, unknown ones as other)',
         labelNames: ['pot_type'],
         registers,
       }),

@@ -57,6 +57,8 @@ export function parseIsoTimestamp(text: string): number {
   if (hour > 23 || minute > 59 || second > 60) return NaN;
   const ms = m[7] === undefined ? 0 : Math.floor(+(m[7] + '000').slice(0, 3));
   let t = Date.UTC(year, month - 1, day, hour, minute, Math.min(second, 59), ms);
+  // Date.UTC reads years 0..99 as 1900..1999; the year the peer wrote is the year it meant.
+  if (year < 100) t = new Date(t).setUTCFullYear(year);
   if (m[9] !== undefined) {
     const offsetMin = +m[10]! * 60 + (m[11] === undefined ? 0 : +m[11]);
     if (offsetMin > 18 * 60) return NaN;

@@ -25,6 +25,14 @@ const timeParam = z
 
 const name = z.string().min(1).max(255);
 
+/**
+ * Event data exactly as stored. Not z.record: parsing rebuilds the object key by key, and a
+ * `__proto__` key (attackers send them) would become the copy's prototype instead of a key.
+ */
+const eventDataSchema = z
+  .custom<Record<string, unknown>>((v) => v !== null && typeof v === 'object' && !Array.isArray(v), 'expected an object')
+  .meta({ type: 'object', additionalProperties: true, description: 'the data object the node sent (integers beyond 2^53 and non-finite numbers as strings)' });
+
 const filterShape = {
   node: name.optional().describe('node name'),
   pot: name.optional().describe('pot id'),
@@ -55,7 +63,7 @@ export const eventJsonSchema = z.object({
   pot_type: z.string(),
   event_type: z.string(),
   timestamp: z.string().describe('ISO 8601 (UTC); the node-reported time, or the receive time if it sent none usable'),
-  data: z.record(z.string(), z.unknown()),
+  data: eventDataSchema,
   received_at: z.string().describe('ISO 8601 (UTC), when the core read the event'),
 });
 

@@ -11,6 +11,7 @@ import {
   type ResolvedChannels,
 } from './channels.js';
 import { CowrieSessionAggregator, type CowrieAggregatorOptions, type CowrieSessionSummary } from './cowrie.js';
+import { BUILTIN_POT_TYPES, EventLabels } from './labels.js';
 import { createEventMetrics, type EventMetrics } from './metrics.js';
 import { createCowrieTextContext, normaliseAttackEvent, PotTypeCache, type CowrieTextContext, type PendingEvent } from './normalize.js';
 import { CowrieTextSessions, type CowrieTextSessionOptions } from './cowrie-text-sessions.js';
@@ -58,6 +59,11 @@ export interface EventServiceOptions {
   /** cowrie.sessions aggregation limits; the channel itself is `channels.cowrieSessions`. */
   cowrie?: CowrieAggregatorOptions;
   stream?: StreamOptions;
+  /**
+   * Pot types that get a metric label of their own (default BUILTIN_POT_TYPES); others, and their
+   * channels, are counted as `other`. addKnownPotType() extends the set at run time.
+   */
+  knownPotTypes?: Iterable<string>;
 }
 
 /** An event as handed to onCommitted listeners: committed, with its id. */
@@ -97,6 +103,8 @@ export interface EventService {
   readonly pendingCount: number;
   readonly openCowrieSessions: number;
   readonly streamClientCount: number;
+  /** Gives `potType` its own metric labels (an operator installed it); bounded, see EventLabels. */
+  addKnownPotType(potType: string): void;
   /**
    * Graceful stop: detaches sources, commits and republishes everything received, publishes open
    * cowrie sessions, closes stream clients, stops timers. Does not close the database or broker.
@@ -123,6 +131,7 @@ class LogThrottle {
 
 class EventServiceImpl implements EventService {
   private readonly metrics: EventMetrics;
+  private readonly labels: EventLabels;
   private readonly channels: ResolvedChannels;
   private readonly channelCache = new Map<string, readonly string[]>();
   private readonly potTypes: PotTypeCache;
@@ -154,6 +163,13 @@ class EventServiceImpl implements EventService {
     this.channels = resolveChannels(opts.channels);
     this.potTypes = new PotTypeCache(opts.potTypeLookup);
     this.cowrieText = createCowrieTextContext(opts.cowriePotLookup, new CowrieTextSessions(opts.cowrieText));
+    const fixedChannels = [this.channels.allEvents, this.channels.cowrieSessions, ...this.channels.dionaeaChannels.values()];
+    for (const chans of this.channels.byPotType.values()) fixedChannels.push(...chans);
+    this.labels = new EventLabels(
+      (t) => this.channelsFor(t),
+      fixedChannels.filter((c): c is string => c !== null),
+      [...(opts.knownPotTypes ?? BUILTIN_POT_TYPES), ...this.channels.byPotType.keys()],
+    );
     this.writer = new EventWriter(opts.db.sqlite, this.metrics, this.logger, (b) => this.afterCommit(b), opts.batch);
     this.queries = new EventQueries(opts.db.sqlite);
     this.retention = new RetentionSweeper(opts.db.sqlite, this.metrics, this.logger, opts.retention);
@@ -202,7 +218,7 @@ class EventServiceImpl implements EventService {
       }
       return false;
     }
-    this.metrics.received.inc(out.potType);
+    this.metrics.received.inc(this.labels.potType(out.potType));
     if (out.cowrieText !== undefined) this.noteCowrieText(out);
     if (out.timestampInvalid) this.noteInvalidTimestamp(out, event);
     return this.writer.add(out);
@@ -219,7 +235,7 @@ class EventServiceImpl implements EventService {
   }
 
   private noteInvalidTimestamp(e: PendingEvent, event: AttackEvent): void {
-    this.metrics.invalidTimestamp.child(e.potType).inc();
+    this.metrics.invalidTimestamp.child(this.labels.potType(e.potType)).inc();
     const suppressed = this.throttle.allow('ts:' + e.node, e.receivedAt);
     if (suppressed !== false) {
       const raw = (event.message as { timestamp?: unknown }).timestamp;
@@ -252,6 +268,10 @@ class EventServiceImpl implements EventService {
 
   flush(): boolean {
     return this.writer.flush();
+  }
+
+  addKnownPotType(potType: string): void {
+    this.labels.addPotType(potType);
   }
 
   list(query?: EventListQuery): EventPage {
@@ -331,7 +351,7 @@ class EventServiceImpl implements EventService {
   private publish(ident: string, channel: string, payload: Uint8Array | string): void {
     try {
       this.publisher!.publish(ident, channel, payload);
-      this.metrics.published.inc(channel);
+      this.metrics.published.inc(this.labels.channel(channel));
     } catch (err) {
       this.metrics.dropped.child('publish_error').inc();
       const suppressed = this.throttle.allow('publish:' + channel, Date.now());

@@ -133,7 +133,7 @@ export function nodeRestRoutes(service: NodeService) {
           summary: 'Provision a node; answers its TOTP secret once',
           body: z.object({
             name: nodeNameSchema,
-            secret: z.string().optional().describe('import the secret the node generated itself (32 chars base32)'),
+            secret: z.string().max(128).optional().describe('import the secret the node generated itself (32 chars base32)'),
           }),
           response: { 201: secretAnswer, 400: errorSchema, 409: errorSchema },
         },

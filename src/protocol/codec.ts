@@ -234,6 +234,15 @@ function normaliseNodeEvent(body: unknown): NodeEventMsg | ParseFailure {
   return fail('schema', `message.NodeEvent: expected {"type":...}, "Name" or {"Name":{...}}, got ${describe(body)}`);
 }
 
+/**
+ * PotEvent.data as JSON.parse built it. The validated copy is rebuilt key by key, and assigning a
+ * `__proto__` key sets the copy's prototype instead of keeping the key: attackers do send it.
+ */
+function rawData(body: unknown): Record<string, unknown> | undefined {
+  const data = (body as { data?: unknown } | null)?.data;
+  return data !== null && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, unknown>) : undefined;
+}
+
 function parseNodeMessageUnchecked(text: unknown): ParseResult {
   const env = openEnvelope(text);
   if ('ok' in env) return env;
@@ -280,7 +289,7 @@ function parseNodeMessageUnchecked(text: unknown): ParseResult {
           pot_type: v.pot_type,
           event_type: v.event_type,
           timestamp: v.timestamp,
-          data: v.data ?? {},
+          data: rawData(body) ?? v.data ?? {},
         },
       };
     }

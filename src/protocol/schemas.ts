@@ -121,7 +121,8 @@ export const installPotSchema = z
     git_url: z.string().max(2048).nullish(),
     git_branch: z.string().max(255).nullish(),
     config: z
-      .record(z.string(), z.string({ error: 'config values must be strings (HoneyBee nodes read map[string]string)' }))
+      .record(z.string().max(255), z.string({ error: 'config values must be strings (HoneyBee nodes read map[string]string)' }).max(65_536))
+      .refine((m) => Object.keys(m).length <= 256, 'config has at most 256 entries')
       .nullish(),
     auto_start: z.boolean(),
   })

@@ -78,6 +78,10 @@ export interface ScannedJson {
  *   strings that merely contain "node_id" and node_id keys nested inside event data, untouched.
  *   The number token is quoted verbatim, so JSON.parse keeps every digit and the u64 check sees
  *   exactly what the node sent;
+ * - quotes every other number token JSON.parse would not return exactly (integers beyond 2^53,
+ *   overflow such as `1e999`, underflow of a non-zero value): such values reach the core as the
+ *   digits the peer sent, as a string, instead of silently rounded, Infinity (stored as null) or 0.
+ *   A field whose schema wants a number then refuses it with a clear error;
  * - refuses nesting deeper than `maxDepth`: JSON.parse copes, but every later JSON.stringify of
  *   such data (storage, republishing) would overflow the stack.
  * Malformed input is returned unchanged for JSON.parse to reject. Strings are skipped with
@@ -130,9 +134,44 @@ export function scanJson(text: string, nodeIdDepth = 3, maxDepth = 64): ScannedJ
     if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       if (++level > maxDepth) return result({ tooDeep: true });
     } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) level--;
+    else if (c === MINUS || (c >= 48 && c <= 57)) {
+      let tokenEnd = i + 1;
+      while (tokenEnd < n && isNumberChar(text.charCodeAt(tokenEnd))) tokenEnd++;
+      if (tokenEnd - i >= 16 || hasExponent(text, i, tokenEnd)) {
+        const token = text.slice(i, tokenEnd);
+        if (!representable(token)) {
+          out += text.slice(copiedUpTo, i) + '"' + token + '"';
+          copiedUpTo = tokenEnd;
+        }
+      }
+      i = tokenEnd;
+      continue;
+    }
     i++;
   }
   return result();
+}
+
+function hasExponent(text: string, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) {
+    const c = text.charCodeAt(k);
+    if (c === 101 || c === 69) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether JSON.parse returns exactly the number `token` denotes, as far as a double can: integers
+ * beyond 2^53 (rounded), overflow (`1e999` becomes Infinity, then null) and underflow of a non-zero
+ * value (`1e-999` becomes 0) are not. Malformed tokens are left to JSON.parse to reject.
+ */
+function representable(token: string): boolean {
+  if (!JSON_NUMBER.test(token)) return true;
+  const value = Number(token);
+  if (!Number.isFinite(value)) return false;
+  if (value === 0) return !/[1-9]/.test(token.replace(/[eE].*$/, ''));
+  if (/^-?\d+$/.test(token)) return Number.isSafeInteger(value);
+  return true;
 }
 
 /** scanJson's node_id quoting alone (no depth limit): the quoted text, or NODE_ID_IS_STRING. */

@@ -3,7 +3,10 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ApiError, createHttpServer, redactUrl } from '../../src/api/index.js';
+import { once } from 'node:events';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { Registry } from 'prom-client';
+import { ApiError, createHttpServer, observeDroppedConnections, redactUrl } from '../../src/api/index.js';
 
 describe('http server: roles, errors, OpenAPI', () => {
   let app: FastifyInstance;
@@ -40,10 +43,13 @@ describe('http server: roles, errors, OpenAPI', () => {
     assert.equal(res.statusCode, 403);
     assert.match(res.json().message, /needs operator/);
   });
-  it('higher roles include lower ones; token also accepted as access_token query parameter', async () => {
-    const res = await app.inject({ url: '/things/7?access_token=a' });
+  it('higher roles include lower ones; a query token is refused outside WebSocket upgrades', async () => {
+    const res = await app.inject({ url: '/things/7', headers: { authorization: 'bearer a' } });
     assert.equal(res.statusCode, 200);
     assert.deepEqual(res.json(), { n: 7, by: 'a' });
+    const query = await app.inject({ url: '/things/7?access_token=a' });
+    assert.equal(query.statusCode, 401);
+    assert.match(query.json().message, /only on WebSocket upgrades/);
     const post = await app.inject({ method: 'POST', url: '/things', headers: { authorization: 'Bearer a' }, payload: { name: 'x' } });
     assert.equal(post.statusCode, 201);
   });
@@ -66,5 +72,49 @@ describe('http server: roles, errors, OpenAPI', () => {
   });
   it('token query parameters are redacted from logged URLs', () => {
     assert.equal(redactUrl('/x?a=1&access_token=secret&b=2'), '/x?a=1&access_token=[redacted]&b=2');
+    for (const name of ['access%5Ftoken', 'access%5ftoken', 'ACCESS_TOKEN', '%61ccess_token', 'access_token%00', 'token', 'api%5Fkey', 'secret']) {
+      const logged = redactUrl(`/x?${name}=s3cr3t&b=2`);
+      assert.ok(!logged.includes('s3cr3t'), `${name}: ${logged}`);
+      assert.match(logged, /&b=2$/);
+    }
+    assert.equal(redactUrl('/x?access_token=%zz&y'), '/x?access_token=[redacted]&y');
+    assert.equal(redactUrl('/x?%zz=1'), '/x?%zz=1');
+    assert.equal(redactUrl('/plain'), '/plain');
+  });
+});
+
+describe('http server: connection cap', () => {
+  it('refuses connections beyond maxConnections, counts them and keeps serving the others', async () => {
+    const app = await createHttpServer({ maxConnections: 2 });
+    const registry = new Registry();
+    observeDroppedConnections(app, registry);
+    app.get('/ok', async () => ({ ok: true }));
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (app.server.address() as AddressInfo).port;
+    const held: Socket[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const s = connect(port, '127.0.0.1');
+        await once(s, 'connect');
+        held.push(s);
+      }
+      const extra = connect(port, '127.0.0.1');
+      held.push(extra);
+      extra.on('error', () => {});
+      await Promise.race([once(extra, 'close'), new Promise((_, rej) => setTimeout(() => rej(new Error('extra connection not refused')), 5000))]);
+      const dropped = (await registry.getSingleMetric('apiary_http_connections_dropped_total')!.get()).values[0]!.value;
+      assert.equal(dropped, 1);
+      held[0]!.destroy();
+      await once(held[0]!, 'close');
+      const deadline = Date.now() + 5000;
+      let status = 0;
+      while (status !== 200 && Date.now() < deadline) {
+        status = await fetch(`http://127.0.0.1:${port}/ok`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0);
+      }
+      assert.equal(status, 200);
+    } finally {
+      for (const s of held) s.destroy();
+      await app.close();
+    }
   });
 });

@@ -141,3 +141,12 @@ describe('channel mapping', () => {
     assert.throws(() => nodeAuthkeyFor(''));
   });
 });
+
+describe('timestamps of years 0000-0099', () => {
+  it('keeps the year the node wrote (Date.UTC would read it as 19xx)', () => {
+    for (const iso of ['0000-01-01T00:00:00.000Z', '0042-03-04T05:06:07.000Z', '0099-12-31T23:59:59.000Z', '0100-01-01T00:00:00.000Z']) {
+      assert.equal(new Date(parseIsoTimestamp(iso)).toISOString(), iso);
+    }
+    assert.equal(new Date(parseIsoTimestamp('0042-03-04T05:06:07+01:00')).toISOString(), '0042-03-04T04:06:07.000Z');
+  });
+});

@@ -362,3 +362,31 @@ describe('hostile shapes', () => {
     mustFail(envelope('NodeEvent', '{"type":"__proto__"}'), 'schema', /event name must start with a letter/);
   });
 });
+
+describe('PotEvent data is kept as the node sent it', () => {
+  const line = (data: string) =>
+    `{"version":2,"message":{"PotEvent":{"node_id":18446744073709551615,"pot_id":"p","pot_type":"cowrie","event_type":"x","timestamp":"2024-01-01T00:00:00Z","data":${data}}}}`;
+  const dataOf = (data: string) => {
+    const r = parseNodeMessage(line(data));
+    assert.ok(r.ok, JSON.stringify(r));
+    return (r.message as { data: Record<string, unknown> }).data;
+  };
+
+  it('turns numbers JSON.parse would alter into their exact text', () => {
+    const data = dataOf('{"big":123456789012345678901,"neg":-9007199254740993,"safe":9007199254740991,"inf":1e999,"ninf":-1e400,"tiny":1e-999,"zero":0.0e-999,"f":1.25e2,"in":[1, 99999999999999999999]}');
+    assert.deepEqual(data, { big: '123456789012345678901', neg: '-9007199254740993', safe: 9007199254740991, inf: '1e999', ninf: '-1e400', tiny: '1e-999', zero: 0, f: 125, in: [1, '99999999999999999999'] });
+  });
+
+  it('keeps __proto__ keys as keys and never changes prototypes', () => {
+    const data = dataOf('{"__proto__":{"polluted":true},"a":{"__proto__":1}}');
+    assert.deepEqual(Object.keys(data), ['__proto__', 'a']);
+    assert.equal(Object.getPrototypeOf(data), Object.prototype);
+    assert.equal(JSON.stringify(data), '{"__proto__":{"polluted":true},"a":{"__proto__":1}}');
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+
+  it('refuses an overflowing number where the schema wants a number', () => {
+    const r = parseNodeMessage('{"version":2,"message":{"NodeRegistration":{"node_id":1,"node_name":"n","address":"1.2.3.4","port":1e999,"node_type":"Full"}}}');
+    assert.equal(r.ok, false);
+  });
+});

@@ -1,0 +1,120 @@
+// A node that invents a new pot_type for every event must not grow /metrics or the core's memory:
+// node-chosen label values beyond the configured and operator-installed pot types count as "other".
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { buildCore, type Core } from '../../src/app.js';
+import { loadConfig } from '../../src/config/index.js';
+import { SimulatedNode } from '../../src/simulator/index.js';
+import { waitFor } from '../events/helpers.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const DISTINCT_POT_TYPES = 50_000;
+
+describe('metric label cardinality under a pot_type flood', () => {
+  const dir = tempDir('apiary-cardinality-');
+  let core: Core;
+  let base: string;
+  let admin: string;
+  let node: SimulatedNode;
+
+  const metricsText = async () => {
+    const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${admin}` }, signal: AbortSignal.timeout(30_000) });
+    assert.equal(res.status, 200);
+    return res.text();
+  };
+  /** The non-hpfeeds families (the hpfeeds broker bounds its own ident/channel labels). */
+  const coreFamilies = (text: string) =>
+    text
+      .split('\n')
+      .filter((l) => !/^(# (HELP|TYPE) )?hpfeeds_/.test(l))
+      .join('\n');
+  const stored = () => (core.database.sqlite.prepare("SELECT count(*) AS n FROM events WHERE pot_type LIKE 'flood-%'").get() as { n: number }).n;
+
+  /** Sends PotEvents with pot types flood-<from>..flood-<to-1>, in slices the socket can take. */
+  const flood = async (from: number, to: number) => {
+    for (let i = from; i < to; i += 2000) {
+      const end = Math.min(to, i + 2000);
+      for (let j = i; j < end; j++) {
+        node.send({
+          type: 'PotEvent',
+          node_id: node.nodeId,
+          pot_id: 'p1',
+          pot_type: `flood-${j}`,
+          event_type: 'probe',
+          timestamp: new Date().toISOString(),
+          data: { j },
+        });
+      }
+      await waitFor(() => stored() >= end, 60_000, `${end} events stored`);
+    }
+  };
+
+  before(async () => {
+    const config = loadConfig(
+      ['--api-host', '127.0.0.1', '--api-port', '0', '--node-tcp-host', '127.0.0.1', '--node-tcp-port', '0', '--hpfeeds-endpoint', 'tcp:port=0:interface=127.0.0.1'],
+      { APIARY_DATA_DIR: dir.path, LOG_LEVEL: 'silent', ENROLLMENT_MODE: 'open', METRICS_POT_TYPES: 'mypot' },
+    );
+    core = await buildCore(config);
+    base = `http://127.0.0.1:${core.addresses.api.port}`;
+    admin = readFileSync(join(dir.path, 'admin-token'), 'utf8').trim();
+    node = new SimulatedNode({ name: 'flooder', host: '127.0.0.1', port: core.addresses.nodeTcp.port, heartbeatMs: 60_000, pots: [] });
+    const registered = node.waitFor('registered', { timeoutMs: 10_000 });
+    node.start();
+    await registered;
+  });
+  after(async () => {
+    await node?.stop();
+    await core?.close();
+    dir.cleanup();
+  });
+
+  it('keeps /metrics and RSS flat while 50k distinct pot types arrive', { timeout: 300_000 }, async () => {
+    await flood(0, 2000);
+    await metricsText();
+    global.gc?.();
+    const before = coreFamilies(await metricsText()).length;
+    const rssBefore = process.memoryUsage().rss;
+
+    await flood(2000, DISTINCT_POT_TYPES);
+    global.gc?.();
+    const rssAfter = process.memoryUsage().rss;
+    const text = await metricsText();
+    const afterSize = coreFamilies(text).length;
+    const rssGrowthMb = (rssAfter - rssBefore) / 1e6;
+    process.stdout.write(`# /metrics core families ${before} -> ${afterSize} bytes (whole page ${text.length}); RSS ${(rssBefore / 1e6).toFixed(0)} -> ${(rssAfter / 1e6).toFixed(0)} MB\n`);
+
+    // Counter values gain digits; no new series may appear.
+    assert.ok(afterSize - before < 2048, `core families grew by ${afterSize - before} bytes`);
+    assert.doesNotMatch(coreFamilies(text), /flood-/);
+    assert.match(text, new RegExp(`apiary_events_received_total\\{pot_type="other"\\} ${DISTINCT_POT_TYPES}\\b`));
+    assert.match(text, /apiary_events_published_total\{channel="other"\} \d+/);
+    assert.match(text, /apiary_events_published_total\{channel="apiary.events"\} \d+/);
+    // Before the fix the same flood took RSS from ~185 MB to 1.7 GB.
+    assert.ok(rssGrowthMb < 150, `RSS grew by ${rssGrowthMb.toFixed(0)} MB`);
+  });
+
+  it('keeps labels for configured and operator-installed pot types', async () => {
+    const installed = await fetch(`${base}/api/v1/nodes/flooder/commands`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ command: { InstallPot: { pot_id: 'p2', honeypot_type: 'newpot', auto_start: true } } }),
+    });
+    assert.equal(installed.status, 201);
+    for (const potType of ['mypot', 'newpot', 'cowrie', 'invented']) {
+      node.send({ type: 'PotEvent', node_id: node.nodeId, pot_id: 'p2', pot_type: potType, event_type: 'probe', timestamp: new Date().toISOString(), data: {} });
+    }
+    await waitFor(
+      () => (core.database.sqlite.prepare("SELECT count(*) AS n FROM events WHERE pot_id = 'p2'").get() as { n: number }).n === 4,
+      10_000,
+      'four events stored',
+    );
+    const text = await metricsText();
+    for (const potType of ['mypot', 'newpot', 'cowrie']) {
+      assert.match(text, new RegExp(`apiary_events_received_total\\{pot_type="${potType}"\\} 1\\b`), potType);
+      assert.match(text, new RegExp(`apiary_events_published_total\\{channel="${potType}.events"\\} 1\\b`), potType);
+    }
+    assert.doesNotMatch(text, /pot_type="invented"/);
+  });
+});

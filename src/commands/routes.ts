@@ -57,7 +57,11 @@ const selectorSchema = z
       .object({ status: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]) })
       .strict()
       .describe('nodes whose last reported status is one of these (Running, Failed, Offline, ...)'),
-  ])
+  ], {
+    // zod's own "Invalid input" does not say what a selector looks like.
+    error: (issue) =>
+      `${issue.input === undefined ? 'is required' : 'is not a node selector'}: give a list of node names, "all", "online" or {"status": "Running"}`,
+  })
   .describe('which nodes get the command');
 
 const sendBody = z.object({

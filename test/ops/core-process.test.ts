@@ -110,7 +110,7 @@ describe('the private redis-server', () => {
 
     const secretDir = dataDir();
     writeFileSync(join(secretDir, '.honeybee_totp_secret'), String(created.body.secret));
-    node = new SimulatedNode({ name: 'edge-1', host: '127.0.0.1', port: addr.nodeTcp, secretDir, heartbeatMs: 60_000 });
+    node = new SimulatedNode({ name: 'edge-1', host: '127.0.0.1', port: addr.nodeTcp, secretDir, heartbeatMs: 60_000, pots: [{ id: 'cowrie-01', type: 'cowrie', status: 'Running' }] });
     node.start();
     await until(
       async () => (await api('GET', `/api/v1/commands/${String(queued.body.id)}`)).body.status === 'succeeded',
@@ -119,6 +119,16 @@ describe('the private redis-server', () => {
     );
     const again = await api('POST', '/api/v1/nodes/edge-1/commands', { command: { GetInstalledPots: {} } });
     assert.equal(again.status, 201, 'commands are accepted again');
+    // The simulator's pre-installed pot is listed, not only seen in events.
+    const pots = await until(async () => {
+      const listed = (await api('GET', '/api/v1/nodes/edge-1/pots')).body.pots as unknown[];
+      return listed.length > 0 && listed;
+    }, 10_000, 'the pot listed');
+    assert.match(JSON.stringify(pots), /cowrie-01/);
+    // A broadcast without its selector says what a selector is.
+    const noNodes = await api('POST', '/api/v1/commands/broadcast', { command: { Restart: {} } });
+    assert.equal(noNodes.status, 400);
+    assert.match(String(noNodes.body.message), /nodes is required: give a list of node names, "all", "online"/);
 
     core.child.kill('SIGTERM');
     assert.equal((await core.exited).code, 0);

@@ -8,12 +8,13 @@ import { TokenService, tokenRoutes } from './access/index.js';
 import { createHttpServer, observeDroppedConnections } from './api/index.js';
 import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
 import { createCommandService, commandRoutes, parseGitUrlRule, type CommandService } from './commands/index.js';
-import { describeConfig, type Config } from './config/index.js';
+import { describeConfig, optionNames, type Config } from './config/index.js';
 import { openDatabase, type DatabaseHandle } from './db/index.js';
 import { BUILTIN_POT_TYPES, createEventService, eventRoutes, type EventService } from './events/index.js';
 import { Broker, CompositeAuthStore, EnvAuthStore, JsonFileAuthStore, type AuthStore, type ListenAddress } from './hpfeeds/index.js';
 import { createNodeGateway, type NodeGatewayHandle } from './nodes/index.js';
-import { startPrivateRedis, type PrivateRedis } from './redis/private-server.js';
+import { RedisDirInUseError, startSupervisedRedis, type SupervisedRedis } from './redis/index.js';
+import { checkDataDir, checkNodeTls, listening, openingDatabase, StartupError } from './startup.js';
 
 export interface Core {
   app: FastifyInstance;
@@ -37,7 +38,7 @@ export interface Core {
 export async function buildCore(config: Config): Promise<Core> {
   let tokens: TokenService | undefined;
   const app = await createHttpServer({
-    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    logger: config.logLevel === 'silent' ? false : { level: config.logLevel, format: config.logFormat },
     docs: true,
     authenticate: (t) => tokens?.authenticate(t),
     requestTimeoutMs: config.httpRequestTimeout * 1000,
@@ -53,7 +54,7 @@ export async function buildCore(config: Config): Promise<Core> {
     broker?: Broker;
     gateway?: NodeGatewayHandle;
     events?: EventService;
-    redis?: PrivateRedis;
+    redis?: SupervisedRedis;
     commands?: CommandService;
     nodeListener?: { close(): Promise<void> };
     revocationCheck?: NodeJS.Timeout;
@@ -87,7 +88,10 @@ export async function buildCore(config: Config): Promise<Core> {
 
   try {
     log.info({ config: describeConfig(config) }, 'starting apiary');
-    const database = (parts.database = openDatabase(config.dbPath));
+    // What a person can get wrong is checked before anything listens or spawns.
+    checkDataDir(config);
+    checkNodeTls(config);
+    const database = (parts.database = openingDatabase(config, () => openDatabase(config.dbPath)));
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     observeDroppedConnections(app, registry);
@@ -123,7 +127,11 @@ export async function buildCore(config: Config): Promise<Core> {
       backpressureDeadlineMs: config.hpfeedsBackpressureDeadline * 1000,
     }));
     const hpfeeds: ListenAddress[] = [];
-    for (const endpoint of config.hpfeedsEndpoints) hpfeeds.push(await broker.listen(endpoint));
+    for (const endpoint of config.hpfeedsEndpoints) {
+      const port = Number(/port=(\d+)/.exec(endpoint)?.[1] ?? 0);
+      const host = /interface=([^:]+)/.exec(endpoint)?.[1] ?? '0.0.0.0';
+      hpfeeds.push(await listening(`hpfeeds endpoint ${endpoint}`, optionNames('hpfeedsEndpoints'), host, port, () => broker.listen(endpoint)));
+    }
 
     const gateway = (parts.gateway = createNodeGateway({
       db: database,
@@ -163,11 +171,16 @@ export async function buildCore(config: Config): Promise<Core> {
 
     let redisUrl = config.redisUrl;
     if (!redisUrl) {
-      const redisLog = log.child({ domain: 'redis' });
       const dir = join(config.dataDir, 'redis');
-      parts.redis = await startPrivateRedis({ dir, binary: config.redisServerBin, onLog: (line) => redisLog.debug(line) });
+      try {
+        parts.redis = await startSupervisedRedis({ dir, binary: config.redisServerBin, logger: log.child({ domain: 'redis' }), registry });
+      } catch (err) {
+        if (err instanceof RedisDirInUseError) throw new StartupError(err.message);
+        throw new StartupError(
+          `cannot start the private redis-server (${optionNames('redisServerBin')}; or run your own Redis and set ${optionNames('redisUrl')}): ${(err as Error).message}`,
+        );
+      }
       redisUrl = parts.redis.url;
-      log.info({ port: parts.redis.port, dir }, 'started private redis-server');
     }
     const commands = (parts.commands = createCommandService({
       db: database,
@@ -224,12 +237,14 @@ export async function buildCore(config: Config): Promise<Core> {
       async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()),
     );
 
-    await app.listen({ host: config.apiHost, port: config.apiPort });
+    await listening('HTTP API', optionNames('apiPort'), config.apiHost, config.apiPort, () => app.listen({ host: config.apiHost, port: config.apiPort }));
     const apiAddr = app.server.address();
     const api = { host: config.apiHost, port: typeof apiAddr === 'object' && apiAddr ? apiAddr.port : config.apiPort };
 
     const tls = config.nodeTlsCert && config.nodeTlsKey ? { certPath: config.nodeTlsCert, keyPath: config.nodeTlsKey } : undefined;
-    const nodeListener = (parts.nodeListener = await gateway.listenTcp({ host: config.nodeTcpHost, port: config.nodeTcpPort, tls }));
+    const nodeListener = (parts.nodeListener = await listening('HoneyBee node listener', optionNames('nodeTcpPort'), config.nodeTcpHost, config.nodeTcpPort, () =>
+      gateway.listenTcp({ host: config.nodeTcpHost, port: config.nodeTcpPort, tls }),
+    ));
 
     log.info({ api, nodeTcp: { port: nodeListener.port, tls: nodeListener.tls }, hpfeeds }, 'apiary is ready');
 
@@ -255,23 +270,64 @@ export async function buildCore(config: Config): Promise<Core> {
   }
 }
 
-/** `apiary serve`: runs until SIGINT/SIGTERM, then stops gracefully. Returns the exit code. */
+/**
+ * `apiary serve`: runs until SIGINT/SIGTERM (or SIGHUP: the terminal went away), then stops
+ * gracefully. Returns the exit code. The handlers are installed before anything starts, so a
+ * signal during startup also ends in a clean stop (of whatever had started) instead of leaving a
+ * redis-server behind; a second signal forces the exit.
+ */
 export async function runCore(config: Config): Promise<number> {
-  const core = await buildCore(config);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      core.app.log.info({ signal }, 'shutting down');
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-  const force = setTimeout(() => {
-    core.app.log.error('shutdown took longer than 25 s; exiting');
-    process.exit(1);
-  }, 25_000);
-  force.unref();
-  await core.close();
-  clearTimeout(force);
-  return 0;
+  let signalled: ((signal: string) => void) | undefined;
+  const pending: string[] = [];
+  let forced = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (pending.length > 0) {
+      // The private redis-server is stopped by the supervisor's exit hook.
+      forced = true;
+      process.stderr.write(`apiary: ${signal} again; exiting without waiting for the graceful stop\n`);
+      process.exit(130);
+    }
+    pending.push(signal);
+    signalled?.(signal);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) process.on(s, onSignal);
+  // Under `npm start` / `npx apiary serve` the process systemd, compose or a shell signals is npm,
+  // and npm exits on SIGTERM without passing it on: the core would run on, orphaned, with its ports
+  // and its Redis. So when npm started us, npm going away counts as SIGTERM.
+  const parentWatch = watchNpmParent(() => onSignal('SIGTERM'));
+  try {
+    const core = await buildCore(config);
+    const signal = await new Promise<string>((resolve) => {
+      if (pending.length > 0) resolve(pending[0]!);
+      else signalled = resolve;
+    });
+    core.app.log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      core.app.log.error('shutdown took longer than 25 s; exiting');
+      process.exit(1);
+    }, 25_000);
+    force.unref();
+    await core.close();
+    clearTimeout(force);
+    core.app.log.info('stopped');
+    return forced ? 130 : 0;
+  } finally {
+    for (const s of signals) process.off(s, onSignal);
+    clearInterval(parentWatch);
+  }
+}
+
+/** Calls `onGone` once if this process was started by npm and its parent process has changed. */
+function watchNpmParent(onGone: () => void): NodeJS.Timeout | undefined {
+  if (!process.env.npm_command && !process.env.npm_lifecycle_event) return undefined;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    process.stderr.write(`apiary: npm (pid ${parent}) has exited; stopping as if sent SIGTERM\n`);
+    onGone();
+  }, 250);
+  timer.unref();
+  return timer;
 }

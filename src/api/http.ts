@@ -1,7 +1,7 @@
 // The one fastify instance every domain plugs its routes into. It owns what all routes share:
 // zod validation/serialisation, OpenAPI generation, WebSocket support, the error shape, and the
 // operator role check declared by each route in `config.role`.
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
@@ -13,6 +13,7 @@ import {
   validatorCompiler,
 } from 'fastify-type-provider-zod';
 import { OperatorSockets, type ClosableSocket } from './operator-sockets.js';
+import { logDestination, type LogFormat } from './log-format.js';
 
 export const roles = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof roles)[number];
@@ -41,7 +42,9 @@ declare module 'fastify' {
 export interface HttpServerOptions {
   /** `false` (silent, tests), `true` (info), or a pino level. The app's logger is the root
    * logger of the process: composition hands `app.log` (or children) to the domains. */
-  logger?: boolean | { level: string };
+  logger?: boolean | { level: string; format?: LogFormat };
+  /** Requests slower than this are logged at warn; other successful ones at debug. Default 1000 ms. */
+  slowRequestMs?: number;
   /**
    * Resolves a bearer token to an operator. When absent, roles are not enforced: only domain
    * tests build a server without it; `apiary serve` always passes one.
@@ -128,9 +131,11 @@ export class ApiError extends Error {
 
 export async function createHttpServer(opts: HttpServerOptions = {}): Promise<FastifyInstance> {
   const level = opts.logger === true ? 'info' : opts.logger ? opts.logger.level : undefined;
+  const stream = logDestination(typeof opts.logger === 'object' ? (opts.logger.format ?? 'auto') : 'auto');
   const logger: FastifyServerOptions['logger'] = level
     ? {
         level,
+        ...(stream ? { stream } : {}),
         // Authorization headers are never serialised; token query parameters are redacted.
         serializers: {
           req: (req: { method: string; url: string; ip?: string }) => ({
@@ -145,13 +150,24 @@ export async function createHttpServer(opts: HttpServerOptions = {}): Promise<Fa
   // must arrive whole within requestTimeoutMs, checked every second (Node's default is 30 s).
   const requestTimeout = opts.requestTimeoutMs ?? 30_000;
   const headersTimeout = Math.min(opts.headersTimeoutMs ?? 10_000, requestTimeout);
+  // fastify's own two info lines per request would drown everything else: one access line per
+  // request instead, at debug unless it failed (5xx: error) or was slow (warn).
   const app = Fastify({
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     logger,
+    logController: new LogController({ disableRequestLogging: true }),
     requestTimeout,
     http: { headersTimeout, connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(requestTimeout / 4))) },
   });
   app.server.maxConnections = opts.maxConnections ?? 4096;
+  const slowMs = opts.slowRequestMs ?? 1000;
+  app.addHook('onResponse', async (request, reply) => {
+    const status = reply.statusCode;
+    const ms = Math.round(reply.elapsedTime);
+    const lvl = status >= 500 ? 'error' : ms >= slowMs ? 'warn' : 'debug';
+    if (lvl === 'debug' && !['debug', 'trace'].includes(request.log.level)) return;
+    request.log[lvl]({ req: request, statusCode: status, ms }, `${request.method} ${redactUrl(request.url)} ${status} ${ms} ms${lvl === 'warn' ? ' (slow)' : ''}`);
+  });
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

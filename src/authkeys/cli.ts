@@ -1,6 +1,7 @@
 // `apiary authkey add|list|rm|import`: manage hpfeeds credentials in the core's database. A running
 // core notices the change within a second and re-checks live connections of that ident.
 import { readFileSync } from 'node:fs';
+import { ZodError } from 'zod';
 import { runDatabaseCommand, type CliIo } from '../cli/database-command.js';
 import { AuthkeyService } from './service.js';
 
@@ -61,7 +62,13 @@ export async function runAuthkeyCli(argv: string[], io: CliIo, dbPath: string): 
         case 'import': {
           const file = positionals[0];
           if (!file) throw new UsageError('import needs a FILE');
-          const n = keys.importReference(JSON.parse(readFileSync(file, 'utf8')));
+          let json: unknown;
+          try {
+            json = JSON.parse(readFileSync(file, 'utf8'));
+          } catch (err) {
+            throw new Error(`cannot read ${file} as JSON: ${(err as Error).message}`);
+          }
+          const n = keys.importReference(json);
           io.stdout.write(`imported ${n} authkeys\n`);
           return 0;
         }
@@ -69,7 +76,7 @@ export async function runAuthkeyCli(argv: string[], io: CliIo, dbPath: string): 
           throw new UsageError(`unknown authkey command '${sub}'`);
       }
     } catch (err) {
-      io.stderr.write(`${err instanceof UsageError ? `${err.message}\n${usage}` : `error: ${(err as Error).message}`}\n`);
+      io.stderr.write(`${err instanceof UsageError ? `${err.message}\n${usage}` : `error: ${describeError(err, sub === 'import' ? undefined : positionals[0])}`}\n`);
       return err instanceof UsageError ? 2 : 1;
     } finally {
       keys.close();
@@ -78,3 +85,12 @@ export async function runAuthkeyCli(argv: string[], io: CliIo, dbPath: string): 
 }
 
 class UsageError extends Error {}
+
+/** A validation failure names the ident and the field, never dumps zod's JSON. */
+function describeError(err: unknown, ident: string | undefined): string {
+  if (err instanceof ZodError) {
+    const fields = err.issues.map((i) => `field ${i.path.join('.') || '(value)'}: ${i.message}`).join('; ');
+    return ident ? `authkey '${ident}' ${fields}` : fields;
+  }
+  return (err as Error).message;
+}

@@ -45,6 +45,11 @@ export const referenceAuthFileSchema = z.record(
   }),
 );
 
+/** An authkey (or an auth file entry) that does not validate; the message names ident and field. */
+export class AuthkeyInputError extends Error {
+  override name = 'AuthkeyInputError';
+}
+
 export function generateHpfeedsSecret(): string {
   return randomBytes(24).toString('base64url');
 }
@@ -174,7 +179,22 @@ export class AuthkeyService implements AuthStore {
 
   /** Imports a reference-format JSON auth file (object already parsed); returns how many keys. */
   importReference(json: unknown): number {
-    const parsed = referenceAuthFileSchema.parse(json);
+    // Every entry is checked before any is written, and a bad one is reported by ident and field.
+    const file = referenceAuthFileSchema.safeParse(json);
+    if (!file.success) {
+      throw new AuthkeyInputError(
+        file.error.issues
+          .map((i) => (i.path.length ? `ident '${String(i.path[0])}'${i.path.length > 1 ? ` field ${i.path.slice(1).join('.')}` : ''}: ${i.message}` : i.message))
+          .join('; '),
+      );
+    }
+    const problems: string[] = [];
+    for (const [ident, k] of Object.entries(file.data)) {
+      const entry = authkeyInputSchema.safeParse({ ident, ...k });
+      if (!entry.success) problems.push(...entry.error.issues.map((i) => `ident '${ident}' field ${i.path.join('.') || 'ident'}: ${i.message}`));
+    }
+    if (problems.length) throw new AuthkeyInputError(problems.join('; '));
+    const parsed = file.data;
     const tx = this.sqlite.transaction(() => {
       for (const [ident, k] of Object.entries(parsed)) this.put({ ident, ...k });
     });

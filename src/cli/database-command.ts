@@ -27,6 +27,15 @@ export async function runDatabaseCommand<O extends OptionsConfig>(
   run: (cmd: DatabaseCommand<O>) => number | Promise<number>,
 ): Promise<number> {
   const [sub, ...rest] = argv;
+  // `apiary token --help`, `apiary authkey -h`: help, not an unknown subcommand.
+  if (sub === '--help' || sub === '-h' || sub === 'help') {
+    io.stdout.write(`${spec.usage}\n`);
+    return 0;
+  }
+  if (sub?.startsWith('-')) {
+    io.stderr.write(`expected a subcommand before ${sub}\n${spec.usage}\n`);
+    return 2;
+  }
   let parsed: Parsed<O>;
   try {
     parsed = parseArgs({ args: rest, allowPositionals: true, options: { ...spec.options, ...common } });
@@ -37,9 +46,13 @@ export async function runDatabaseCommand<O extends OptionsConfig>(
   const { values, positionals } = parsed;
   // The generic `values` hides the common options from the type checker; they are always there.
   const { db, help } = values as { db?: string; help?: boolean };
-  if (!sub || sub === 'help' || help) {
+  if (!sub) {
+    io.stderr.write(`${spec.usage}\n`);
+    return 2;
+  }
+  if (help) {
     io.stdout.write(`${spec.usage}\n`);
-    return sub ? 0 : 2;
+    return 0;
   }
   const database = openDatabase(db ?? spec.defaultDbPath);
   try {

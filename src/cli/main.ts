@@ -1,6 +1,7 @@
 // The `apiary` command. Each subcommand loads only the domain it needs.
 import { readFileSync } from 'node:fs';
 import { ConfigError, configHelp, loadConfig } from '../config/index.js';
+import { StartupError } from '../startup.js';
 
 const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
 
@@ -54,8 +55,13 @@ async function main(argv: string[]): Promise<number> {
       return runHpfeedsCli(rest, io);
     }
     case 'node': {
+      const nodeUsage = 'usage: apiary node simulate [options]   simulated HoneyBee node(s); see apiary node simulate --help\n';
+      if (rest[0] === '--help' || rest[0] === '-h' || rest[0] === 'help') {
+        io.stdout.write(nodeUsage);
+        return 0;
+      }
       if (rest[0] !== 'simulate') {
-        io.stderr.write('usage: apiary node simulate [options] (see apiary node simulate --help)\n');
+        io.stderr.write(rest[0] ? `unknown node command '${rest[0]}'\n${nodeUsage}` : nodeUsage);
         return 2;
       }
       const { runSimulatorCli } = await import('../simulator/index.js');
@@ -82,7 +88,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof ConfigError) io.stderr.write(`apiary: ${err.message}\n`);
+    // A mistake in the setup is one line saying what to change; anything else is a bug: the stack.
+    if (err instanceof ConfigError || err instanceof StartupError) io.stderr.write(`apiary: ${err.message}\n`);
     else io.stderr.write(`apiary: ${(err as Error)?.stack ?? String(err)}\n`);
     process.exitCode = 1;
   },

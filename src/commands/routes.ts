@@ -58,7 +58,11 @@ const selectorSchema = z
       .object({ status: z.union([statusName, z.array(statusName).min(1).max(MAX_SELECTOR_STATUSES)]) })
       .strict()
       .describe('nodes whose last reported status is one of these (Running, Failed, Offline, ...)'),
-  ])
+  ], {
+    // zod's own "Invalid input" does not say what a selector looks like.
+    error: (issue) =>
+      `${issue.input === undefined ? 'is required' : 'is not a node selector'}: give a list of node names, "all", "online" or {"status": "Running"}`,
+  })
   .describe('which nodes get the command');
 
 const sendBody = z.object({

@@ -30,7 +30,8 @@ interface Option {
 const options = {
   dataDir: { env: 'APIARY_DATA_DIR', flag: 'data-dir', schema: z.string().min(1), default: './data', help: 'directory for the SQLite file, the private Redis and the bootstrap token' },
   dbPath: { env: 'APIARY_DB', flag: 'db', schema: z.string().min(1).optional(), help: 'SQLite file (default <data-dir>/apiary.sqlite)' },
-  logLevel: { env: 'LOG_LEVEL', flag: 'log-level', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', help: 'log level' },
+  logLevel: { env: 'LOG_LEVEL', flag: 'log-level', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', help: 'log level (HTTP requests are logged at debug, except errors and slow ones)' },
+  logFormat: { env: 'LOG_FORMAT', flag: 'log-format', schema: z.enum(['auto', 'pretty', 'json']), default: 'auto', help: 'auto: readable lines (coloured) when stdout is a terminal, JSON otherwise; pretty; json' },
   apiHost: { env: 'API_HOST', flag: 'api-host', schema: z.string().min(1), default: '0.0.0.0', help: 'HTTP listen address (REST API, /docs, /metrics, node WebSocket /ws/node)' },
   apiPort: { env: 'API_PORT', flag: 'api-port', schema: port, default: 8080, help: 'HTTP listen port' },
   httpRequestTimeout: { env: 'HTTP_REQUEST_TIMEOUT', flag: 'http-request-timeout', schema: positiveInt, default: 30, help: 'seconds a client has to send a whole HTTP request (headers and body); slower ones get 408 and are disconnected' },
@@ -64,6 +65,13 @@ const options = {
 } satisfies Record<string, Option>;
 
 type Options = typeof options;
+export type OptionKey = keyof Options;
+
+/** How a person sets an option, for error messages: `API_PORT / --api-port`. */
+export function optionNames(key: OptionKey): string {
+  const o: Option = options[key];
+  return `${o.env} / --${o.flag}`;
+}
 type Raw = { [K in keyof Options]: z.output<Options[K]['schema']> };
 
 export interface Config extends Omit<Raw, 'dbPath' | 'eventChannelMap'> {

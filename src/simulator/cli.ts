@@ -30,8 +30,9 @@ Node
   --type Full|Agent         node_type (default Full)
   --address ADDR            advertised address (default 0.0.0.0)
   --node-port PORT          advertised port (default 8080)
-  --secret-dir DIR          where .honeybee_totp_secret lives (default: current directory;
-                            with --count > 1 each node uses DIR/NAME-i/)
+  --secret-dir DIR          where .honeybee_totp_secret lives (default: <data-dir>/simulator/NAME/,
+                            data-dir from APIARY_DATA_DIR or ./data; with --count > 1 each
+                            node uses DIR/NAME-i/)
   --heartbeat SECONDS       NodeStatusUpdate interval (default 30)
   --reconnect-delay SECONDS delay before reconnecting, no backoff (default 5)
   --fail-install MESSAGE    answer every InstallPot with Failed "MESSAGE"
@@ -128,7 +129,10 @@ function plan(argv: string[]): CliPlan | 'help' {
   const eventsPerSecond = positiveNumber('--events-per-second', values['events-per-second'], 0, { allowZero: true });
   const name = values.name ?? hostname();
   if (name.length === 0) throw new UsageError('--name must not be empty');
-  const secretDir = values['secret-dir'] ?? '.';
+  // By default not the working directory (run from a checkout, the secret file would land among
+  // the sources) but one directory per node name under the data directory.
+  const secretDir = values['secret-dir'];
+  const defaultSecretDir = join(process.env.APIARY_DATA_DIR || 'data', 'simulator');
   const base: Omit<SimulatedNodeOptions, 'name'> = {
     transport,
     host,
@@ -151,7 +155,7 @@ function plan(argv: string[]): CliPlan | 'help' {
     nodes.push({
       ...base,
       name: nodeName,
-      secretDir: count === 1 ? secretDir : join(secretDir, nodeName),
+      secretDir: secretDir === undefined ? join(defaultSecretDir, nodeName) : count === 1 ? secretDir : join(secretDir, nodeName),
       pots: eventsPerSecond > 0 ? [{ id: 'cowrie-01', type: 'cowrie', status: 'Running' }] : [],
     });
   }

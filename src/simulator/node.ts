@@ -540,6 +540,9 @@ export class SimulatedNode extends EventEmitter<SimulatedNodeEvents> {
     this.emit('registered', ack);
     if (this.phase !== 'registered') return;
     this.send({ type: 'NodeStatusUpdate', node_id: this._nodeId, status: 'Running' });
+    // Pots it was started with are announced once, as its answer to GetInstalledPots would be, so
+    // the core lists the pot its events come from. (A real node waits to be asked.)
+    if (this.stats.registrations === 1) for (const pot of this.pots.values()) this.potStatus(pot);
     this.heartbeat = setInterval(() => {
       this.send({ type: 'NodeStatusUpdate', node_id: this._nodeId, status: 'Running' });
     }, this.opts.heartbeatMs ?? 30_000);

@@ -120,11 +120,17 @@ export class SqliteAttackStore extends SqliteAttackQueries implements AttackStor
   deleteOlderThan(cutoff: number, maxRows: number): RetentionResult {
     const hour = Math.floor(cutoff / HOUR_MS);
     const day = Math.floor(cutoff / DAY_MS);
-    let budget = maxRows;
+    let budget = Math.max(1, maxRows);
     let deleted = 0;
+    // Any statement that used its whole budget may have left rows behind.
+    let more = false;
     const run = (sql: string, ...params: unknown[]) => {
-      if (budget <= 0) return;
+      if (budget <= 0) {
+        more = true;
+        return;
+      }
       const n = this.db.prepare(sql).run(...params, budget).changes;
+      if (n >= budget) more = true;
       budget -= n;
       deleted += n;
     };
@@ -153,18 +159,20 @@ export class SqliteAttackStore extends SqliteAttackQueries implements AttackStor
       cutoff,
     );
     run('DELETE FROM attackers WHERE ip IN (SELECT ip FROM attackers WHERE last_seen < ? LIMIT ?)', cutoff);
-    if (budget > 0) {
+    if (budget <= 0) more = true;
+    else {
+      const limit = Math.max(1, Math.floor(budget / 20));
       const ids = this.db
         .prepare('SELECT id FROM attack_sessions WHERE last_seen < ? ORDER BY last_seen LIMIT ?')
         .pluck()
-        .all(cutoff, Math.max(1, Math.floor(budget / 20))) as number[];
+        .all(cutoff, limit) as number[];
+      if (ids.length >= limit) more = true;
       const delSteps = this.db.prepare('DELETE FROM attack_session_steps WHERE session_id = ?');
       const delSession = this.db.prepare('DELETE FROM attack_sessions WHERE id = ?');
       for (const id of ids) {
         deleted += delSteps.run(id).changes + delSession.run(id).changes;
       }
-      budget -= ids.length * 20;
     }
-    return { deleted, done: budget > 0 };
+    return { deleted, done: !more };
   }
 }

@@ -191,7 +191,7 @@ export function aggregateBatch(batch: readonly StoredEvent[], ctx: AggregateCont
       fact(a, FACT.node, e.node, ts);
       fact(a, FACT.pot, e.node + '/' + e.potId, ts);
       fact(a, FACT.pot_type, e.potType, ts);
-      fact(a, FACT.protocol, r.protocol, ts);
+      if (r.protocol !== 'ip') fact(a, FACT.protocol, r.protocol, ts);
       if (r.dest_port !== null) fact(a, FACT.port, String(r.dest_port), ts);
       if (loginAttempt) {
         if (r.login === 'success') a.loginsOk++;

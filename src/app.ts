@@ -5,6 +5,14 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { TokenService, tokenRoutes } from './access/index.js';
+import {
+  AnalyticsRetention,
+  analyticsRoutes,
+  createAggregateContext,
+  createAttackIngest,
+  SqliteAttackStore,
+  type AnalyticsSettings,
+} from './analytics/index.js';
 import { createHttpServer, observeDroppedConnections } from './api/index.js';
 import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
 import { createCommandService, commandRoutes, parseGitUrlRule, type CommandService } from './commands/index.js';
@@ -58,6 +66,7 @@ export async function buildCore(config: Config): Promise<Core> {
     commands?: CommandService;
     nodeListener?: { close(): Promise<void> };
     revocationCheck?: NodeJS.Timeout;
+    analyticsRetention?: AnalyticsRetention;
   } = {};
   const shutdown = async () => {
     const steps: [string, (() => unknown) | undefined][] = [
@@ -70,6 +79,7 @@ export async function buildCore(config: Config): Promise<Core> {
       ['commands', parts.commands && (() => parts.commands!.close())],
       ['node gateway', parts.gateway && (() => parts.gateway!.close())],
       ['events', parts.events && (() => parts.events!.close())],
+      ['analytics retention', parts.analyticsRetention && (() => parts.analyticsRetention!.stop())],
       ['hpfeeds broker', parts.broker && (() => parts.broker!.close())],
       ['private redis', parts.redis && (() => parts.redis!.stop())],
       ['auth file', parts.authFile && (() => parts.authFile!.close())],
@@ -143,6 +153,15 @@ export async function buildCore(config: Config): Promise<Core> {
       lineMaxBytes: config.nodeLineMaxBytes,
     }));
 
+    // Attack analytics run in the events writer's transaction (rollups, attackers, sessions).
+    const analyticsSettings: AnalyticsSettings = {
+      ignoreCidrs: config.ignoreCidrs,
+      scannerCidrsFile: config.scannerCidrsFile,
+      geo: { shipped: config.geoipShipped, cityMmdb: config.geoipCityMmdb, asnMmdb: config.geoipAsnMmdb },
+      bruteforceMinFailures: config.bruteforceMinFailures,
+    };
+    const analyticsContext = config.analyticsEnabled ? createAggregateContext(analyticsSettings) : undefined;
+
     // Event-shaped status lines often arrive with pot_type "": the pots table knows the type.
     const potTypeOf = database.sqlite.prepare<[string, string], { pot_type: string }>('SELECT pot_type FROM pots WHERE node_name = ? AND pot_id = ?');
     const events = (parts.events = createEventService({
@@ -156,7 +175,16 @@ export async function buildCore(config: Config): Promise<Core> {
       channels: { allEvents: config.eventAllChannel || null, byPotType: config.eventChannelMap },
       retention: { maxAgeDays: config.eventRetentionDays, maxRows: config.eventMaxRows },
       knownPotTypes: [...BUILTIN_POT_TYPES, ...config.metricsPotTypes],
+      batch: analyticsContext && { inTransaction: createAttackIngest(analyticsSettings, analyticsContext) },
     }));
+    const attackStore = new SqliteAttackStore(database.sqlite, { bruteforceMinFailures: config.bruteforceMinFailures });
+    if (analyticsContext) {
+      parts.analyticsRetention = new AnalyticsRetention(attackStore, {
+        maxAgeDays: config.eventRetentionDays,
+        onError: (err) => log.error({ err }, 'analytics retention sweep failed; retried at the next interval'),
+      });
+      parts.analyticsRetention.start();
+    }
     events.attach(gateway);
 
     // Every enrolled node gets an hpfeeds authkey for the channels its events go to, so the node
@@ -214,6 +242,16 @@ export async function buildCore(config: Config): Promise<Core> {
         await api.register(gateway.routes);
         await api.register(commandRoutes, { service: commands });
         await api.register(eventRoutes, { events });
+        if (analyticsContext) {
+          await api.register(analyticsRoutes, {
+            store: attackStore,
+            geoSources: analyticsContext.geo?.sources ?? { country: null, asn: null },
+            eventById: (id) => {
+              const e = events.get(id);
+              return e && { id: e.id, node: e.node, potId: e.pot_id, potType: e.pot_type, eventType: e.event_type, timestamp: Date.parse(e.timestamp), data: e.data };
+            },
+          });
+        }
         await api.register(tokenRoutes, { tokens: operatorTokens });
         await api.register(authkeyRoutes, { authkeys });
       },

@@ -62,6 +62,13 @@ const options = {
   eventMaxRows: { env: 'EVENT_MAX_ROWS', flag: 'event-max-rows', schema: positiveInt, default: 10_000_000, help: 'oldest events beyond this count are deleted' },
   eventAllChannel: { env: 'EVENT_ALL_CHANNEL', flag: 'event-all-channel', schema: z.string(), default: 'apiary.events', help: "hpfeeds channel receiving every event ('' disables)" },
   eventChannelMap: { env: 'EVENT_CHANNEL_MAP', flag: 'event-channel-map', schema: z.string().optional(), help: 'JSON {"<pot_type>": ["chan", ...]} overriding the default <pot_type>.events' },
+  analyticsEnabled: { env: 'ANALYTICS_ENABLED', flag: 'analytics', schema: bool, default: true, boolean: true, help: 'attack analytics: normalised records, rollups, attackers, sessions and intel feeds, maintained at ingest' },
+  geoipShipped: { env: 'GEOIP_SHIPPED', flag: 'geoip-shipped', schema: bool, default: true, help: 'use the shipped DB-IP country and RouteViews/DB-IP ASN data (CC BY 4.0) for enrichment' },
+  geoipCityMmdb: { env: 'GEOIP_CITY_MMDB', flag: 'geoip-city-mmdb', schema: z.string().optional(), help: 'your own MaxMind/DB-IP city or country .mmdb (adds city, lat/lon); replaces the shipped country data' },
+  geoipAsnMmdb: { env: 'GEOIP_ASN_MMDB', flag: 'geoip-asn-mmdb', schema: z.string().optional(), help: 'your own MaxMind GeoLite2-ASN or DB-IP ASN .mmdb; replaces the shipped ASN data' },
+  ignoreCidrs: { env: 'IGNORE_CIDRS', flag: 'ignore-cidr', schema: list, default: [], repeatable: true, help: 'sources never counted as attacks (events still stored; counted as ignored): CIDRs or addresses' },
+  scannerCidrsFile: { env: 'SCANNER_CIDRS_FILE', flag: 'scanner-cidrs-file', schema: z.string().optional(), help: "known scanner ranges, one 'CIDR [label]' a line: their addresses are tagged scanner" },
+  bruteforceMinFailures: { env: 'BRUTEFORCE_MIN_FAILURES', flag: 'bruteforce-min-failures', schema: positiveInt, default: 5, help: 'failed logins that tag a source address bruteforce' },
 } satisfies Record<string, Option>;
 
 type Options = typeof options;

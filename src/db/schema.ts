@@ -1,6 +1,6 @@
 // SQLite schema of the core. One file so that `drizzle-kit generate` sees every table and
 // writes migrations into drizzle/. Timestamps are unix epoch milliseconds (integer) unless noted.
-import { index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /** hpfeeds credentials: one row per ident, same shape as the reference broker's sqlite store. */
 export const authkeys = sqliteTable('authkeys', {
@@ -170,3 +170,146 @@ export const apiTokens = sqliteTable('api_tokens', {
   lastUsedAt: integer('last_used_at'),
   revokedAt: integer('revoked_at'),
 });
+
+// Attack analytics (src/analytics): rollups, attackers and sessions maintained at ingest, in the
+// events writer's transaction. The migration creates the rollup tables WITHOUT ROWID (drizzle cannot
+// say so): their primary key is the whole lookup path, so they are clustered on it.
+
+/** Counts per (dimension, hour bucket, node, pot type, key). dim numbers: src/analytics/dimensions.ts. */
+export const attackRollupHour = sqliteTable(
+  'attack_rollup_hour',
+  {
+    dim: integer('dim').notNull(),
+    /** epoch ms / 3 600 000 */
+    bucket: integer('bucket').notNull(),
+    node: text('node').notNull(),
+    potType: text('pot_type').notNull(),
+    key: text('key').notNull(),
+    count: integer('count').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.dim, t.bucket, t.node, t.potType, t.key] })],
+);
+
+/** Same as attack_rollup_hour with day buckets (epoch ms / 86 400 000), for long windows. */
+export const attackRollupDay = sqliteTable(
+  'attack_rollup_day',
+  {
+    dim: integer('dim').notNull(),
+    bucket: integer('bucket').notNull(),
+    node: text('node').notNull(),
+    potType: text('pot_type').notNull(),
+    key: text('key').notNull(),
+    count: integer('count').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.dim, t.bucket, t.node, t.potType, t.key] })],
+);
+
+/** Events per minute bucket (epoch ms / 60 000), node and pot type: minute timelines. */
+export const attackMinute = sqliteTable(
+  'attack_minute',
+  {
+    bucket: integer('bucket').notNull(),
+    node: text('node').notNull(),
+    potType: text('pot_type').notNull(),
+    count: integer('count').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.bucket, t.node, t.potType] })],
+);
+
+/** Events from IGNORE_CIDRS sources per hour bucket: stored as events, not counted as attacks. */
+export const attackIgnored = sqliteTable('attack_ignored', {
+  bucket: integer('bucket').primaryKey(),
+  count: integer('count').notNull(),
+});
+
+/** AS organisation names seen, for top-by-ASN answers. */
+export const attackAsn = sqliteTable('attack_asn', {
+  asn: integer('asn').primaryKey(),
+  org: text('org').notNull(),
+});
+
+/** One row per source address. */
+export const attackers = sqliteTable(
+  'attackers',
+  {
+    ip: text('ip').primaryKey(),
+    firstSeen: integer('first_seen').notNull(),
+    lastSeen: integer('last_seen').notNull(),
+    events: integer('events').notNull(),
+    scope: text('scope').notNull(),
+    country: text('country'),
+    asn: integer('asn'),
+    asOrg: text('as_org'),
+    city: text('city'),
+    latitude: real('latitude'),
+    longitude: real('longitude'),
+    /** Label from the operator's scanner list ('' = listed without a label); null = not listed. */
+    scanner: text('scanner'),
+    loginsFailed: integer('logins_failed').notNull().default(0),
+    loginsOk: integer('logins_ok').notNull().default(0),
+    commands: integer('commands').notNull().default(0),
+    downloads: integer('downloads').notNull().default(0),
+  },
+  (t) => [index('attackers_last_seen_idx').on(t.lastSeen)],
+);
+
+/** What each attacker did, counted per (kind, value); kind numbers: src/analytics/dimensions.ts. */
+export const attackerFacts = sqliteTable(
+  'attacker_facts',
+  {
+    ip: text('ip').notNull(),
+    kind: integer('kind').notNull(),
+    value: text('value').notNull(),
+    count: integer('count').notNull(),
+    firstSeen: integer('first_seen').notNull(),
+    lastSeen: integer('last_seen').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.ip, t.kind, t.value] }), index('attacker_facts_last_seen_idx').on(t.lastSeen)],
+);
+
+/** One row per attacker session (cowrie and other pots that report a session id). */
+export const attackSessions = sqliteTable(
+  'attack_sessions',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    node: text('node').notNull(),
+    potId: text('pot_id').notNull(),
+    potType: text('pot_type').notNull(),
+    session: text('session').notNull(),
+    srcIp: text('src_ip'),
+    srcPort: integer('src_port'),
+    destIp: text('dest_ip'),
+    destPort: integer('dest_port'),
+    protocol: text('protocol'),
+    startedAt: integer('started_at').notNull(),
+    lastSeen: integer('last_seen').notNull(),
+    closed: integer('closed').notNull().default(0),
+    events: integer('events').notNull(),
+    loginsFailed: integer('logins_failed').notNull().default(0),
+    /** Credentials of the successful login, if any. */
+    username: text('username'),
+    password: text('password'),
+  },
+  (t) => [
+    uniqueIndex('attack_sessions_key_idx').on(t.node, t.potId, t.session),
+    index('attack_sessions_started_idx').on(t.startedAt),
+    index('attack_sessions_ip_idx').on(t.srcIp, t.startedAt),
+    index('attack_sessions_last_seen_idx').on(t.lastSeen),
+  ],
+);
+
+/** Credentials tried, commands and downloads of a session, in event order. */
+export const attackSessionSteps = sqliteTable(
+  'attack_session_steps',
+  {
+    sessionId: integer('session_id').notNull(),
+    eventId: integer('event_id').notNull(),
+    at: integer('at').notNull(),
+    /** login.failed | login.success | command | command.failed | download | upload */
+    kind: text('kind').notNull(),
+    value: text('value').notNull(),
+    /** password (logins), sha256 (downloads) */
+    detail: text('detail'),
+  },
+  (t) => [primaryKey({ columns: [t.sessionId, t.eventId] })],
+);

@@ -13,6 +13,12 @@ export interface BatchOptions {
   maxDelayMs?: number;
   /** Events held while commits fail (disk full, locked); beyond this new events are dropped. Default 100 000. */
   maxPending?: number;
+  /**
+   * Runs inside each batch's transaction after the inserts (ids set), e.g. the attack analytics
+   * ingest. A throw is logged and the batch still commits: the hook must roll back its own writes
+   * (a nested transaction does).
+   */
+  inTransaction?: (sqlite: Database.Database, batch: readonly PendingEvent[]) => void;
 }
 
 type Committed = (batch: readonly PendingEvent[]) => void;
@@ -49,10 +55,18 @@ export class EventWriter {
       'INSERT INTO events (node_name, pot_id, pot_type, event_type, timestamp, data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
     const insert = this.insert;
+    const hook = opts.inTransaction;
     this.insertBatch = sqlite.transaction((batch: PendingEvent[]) => {
       for (let i = 0; i < batch.length; i++) {
         const e = batch[i]!;
         e.id = Number(insert.run(e.node, e.potId, e.potType, e.eventType, e.timestamp, e.dataJson, e.receivedAt).lastInsertRowid);
+      }
+      if (hook !== undefined) {
+        try {
+          hook(sqlite, batch);
+        } catch (err) {
+          this.logger.error({ err, batch: batch.length }, 'in-transaction batch hook failed; events committed without it');
+        }
       }
     });
   }

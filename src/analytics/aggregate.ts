@@ -1,0 +1,258 @@
+// Per-batch pre-aggregation: a batch of stored events becomes counter increments keyed like the
+// rollup tables, so the store does one upsert per distinct key instead of one per event and
+// dimension (a batch of 1000 events has a handful of event types, ports and countries).
+import { credentialKey, DIM_ID, FACT, HOUR_MS, MINUTE_MS } from './dimensions.js';
+import type { GeoEnricher, GeoInfo } from './geo.js';
+import type { CidrList } from './ip.js';
+import { normaliseEvent, type AttackRecord, type StoredEvent } from './record.js';
+
+const SEP = '\u0001';
+
+export interface AttackerDelta {
+  ip: string;
+  firstSeen: number;
+  lastSeen: number;
+  events: number;
+  geo: GeoInfo;
+  scanner: string | null;
+  loginsFailed: number;
+  loginsOk: number;
+  commands: number;
+  downloads: number;
+  /** kind SEP value -> count, first, last */
+  facts: Map<string, { kind: number; value: string; count: number; first: number; last: number }>;
+}
+
+export interface SessionStep {
+  eventId: number;
+  at: number;
+  kind: string;
+  value: string;
+  detail: string | null;
+}
+
+export interface SessionDelta {
+  node: string;
+  potId: string;
+  potType: string;
+  session: string;
+  srcIp: string | null;
+  srcPort: number | null;
+  destIp: string | null;
+  destPort: number | null;
+  protocol: string | null;
+  startedAt: number;
+  lastSeen: number;
+  closed: boolean;
+  events: number;
+  loginsFailed: number;
+  username: string | null;
+  password: string | null;
+  steps: SessionStep[];
+}
+
+export interface RollupIncrement {
+  dim: number;
+  hour: number;
+  node: string;
+  potType: string;
+  key: string;
+  count: number;
+}
+
+export interface MinuteIncrement {
+  minute: number;
+  node: string;
+  potType: string;
+  count: number;
+}
+
+export interface BatchAggregate {
+  /** Keyed by dim, hour bucket, node, pot type and key joined; the parts are kept in the value. */
+  hourly: Map<string, RollupIncrement>;
+  /** Keyed by minute bucket, node and pot type joined. */
+  minutes: Map<string, MinuteIncrement>;
+  /** hour bucket -> events from ignored sources */
+  ignored: Map<number, number>;
+  asnNames: Map<number, string>;
+  attackers: Map<string, AttackerDelta>;
+  sessions: Map<string, SessionDelta>;
+}
+
+export interface AggregateContext {
+  geo: GeoEnricher | null;
+  ignore: CidrList;
+  scanners: CidrList;
+}
+
+/** Counts one event under (dim, hour, node, potType, key) in the batch's hourly increments. */
+function bump(map: Map<string, RollupIncrement>, dim: number, hour: number, node: string, potType: string, prefix: string, key: string): void {
+  const k = dim + prefix + key;
+  const inc = map.get(k);
+  if (inc === undefined) map.set(k, { dim, hour, node, potType, key, count: 1 });
+  else inc.count++;
+}
+
+const UNKNOWN_GEO: GeoInfo = { scope: 'public', country: null, asn: null, as_org: null, city: null, latitude: null, longitude: null };
+
+function fact(a: AttackerDelta, kind: number, value: string, at: number): void {
+  const k = kind + SEP + value;
+  const f = a.facts.get(k);
+  if (f === undefined) a.facts.set(k, { kind, value, count: 1, first: at, last: at });
+  else {
+    f.count++;
+    if (at < f.first) f.first = at;
+    if (at > f.last) f.last = at;
+  }
+}
+
+function sessionStep(r: AttackRecord): SessionStep | null {
+  if (r.login !== null) {
+    return { eventId: r.event_id, at: r.timestamp, kind: 'login.' + r.login, value: r.ssh_username ?? '', detail: r.ssh_password };
+  }
+  if (r.command !== null) {
+    return { eventId: r.event_id, at: r.timestamp, kind: r.type === 'cowrie.command.failed' ? 'command.failed' : 'command', value: r.command, detail: null };
+  }
+  if (r.url !== null) return { eventId: r.event_id, at: r.timestamp, kind: 'download', value: r.url, detail: r.sha256 ?? r.md5 };
+  if (r.sha256 !== null || r.md5 !== null) {
+    return { eventId: r.event_id, at: r.timestamp, kind: 'upload', value: (r.sha256 ?? r.md5)!, detail: null };
+  }
+  return null;
+}
+
+export function emptyAggregate(): BatchAggregate {
+  return { hourly: new Map(), minutes: new Map(), ignored: new Map(), asnNames: new Map(), attackers: new Map(), sessions: new Map() };
+}
+
+/** Folds one batch of stored events into counter increments. Pure apart from the geo cache. */
+export function aggregateBatch(batch: readonly StoredEvent[], ctx: AggregateContext): BatchAggregate {
+  const agg = emptyAggregate();
+  for (let i = 0; i < batch.length; i++) {
+    const e = batch[i]!;
+    const r = normaliseEvent(e);
+    const ip = r.src_ip;
+    const ts = e.timestamp;
+    const hour = Math.floor(ts / HOUR_MS);
+    if (ip !== null && ctx.ignore.size > 0 && ctx.ignore.match(ip) !== undefined) {
+      agg.ignored.set(hour, (agg.ignored.get(hour) ?? 0) + 1);
+      continue;
+    }
+    // Map key only: node or pot type holding SEP could at worst merge two increments' keys, never split them.
+    const prefix = SEP + hour + SEP + e.node.length + SEP + e.node + SEP + e.potType.length + SEP + e.potType + SEP;
+    bump(agg.hourly, DIM_ID.event_type, hour, e.node, e.potType, prefix, String(e.eventType));
+    const minute = Math.floor(ts / MINUTE_MS);
+    const mk = minute + prefix;
+    const m = agg.minutes.get(mk);
+    if (m === undefined) agg.minutes.set(mk, { minute, node: e.node, potType: e.potType, count: 1 });
+    else m.count++;
+    if (r.dest_port !== null) bump(agg.hourly, DIM_ID.dst_port, hour, e.node, e.potType, prefix, String(r.dest_port));
+    const loginAttempt = r.login !== null && (r.ssh_username !== null || r.ssh_password !== null);
+    if (loginAttempt) {
+      const u = r.ssh_username ?? '';
+      const p = r.ssh_password ?? '';
+      bump(agg.hourly, DIM_ID.username, hour, e.node, e.potType, prefix, String(u));
+      bump(agg.hourly, DIM_ID.password, hour, e.node, e.potType, prefix, String(p));
+      bump(agg.hourly, DIM_ID.credential, hour, e.node, e.potType, prefix, String(credentialKey(u, p)));
+    }
+    if (r.command !== null) bump(agg.hourly, DIM_ID.command, hour, e.node, e.potType, prefix, String(r.command));
+    if (r.url !== null) bump(agg.hourly, DIM_ID.url, hour, e.node, e.potType, prefix, String(r.url));
+    const hash = r.sha256 ?? r.md5;
+    if (hash !== null) bump(agg.hourly, DIM_ID.hash, hour, e.node, e.potType, prefix, String(hash));
+
+    if (ip !== null) {
+      const geo = ctx.geo?.lookup(ip) ?? UNKNOWN_GEO;
+      bump(agg.hourly, DIM_ID.src_ip, hour, e.node, e.potType, prefix, String(ip));
+      bump(agg.hourly, DIM_ID.country, hour, e.node, e.potType, prefix, String((geo.scope !== 'public' ? geo.scope : (geo.country ?? 'unknown'))));
+      if (geo.asn !== null) {
+        bump(agg.hourly, DIM_ID.asn, hour, e.node, e.potType, prefix, String(geo.asn));
+        if (geo.as_org !== null && !agg.asnNames.has(geo.asn)) agg.asnNames.set(geo.asn, geo.as_org);
+      }
+      let a = agg.attackers.get(ip);
+      if (a === undefined) {
+        const scanner = ctx.scanners.size > 0 ? ctx.scanners.match(ip) : undefined;
+        a = {
+          ip,
+          firstSeen: ts,
+          lastSeen: ts,
+          events: 0,
+          geo,
+          scanner: scanner === undefined ? null : scanner,
+          loginsFailed: 0,
+          loginsOk: 0,
+          commands: 0,
+          downloads: 0,
+          facts: new Map(),
+        };
+        agg.attackers.set(ip, a);
+      }
+      a.events++;
+      if (ts < a.firstSeen) a.firstSeen = ts;
+      if (ts > a.lastSeen) a.lastSeen = ts;
+      fact(a, FACT.node, e.node, ts);
+      fact(a, FACT.pot, e.node + '/' + e.potId, ts);
+      fact(a, FACT.pot_type, e.potType, ts);
+      if (r.protocol !== 'ip') fact(a, FACT.protocol, r.protocol, ts);
+      if (r.dest_port !== null) fact(a, FACT.port, String(r.dest_port), ts);
+      if (loginAttempt) {
+        if (r.login === 'success') a.loginsOk++;
+        else a.loginsFailed++;
+        fact(a, FACT.credential, credentialKey(r.ssh_username ?? '', r.ssh_password ?? ''), ts);
+      }
+      if (r.command !== null) {
+        a.commands++;
+        fact(a, FACT.command, r.command, ts);
+      }
+      if (r.url !== null) {
+        a.downloads++;
+        fact(a, FACT.url, r.url, ts);
+      }
+      if (hash !== null) fact(a, FACT.hash, hash, ts);
+    }
+
+    if (r.session !== null && r.session !== '') {
+      const key = e.node + SEP + e.potId + SEP + r.session;
+      let s = agg.sessions.get(key);
+      if (s === undefined) {
+        s = {
+          node: e.node,
+          potId: e.potId,
+          potType: e.potType,
+          session: r.session,
+          srcIp: ip,
+          srcPort: r.src_port,
+          destIp: r.dest_ip,
+          destPort: r.dest_port,
+          protocol: r.protocol === 'ip' ? null : r.protocol,
+          startedAt: ts,
+          lastSeen: ts,
+          closed: false,
+          events: 0,
+          loginsFailed: 0,
+          username: null,
+          password: null,
+          steps: [],
+        };
+        agg.sessions.set(key, s);
+      }
+      s.events++;
+      if (ts < s.startedAt) s.startedAt = ts;
+      if (ts > s.lastSeen) s.lastSeen = ts;
+      s.srcIp ??= ip;
+      s.srcPort ??= r.src_port;
+      s.destIp ??= r.dest_ip;
+      s.destPort ??= r.dest_port;
+      if (r.protocol !== 'ip') s.protocol ??= r.protocol;
+      if (r.type === 'cowrie.session.closed') s.closed = true;
+      if (r.login === 'failed') s.loginsFailed++;
+      if (r.login === 'success') {
+        s.username = r.ssh_username;
+        s.password = r.ssh_password;
+      }
+      const step = sessionStep(r);
+      if (step !== null) s.steps.push(step);
+    }
+  }
+  return agg;
+}
+
+export const KEY_SEPARATOR = SEP;

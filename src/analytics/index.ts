@@ -1,0 +1,22 @@
+// Public surface of attack analytics: the normalised attack record, offline enrichment, the ingest
+// run in the events writer's transaction, the AttackStore (rollups, attackers, sessions) and its
+// SQLite implementation, retention, intel feeds and the /api/v1 routes.
+export { normaliseEvent, MAX_FIELD_LENGTH } from './record.js';
+export type { AttackRecord, StoredEvent } from './record.js';
+export { GeoEnricher } from './geo.js';
+export type { GeoInfo, GeoOptions, GeoSources } from './geo.js';
+export { canonicalIp, ipScope, CidrList, CidrError } from './ip.js';
+export type { IpScope } from './ip.js';
+export { createAttackIngest, createAggregateContext, readCidrFile } from './ingest.js';
+export type { AnalyticsSettings, AttackIngest } from './ingest.js';
+export { SqliteAttackStore } from './sqlite-store.js';
+export { AnalyticsQueryError, MAX_TIMELINE_BUCKETS } from './sqlite-queries.js';
+export { DIMENSIONS, TAGS, DEFAULT_BRUTEFORCE_MIN_FAILURES } from './dimensions.js';
+export type { Dimension, Tag } from './dimensions.js';
+export type * from './store.js';
+export { analyticsRoutes } from './routes.js';
+export type { AnalyticsRoutesOptions } from './routes.js';
+export { buildStixBundle, uuidv5 } from './stix.js';
+export { intelIpJson, intelIpCsv, intelIpTxt } from './feeds.js';
+export { AnalyticsRetention } from './retention.js';
+export type { AnalyticsRetentionOptions } from './retention.js';

@@ -1,0 +1,328 @@
+// Read side of the SQLite AttackStore. Every answer comes from the rollup, attacker and session
+// tables (never from a scan of events), with windows widened to whole buckets: hour buckets for
+// top-N (day rows cover the whole days inside a long window), the requested bucket for timelines.
+import type Database from 'better-sqlite3';
+import {
+  DAY_MS,
+  DEFAULT_BRUTEFORCE_MIN_FAILURES,
+  dimensionSource,
+  FACT,
+  HOUR_MS,
+  MINUTE_MS,
+  parseCredentialKey,
+  type Dimension,
+  type Tag,
+} from './dimensions.js';
+import type {
+  AttackerProfile,
+  FactRow,
+  IndicatorRow,
+  IntelIpQuery,
+  IntelIpRow,
+  SessionListQuery,
+  SessionRow,
+  SessionStepRow,
+  TimelineQuery,
+  TimelineResult,
+  TimelineSeries,
+  TopItem,
+  TopQuery,
+  TopResult,
+} from './store.js';
+
+export class AnalyticsQueryError extends Error {
+  override name = 'AnalyticsQueryError';
+}
+
+/** Most buckets a timeline may return per series. */
+export const MAX_TIMELINE_BUCKETS = 10_000;
+
+interface RangePart {
+  table: 'attack_rollup_hour' | 'attack_rollup_day';
+  from: number;
+  to: number;
+  unit: number;
+}
+
+/** Splits [since, until) widened to hours into hour edges and whole days. */
+export function windowParts(since: number, until: number): RangePart[] {
+  const sinceH = Math.floor(since / HOUR_MS);
+  const untilH = Math.ceil(until / HOUR_MS);
+  const firstDay = Math.ceil(sinceH / 24);
+  const lastDay = Math.floor(untilH / 24);
+  if (firstDay >= lastDay) return [{ table: 'attack_rollup_hour', from: sinceH, to: untilH, unit: HOUR_MS }];
+  const parts: RangePart[] = [];
+  if (sinceH < firstDay * 24) parts.push({ table: 'attack_rollup_hour', from: sinceH, to: firstDay * 24, unit: HOUR_MS });
+  parts.push({ table: 'attack_rollup_day', from: firstDay, to: lastDay, unit: DAY_MS });
+  if (lastDay * 24 < untilH) parts.push({ table: 'attack_rollup_hour', from: lastDay * 24, to: untilH, unit: HOUR_MS });
+  return parts;
+}
+
+interface SessionDbRow extends Omit<SessionRow, 'closed'> {
+  closed: number;
+}
+
+function sessionRow(r: SessionDbRow): SessionRow {
+  return { ...r, closed: r.closed === 1 };
+}
+
+const SESSION_COLUMNS =
+  'id, node, pot_id, pot_type, session, src_ip, src_port, dest_ip, dest_port, protocol, started_at, last_seen, closed, events, logins_failed, username, password';
+
+interface AttackerDbRow {
+  ip: string;
+  first_seen: number;
+  last_seen: number;
+  events: number;
+  scope: 'public' | 'private' | 'loopback' | 'reserved';
+  country: string | null;
+  asn: number | null;
+  as_org: string | null;
+  city: string | null;
+  latitude: number | null;
+  longitude: number | null;
+  scanner: string | null;
+  logins_failed: number;
+  logins_ok: number;
+  commands: number;
+  downloads: number;
+}
+
+export class SqliteAttackQueries {
+  private readonly statements = new Map<string, Database.Statement>();
+  protected readonly bruteforceMin: number;
+
+  constructor(
+    protected readonly db: Database.Database,
+    opts: { bruteforceMinFailures?: number } = {},
+  ) {
+    this.bruteforceMin = Math.max(1, opts.bruteforceMinFailures ?? DEFAULT_BRUTEFORCE_MIN_FAILURES);
+  }
+
+  protected prepared(key: string, sql: () => string): Database.Statement {
+    let s = this.statements.get(key);
+    if (s === undefined) {
+      s = this.db.prepare(sql());
+      this.statements.set(key, s);
+    }
+    return s;
+  }
+
+  private filterSql(q: { node?: string; potType?: string }, params: unknown[]): string {
+    let sql = '';
+    if (q.node !== undefined) (sql += ' AND node = ?'), params.push(q.node);
+    if (q.potType !== undefined) (sql += ' AND pot_type = ?'), params.push(q.potType);
+    return sql;
+  }
+
+  top(q: TopQuery): TopResult {
+    if (q.until <= q.since) throw new AnalyticsQueryError('until must be after since');
+    const { dim, column } = dimensionSource(q.by);
+    const parts = windowParts(q.since, q.until);
+    const params: unknown[] = [];
+    const selects = parts.map((p) => {
+      params.push(dim, p.from, p.to);
+      const f = this.filterSql(q, params);
+      return `SELECT ${column} AS k, count AS c FROM ${p.table} WHERE dim = ? AND bucket >= ? AND bucket < ?${f}`;
+    });
+    params.push(q.limit);
+    const shape = `top:${column}:${parts.map((p) => (p.table.endsWith('day') ? 'd' : 'h')).join('')}:${q.node !== undefined}:${q.potType !== undefined}`;
+    const rows = this.prepared(shape, () =>
+      `SELECT k, sum(c) AS c FROM (${selects.join(' UNION ALL ')}) GROUP BY k ORDER BY c DESC, k LIMIT ?`,
+    ).all(...params) as { k: string; c: number }[];
+    const items: TopItem[] = rows.map((r) => ({ key: r.k, count: r.c }));
+    if (q.by === 'asn') {
+      const org = this.prepared('asn', () => 'SELECT org FROM attack_asn WHERE asn = ?').pluck();
+      for (const it of items) it.as_org = (org.get(Number(it.key)) as string | undefined) ?? null;
+    } else if (q.by === 'credential') {
+      for (const it of items) Object.assign(it, parseCredentialKey(it.key));
+    }
+    return { by: q.by, since: parts[0]!.from * parts[0]!.unit, until: parts.at(-1)!.to * parts.at(-1)!.unit, items };
+  }
+
+  timeline(q: TimelineQuery): TimelineResult {
+    if (q.until <= q.since) throw new AnalyticsQueryError('until must be after since');
+    const unit = q.bucket === 'minute' ? MINUTE_MS : q.bucket === 'hour' ? HOUR_MS : DAY_MS;
+    const from = Math.floor(q.since / unit);
+    const to = Math.ceil(q.until / unit);
+    if (to - from > MAX_TIMELINE_BUCKETS) {
+      throw new AnalyticsQueryError(`range too large for ${q.bucket} buckets (max ${MAX_TIMELINE_BUCKETS})`);
+    }
+    const params: unknown[] = [];
+    let sql: string;
+    let shape: string;
+    let keys: string[] | null = null;
+    if (q.bucket === 'minute') {
+      if (q.by !== undefined && q.by !== 'node' && q.by !== 'pot_type') {
+        throw new AnalyticsQueryError('minute timelines can be split by node or pot_type only');
+      }
+      const col = q.by ?? null;
+      params.push(from, to);
+      const f = this.filterSql(q, params);
+      shape = `tl:m:${col}:${f}`;
+      sql = `SELECT bucket AS b, ${col ?? 'NULL'} AS k, sum(count) AS c FROM attack_minute
+             WHERE bucket >= ? AND bucket < ?${f} GROUP BY b${col ? ', k' : ''} ORDER BY b`;
+    } else {
+      const table = q.bucket === 'hour' ? 'attack_rollup_hour' : 'attack_rollup_day';
+      const { dim, column } = dimensionSource(q.by ?? 'event_type');
+      params.push(dim, from, to);
+      const f = this.filterSql(q, params);
+      if (q.by !== undefined) {
+        keys = this.top({ by: q.by, since: from * unit, until: to * unit, node: q.node, potType: q.potType, limit: q.limit }).items.map((i) => i.key);
+        params.push(JSON.stringify(keys));
+      }
+      shape = `tl:${table}:${column}:${q.by !== undefined}:${f}`;
+      sql = q.by === undefined
+        ? `SELECT bucket AS b, NULL AS k, sum(count) AS c FROM ${table} WHERE dim = ? AND bucket >= ? AND bucket < ?${f} GROUP BY b ORDER BY b`
+        : `SELECT bucket AS b, ${column} AS k, sum(count) AS c FROM ${table} WHERE dim = ? AND bucket >= ? AND bucket < ?${f}
+             AND ${column} IN (SELECT value FROM json_each(?)) GROUP BY b, k ORDER BY b`;
+    }
+    const rows = this.prepared(shape, () => sql).all(...params) as { b: number; k: string | null; c: number }[];
+    const series = new Map<string | null, TimelineSeries>();
+    if (keys !== null) for (const k of keys) series.set(k, { key: k, points: [] });
+    for (const r of rows) {
+      let s = series.get(r.k);
+      if (s === undefined) series.set(r.k, (s = { key: r.k, points: [] }));
+      s.points.push({ start: r.b * unit, count: r.c });
+    }
+    if (q.by === undefined && series.size === 0) series.set(null, { key: null, points: [] });
+    return { bucket: q.bucket, by: q.by ?? null, since: from * unit, until: to * unit, series: [...series.values()] };
+  }
+
+  private tagsOf(a: { scanner: string | null; logins_failed: number; logins_ok: number; downloads: number; commands: number }): Tag[] {
+    const tags: Tag[] = [];
+    if (a.scanner !== null) tags.push('scanner');
+    if (a.logins_failed >= this.bruteforceMin) tags.push('bruteforce');
+    if (a.logins_ok > 0) tags.push('logged_in');
+    if (a.downloads > 0) tags.push('downloaded');
+    if (a.commands > 0) tags.push('ran_commands');
+    return tags;
+  }
+
+  attacker(ip: string, listLimit: number): AttackerProfile | undefined {
+    const a = this.prepared('attacker', () => 'SELECT * FROM attackers WHERE ip = ?').get(ip) as AttackerDbRow | undefined;
+    if (a === undefined) return undefined;
+    const facts = this.prepared(
+      'facts',
+      () => 'SELECT value, count, first_seen, last_seen FROM attacker_facts WHERE ip = ? AND kind = ? ORDER BY count DESC, value LIMIT ?',
+    );
+    const list = (kind: number) => facts.all(ip, kind, listLimit) as FactRow[];
+    const sessions = this.prepared(
+      'attacker:sessions',
+      () => `SELECT ${SESSION_COLUMNS} FROM attack_sessions WHERE src_ip = ? ORDER BY started_at DESC, id DESC LIMIT ?`,
+    ).all(ip, listLimit) as SessionDbRow[];
+    return {
+      ip: a.ip,
+      first_seen: a.first_seen,
+      last_seen: a.last_seen,
+      events: a.events,
+      geo: { scope: a.scope, country: a.country, asn: a.asn, as_org: a.as_org, city: a.city, latitude: a.latitude, longitude: a.longitude },
+      scanner: a.scanner,
+      tags: this.tagsOf(a),
+      logins_failed: a.logins_failed,
+      logins_ok: a.logins_ok,
+      nodes: list(FACT.node),
+      pots: list(FACT.pot),
+      pot_types: list(FACT.pot_type),
+      ports: list(FACT.port),
+      protocols: list(FACT.protocol),
+      credentials: list(FACT.credential).map((f) => ({ ...f, ...parseCredentialKey(f.value) })),
+      commands: list(FACT.command),
+      urls: list(FACT.url),
+      hashes: list(FACT.hash),
+      sessions: sessions.map(sessionRow),
+    };
+  }
+
+  sessions(q: SessionListQuery): SessionRow[] {
+    const conds: string[] = [];
+    const params: unknown[] = [];
+    if (q.since !== undefined) (conds.push('started_at >= ?'), params.push(q.since));
+    if (q.until !== undefined) (conds.push('started_at < ?'), params.push(q.until));
+    if (q.srcIp !== undefined) (conds.push('src_ip = ?'), params.push(q.srcIp));
+    if (q.node !== undefined) (conds.push('node = ?'), params.push(q.node));
+    if (q.beforeId !== undefined) (conds.push('id < ?'), params.push(q.beforeId));
+    params.push(q.limit);
+    const where = conds.length === 0 ? '' : 'WHERE ' + conds.join(' AND ');
+    return (
+      this.prepared('sessions:' + where, () => `SELECT ${SESSION_COLUMNS} FROM attack_sessions ${where} ORDER BY id DESC LIMIT ?`).all(
+        ...params,
+      ) as SessionDbRow[]
+    ).map(sessionRow);
+  }
+
+  session(id: number): (SessionRow & { steps: SessionStepRow[] }) | undefined {
+    const row = this.prepared('session', () => `SELECT ${SESSION_COLUMNS} FROM attack_sessions WHERE id = ?`).get(id) as SessionDbRow | undefined;
+    if (row === undefined) return undefined;
+    const steps = this.prepared(
+      'session:steps',
+      () => 'SELECT event_id, at, kind, value, detail FROM attack_session_steps WHERE session_id = ? ORDER BY event_id LIMIT 10000',
+    ).all(id) as SessionStepRow[];
+    return { ...sessionRow(row), steps };
+  }
+
+  private tagCondition(tag: Tag | undefined, params: unknown[]): string {
+    switch (tag) {
+      case undefined:
+        return '';
+      case 'scanner':
+        return ' AND scanner IS NOT NULL';
+      case 'bruteforce':
+        params.push(this.bruteforceMin);
+        return ' AND logins_failed >= ?';
+      case 'logged_in':
+        return ' AND logins_ok > 0';
+      case 'downloaded':
+        return ' AND downloads > 0';
+      case 'ran_commands':
+        return ' AND commands > 0';
+    }
+  }
+
+  intelIps(q: IntelIpQuery): IntelIpRow[] {
+    const params: unknown[] = [q.since, q.minCount];
+    const tag = this.tagCondition(q.tag, params);
+    params.push(q.limit);
+    const top = (kind: number) =>
+      `(SELECT value FROM attacker_facts f WHERE f.ip = a.ip AND f.kind = ${kind} ORDER BY f.count DESC, f.value LIMIT 1)`;
+    const rows = this.prepared(
+      'intel:' + (q.tag ?? ''),
+      () => `SELECT a.*, ${top(FACT.port)} AS port, ${top(FACT.pot_type)} AS pot_type, ${top(FACT.protocol)} AS protocol
+             FROM attackers a WHERE last_seen >= ? AND events >= ?${tag} ORDER BY events DESC, ip LIMIT ?`,
+    ).all(...params) as (AttackerDbRow & { port: string | null; pot_type: string | null; protocol: string | null })[];
+    return rows.map((r) => ({
+      ip: r.ip,
+      events: r.events,
+      first_seen: r.first_seen,
+      last_seen: r.last_seen,
+      country: r.country,
+      asn: r.asn,
+      as_org: r.as_org,
+      tags: this.tagsOf(r),
+      port: r.port === null ? null : Number(r.port),
+      pot_type: r.pot_type,
+      protocol: r.protocol,
+    }));
+  }
+
+  indicators(kind: 'url' | 'hash', since: number, until: number, limit: number): IndicatorRow[] {
+    const dim = dimensionSource(kind as Dimension).dim;
+    const parts = windowParts(since, until);
+    const params: unknown[] = [];
+    const selects = parts.map((p) => {
+      params.push(dim, p.from, p.to);
+      return `SELECT key, count, bucket * ${p.unit} AS t0, (bucket + 1) * ${p.unit} AS t1 FROM ${p.table} WHERE dim = ? AND bucket >= ? AND bucket < ?`;
+    });
+    params.push(limit);
+    return this.prepared(`ind:${parts.map((p) => p.table).join()}`, () =>
+      `SELECT key AS value, sum(count) AS count, min(t0) AS first_seen, max(t1) - 1 AS last_seen FROM (${selects.join(' UNION ALL ')})
+       GROUP BY key ORDER BY count DESC, key LIMIT ?`,
+    ).all(...params) as IndicatorRow[];
+  }
+
+  ignoredCount(since: number, until: number): number {
+    return this.prepared('ignored', () => 'SELECT coalesce(sum(count), 0) FROM attack_ignored WHERE bucket >= ? AND bucket < ?')
+      .pluck()
+      .get(Math.floor(since / HOUR_MS), Math.ceil(until / HOUR_MS)) as number;
+  }
+}

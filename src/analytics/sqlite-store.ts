@@ -1,0 +1,178 @@
+// SQLite AttackStore: the write side (batch upserts with prepared statements) and retention.
+// Reads are in sqlite-queries.ts. Statements are prepared lazily, so a store over a read-only
+// connection (a read worker) never prepares the writes.
+import type Database from 'better-sqlite3';
+import type { BatchAggregate } from './aggregate.js';
+import { DAY_MS, HOUR_MS, MINUTE_MS, ROLLED_DIM_IDS } from './dimensions.js';
+import { SqliteAttackQueries } from './sqlite-queries.js';
+import type { AttackStore, RetentionResult } from './store.js';
+
+class WriteStatements {
+  readonly hour: Database.Statement;
+  readonly day: Database.Statement;
+  readonly minute: Database.Statement;
+  readonly ignored: Database.Statement;
+  readonly asn: Database.Statement;
+  readonly attacker: Database.Statement;
+  readonly fact: Database.Statement;
+  readonly session: Database.Statement;
+  readonly step: Database.Statement;
+
+  constructor(db: Database.Database) {
+    const rollup = (table: string) =>
+      db.prepare(
+        `INSERT INTO ${table} (dim, bucket, node, pot_type, key, count) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (dim, bucket, node, pot_type, key) DO UPDATE SET count = count + excluded.count`,
+      );
+    this.hour = rollup('attack_rollup_hour');
+    this.day = rollup('attack_rollup_day');
+    this.minute = db.prepare(
+      `INSERT INTO attack_minute (bucket, node, pot_type, count) VALUES (?, ?, ?, ?)
+       ON CONFLICT (bucket, node, pot_type) DO UPDATE SET count = count + excluded.count`,
+    );
+    this.ignored = db.prepare(
+      'INSERT INTO attack_ignored (bucket, count) VALUES (?, ?) ON CONFLICT (bucket) DO UPDATE SET count = count + excluded.count',
+    );
+    this.asn = db.prepare('INSERT INTO attack_asn (asn, org) VALUES (?, ?) ON CONFLICT (asn) DO UPDATE SET org = excluded.org');
+    // Geo columns take the latest lookup: a database update (or the operator's own .mmdb) corrects old rows.
+    this.attacker = db.prepare(
+      `INSERT INTO attackers (ip, first_seen, last_seen, events, scope, country, asn, as_org, city, latitude, longitude,
+         scanner, logins_failed, logins_ok, commands, downloads)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (ip) DO UPDATE SET
+         first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen),
+         events = events + excluded.events, scope = excluded.scope, country = excluded.country, asn = excluded.asn,
+         as_org = excluded.as_org, city = excluded.city, latitude = excluded.latitude, longitude = excluded.longitude,
+         scanner = excluded.scanner, logins_failed = logins_failed + excluded.logins_failed,
+         logins_ok = logins_ok + excluded.logins_ok, commands = commands + excluded.commands,
+         downloads = downloads + excluded.downloads`,
+    );
+    this.fact = db.prepare(
+      `INSERT INTO attacker_facts (ip, kind, value, count, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (ip, kind, value) DO UPDATE SET count = count + excluded.count,
+         first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)`,
+    );
+    this.session = db.prepare(
+      `INSERT INTO attack_sessions (node, pot_id, pot_type, session, src_ip, src_port, dest_ip, dest_port, protocol,
+         started_at, last_seen, closed, events, logins_failed, username, password)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (node, pot_id, session) DO UPDATE SET
+         src_ip = coalesce(src_ip, excluded.src_ip), src_port = coalesce(src_port, excluded.src_port),
+         dest_ip = coalesce(dest_ip, excluded.dest_ip), dest_port = coalesce(dest_port, excluded.dest_port),
+         protocol = coalesce(protocol, excluded.protocol),
+         started_at = min(started_at, excluded.started_at), last_seen = max(last_seen, excluded.last_seen),
+         closed = max(closed, excluded.closed), events = events + excluded.events,
+         logins_failed = logins_failed + excluded.logins_failed,
+         username = coalesce(excluded.username, username), password = coalesce(excluded.password, password)
+       RETURNING id`,
+    );
+    this.step = db.prepare(
+      'INSERT OR IGNORE INTO attack_session_steps (session_id, event_id, at, kind, value, detail) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+  }
+}
+
+/** Day increments from the batch's hour increments (several hours of one day fold into one upsert). */
+function dayIncrements(agg: BatchAggregate): Map<string, { dim: number; day: number; node: string; potType: string; key: string; count: number }> {
+  const days = new Map<string, { dim: number; day: number; node: string; potType: string; key: string; count: number }>();
+  for (const [k, inc] of agg.hourly) {
+    const day = Math.floor((inc.hour * HOUR_MS) / DAY_MS);
+    // The hour map key with its hour replaced: unique per (dim, day, node, potType, key).
+    const dk = day + '\u0002' + k.slice(k.indexOf('\u0001', k.indexOf('\u0001') + 1));
+    const cur = days.get(dk + '\u0002' + inc.dim);
+    if (cur === undefined) days.set(dk + '\u0002' + inc.dim, { dim: inc.dim, day, node: inc.node, potType: inc.potType, key: inc.key, count: inc.count });
+    else cur.count += inc.count;
+  }
+  return days;
+}
+
+export class SqliteAttackStore extends SqliteAttackQueries implements AttackStore {
+  private writes: WriteStatements | undefined;
+
+  constructor(db: Database.Database, opts: { bruteforceMinFailures?: number } = {}) {
+    super(db, opts);
+  }
+
+  write(agg: BatchAggregate): void {
+    const s = (this.writes ??= new WriteStatements(this.db));
+    for (const inc of agg.hourly.values()) s.hour.run(inc.dim, inc.hour, inc.node, inc.potType, inc.key, inc.count);
+    for (const inc of dayIncrements(agg).values()) s.day.run(inc.dim, inc.day, inc.node, inc.potType, inc.key, inc.count);
+    for (const m of agg.minutes.values()) s.minute.run(m.minute, m.node, m.potType, m.count);
+    for (const [bucket, count] of agg.ignored) s.ignored.run(bucket, count);
+    for (const [asn, org] of agg.asnNames) s.asn.run(asn, org);
+    for (const a of agg.attackers.values()) {
+      const g = a.geo;
+      s.attacker.run(
+        a.ip, a.firstSeen, a.lastSeen, a.events, g.scope, g.country, g.asn, g.as_org, g.city, g.latitude, g.longitude,
+        a.scanner, a.loginsFailed, a.loginsOk, a.commands, a.downloads,
+      );
+      for (const f of a.facts.values()) s.fact.run(a.ip, f.kind, f.value, f.count, f.first, f.last);
+    }
+    for (const x of agg.sessions.values()) {
+      const row = s.session.get(
+        x.node, x.potId, x.potType, x.session, x.srcIp, x.srcPort, x.destIp, x.destPort, x.protocol,
+        x.startedAt, x.lastSeen, x.closed ? 1 : 0, x.events, x.loginsFailed, x.username, x.password,
+      ) as { id: number };
+      for (const st of x.steps) s.step.run(row.id, st.eventId, st.at, st.kind, st.value, st.detail);
+    }
+  }
+
+  deleteOlderThan(cutoff: number, maxRows: number): RetentionResult {
+    const hour = Math.floor(cutoff / HOUR_MS);
+    const day = Math.floor(cutoff / DAY_MS);
+    let budget = Math.max(1, maxRows);
+    let deleted = 0;
+    // Any statement that used its whole budget may have left rows behind.
+    let more = false;
+    const run = (sql: string, ...params: unknown[]) => {
+      if (budget <= 0) {
+        more = true;
+        return;
+      }
+      const n = this.db.prepare(sql).run(...params, budget).changes;
+      if (n >= budget) more = true;
+      budget -= n;
+      deleted += n;
+    };
+    // Chunked with LIMIT via rowid-free key subqueries; each statement walks an index prefix.
+    for (const dim of ROLLED_DIM_IDS) {
+      run(
+        `DELETE FROM attack_rollup_hour WHERE (dim, bucket, node, pot_type, key) IN
+           (SELECT dim, bucket, node, pot_type, key FROM attack_rollup_hour WHERE dim = ? AND bucket < ? LIMIT ?)`,
+        dim, hour,
+      );
+      run(
+        `DELETE FROM attack_rollup_day WHERE (dim, bucket, node, pot_type, key) IN
+           (SELECT dim, bucket, node, pot_type, key FROM attack_rollup_day WHERE dim = ? AND bucket < ? LIMIT ?)`,
+        dim, day,
+      );
+    }
+    run(
+      `DELETE FROM attack_minute WHERE (bucket, node, pot_type) IN
+         (SELECT bucket, node, pot_type FROM attack_minute WHERE bucket < ? LIMIT ?)`,
+      Math.floor(cutoff / MINUTE_MS),
+    );
+    run('DELETE FROM attack_ignored WHERE bucket IN (SELECT bucket FROM attack_ignored WHERE bucket < ? LIMIT ?)', hour);
+    run(
+      `DELETE FROM attacker_facts WHERE (ip, kind, value) IN
+         (SELECT ip, kind, value FROM attacker_facts WHERE last_seen < ? LIMIT ?)`,
+      cutoff,
+    );
+    run('DELETE FROM attackers WHERE ip IN (SELECT ip FROM attackers WHERE last_seen < ? LIMIT ?)', cutoff);
+    if (budget <= 0) more = true;
+    else {
+      const limit = Math.max(1, Math.floor(budget / 20));
+      const ids = this.db
+        .prepare('SELECT id FROM attack_sessions WHERE last_seen < ? ORDER BY last_seen LIMIT ?')
+        .pluck()
+        .all(cutoff, limit) as number[];
+      if (ids.length >= limit) more = true;
+      const delSteps = this.db.prepare('DELETE FROM attack_session_steps WHERE session_id = ?');
+      const delSession = this.db.prepare('DELETE FROM attack_sessions WHERE id = ?');
+      for (const id of ids) {
+        deleted += delSteps.run(id).changes + delSession.run(id).changes;
+      }
+    }
+    return { deleted, done: !more };
+  }
+}

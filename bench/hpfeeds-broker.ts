@@ -1,7 +1,16 @@
-// Child process of bench/hpfeeds.ts: runs only the broker, so its CPU time is measured alone.
-// Talks to the parent over the IPC channel: sends {type:'ready', port}, answers {type:'stats'}.
+// Child process of bench/hpfeeds.ts: runs only the broker, so its CPU time and RSS are its own.
+//   node --import tsx bench/hpfeeds-broker.ts [--lib PATH/src/hpfeeds/index.ts]
+// `--lib` loads the Broker from another checkout (the previous build, for side-by-side figures);
+// the broker runs with its defaults (the ones `apiary serve` uses), as a deployment would.
+// Talks to the parent over IPC: sends {type:'ready', port}; answers {type:'stats'} with
+// deliveries and drops (CPU and RSS are read by the parent from /proc, for any build).
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Registry } from 'prom-client';
-import { Broker, MemoryAuthStore } from '../src/hpfeeds/index.js';
+
+const libArg = process.argv.indexOf('--lib');
+const lib = libArg >= 0 ? pathToFileURL(resolve(process.argv[libArg + 1])).href : new URL('../src/hpfeeds/index.js', import.meta.url).href;
+const { Broker, MemoryAuthStore } = (await import(lib)) as typeof import('../src/hpfeeds/index.js');
 
 const registry = new Registry();
 const broker = new Broker({
@@ -11,9 +20,6 @@ const broker = new Broker({
     { ident: 'bench-pub', owner: 'bench', secret: 'pub-secret', pubchans: ['bench'], subchans: [] },
     { ident: 'bench-sub', owner: 'bench', secret: 'sub-secret', pubchans: [], subchans: ['bench'] },
   ]),
-  // Large bound: the bench measures delivery cost, not the slow-subscriber policy.
-  maxSendBufferBytes: 64 * 1024 * 1024,
-  backpressureDeadlineMs: 60_000,
 });
 
 async function metricValue(name: string): Promise<number> {
@@ -24,14 +30,18 @@ async function metricValue(name: string): Promise<number> {
 
 process.on('message', async (msg: { type: string }) => {
   if (msg.type === 'stats') {
-    const cpu = process.cpuUsage();
     process.send!({
       type: 'stats',
-      cpuMicros: cpu.user + cpu.system,
-      rss: process.memoryUsage().rss,
       deliveries: await metricValue('hpfeeds_broker_deliveries_total'),
       dropped: await metricValue('hpfeeds_broker_publish_dropped_total'),
+      disconnects: await metricValue('hpfeeds_broker_backpressure_disconnects_total'),
     });
+  } else if (msg.type === 'memory') {
+    const before = process.memoryUsage().rss;
+    (globalThis as { gc?: () => void }).gc?.();
+    await new Promise((r) => setTimeout(r, 500));
+    const m = { ...process.memoryUsage(), rssBeforeGc: before };
+    process.send!({ type: 'memory', ...m });
   } else if (msg.type === 'stop') {
     await broker.close();
     process.exit(0);

@@ -1,197 +1,381 @@
-// hpfeeds broker benchmark.
-//   node --import tsx bench/hpfeeds.ts [--pubs N] [--subs M] [--seconds S] [--rate R] [--size BYTES] [--json] [--cpuprof DIR]
-// The broker runs in a child process (bench/hpfeeds-broker.ts) so its CPU is measured alone;
-// publishers and subscribers are HpfeedsClients in this process, all on one channel.
-// Phase 1: maximum throughput (publishers keep a bounded window of undelivered messages, so the
-//          broker never has to drop). Phase 2: fixed total publish rate, end-to-end latency.
+// hpfeeds broker benchmark: fan-out shapes as fast as possible and at fixed rates.
+//   node --import tsx bench/hpfeeds.ts [--shapes 1x1,1x10,10x10,1x100] [--seconds S] [--size BYTES]
+//        [--lib PATH/src/hpfeeds/index.ts] [--compare PATH/src/hpfeeds/index.ts] [--json]
+//
+// Each shape gets a fresh broker in a child process (bench/hpfeeds-broker.ts, broker defaults),
+// so its CPU time and RSS are its own; they are read from /proc/<pid>. Publishers and
+// subscribers live in this process and are deliberately lean (raw sockets, a frame-length walker
+// instead of a decoder), so the load generator is not the bottleneck: its CPU is printed next
+// to the broker's, and a row where it is not below the broker's is flagged.
+//
+// Phases per shape:
+//   max   publishers write as fast as their sockets accept (TCP back-pressure is all that slows
+//         them) for S seconds; loss = messages a subscriber never received.
+//   rate  a fixed total publish rate for S seconds: end-to-end latency p50/p99.
+// RSS: before (idle, clients connected), peak (sampled every 20 ms in both phases), after
+// (1.5 s idle after the drain). `--compare` runs the same shapes against another build
+// (e.g. `git worktree add /tmp/broker-old 3b0365e`) and prints both.
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { HpfeedsClient } from '../src/hpfeeds/index.js';
+import { encodeAuthFromSecret, encodePublish, encodeSubscribe } from '../src/hpfeeds/index.js';
 
-interface BrokerStats {
-  cpuMicros: number;
-  rss: number;
-  deliveries: number;
-  dropped: number;
+interface Shape {
+  name: string;
+  pubs: number;
+  subs: number;
+  /** Total publishes per second in the fixed-rate phase. */
+  rate: number;
 }
 
+const ALL_SHAPES: Record<string, Shape> = {
+  '1x1': { name: '1x1', pubs: 1, subs: 1, rate: 10_000 },
+  '1x10': { name: '1x10', pubs: 1, subs: 10, rate: 10_000 },
+  '10x10': { name: '10x10', pubs: 10, subs: 10, rate: 10_000 },
+  '1x100': { name: '1x100', pubs: 1, subs: 100, rate: 500 },
+};
+
 function parseArgs(argv: string[]) {
-  const opts = { pubs: 1, subs: 10, seconds: 5, rate: 10_000, size: 200, window: 4000, json: false, cpuprof: '' };
+  const opts = { shapes: Object.keys(ALL_SHAPES), seconds: 3, size: 200, lib: '', compare: '', json: false };
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i].replace(/^--/, '');
-    if (name === 'json') {
-      opts.json = true;
-      continue;
-    }
-    if (name === 'cpuprof') {
-      opts.cpuprof = argv[++i];
-      continue;
-    }
-    if (!(name in opts)) throw new Error(`unknown option ${argv[i]}`);
-    (opts as unknown as Record<string, number>)[name] = Number(argv[++i]);
+    if (name === 'json') opts.json = true;
+    else if (name === 'shapes') opts.shapes = argv[++i].split(',');
+    else if (name === 'lib' || name === 'compare') opts[name] = argv[++i];
+    else if (name === 'seconds' || name === 'size') opts[name] = Number(argv[++i]);
+    else throw new Error(`unknown option ${argv[i]}`);
   }
+  for (const s of opts.shapes) if (!ALL_SHAPES[s]) throw new Error(`unknown shape ${s}`);
   return opts;
 }
 
-function startBrokerChild(cpuprofDir: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(fileURLToPath(new URL('./hpfeeds-broker.ts', import.meta.url)), [], {
-    execArgv: ['--import', 'tsx', ...(cpuprofDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuprofDir}`] : [])],
+// --- the broker child ----------------------------------------------------------------------------
+
+interface Child {
+  proc: ChildProcess;
+  port: number;
+}
+
+async function startBroker(lib: string): Promise<Child> {
+  const proc = fork(fileURLToPath(new URL('./hpfeeds-broker.ts', import.meta.url)), lib ? ['--lib', lib] : [], {
+    execArgv: ['--import', 'tsx', ...(process.env.BENCH_MEMORY ? ['--expose-gc'] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`broker child exited with ${code}`)));
-    child.on('message', (msg: { type: string; port?: number }) => {
-      if (msg.type === 'ready') resolve({ child, port: msg.port! });
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.once('error', reject);
+    proc.once('exit', (code) => reject(new Error(`broker child exited with ${code}`)));
+    proc.on('message', (msg: { type: string; port?: number }) => {
+      if (msg.type === 'ready') resolve(msg.port!);
     });
   });
+  return { proc, port };
 }
 
-function brokerStats(child: ChildProcess): Promise<BrokerStats> {
+async function stopBroker(child: Child): Promise<void> {
+  child.proc.removeAllListeners('exit');
+  const exited = new Promise((r) => child.proc.once('exit', r));
+  child.proc.send({ type: 'stop' });
+  const timer = setTimeout(() => child.proc.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function brokerCounters(child: Child): Promise<{ deliveries: number; dropped: number; disconnects: number }> {
   return new Promise((resolve) => {
-    const onMessage = (msg: { type: string } & BrokerStats) => {
+    const onMessage = (msg: { type: string; deliveries: number; dropped: number; disconnects: number }) => {
       if (msg.type !== 'stats') return;
-      child.off('message', onMessage);
+      child.proc.off('message', onMessage);
       resolve(msg);
     };
-    child.on('message', onMessage);
-    child.send({ type: 'stats' });
+    child.proc.on('message', onMessage);
+    child.proc.send({ type: 'stats' });
   });
 }
 
-const tick = () => new Promise<void>((r) => setImmediate(r));
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+function procCpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+}
+function procRssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+function selfCpuMicros(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
+// --- lean clients --------------------------------------------------------------------------------
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Connects, reads OP_INFO, authenticates (plus `then` frames in the same write). */
+async function login(port: number, ident: string, secret: string, then: Buffer[]): Promise<Socket> {
+  const socket = connect({ host: '127.0.0.1', port });
+  socket.setNoDelay(true);
+  const info = await new Promise<Buffer>((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      if (buf.length >= 5 && buf.length >= buf.readUInt32BE(0)) {
+        socket.off('data', onData);
+        resolve(buf);
+      }
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+  });
+  const nameLength = info[5];
+  const nonce = info.subarray(6 + nameLength, info.readUInt32BE(0));
+  socket.write(Buffer.concat([encodeAuthFromSecret(nonce, ident, secret), ...then]));
+  return socket;
+}
+
+/** Counts whole PUBLISH frames and samples the send timestamp at the start of each payload. */
+class LeanSubscriber {
+  received = 0;
+  private carry: Buffer | undefined;
+  constructor(
+    readonly socket: Socket,
+    private readonly onLatency: (ms: number) => void,
+  ) {
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => {});
+  }
+
+  private onData(chunk: Buffer): void {
+    let buf = chunk;
+    if (this.carry !== undefined) {
+      buf = Buffer.concat([this.carry, chunk]);
+      this.carry = undefined;
+    }
+    let off = 0;
+    const now = performance.timeOrigin + performance.now();
+    while (buf.length - off >= 5) {
+      const len = buf.readUInt32BE(off);
+      if (buf.length - off < len) break;
+      if (buf[off + 4] === 3) {
+        const identLen = buf[off + 5];
+        const chanLen = buf[off + 6 + identLen];
+        const payload = off + 7 + identLen + chanLen;
+        this.received++;
+        if (payload + 8 <= off + len) this.onLatency(now - buf.readDoubleLE(payload));
+      }
+      off += len;
+    }
+    if (off < buf.length) this.carry = Buffer.from(buf.subarray(off));
+  }
+}
+
+// --- one shape -------------------------------------------------------------------------------------
+
+interface PhaseResult {
+  phase: 'max' | 'rate';
+  published: number;
+  publishedPerSecond: number;
+  deliveriesPerSecond: number;
+  lossPercent: number;
+  brokerDropped: number;
+  brokerDisconnects: number;
+  p50Ms: number;
+  p99Ms: number;
+  brokerCpuMicrosPerDelivery: number;
+  brokerCpuPercent: number;
+  loadgenCpuPercent: number;
+  rssPeakMiB: number;
+}
+
+interface ShapeResult {
+  shape: string;
+  rssBeforeMiB: number;
+  rssAfterMiB: number;
+  phases: PhaseResult[];
+}
 
 function percentile(sorted: Float64Array, p: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+async function runShape(shape: Shape, opts: ReturnType<typeof parseArgs>, lib: string): Promise<ShapeResult> {
+  const child = await startBroker(lib);
+  const pid = child.proc.pid!;
+  let latencies = new Float64Array(2_000_000);
+  let latencyCount = 0;
+  let sampling = false;
+  const onLatency = (ms: number) => {
+    if (sampling && latencyCount < latencies.length) latencies[latencyCount++] = ms;
+  };
+  const subs: LeanSubscriber[] = [];
+  for (let i = 0; i < shape.subs; i++) {
+    subs.push(new LeanSubscriber(await login(child.port, 'bench-sub', 'sub-secret', [encodeSubscribe('bench-sub', 'bench')]), onLatency));
+  }
+  const pubs: Socket[] = [];
+  for (let i = 0; i < shape.pubs; i++) {
+    const s = await login(child.port, 'bench-pub', 'pub-secret', []);
+    s.on('error', () => {});
+    s.resume();
+    pubs.push(s);
+  }
+  const frame = encodePublish('bench-pub', 'bench', Buffer.alloc(opts.size, 0x78));
+  const stampAt = frame.length - opts.size;
+  let published = 0;
+  /** Writes `count` frames to `pub` in one write, each stamped with the current time. */
+  const publishBatch = (pub: Socket, count: number) => {
+    const batch = Buffer.allocUnsafe(frame.length * count);
+    const now = performance.timeOrigin + performance.now();
+    for (let i = 0; i < count; i++) {
+      frame.copy(batch, i * frame.length);
+      batch.writeDoubleLE(now, i * frame.length + stampAt);
+    }
+    pub.write(batch);
+    published += count;
+  };
+  const minReceived = () => subs.reduce((m, s) => Math.min(m, s.received), Infinity);
+  const totalReceived = () => subs.reduce((sum, s) => sum + s.received, 0);
+  /** Waits until every subscriber has everything, or until nothing moved for 3 s. */
+  const drain = async () => {
+    let last = -1;
+    let stillSince = Date.now();
+    while (minReceived() < published && Date.now() - stillSince < 3000) {
+      const total = totalReceived();
+      if (total !== last) {
+        last = total;
+        stillSince = Date.now();
+      }
+      await sleep(20);
+    }
+  };
+
+  // Warm-up; also proves every subscription is active.
+  for (let i = 0; i < 10; i++) publishBatch(pubs[i % pubs.length], 100);
+  await drain();
+  await sleep(300);
+  const rssBeforeMiB = procRssMiB(pid);
+
+  let rssPeak = 0;
+  const rssTimer = setInterval(() => (rssPeak = Math.max(rssPeak, procRssMiB(pid))), 20);
+  const phases: PhaseResult[] = [];
+  for (const phase of ['max', 'rate'] as const) {
+    rssPeak = procRssMiB(pid);
+    const published0 = published;
+    const received0 = subs.map((s) => s.received);
+    const counters0 = await brokerCounters(child);
+    const cpu0 = procCpuMicros(pid);
+    const self0 = selfCpuMicros();
+    latencyCount = 0;
+    sampling = phase === 'rate';
+    const started = performance.now();
+    const endAt = started + opts.seconds * 1000;
+    if (phase === 'max') {
+      // Each publisher keeps ~256 KiB in its socket; TCP back-pressure decides the pace.
+      const perWrite = Math.max(1, Math.floor(16384 / frame.length));
+      while (performance.now() < endAt) {
+        for (const pub of pubs) while (pub.writableLength < 256 * 1024) publishBatch(pub, perWrite);
+        await new Promise<void>((r) => setImmediate(r));
+      }
+    } else {
+      let sent = 0;
+      const total = shape.rate * opts.seconds;
+      while (sent < total) {
+        const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * shape.rate));
+        // Spread over publishers, one frame per publisher per step, as separate clients would.
+        while (sent < due) {
+          publishBatch(pubs[sent % pubs.length], 1);
+          sent++;
+        }
+        await sleep(4);
+      }
+    }
+    const elapsed = (performance.now() - started) / 1000;
+    await drain();
+    const cpu1 = procCpuMicros(pid);
+    const self1 = selfCpuMicros();
+    const counters1 = await brokerCounters(child);
+    const wall = (performance.now() - started) / 1000;
+    const inPhase = published - published0;
+    const expected = inPhase * subs.length;
+    const got = subs.reduce((sum, s, i) => sum + (s.received - received0[i]), 0);
+    const deliveries = counters1.deliveries - counters0.deliveries;
+    const sorted = latencies.subarray(0, latencyCount).sort();
+    phases.push({
+      phase,
+      published: inPhase,
+      publishedPerSecond: Math.round(inPhase / elapsed),
+      deliveriesPerSecond: Math.round(got / elapsed),
+      lossPercent: expected === 0 ? 0 : (100 * (expected - got)) / expected,
+      brokerDropped: counters1.dropped - counters0.dropped,
+      brokerDisconnects: counters1.disconnects - counters0.disconnects,
+      p50Ms: percentile(sorted, 50),
+      p99Ms: percentile(sorted, 99),
+      brokerCpuMicrosPerDelivery: (cpu1 - cpu0) / Math.max(1, deliveries),
+      brokerCpuPercent: ((cpu1 - cpu0) / 1e6 / wall) * 100,
+      loadgenCpuPercent: ((self1 - self0) / 1e6 / wall) * 100,
+      rssPeakMiB: rssPeak,
+    });
+    if (phase === 'max') latencies = new Float64Array(Math.min(4_000_000, Math.ceil(shape.rate * opts.seconds * shape.subs * 1.1)));
+  }
+  clearInterval(rssTimer);
+  await sleep(1500);
+  const rssAfterMiB = procRssMiB(pid);
+  if (process.env.BENCH_MEMORY) {
+    child.proc.send({ type: 'memory' });
+    const m = await new Promise((r) => child.proc.once('message', r));
+    console.log(shape.name, 'after', JSON.stringify(m));
+  }
+  for (const s of [...subs.map((s) => s.socket), ...pubs]) s.destroy();
+  await stopBroker(child);
+  return { shape: shape.name, rssBeforeMiB, rssAfterMiB, phases };
+}
+
+// --- output ----------------------------------------------------------------------------------------
+
+function uptime(): string {
+  return `load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(', ')}`;
+}
+
+function printTable(label: string, results: ShapeResult[]): void {
+  const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
+  console.log(`\n${label}`);
+  console.log(
+    'shape  phase  pub/s     deliv/s    loss%   p50ms   p99ms   µs/deliv  broker%  loadgen%  RSS MiB before/peak/after',
+  );
+  for (const r of results) {
+    for (const p of r.phases) {
+      const flag = p.loadgenCpuPercent >= p.brokerCpuPercent ? '  (!) load generator CPU >= broker CPU' : '';
+      console.log(
+        `${r.shape.padEnd(6)} ${p.phase.padEnd(5)}  ${String(p.publishedPerSecond).padStart(7)}  ${String(p.deliveriesPerSecond).padStart(9)}  ${f(p.lossPercent, 2).padStart(6)}  ${f(p.p50Ms, 2).padStart(6)}  ${f(p.p99Ms, 2).padStart(6)}  ${f(p.brokerCpuMicrosPerDelivery, 2).padStart(8)}  ${f(p.brokerCpuPercent, 0).padStart(7)}  ${f(p.loadgenCpuPercent, 0).padStart(8)}  ${f(r.rssBeforeMiB)}/${f(p.rssPeakMiB)}/${f(r.rssAfterMiB)}${flag}`,
+      );
+    }
+  }
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const { child, port } = await startBrokerChild(opts.cpuprof);
-  const idle = await brokerStats(child);
-  const connect = (ident: string, secret: string) =>
-    new HpfeedsClient({ host: '127.0.0.1', port, ident, secret, reconnect: false, maxBufferedBytes: 64 * 1024 * 1024 });
-
-  const received = new Array<number>(opts.subs).fill(0);
-  let latencies = new Float64Array(0);
-  let latencyCount = 0;
-  let recordLatency = false;
-  const subs = Array.from({ length: opts.subs }, (_, i) => {
-    const c = connect('bench-sub', 'sub-secret');
-    c.subscribe('bench');
-    c.on('message', (_ident, _channel, payload) => {
-      received[i]++;
-      if (recordLatency && latencyCount < latencies.length) latencies[latencyCount++] = performance.now() - payload.readDoubleLE(0);
-    });
-    return c;
-  });
-  const pubs = Array.from({ length: opts.pubs }, () => connect('bench-pub', 'pub-secret'));
-  await Promise.all([...subs, ...pubs].map((c) => c.connect()));
-
-  const payload = Buffer.alloc(opts.size, 0x78);
-  let published = 0;
-  const minReceived = () => Math.min(...received);
-  const publishOne = (pub: HpfeedsClient) => {
-    payload.writeDoubleLE(performance.now(), 0);
-    pub.publish('bench', payload);
-    published++;
-  };
-  // Warm up (also proves every subscription is active before measuring).
-  while (minReceived() < 2000) {
-    for (const pub of pubs) publishOne(pub);
-    if (published % 200 === 0) await tick();
+  const runs: Array<{ label: string; lib: string }> = [{ label: opts.lib ? `broker from ${opts.lib}` : 'broker: this checkout', lib: opts.lib }];
+  if (opts.compare) runs.push({ label: `broker from ${opts.compare}`, lib: opts.compare });
+  const out: Array<{ label: string; results: ShapeResult[] }> = [];
+  if (!opts.json) {
+    console.log(`hpfeeds bench: ${opts.size}-byte payloads, ${opts.seconds} s per phase, shapes ${opts.shapes.join(' ')}; ${uptime()} (2 cores shared: compare rows of one run)`);
   }
-  while (minReceived() < published) await sleep(5);
-
-  const drain = async () => {
-    const deadline = Date.now() + 15_000;
-    while (minReceived() < published && Date.now() < deadline) await sleep(2);
-  };
-
-  // Phase 1: maximum throughput.
-  let stats0 = await brokerStats(child);
-  const received0 = received.reduce((a, b) => a + b, 0);
-  let started = performance.now();
-  const endAt = started + opts.seconds * 1000;
-  while (performance.now() < endAt) {
-    let burst = 0;
-    while (published - minReceived() < opts.window && burst < 512) {
-      publishOne(pubs[published % pubs.length]);
-      burst++;
-    }
-    await tick();
+  for (const run of runs) {
+    const results: ShapeResult[] = [];
+    for (const name of opts.shapes) results.push(await runShape(ALL_SHAPES[name], opts, run.lib));
+    out.push({ label: run.label, results });
+    if (!opts.json) printTable(`${run.label} (${uptime()})`, results);
   }
-  const elapsed = (performance.now() - started) / 1000;
-  const deliveredInPhase = received.reduce((a, b) => a + b, 0) - received0;
-  await drain();
-  let stats1 = await brokerStats(child);
-  const throughput = {
-    deliveredPerSecond: Math.round(deliveredInPhase / elapsed),
-    publishedPerSecond: Math.round(deliveredInPhase / opts.subs / elapsed),
-    brokerCpuMicrosPerDelivery: (stats1.cpuMicros - stats0.cpuMicros) / (stats1.deliveries - stats0.deliveries),
-    brokerCpuPercent: ((stats1.cpuMicros - stats0.cpuMicros) / 1e6 / elapsed) * 100,
-  };
-
-  // Phase 2: fixed rate.
-  latencies = new Float64Array(Math.ceil(opts.rate * opts.seconds * opts.subs * 1.1));
-  latencyCount = 0;
-  recordLatency = true;
-  stats0 = await brokerStats(child);
-  started = performance.now();
-  let sentAtRate = 0;
-  await new Promise<void>((resolve) => {
-    const timer = setInterval(() => {
-      const now = performance.now();
-      const due = Math.min(opts.rate * opts.seconds, Math.floor(((now - started) / 1000) * opts.rate));
-      while (sentAtRate < due) {
-        publishOne(pubs[sentAtRate % pubs.length]);
-        sentAtRate++;
-      }
-      if (sentAtRate >= opts.rate * opts.seconds) {
-        clearInterval(timer);
-        resolve();
-      }
-    }, 1);
-  });
-  await drain();
-  recordLatency = false;
-  stats1 = await brokerStats(child);
-  const sorted = latencies.slice(0, latencyCount).sort();
-  const fixedRate = {
-    rate: opts.rate,
-    latencyP50Ms: percentile(sorted, 50),
-    latencyP99Ms: percentile(sorted, 99),
-    latencyMaxMs: sorted[sorted.length - 1],
-    samples: latencyCount,
-    brokerCpuMicrosPerDelivery: (stats1.cpuMicros - stats0.cpuMicros) / (stats1.deliveries - stats0.deliveries),
-  };
-
-  const result = {
-    pubs: opts.pubs,
-    subs: opts.subs,
-    payloadBytes: opts.size,
-    throughput,
-    fixedRate,
-    brokerRssIdleMiB: idle.rss / 1024 / 1024,
-    brokerRssMiB: stats1.rss / 1024 / 1024,
-    dropped: stats1.dropped,
-  };
-  if (opts.json) {
-    console.log(JSON.stringify(result));
-  } else {
-    const f = (n: number, d = 2) => n.toFixed(d);
-    console.log(`hpfeeds bench: ${opts.pubs} publisher(s) x ${opts.subs} subscriber(s), ${opts.size}-byte payloads`);
-    console.log(`  max throughput   ${throughput.deliveredPerSecond.toLocaleString('en')} deliveries/s (${throughput.publishedPerSecond.toLocaleString('en')} publishes/s), broker CPU ${f(throughput.brokerCpuPercent, 0)}%`);
-    console.log(`  broker CPU       ${f(throughput.brokerCpuMicrosPerDelivery, 3)} µs/delivery at max throughput, ${f(fixedRate.brokerCpuMicrosPerDelivery, 3)} µs/delivery at ${opts.rate} msg/s`);
-    console.log(`  latency @ ${opts.rate}/s  p50 ${f(fixedRate.latencyP50Ms, 3)} ms, p99 ${f(fixedRate.latencyP99Ms, 3)} ms, max ${f(fixedRate.latencyMaxMs, 3)} ms (${latencyCount} samples)`);
-    console.log(`  broker RSS       ${f(result.brokerRssMiB, 1)} MiB after the run (${f(result.brokerRssIdleMiB, 1)} MiB idle, tsx loader included), dropped ${result.dropped}`);
+  if (opts.json) console.log(JSON.stringify({ load: loadavg(), runs: out }));
+  else {
+    console.log(
+      '\nloss%: messages published in the phase that a subscriber never got. µs/deliv: broker CPU per message written to a subscriber.',
+    );
+    console.log('broker%/loadgen%: CPU of the broker child and of this process (flagged when the load generator is not below the broker).');
   }
-
-  await Promise.all([...subs, ...pubs].map((c) => c.close(1000)));
-  child.send({ type: 'stop' });
-  child.removeAllListeners('exit');
-  await new Promise((r) => child.once('exit', r));
 }
 
 await main();

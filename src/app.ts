@@ -128,13 +128,27 @@ export async function buildCore(config: Config): Promise<Core> {
       stores.push(parts.authFile);
     }
     stores.push(new EnvAuthStore(config.env));
+    const knownHpfeedsChannels = new Set<string>([config.eventAllChannel, ...Object.values(config.eventChannelMap).flat()].filter(Boolean));
     const broker = (parts.broker = new Broker({
       authStore: new CompositeAuthStore(stores),
       name: config.hpfeedsName,
       registry,
       logger: log.child({ domain: 'hpfeeds' }),
       maxSendBufferBytes: config.hpfeedsSendBufferBytes,
+      highWaterBytes: Math.min(config.hpfeedsHighWaterBytes, config.hpfeedsSendBufferBytes),
+      maxQueuedBytes: config.hpfeedsQueueBudgetBytes,
       backpressureDeadlineMs: config.hpfeedsBackpressureDeadline * 1000,
+      maxConnections: config.hpfeedsMaxConnections,
+      maxConnectionsPerAddress: config.hpfeedsMaxConnectionsPerAddress,
+      authFailuresPerAddress: config.hpfeedsAuthFailuresPerAddress,
+      authFailuresPerIdent: config.hpfeedsAuthFailuresPerIdent,
+      authFailureWindowMs: 60_000,
+      // Channels the core itself publishes on keep their names in metrics; other peer-chosen
+      // channels and idents are bounded (filled in once the event service knows its channels).
+      metricLabels: {
+        channels: { known: (c: string) => knownHpfeedsChannels.has(c), max: config.hpfeedsMetricLabelValues },
+        idents: { max: config.hpfeedsMetricLabelValues },
+      },
     }));
     const hpfeeds: ListenAddress[] = [];
     for (const endpoint of config.hpfeedsEndpoints) {
@@ -186,6 +200,7 @@ export async function buildCore(config: Config): Promise<Core> {
       parts.analyticsRetention.start();
     }
     events.attach(gateway);
+    for (const channel of events.nodeAuthkey('metrics-labels').pubchans) knownHpfeedsChannels.add(channel);
 
     // Every enrolled node gets an hpfeeds authkey for the channels its events go to, so the node
     // (or a sidecar on it) can also publish straight to the broker under its own name.

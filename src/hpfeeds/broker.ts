@@ -4,10 +4,14 @@ import { readFile } from 'node:fs/promises';
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { Registry } from 'prom-client';
+import { Admission, type AdmissionLimits } from './admission.js';
 import { DEFAULT_MAX_FRAME_LENGTH, encodePublish } from './codec.js';
 import { Connection, type ConnectionHost, type ConnectionLimits } from './connection.js';
 import { parseEndpoint } from './endpoint.js';
+import { LabelFolder, type LabelPolicy } from './labels.js';
 import { BrokerMetrics, PublishStats } from './metrics.js';
+import { ChannelRoute, type TickBuffer } from './route.js';
+import { OFFER_CONGESTED, OFFER_DROPPED, type SendLimits } from './send-queue.js';
 import { silentLogger, type AuthStore, type HpfeedsLogger } from './types.js';
 
 export interface BrokerOptions {
@@ -19,14 +23,46 @@ export interface BrokerOptions {
   logger?: HpfeedsLogger;
   /** Largest frame accepted, header included. Default 5 + 1 MiB. */
   maxFrameLength?: number;
-  /** Per-connection bound on bytes waiting to be sent; beyond it messages for that peer are dropped. Default 8 MiB. */
+  /**
+   * Hard per-subscriber bound on queued bytes; beyond it messages for that subscriber are dropped
+   * (counted). External publishers are paused long before (see highWaterBytes), so in practice
+   * only in-process publishes to a stuck subscriber reach it. Default 8 MiB.
+   */
   maxSendBufferBytes?: number;
-  /** A subscriber whose send buffer stays full this long is disconnected. Default 10 s. */
+  /** Queued bytes past which a subscriber pauses the external publishers feeding it. Default 1 MiB (at most half of maxSendBufferBytes). */
+  highWaterBytes?: number;
+  /** Queued bytes at or under which those publishers resume. Default highWaterBytes / 4. */
+  lowWaterBytes?: number;
+  /**
+   * Budget for all subscriber queues together (a buffer shared by several subscribers counts
+   * once). Past half of it every external publisher pauses; past all of it congested subscribers
+   * lose messages. Default 128 MiB.
+   */
+  maxQueuedBytes?: number;
+  /** A subscriber that stays past the high-water mark this long gets an ERROR after its queued data and is disconnected. Default 10 s. */
   backpressureDeadlineMs?: number;
   /** Time a new connection has to complete AUTH (or a TLS handshake). Default 10 s. */
   authTimeoutMs?: number;
   /** Time a closing connection gets to flush before it is destroyed. Default 2 s. */
   closeTimeoutMs?: number;
+  /** Bytes a peer may send before it is authenticated (only AUTH is accepted then). Default 16 KiB. */
+  preAuthMaxBytes?: number;
+  /** Connections across all listeners (TLS handshakes included). Default 10000. */
+  maxConnections?: number;
+  /** Connections from one remote address. Default 200. */
+  maxConnectionsPerAddress?: number;
+  /** Failed AUTHs per address per window before that address's AUTHs are refused unchecked. Default 20. */
+  authFailuresPerAddress?: number;
+  /** Failed AUTHs per existing ident per window (not counting its last good address). Default 20. */
+  authFailuresPerIdent?: number;
+  /** Window of the AUTH failure limits. Default 60 s. */
+  authFailureWindowMs?: number;
+  /**
+   * Bounds on metric label values a peer can choose: channel names (in-process publishers pass
+   * pot-type channels) and idents. Values in `known` always keep their name; `max` others are
+   * admitted, the rest are exported as `other`. Defaults: no known values, max 200 each.
+   */
+  metricLabels?: { channels?: LabelPolicy; idents?: LabelPolicy };
 }
 
 export interface ListenAddress {
@@ -39,9 +75,18 @@ export const BROKER_DEFAULTS = {
   name: 'hpfeeds',
   maxFrameLength: DEFAULT_MAX_FRAME_LENGTH,
   maxSendBufferBytes: 8 * 1024 * 1024,
+  highWaterBytes: 1024 * 1024,
+  maxQueuedBytes: 128 * 1024 * 1024,
   backpressureDeadlineMs: 10_000,
   authTimeoutMs: 10_000,
   closeTimeoutMs: 2_000,
+  preAuthMaxBytes: 16 * 1024,
+  maxConnections: 10_000,
+  maxConnectionsPerAddress: 200,
+  authFailuresPerAddress: 20,
+  authFailuresPerIdent: 20,
+  authFailureWindowMs: 60_000,
+  maxLabelValues: 200,
 } as const;
 
 export class Broker implements ConnectionHost {
@@ -53,19 +98,35 @@ export class Broker implements ConnectionHost {
   readonly authStore: AuthStore;
   readonly limits: ConnectionLimits;
   /** @internal */
+  readonly sendLimits: SendLimits;
+  /** @internal */
+  readonly admission: Admission;
+  /** @internal */
+  readonly identLabel: LabelFolder;
+  /** @internal */
+  readonly channelLabel: LabelFolder;
+  /** @internal */
   authGeneration = 0;
+  /** Bytes held by subscriber queues (a tick buffer shared by several subscribers counts once). */
+  queuedBytes = 0;
+  /** Highest `queuedBytes` seen (exported as a gauge, reset on scrape). */
+  private queuedBytesPeak = 0;
 
   private readonly servers: Server[] = [];
   private readonly listening: ListenAddress[] = [];
   /** Raw sockets of all listeners, so close() can also reap TLS handshakes that never finished. */
   private readonly rawSockets = new Set<Socket>();
   private readonly connections = new Set<Connection>();
-  /** Subscribers per channel. Replaced, never mutated, on (un)subscribe so routing can iterate freely. */
-  private readonly channels = new Map<string, readonly Connection[]>();
+  private readonly channels = new Map<string, ChannelRoute<Connection>>();
   private readonly stats = new Map<string, Map<string, PublishStats>>();
   private deliveryCount = 0;
+  /** Routes with frames in this turn, and connections with something to write. */
+  private activeRoutes: ChannelRoute<Connection>[] = [];
   private dirty: Connection[] = [];
+  private spareDirty: Connection[] = [];
   private flushScheduled = false;
+  /** Publishers paused because all queues together are past half the global budget. */
+  private readonly globalWaiters = new Set<Connection>();
   private closing: Promise<void> | undefined;
   private readonly unwatch: (() => void) | undefined;
 
@@ -76,15 +137,47 @@ export class Broker implements ConnectionHost {
     this.logger = opts.logger ?? silentLogger;
     this.limits = {
       maxFrameLength: opts.maxFrameLength ?? BROKER_DEFAULTS.maxFrameLength,
-      maxSendBufferBytes: opts.maxSendBufferBytes ?? BROKER_DEFAULTS.maxSendBufferBytes,
-      backpressureDeadlineMs: opts.backpressureDeadlineMs ?? BROKER_DEFAULTS.backpressureDeadlineMs,
       authTimeoutMs: opts.authTimeoutMs ?? BROKER_DEFAULTS.authTimeoutMs,
       closeTimeoutMs: opts.closeTimeoutMs ?? BROKER_DEFAULTS.closeTimeoutMs,
+      preAuthMaxBytes: opts.preAuthMaxBytes ?? BROKER_DEFAULTS.preAuthMaxBytes,
     };
+    const maxSendBufferBytes = opts.maxSendBufferBytes ?? BROKER_DEFAULTS.maxSendBufferBytes;
+    const highWaterBytes = opts.highWaterBytes ?? Math.min(BROKER_DEFAULTS.highWaterBytes, Math.floor(maxSendBufferBytes / 2));
+    this.sendLimits = {
+      maxSendBufferBytes,
+      highWaterBytes,
+      lowWaterBytes: opts.lowWaterBytes ?? Math.floor(highWaterBytes / 4),
+      maxQueuedBytes: opts.maxQueuedBytes ?? BROKER_DEFAULTS.maxQueuedBytes,
+      backpressureDeadlineMs: opts.backpressureDeadlineMs ?? BROKER_DEFAULTS.backpressureDeadlineMs,
+    };
+    if (!(this.sendLimits.lowWaterBytes < highWaterBytes && highWaterBytes <= maxSendBufferBytes)) {
+      throw new RangeError('hpfeeds broker: need lowWaterBytes < highWaterBytes <= maxSendBufferBytes');
+    }
+    const admissionLimits: AdmissionLimits = {
+      maxConnections: opts.maxConnections ?? BROKER_DEFAULTS.maxConnections,
+      maxConnectionsPerAddress: opts.maxConnectionsPerAddress ?? BROKER_DEFAULTS.maxConnectionsPerAddress,
+      authFailuresPerAddress: opts.authFailuresPerAddress ?? BROKER_DEFAULTS.authFailuresPerAddress,
+      authFailuresPerIdent: opts.authFailuresPerIdent ?? BROKER_DEFAULTS.authFailuresPerIdent,
+      authFailureWindowMs: opts.authFailureWindowMs ?? BROKER_DEFAULTS.authFailureWindowMs,
+      logIntervalMs: 60_000,
+    };
+    this.admission = new Admission(admissionLimits, this.logger);
+    this.identLabel = new LabelFolder(opts.metricLabels?.idents, BROKER_DEFAULTS.maxLabelValues);
+    this.channelLabel = new LabelFolder(opts.metricLabels?.channels, BROKER_DEFAULTS.maxLabelValues);
     this.metrics = new BrokerMetrics(this.registry, {
       deliveries: () => this.deliveryCount,
       publishStats: () => this.allPublishStats(),
       connectionBuffers: () => this.connectionBuffers(),
+      reportSentBytes: () => {
+        for (const conn of this.connections) this.reportSentBytes(conn);
+      },
+      queuedBytes: () => {
+        const peak = this.queuedBytesPeak;
+        this.queuedBytesPeak = this.queuedBytes;
+        return { now: this.queuedBytes, peak };
+      },
+      foldedLabels: () => ({ ident: this.identLabel.folded, chan: this.channelLabel.folded }),
+      connectionsOpen: () => this.admission.connections,
     });
     this.unwatch = opts.authStore.watch?.((idents) => {
       void this.revalidateIdents(idents === undefined ? undefined : new Set(idents));
@@ -116,10 +209,9 @@ export class Broker implements ConnectionHost {
       server = createTcpServer({ allowHalfOpen: true });
       server.on('connection', (socket: Socket) => this.accept(socket));
     }
-    server.on('connection', (socket: Socket) => {
-      this.rawSockets.add(socket);
-      socket.once('close', () => this.rawSockets.delete(socket));
-    });
+    // Registered before the TLS server's own handler would matter: a refused raw socket is
+    // destroyed before any handshake work is done for it.
+    server.prependListener('connection', (socket: Socket) => this.admit(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ port: ep.port, host: ep.host }, () => {
@@ -136,8 +228,34 @@ export class Broker implements ConnectionHost {
     return info;
   }
 
+  /** Connection caps, applied to raw sockets (so TLS handshakes count too). */
+  private admit(socket: Socket): void {
+    const address = socket.remoteAddress ?? '';
+    const refused = this.closing ? 'closing' : this.admission.admit(address);
+    if (refused !== undefined) {
+      socket.destroy();
+      if (refused === 'closing') return;
+      this.metrics.connectionsRefused.inc({ reason: refused });
+      this.admission.log.warn(
+        `refused-${refused}`,
+        address,
+        {
+          reason: refused,
+          limit: refused === 'global' ? this.admission.limits.maxConnections : this.admission.limits.maxConnectionsPerAddress,
+        },
+        'hpfeeds connection refused: connection cap reached',
+      );
+      return;
+    }
+    this.rawSockets.add(socket);
+    socket.once('close', () => {
+      this.rawSockets.delete(socket);
+      this.admission.release(address);
+    });
+  }
+
   private accept(socket: Socket): void {
-    if (this.closing) {
+    if (this.closing || socket.destroyed) {
       socket.destroy();
       return;
     }
@@ -148,36 +266,82 @@ export class Broker implements ConnectionHost {
 
   /**
    * Publishes from trusted in-process code (no TCP hop, no ACL check). Counted like a client
-   * publish under `ident`. Throws HpfeedsProtocolError if ident or channel exceed 255 UTF-8 bytes.
+   * publish under `ident`. Never blocks: a subscriber whose queue is full loses the message, and
+   * that is counted per subscriber. Throws HpfeedsProtocolError if ident or channel exceed 255
+   * UTF-8 bytes.
    */
   publish(ident: string, channel: string, payload: Uint8Array | string): void {
     if (this.closing) return;
     const frame = encodePublish(ident, channel, payload);
     const payloadLength = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.byteLength;
-    this.route(channel, frame, true, payloadLength, this.publishStatsFor(ident, channel));
+    this.route(channel, frame, undefined, payloadLength, this.publishStatsFor(ident, channel));
   }
 
-  /** @internal Delivers one encoded PUBLISH frame to every subscriber of `channel`. Hot path. */
-  route(channel: string, frame: Buffer, frameIsShared: boolean, payloadLength: number, stats: PublishStats): void {
+  /**
+   * @internal Queues one encoded PUBLISH frame for every subscriber of `channel`. Hot path.
+   * Returns true if `source` (an external publisher) must stop reading: a subscriber it feeds is
+   * past its high-water mark, or all queues together are past half the global budget.
+   */
+  route(channel: string, frame: Buffer, source: Connection | undefined, payloadLength: number, stats: PublishStats): boolean {
     stats.record(payloadLength);
-    const subscribers = this.channels.get(channel);
-    if (subscribers === undefined) return;
-    // A received frame is a view into the socket's read chunk: copy it once so queued frames
-    // never pin whole chunks; every subscriber then shares this one buffer.
-    const shared = frameIsShared ? frame : Buffer.from(frame);
+    const route = this.channels.get(channel);
+    if (route === undefined) return false;
+    const subscribers = route.subscribers;
+    const start = route.bytes;
+    const length = frame.length;
+    let queued = false;
+    let pause = false;
     let delivered = 0;
     for (let i = 0; i < subscribers.length; i++) {
-      if (subscribers[i].enqueue(shared)) delivered++;
+      const sub = subscribers[i];
+      const firstThisTurn = !sub.queue.hasPending;
+      const result = sub.queue.offer(route, start, length);
+      if (result === OFFER_DROPPED) continue;
+      delivered++;
+      if (!queued) {
+        queued = true;
+        if (!route.active) this.activeRoutes.push(route);
+        route.push(frame);
+        this.reserveQueued(length);
+      }
+      if (firstThisTurn) this.scheduleFlush(sub);
+      if (result === OFFER_CONGESTED && source !== undefined) {
+        sub.queue.addWaiter(source);
+        pause = true;
+      }
     }
     this.deliveryCount += delivered;
+    if (source !== undefined && this.queuedBytes > this.sendLimits.maxQueuedBytes / 2) {
+      this.globalWaiters.add(source);
+      pause = true;
+    }
+    return pause;
   }
 
   /** @internal */
+  reserveQueued(bytes: number): void {
+    this.queuedBytes += bytes;
+    if (this.queuedBytes > this.queuedBytesPeak) this.queuedBytesPeak = this.queuedBytes;
+  }
+
+  /** @internal */
+  releaseQueued(bytes: number): void {
+    this.queuedBytes -= bytes;
+    if (this.globalWaiters.size > 0 && this.queuedBytes <= this.sendLimits.maxQueuedBytes / 4) {
+      const waiters = [...this.globalWaiters];
+      this.globalWaiters.clear();
+      for (const w of waiters) w.releaseBackpressure();
+    }
+  }
+
+  /** @internal Label-bounded publish statistics (one entry per folded ident and channel). */
   publishStatsFor(ident: string, channel: string): PublishStats {
-    let byChannel = this.stats.get(ident);
-    if (byChannel === undefined) this.stats.set(ident, (byChannel = new Map()));
-    let stats = byChannel.get(channel);
-    if (stats === undefined) byChannel.set(channel, (stats = new PublishStats(ident, channel)));
+    const identLabel = this.identLabel.fold(ident);
+    const channelLabel = this.channelLabel.fold(channel);
+    let byChannel = this.stats.get(identLabel);
+    if (byChannel === undefined) this.stats.set(identLabel, (byChannel = new Map()));
+    let stats = byChannel.get(channelLabel);
+    if (stats === undefined) byChannel.set(channelLabel, (stats = new PublishStats(identLabel, channelLabel)));
     return stats;
   }
 
@@ -185,17 +349,21 @@ export class Broker implements ConnectionHost {
   addSubscription(conn: Connection, channel: string): void {
     if (conn.subscriptions.has(channel)) return;
     conn.subscriptions.add(channel);
-    this.channels.set(channel, [...(this.channels.get(channel) ?? []), conn]);
-    this.metrics.subscriptions.inc({ ident: conn.ident, chan: channel });
+    let route = this.channels.get(channel);
+    if (route === undefined) this.channels.set(channel, (route = new ChannelRoute(channel)));
+    route.subscribers = [...route.subscribers, conn];
+    this.metrics.subscriptions.inc({ ident: conn.identLabels.ident, chan: this.channelLabel.fold(channel) });
   }
 
   /** @internal */
   removeSubscription(conn: Connection, channel: string): void {
     if (!conn.subscriptions.delete(channel)) return;
-    const remaining = (this.channels.get(channel) ?? []).filter((c) => c !== conn);
-    if (remaining.length > 0) this.channels.set(channel, remaining);
-    else this.channels.delete(channel);
-    this.metrics.subscriptions.dec({ ident: conn.ident, chan: channel });
+    const route = this.channels.get(channel);
+    if (route !== undefined) {
+      route.subscribers = route.subscribers.filter((c) => c !== conn);
+      if (route.subscribers.length === 0) this.channels.delete(channel);
+    }
+    this.metrics.subscriptions.dec({ ident: conn.identLabels.ident, chan: this.channelLabel.fold(channel) });
   }
 
   /** @internal Connections with queued frames are flushed together once the current I/O turn is done. */
@@ -209,14 +377,37 @@ export class Broker implements ConnectionHost {
 
   private readonly flushDirty = (): void => {
     this.flushScheduled = false;
+    const routes = this.activeRoutes;
+    this.activeRoutes = [];
+    const ticks: TickBuffer[] = [];
+    for (let i = 0; i < routes.length; i++) ticks.push(routes[i].seal());
     const dirty = this.dirty;
-    this.dirty = [];
+    this.dirty = this.spareDirty;
     for (let i = 0; i < dirty.length; i++) dirty[i].flush();
+    dirty.length = 0;
+    this.spareDirty = dirty;
+    for (let i = 0; i < routes.length; i++) {
+      routes[i].reset();
+      const tick = ticks[i];
+      tick.open = false;
+      // Nobody took it (all its subscribers closed in this turn): its bytes are free now.
+      if (tick.refs === 0) this.releaseQueued(tick.buf.length);
+    }
   };
 
   /** @internal */
   connectionClosed(conn: Connection): void {
+    this.reportSentBytes(conn);
+    this.globalWaiters.delete(conn);
     if (this.connections.delete(conn)) this.metrics.clientConnections.dec();
+  }
+
+  private reportSentBytes(conn: Connection): void {
+    const q = conn.queue;
+    if (q.sentBytes > q.reportedSentBytes) {
+      this.metrics.sendBufferFill.inc(conn.identLabels, q.sentBytes - q.reportedSentBytes);
+      q.reportedSentBytes = q.sentBytes;
+    }
   }
 
   /**
@@ -279,7 +470,7 @@ export class Broker implements ConnectionHost {
 
   private *connectionBuffers(): Iterable<{ ident: string; send: number; receive: number }> {
     for (const conn of this.connections) {
-      if (conn.isReady) yield { ident: conn.ident, send: conn.sendBufferBytes, receive: conn.receiveBufferBytes };
+      if (conn.isReady) yield { ident: conn.identLabels.ident, send: conn.sendBufferBytes, receive: conn.receiveBufferBytes };
     }
   }
 }

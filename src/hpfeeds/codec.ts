@@ -38,7 +38,8 @@ export type ProtocolErrorCode =
   | 'unknown-opcode'
   | 'truncated-string'
   | 'bad-utf8'
-  | 'string-too-long';
+  | 'string-too-long'
+  | 'invalid-first-message';
 
 /** Malformed input (or an unencodable value). `code` doubles as the metric category. */
 export class HpfeedsProtocolError extends Error {
@@ -175,9 +176,16 @@ export class FrameDecoder {
   private queued: Buffer[] = [];
   private queuedBytes = 0;
   private failure: HpfeedsProtocolError | undefined;
+  /**
+   * While true, any frame other than AUTH fails as soon as its 5-byte header is seen, so an
+   * unauthenticated peer cannot make us buffer the body of a large frame. A broker sets it until
+   * the peer's AUTH frame has been returned.
+   */
+  authOnly: boolean;
 
-  constructor(opts: { maxFrameLength?: number } = {}) {
+  constructor(opts: { maxFrameLength?: number; authOnly?: boolean } = {}) {
     this.maxFrameLength = opts.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH;
+    this.authOnly = opts.authOnly ?? false;
     if (!(this.maxFrameLength >= HEADER_LENGTH)) throw new RangeError('maxFrameLength must be at least 5');
   }
 
@@ -261,6 +269,9 @@ export class FrameDecoder {
     if (length > max) {
       throw this.fail(new HpfeedsProtocolError('frame-too-long', `frame length ${length} exceeds the limit of ${max} for opcode ${op}`));
     }
+    if (this.authOnly && op !== OP_AUTH) {
+      throw this.fail(new HpfeedsProtocolError('invalid-first-message', 'First message was not AUTH'));
+    }
   }
 
   /**
@@ -310,6 +321,7 @@ export class FrameDecoder {
       }
       case OP_AUTH: {
         const ident = this.string8(end, 'ident');
+        this.authOnly = false; // what follows AUTH is checked by the connection once auth is known
         return { op, ident, hash: buf.subarray(this.pos, end) };
       }
       case OP_PUBLISH: {

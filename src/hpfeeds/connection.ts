@@ -1,5 +1,5 @@
-// One client connection of the broker: handshake, authentication, ACL checks, and a bounded,
-// batched send path. Routing between connections lives in broker.ts.
+// One client connection of the broker: handshake, pre-auth limits, authentication, ACL checks,
+// back-pressure on its reads, and closing. The send side is send-queue.ts; routing is broker.ts.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import {
@@ -14,19 +14,23 @@ import {
   hashSecret,
   type HpfeedsFrame,
 } from './codec.js';
-import type { BrokerMetrics, PublishStats } from './metrics.js';
-import type { AuthKey, AuthStore, HpfeedsLogger } from './types.js';
+import type { Admission } from './admission.js';
+import type { LabelFolder } from './labels.js';
+import type { PublishStats } from './metrics.js';
+import { SendQueue, type PausedPublisher, type SendHost, type SendOwner } from './send-queue.js';
+import type { AuthKey, AuthStore } from './types.js';
 
 /** What a connection needs from its broker. */
-export interface ConnectionHost {
+export interface ConnectionHost extends SendHost {
   readonly name: string;
-  readonly logger: HpfeedsLogger;
-  readonly metrics: BrokerMetrics;
   readonly authStore: AuthStore;
   readonly limits: ConnectionLimits;
+  readonly admission: Admission;
+  readonly identLabel: LabelFolder;
   /** Bumped by every revalidation, so a login whose lookup raced with one looks its key up again. */
   readonly authGeneration: number;
-  route(channel: string, frame: Buffer, frameIsShared: boolean, payloadLength: number, stats: PublishStats): void;
+  /** Routes a frame; returns true if `source` must pause reading (a subscriber it feeds is congested). */
+  route(channel: string, frame: Buffer, source: Connection | undefined, payloadLength: number, stats: PublishStats): boolean;
   publishStatsFor(ident: string, channel: string): PublishStats;
   addSubscription(conn: Connection, channel: string): void;
   removeSubscription(conn: Connection, channel: string): void;
@@ -36,10 +40,10 @@ export interface ConnectionHost {
 
 export interface ConnectionLimits {
   maxFrameLength: number;
-  maxSendBufferBytes: number;
-  backpressureDeadlineMs: number;
   authTimeoutMs: number;
   closeTimeoutMs: number;
+  /** Bytes a peer may send before its AUTH is accepted (AUTH itself is at most 281 bytes). */
+  preAuthMaxBytes: number;
 }
 
 const AWAIT_AUTH = 0;
@@ -49,15 +53,15 @@ const CLOSING = 3;
 const CLOSED = 4;
 type State = typeof AWAIT_AUTH | typeof AUTHENTICATING | typeof READY | typeof CLOSING | typeof CLOSED;
 
-/** Above this average frame size a batch is written with cork/writev rather than copied into one buffer. */
-const CONCAT_MAX_AVERAGE_FRAME = 4096;
 
 function isThenable<T>(value: unknown): value is PromiseLike<T> {
   return typeof (value as PromiseLike<T> | undefined)?.then === 'function';
 }
 
-export class Connection {
+export class Connection implements SendOwner, PausedPublisher {
   readonly peer: string;
+  /** Remote address (no port): the key of per-address limits. */
+  readonly address: string;
   /** Authenticated ident; '' before authentication (also the metric label for anonymous peers). */
   ident = '';
   owner = '';
@@ -72,15 +76,15 @@ export class Connection {
   private pubchans = new Set<string>();
   private subchans = new Set<string>();
   private readonly decoder: FrameDecoder;
-  private identLabels = { ident: '' };
+  identLabels = { ident: '' };
   private peerEnded = false;
+  private preAuthBytes = 0;
+  /** Reading stopped because a subscriber this peer publishes to is congested. */
+  private backpressured = false;
+  /** Set by shutdown() while this turn's frames are still to be written: the close follows the flush. */
+  private closeAfterFlush: { message: string | undefined; graceMs: number } | undefined;
 
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-
-  private congested = false;
-  private droppedWhileCongested = 0;
-  private deadlineTimer: NodeJS.Timeout | undefined;
+  readonly queue: SendQueue;
   private authTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
 
@@ -93,8 +97,10 @@ export class Connection {
     private readonly host: ConnectionHost,
     readonly socket: Socket,
   ) {
+    this.address = socket.remoteAddress ?? '';
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
-    this.decoder = new FrameDecoder({ maxFrameLength: host.limits.maxFrameLength });
+    this.decoder = new FrameDecoder({ maxFrameLength: host.limits.maxFrameLength, authOnly: true });
+    this.queue = new SendQueue(host, this);
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
 
     socket.setNoDelay(true);
@@ -114,116 +120,62 @@ export class Connection {
 
   /** Bytes queued for this peer (ours + the socket's). */
   get sendBufferBytes(): number {
-    return this.pendingBytes + this.socket.writableLength;
+    return this.queue.backlog + this.socket.writableLength;
   }
 
   get receiveBufferBytes(): number {
     return this.decoder.bufferedBytes;
   }
 
-  // --- send path ------------------------------------------------------------------------------
+  // --- send path (see send-queue.ts) -----------------------------------------------------------
 
-  /**
-   * Queues a frame shared with other subscribers; written at the end of this I/O turn. Returns
-   * false if the frame was dropped because the peer is not keeping up (never blocks the caller).
-   */
-  enqueue(frame: Buffer): boolean {
-    if (this.state !== READY) return false;
-    const backlog = this.pendingBytes + this.socket.writableLength;
-    const limit = this.host.limits.maxSendBufferBytes;
-    if (backlog > 0 && backlog + frame.length > limit) {
-      this.dropOne();
-      return false;
-    }
-    if (this.congested && backlog <= limit >>> 1) this.recovered();
-    if (this.pending.length === 0) this.host.scheduleFlush(this);
-    this.pending.push(frame);
-    this.pendingBytes += frame.length;
-    return true;
-  }
-
-  /** Writes everything queued in one go (called once per I/O turn by the broker). */
+  /** Writes this turn's frames (called once per I/O turn by the broker), then a pending close. */
   flush(): void {
-    const pending = this.pending;
-    const count = pending.length;
-    if (count === 0) return;
-    const bytes = this.pendingBytes;
-    if (this.socket.writableEnded) {
-      // Our side already ended (TLS peer half-closed): nothing can be sent any more.
-      pending.length = 0;
-      this.pendingBytes = 0;
-      return;
+    this.queue.flush();
+    const close = this.closeAfterFlush;
+    if (close !== undefined) {
+      this.closeAfterFlush = undefined;
+      this.finishClose(close.message, close.graceMs);
     }
-    if (count === 1) {
-      this.socket.write(pending[0]);
-    } else if (bytes <= count * CONCAT_MAX_AVERAGE_FRAME) {
-      // One copy of small frames beats one stream write per frame by far.
-      this.socket.write(Buffer.concat(pending, bytes));
-    } else {
-      this.socket.cork();
-      for (let i = 0; i < count; i++) this.socket.write(pending[i]);
-      this.socket.uncork();
-    }
-    pending.length = 0;
-    this.pendingBytes = 0;
-    this.host.metrics.sendBufferFill.inc(this.identLabels, bytes);
   }
 
-  private dropOne(): void {
-    this.host.metrics.publishDropped.inc(this.identLabels);
-    this.droppedWhileCongested++;
-    if (this.congested) return;
-    this.congested = true;
-    this.host.metrics.deadlineStart.inc(this.identLabels);
-    this.host.logger.warn(
-      { ident: this.ident, peer: this.peer, sendBufferBytes: this.sendBufferBytes, deadlineMs: this.host.limits.backpressureDeadlineMs },
-      'hpfeeds subscriber is not keeping up; dropping its messages until it catches up',
-    );
-    this.deadlineTimer = setTimeout(this.onDeadline, this.host.limits.backpressureDeadlineMs).unref();
-    this.socket.once('drain', this.onDrain);
-  }
-
-  private recovered(): void {
-    clearTimeout(this.deadlineTimer);
-    this.deadlineTimer = undefined;
-    this.congested = false;
-    this.socket.off('drain', this.onDrain);
-    this.host.metrics.deadlineRecover.inc(this.identLabels);
-    this.host.logger.info(
-      { ident: this.ident, peer: this.peer, dropped: this.droppedWhileCongested },
-      'hpfeeds subscriber caught up',
-    );
-    this.droppedWhileCongested = 0;
-  }
-
-  private readonly onDrain = (): void => {
-    if (this.congested) this.recovered();
-  };
-
-  private readonly onDeadline = (): void => {
-    if (!this.congested || this.state !== READY) return;
-    // Without new messages nothing re-checks the backlog, so look once more before giving up.
-    if (this.sendBufferBytes <= this.host.limits.maxSendBufferBytes >>> 1) {
-      this.recovered();
-      return;
-    }
+  deadlineExpired(dropped: number): void {
+    if (this.state !== READY) return;
     this.host.metrics.backpressureDisconnects.inc();
-    this.fail('deadline-timer-expired', 'Backpressure deadline timer expired', { dropped: this.droppedWhileCongested });
-  };
+    // The peer may be slow rather than gone: it gets what is queued, then the ERROR, for as long
+    // as the deadline again before the socket is destroyed.
+    this.fail('deadline-timer-expired', 'Backpressure deadline timer expired', { dropped, backlogBytes: this.sendBufferBytes }, this.identLabels.ident, this.host.sendLimits.backpressureDeadlineMs);
+  }
+
+  /** Called by a congested subscriber's queue once it drained (or closed). */
+  releaseBackpressure(): void {
+    if (!this.backpressured) return;
+    this.backpressured = false;
+    if (this.state !== READY) return;
+    this.socket.resume();
+    // Deferred: the caller may be in the middle of another connection's write callback.
+    setImmediate(() => this.processFrames());
+  }
 
   // --- receive path ---------------------------------------------------------------------------
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.state >= CLOSING) return;
     if (this.state === READY) this.host.metrics.receiveBufferFill.inc(this.identLabels, chunk.length);
+    else if (this.state === AWAIT_AUTH) this.preAuthBytes += chunk.length;
     this.decoder.push(chunk);
     this.processFrames();
+    // Defence in depth: the decoder already refuses anything but a (small) AUTH before auth.
+    // Frames sent in the same write right after AUTH are legitimate and not counted here.
+    if (this.state === AWAIT_AUTH && this.preAuthBytes > this.host.limits.preAuthMaxBytes) {
+      this.fail('pre-auth-limit', `More than ${this.host.limits.preAuthMaxBytes} bytes sent before authentication`);
+    }
   };
 
   /** Handles every complete frame, in order, unless authentication is in flight (then they wait). */
   private processFrames(): void {
     try {
-      while (this.state === READY || this.state === AWAIT_AUTH) {
+      while ((this.state === READY && !this.backpressured) || this.state === AWAIT_AUTH) {
         const frame = this.decoder.next();
         if (frame === null) break;
         this.handleFrame(frame);
@@ -237,7 +189,7 @@ export class Connection {
       }
       return;
     }
-    if (this.peerEnded && (this.state === READY || this.state === AWAIT_AUTH)) this.shutdown();
+    if (this.peerEnded && !this.backpressured && (this.state === READY || this.state === AWAIT_AUTH)) this.shutdown();
   }
 
   private handleFrame(frame: HpfeedsFrame): void {
@@ -282,12 +234,22 @@ export class Connection {
       this.lastPublishStats = stats;
     }
     // The ident is the sender's, so the received frame is byte for byte what subscribers get.
-    this.host.route(channel, raw, false, payloadLength, stats);
+    if (this.host.route(channel, raw, this, payloadLength, stats) && !this.backpressured) {
+      // A subscriber this frame went to is past its high-water mark: stop reading (the rest stays
+      // in the decoder and in TCP) until it drains. The publisher is slowed, nobody loses data.
+      this.backpressured = true;
+      this.socket.pause();
+      this.host.metrics.publisherPaused.inc();
+    }
   }
 
   // --- authentication -------------------------------------------------------------------------
 
   private beginAuth(ident: string, hash: Buffer): void {
+    if (this.host.admission.addressBlocked(this.address)) {
+      this.authRefused('address', ident);
+      return;
+    }
     this.state = AUTHENTICATING;
     // Frames after AUTH stay in the decoder, and TCP flow control holds the rest, until we know.
     this.socket.pause();
@@ -315,20 +277,29 @@ export class Connection {
       this.beginAuth(ident, hash);
       return;
     }
+    const admission = this.host.admission;
     if (!key) {
+      admission.authFailed(this.address, ident, false);
       // Unknown idents are attacker-chosen: keep them out of metric labels.
       this.fail('invalid-ident', `Authentication failed for ${ident}`, { attemptedIdent: ident }, '');
       return;
     }
-    const expected = hashSecret(this.nonce, key.secret);
-    if (hash.length !== expected.length || !timingSafeEqual(hash, expected)) {
-      this.fail('invalid-secret', `Authentication failed for ${ident}`, { attemptedIdent: ident }, ident);
+    if (admission.identBlocked(ident, this.address)) {
+      this.authRefused('ident', ident);
       return;
     }
+    const expected = hashSecret(this.nonce, key.secret);
+    if (hash.length !== expected.length || !timingSafeEqual(hash, expected)) {
+      admission.authFailed(this.address, ident, true);
+      this.fail('invalid-secret', `Authentication failed for ${ident}`, { attemptedIdent: ident }, this.host.identLabel.fold(ident));
+      return;
+    }
+    admission.authSucceeded(this.address, ident);
+    this.decoder.authOnly = false;
     clearTimeout(this.authTimer);
     this.authTimer = undefined;
     this.ident = ident;
-    this.identLabels = { ident };
+    this.identLabels = { ident: this.host.identLabel.fold(ident) };
     this.owner = key.owner;
     this.authHash = expected;
     this.pubchans = new Set(key.pubchans);
@@ -338,6 +309,19 @@ export class Connection {
     this.host.logger.info({ ident, owner: key.owner, peer: this.peer }, 'hpfeeds client authenticated');
     this.socket.resume();
     if (async) this.processFrames();
+  }
+
+  /** Too many failed AUTHs from this address or against this ident: refused without a lookup. */
+  private authRefused(scope: 'address' | 'ident', ident: string): void {
+    this.host.metrics.authRateLimited.inc({ scope });
+    this.host.admission.log.warn(
+      `auth-${scope}`,
+      this.address,
+      { scope, attemptedIdent: ident, limitPerWindow: scope === 'address' ? this.host.admission.limits.authFailuresPerAddress : this.host.admission.limits.authFailuresPerIdent },
+      'hpfeeds AUTH refused: too many failed attempts',
+    );
+    // Same text as a wrong secret: the peer learns nothing about which limit or key it hit.
+    this.fail('auth-rate-limited', `Authentication failed for ${ident}`, undefined, '', undefined, false);
   }
 
   private authLookupFailed(ident: string, err: unknown): void {
@@ -383,38 +367,49 @@ export class Connection {
   // --- closing --------------------------------------------------------------------------------
 
   /** Counts, logs and sends an error (reference wording), then closes. */
-  private fail(category: string, message: string, extra?: Record<string, unknown>, labelIdent = this.ident): void {
+  private fail(
+    category: string,
+    message: string,
+    extra?: Record<string, unknown>,
+    labelIdent = this.identLabels.ident,
+    graceMs = this.host.limits.closeTimeoutMs,
+    log = true,
+  ): void {
     if (this.state >= CLOSING) return;
     this.host.metrics.connectionError.inc({ ident: labelIdent, category });
-    this.host.logger.warn({ ident: this.ident, peer: this.peer, category, error: message, ...extra }, 'hpfeeds connection error');
-    this.shutdown(message);
+    if (log) this.host.logger.warn({ ident: this.ident, peer: this.peer, category, error: message, ...extra }, 'hpfeeds connection error');
+    this.shutdown(message, graceMs);
   }
 
-  /** Graceful close: flush what is queued (plus an optional ERROR), then end; destroy if the peer stalls. */
-  shutdown(errorMessage?: string): void {
+  /**
+   * Graceful close: what is queued is written, then the optional ERROR, then the end; the socket
+   * is destroyed if the peer has not taken it all within `graceMs`.
+   */
+  shutdown(errorMessage?: string, graceMs = this.host.limits.closeTimeoutMs): void {
     if (this.state >= CLOSING) return;
     this.state = CLOSING;
-    this.clearTimers();
+    clearTimeout(this.authTimer);
+    this.authTimer = undefined;
     for (const channel of [...this.subscriptions]) this.host.removeSubscription(this, channel);
-    this.flush();
-    if (errorMessage !== undefined && !this.socket.writableEnded) this.socket.write(encodeError(errorMessage));
-    this.socket.end();
-    // Keep reading (and discarding) so the peer's FIN is seen; it may have been paused for auth.
-    this.socket.resume();
-    this.closeTimer = setTimeout(() => this.socket.destroy(), this.host.limits.closeTimeoutMs).unref();
+    this.queue.stop();
+    // Frames offered in this turn go out with the broker's flush, then the ERROR after them.
+    if (this.queue.hasPending) this.closeAfterFlush = { message: errorMessage, graceMs };
+    else this.finishClose(errorMessage, graceMs);
   }
 
-  private clearTimers(): void {
-    clearTimeout(this.authTimer);
-    clearTimeout(this.deadlineTimer);
-    this.authTimer = this.deadlineTimer = undefined;
+  private finishClose(errorMessage: string | undefined, graceMs: number): void {
+    if (errorMessage !== undefined && !this.socket.writableEnded && !this.socket.destroyed) this.socket.write(encodeError(errorMessage));
+    this.socket.end();
+    // Keep reading (and discarding) so the peer's FIN is seen; it may have been paused.
+    this.socket.resume();
+    this.closeTimer = setTimeout(() => this.socket.destroy(), graceMs).unref();
   }
 
   private readonly onEnd = (): void => {
     this.peerEnded = true;
     // Frames that arrived before the FIN are already handled, unless auth is still in flight:
     // then processFrames() finishes them and closes afterwards.
-    if (this.state === READY || this.state === AWAIT_AUTH) this.shutdown();
+    if ((this.state === READY && !this.backpressured) || this.state === AWAIT_AUTH) this.shutdown();
   };
 
   private readonly onError = (err: Error): void => {
@@ -426,10 +421,9 @@ export class Connection {
       for (const channel of [...this.subscriptions]) this.host.removeSubscription(this, channel);
     }
     this.state = CLOSED;
-    this.clearTimers();
+    clearTimeout(this.authTimer);
     clearTimeout(this.closeTimer);
-    this.pending.length = 0;
-    this.pendingBytes = 0;
+    this.queue.discard();
     this.host.metrics.connectionLost.inc(this.identLabels);
     this.host.logger.debug({ ident: this.ident, peer: this.peer }, 'hpfeeds connection closed');
     this.host.connectionClosed(this);

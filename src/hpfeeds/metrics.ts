@@ -41,6 +41,14 @@ export interface BrokerMetricsSource {
   publishStats(): Iterable<PublishStats>;
   /** Bytes waiting to be sent / received but not yet parsed, per authenticated connection. */
   connectionBuffers(): Iterable<{ ident: string; send: number; receive: number }>;
+  /** Hands bytes written since the last scrape to the send_buffer_fill counter. */
+  reportSentBytes(): void;
+  /** Bytes held by all subscriber queues now, and the peak since the last scrape. */
+  queuedBytes(): { now: number; peak: number };
+  /** How many label values were folded into `other` so far, per label. */
+  foldedLabels(): { ident: number; chan: number };
+  /** Sockets open on the listeners (TLS handshakes included). */
+  connectionsOpen(): number;
 }
 
 type MetricValue = { labels: Record<string, string | number>; value: number; metricName?: string };
@@ -91,6 +99,9 @@ export class BrokerMetrics {
   readonly deadlineRecover: Counter<'ident'>;
   readonly publishDropped: Counter<'ident'>;
   readonly backpressureDisconnects: Counter;
+  readonly publisherPaused: Counter;
+  readonly authRateLimited: Counter<'scope'>;
+  readonly connectionsRefused: Counter<'reason'>;
 
   constructor(registry: Registry, source: BrokerMetricsSource) {
     const registers = [registry];
@@ -128,12 +139,16 @@ export class BrokerMetrics {
       labelNames: ['ident', 'chan'],
       registers,
     });
-    this.sendBufferFill = new Counter({
+    const sendBufferFill: Counter<'ident'> = new Counter({
       name: 'hpfeeds_broker_connection_send_buffer_fill',
       help: 'Number of bytes queued in the send buffer',
       labelNames: ['ident'],
       registers,
+      collect() {
+        source.reportSentBytes();
+      },
     });
+    this.sendBufferFill = sendBufferFill;
     this.receiveBufferFill = new Counter({
       name: 'hpfeeds_broker_connection_receive_buffer_fill',
       help: 'Number of bytes queued in the parsing buffer',
@@ -154,14 +169,61 @@ export class BrokerMetrics {
     });
     this.publishDropped = new Counter({
       name: 'hpfeeds_broker_publish_dropped_total',
-      help: 'Messages not delivered to a subscriber because its send buffer was full (ident = subscriber)',
+      help: 'Messages not delivered to a subscriber because its queue was at its hard cap or the global budget was spent (ident = subscriber)',
       labelNames: ['ident'],
       registers,
     });
     this.backpressureDisconnects = new Counter({
       name: 'hpfeeds_broker_backpressure_disconnects_total',
-      help: 'Subscribers disconnected because their send buffer stayed full past the deadline',
+      help: 'Subscribers disconnected because their queue stayed past the high-water mark beyond the deadline',
       registers,
+    });
+    this.publisherPaused = new Counter({
+      name: 'hpfeeds_broker_publisher_paused_total',
+      help: 'Times a publishing connection stopped being read because a subscriber it feeds (or all queues together) was past the high-water mark',
+      registers,
+    });
+    this.authRateLimited = new Counter({
+      name: 'hpfeeds_broker_auth_rate_limited_total',
+      help: 'AUTH attempts refused unchecked because of too many recent failures (scope: address or ident)',
+      labelNames: ['scope'],
+      registers,
+    });
+    this.connectionsRefused = new Counter({
+      name: 'hpfeeds_broker_connections_refused_total',
+      help: 'Connections closed on accept because a connection cap was reached (reason: global or per-address)',
+      labelNames: ['reason'],
+      registers,
+    });
+    const openSockets: Gauge = new Gauge({
+      name: 'hpfeeds_broker_open_sockets',
+      help: 'Sockets open on the hpfeeds listeners, unauthenticated and mid-handshake included',
+      registers,
+      collect() {
+        openSockets.set(source.connectionsOpen());
+      },
+    });
+    const queued: Gauge<'stat'> = new Gauge({
+      name: 'hpfeeds_broker_queued_bytes',
+      help: 'Bytes held by all subscriber queues (stat=now, or peak since the previous scrape)',
+      labelNames: ['stat'],
+      registers,
+      collect() {
+        const { now, peak } = source.queuedBytes();
+        queued.set({ stat: 'now' }, now);
+        queued.set({ stat: 'peak' }, peak);
+      },
+    });
+    const folded: Gauge<'label'> = new Gauge({
+      name: 'hpfeeds_broker_metric_labels_folded',
+      help: 'Label values exported as "other" because the label had reached its bound',
+      labelNames: ['label'],
+      registers,
+      collect() {
+        const f = source.foldedLabels();
+        folded.set({ label: 'ident' }, f.ident);
+        folded.set({ label: 'chan' }, f.chan);
+      },
     });
 
     const sendBufferSize: Gauge<'ident'> = new Gauge({

@@ -231,7 +231,12 @@ describe('hpfeeds broker: malformed input', () => {
     ['length < 5 (the reference spins)', () => header(3, OP_PUBLISH), /shorter than the 5-byte header/, 'frame-too-short'],
     ['length over the configured max', () => header(4097, OP_PUBLISH), /exceeds the limit of 4096/, 'frame-too-long'],
     ['unknown opcode', () => Buffer.concat([header(6, 9), Buffer.from([0])]), /unknown opcode 9/, 'unknown-opcode'],
-    ['truncated string', () => Buffer.concat([header(8, OP_PUBLISH), Buffer.from([200, 1, 2])]), /claims 200 bytes/, 'truncated-string'],
+    [
+      'truncated string',
+      (p) => Buffer.concat([p.auth('alice', 'alice-secret'), header(8, OP_PUBLISH), Buffer.from([200, 1, 2])]),
+      /claims 200 bytes/,
+      'truncated-string',
+    ],
     [
       'bad UTF-8 in the channel',
       (p) => Buffer.concat([p.auth('alice', 'alice-secret'), header(5 + 6 + 2, 4), Buffer.from('\x05alice'), Buffer.from([0xff, 0xfe])]),
@@ -332,8 +337,9 @@ describe('hpfeeds broker: listeners', () => {
 });
 
 describe('hpfeeds broker: slow subscribers', () => {
-  it('drops for a subscriber that stops reading, never blocks the publisher, then disconnects it at the deadline', async () => {
-    const t = await startBroker({ keys: KEYS, maxSendBufferBytes: 256 * 1024, backpressureDeadlineMs: 700, closeTimeoutMs: 200 });
+  it('pauses the publisher for a stuck subscriber, cuts it off at the deadline with its data then the ERROR, and the others lose nothing', async () => {
+    const deadlineMs = 800;
+    const t = await startBroker({ keys: KEYS, highWaterBytes: 64 * 1024, maxSendBufferBytes: 1024 * 1024, backpressureDeadlineMs: deadlineMs, closeTimeoutMs: 5000 });
     const slow = await RawPeer.login(t.port, 'bob', 'bob-secret', [encodeSubscribe('bob', 'events')]);
     const fast = await RawPeer.login(t.port, 'alice', 'alice-secret', [encodeSubscribe('alice', 'events')]);
     const publisher = await RawPeer.login(t.port, 'alice', 'alice-secret');
@@ -341,39 +347,83 @@ describe('hpfeeds broker: slow subscribers', () => {
       await waitSubscriptions(t, 'bob', 'events', 1);
       await waitSubscriptions(t, 'alice', 'events', 1);
       slow.socket.pause();
-      const payload = Buffer.alloc(32 * 1024, 0x61);
-      let sent = 0;
-      // Publish until the broker reports drops for the stalled peer (kernel buffers absorb the start).
-      while (!/hpfeeds_broker_publish_dropped_total\{ident="bob"\} [1-9]/.test(await t.metrics())) {
-        // Bursts stay under the bound, so only the stalled peer can overflow.
-        for (let i = 0; i < 4; i++) publisher.publish('alice', 'events', payload);
-        sent += 4;
-        await waitFor(() => publishes(fast).length >= sent, 5000, 'fast subscriber keeps up');
-        assert.ok(sent < 20_000, 'drops never started');
+      const pausedAt = Date.now();
+      // Far more than the kernel buffers of a paused loopback peer absorb.
+      const count = 3000;
+      const body = Buffer.alloc(8 * 1024, 0x61);
+      for (let i = 0; i < count; i++) {
+        body.writeUInt32BE(i, 0);
+        publisher.publish('alice', 'events', body);
       }
-      const started = Date.now();
-      let text = '';
-      while (!/hpfeeds_broker_client_connections 2$/m.test(text)) {
-        assert.ok(Date.now() - started < 5000, 'stalled subscriber still connected');
-        await sleep(20);
-        text = await t.metrics();
-      }
-      const elapsed = Date.now() - started;
-      assert.ok(elapsed >= 100 && elapsed < 3000, `disconnected after ${elapsed} ms`);
-      // A paused socket cannot see the hang-up; reading again shows the connection is gone.
+      await waitForMetric(t, /hpfeeds_broker_connection_error\{ident="bob",category="deadline-timer-expired"\} 1/, 10_000);
+      const cutAfter = Date.now() - pausedAt;
+      assert.ok(cutAfter >= deadlineMs && cutAfter < deadlineMs + 5000, `cut off ${cutAfter} ms after it stopped reading (deadline ${deadlineMs})`);
+      // The stuck peer reads again: it gets what was queued for it, whole frames in order, then the ERROR.
       slow.socket.resume();
-      await slow.waitClosed(5000);
+      await slow.waitClosed(10_000);
+      const got = publishes(slow).map((f) => f.payload.readUInt32BE(0));
+      assert.ok(got.length > 0, 'the data queued before the cut-off is delivered');
+      assert.deepEqual(got, Array.from({ length: got.length }, (_, i) => i), 'a gapless prefix, in order');
+      const last = slow.frames.at(-1)!;
+      assert.equal(last.op, OP_ERROR);
+      assert.equal((last as { message: string }).message, 'Backpressure deadline timer expired');
+      assert.equal(slow.bufferedBytes, 0, 'no partial frame before EOF');
+      // Everyone else loses nothing: the publisher was slowed, never dropped.
+      await waitFor(() => publishes(fast).length >= count, 20_000, 'fast subscriber receives everything');
+      assert.deepEqual(publishes(fast).map((f) => f.payload.readUInt32BE(0)), Array.from({ length: count }, (_, i) => i));
       assert.ok(!publisher.isClosed && !fast.isClosed, 'publisher and fast subscriber unaffected');
+      const text = await t.metrics();
       assert.match(text, /hpfeeds_broker_backpressure_disconnects_total 1/);
-      assert.match(text, /hpfeeds_broker_connection_error\{ident="bob",category="deadline-timer-expired"\} 1/);
-      assert.match(text, /hpfeeds_broker_connection_send_buffer_deadline_start\{ident="bob"\} 1/);
+      assert.match(text, /^hpfeeds_broker_publisher_paused_total [1-9]/m);
+      assert.doesNotMatch(text, /hpfeeds_broker_publish_dropped_total\{ident="alice"\} [1-9]/);
       assert.match(t.logger.text(), /not keeping up/);
       assert.match(t.logger.text(), /Backpressure deadline timer expired/);
-      // The peer that kept reading got everything.
-      publisher.publish('alice', 'events', 'after');
-      await waitFor(() => publishes(fast).at(-1)?.payload.toString() === 'after');
     } finally {
       [slow, fast, publisher].forEach((p) => p.destroy());
+      await t.broker.close();
+    }
+  });
+
+  it('loses nothing for 10 subscribers over a 5-second burst at 3x their read rate (the publisher is slowed)', async () => {
+    // A per-subscriber cap far below the burst: the previous broker dropped most of it.
+    const t = await startBroker({ keys: KEYS, maxSendBufferBytes: 1024 * 1024 });
+    const readRate = 1024 * 1024; // bytes/s per subscriber
+    const payloadBytes = 4000;
+    const burstRate = Math.round((3 * readRate) / payloadBytes); // messages/s
+    const count = burstRate * 5;
+    const subs: RawPeer[] = [];
+    const stops: Array<() => void> = [];
+    let publisher: RawPeer | undefined;
+    try {
+      for (let i = 0; i < 10; i++) subs.push(await RawPeer.login(t.port, 'bob', 'bob-secret', [encodeSubscribe('bob', 'events')]));
+      await waitSubscriptions(t, 'bob', 'events', 10);
+      publisher = await RawPeer.login(t.port, 'alice', 'alice-secret');
+      for (const s of subs) stops.push(s.throttle(readRate));
+      const body = Buffer.alloc(payloadBytes, 0x62);
+      const started = performance.now();
+      let sent = 0;
+      while (sent < count) {
+        const due = Math.min(count, Math.ceil(((performance.now() - started) / 1000) * burstRate));
+        for (; sent < due; sent++) {
+          body.writeUInt32BE(sent, 0);
+          publisher.publish('alice', 'events', body);
+        }
+        await sleep(10);
+      }
+      // Everything arrives, at the subscribers' pace (~15 s for 15 s of reading).
+      await waitFor(() => subs.every((s) => publishes(s).length >= count), 60_000, 'every subscriber has the whole burst');
+      const expected = Array.from({ length: count }, (_, i) => i);
+      for (const s of subs) {
+        assert.deepEqual(publishes(s).map((f) => f.payload.readUInt32BE(0)), expected);
+        assert.ok(!s.isClosed);
+      }
+      const text = await t.metrics();
+      assert.doesNotMatch(text, /hpfeeds_broker_publish_dropped_total\{ident="bob"\} [1-9]/);
+      assert.match(text, /^hpfeeds_broker_backpressure_disconnects_total 0$/m);
+      assert.match(text, /^hpfeeds_broker_publisher_paused_total [1-9]/m, 'the publisher was slowed down');
+    } finally {
+      stops.forEach((stop) => stop());
+      [...subs, publisher].forEach((p) => p?.destroy());
       await t.broker.close();
     }
   });

@@ -140,6 +140,36 @@ export class RawPeer {
     return peer;
   }
 
+  /** Bytes received that do not (yet) form a whole frame. */
+  get bufferedBytes(): number {
+    return this.decoder.bufferedBytes;
+  }
+
+  /**
+   * Reads at most `bytesPerSecond` on average from now on (a slow consumer): the socket is paused
+   * while it has read ahead of its allowance. Returns a function that stops the throttle.
+   */
+  throttle(bytesPerSecond: number): () => void {
+    let debt = 0;
+    let last = performance.now();
+    const onData = (chunk: Buffer) => {
+      debt += chunk.length;
+      if (debt > 0) this.socket.pause();
+    };
+    this.socket.on('data', onData);
+    const timer = setInterval(() => {
+      const now = performance.now();
+      debt = Math.max(-bytesPerSecond / 50, debt - ((now - last) / 1000) * bytesPerSecond);
+      last = now;
+      if (debt <= 0 && !this.isClosed) this.socket.resume();
+    }, 5);
+    return () => {
+      clearInterval(timer);
+      this.socket.off('data', onData);
+      this.socket.resume();
+    };
+  }
+
   get info(): Extract<HpfeedsFrame, { op: 1 }> {
     const info = this.frames[0];
     if (info?.op !== OP_INFO) throw new Error('no OP_INFO received');

@@ -15,7 +15,7 @@ export const mutationModules = {
   },
   'git-policy': {
     mutate: ['src/commands/git-policy.ts'],
-    tests: ['test/commands/git-policy.test.ts'],
+    tests: ['test/commands/git-policy.test.ts', 'test/commands/git-policy-edges.test.ts'],
   },
   enrollment: {
     mutate: ['src/nodes/enrollment.ts', 'src/nodes/rate-limit.ts'],

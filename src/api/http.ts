@@ -129,6 +129,17 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * OpenAPI transform: the zod schemas become JSON Schema, and each operation states the role its
+ * route enforces, read from the same `config.role` the onRequest hook checks: `x-role` for guarded
+ * routes, an empty `security` list for public ones. The role matrix test reads it back.
+ */
+const withRoleInOpenApi: typeof jsonSchemaTransform = (input) => {
+  const out = jsonSchemaTransform(input);
+  const role = (input.route.config as { role?: Role } | undefined)?.role;
+  return { ...out, schema: { ...out.schema, ...(role ? { 'x-role': role } : { security: [] }) } };
+};
+
 export async function createHttpServer(opts: HttpServerOptions = {}): Promise<FastifyInstance> {
   const level = opts.logger === true ? 'info' : opts.logger ? opts.logger.level : undefined;
   const stream = logDestination(typeof opts.logger === 'object' ? (opts.logger.format ?? 'auto') : 'auto');
@@ -184,7 +195,7 @@ export async function createHttpServer(opts: HttpServerOptions = {}): Promise<Fa
       },
       security: [{ bearer: [] }],
     },
-    transform: jsonSchemaTransform,
+    transform: withRoleInOpenApi,
   });
   if (opts.docs) await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });

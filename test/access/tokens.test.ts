@@ -47,7 +47,35 @@ describe('operator tokens', () => {
     assert.equal(tokens.bootstrapAdmin(file), undefined);
   });
 
-  it('admin routes create, list and revoke; revocation is effective on the next request', async () => {
+  it('bootstrap with a preset token; re-bootstrap only once no active admin is left', () => {
+    const d = tempDir();
+    const file = join(d.path, 'admin-token');
+    const db2 = openDatabase(join(d.path, 'b.sqlite'));
+    try {
+      const t2 = new TokenService(db2);
+      const preset = 'preset-bootstrap-token-0123456789';
+      assert.equal(t2.bootstrapAdmin(file, preset), file);
+      assert.equal(readFileSync(file, 'utf8').trim(), preset);
+      assert.equal(t2.authenticate(preset)?.role, 'admin');
+      // A second start with another preset changes nothing while the first admin is active.
+      assert.equal(t2.bootstrapAdmin(file, 'another-preset-token-0123456789'), undefined);
+      assert.equal(t2.authenticate('another-preset-token-0123456789'), undefined);
+      assert.equal(readFileSync(file, 'utf8').trim(), preset);
+      // Every admin revoked: the next start bootstraps a fresh one (the operator is not locked out).
+      const bootstrap = t2.list().find((t) => t.role === 'admin')!;
+      assert.ok(t2.revoke(bootstrap.id));
+      assert.equal(t2.bootstrapAdmin(file), file);
+      const fresh = readFileSync(file, 'utf8').trim();
+      assert.notEqual(fresh, preset);
+      assert.equal(t2.authenticate(fresh)?.role, 'admin');
+      assert.equal(t2.authenticate(preset), undefined, 'the revoked one stays revoked');
+    } finally {
+      db2.close();
+      d.cleanup();
+    }
+  });
+
+  it('admin routes over HTTP create, list and revoke; a revoked token gets 401 on its next request', async () => {
     const admin = tokens.create('root', 'admin');
     const auth = { authorization: `Bearer ${admin.token}` };
     const created = await app.inject({ method: 'POST', url: '/api/v1/tokens', headers: auth, payload: { name: 'viewer1', role: 'viewer' } });
@@ -59,6 +87,10 @@ describe('operator tokens', () => {
     assert.equal((await app.inject({ url: '/api/v1/tokens', headers: { authorization: `Bearer ${token}` } })).statusCode, 403);
     assert.equal((await app.inject({ method: 'DELETE', url: `/api/v1/tokens/${id}`, headers: auth })).statusCode, 204);
     assert.equal(tokens.authenticate(token), undefined);
+    // Through HTTP: the revoked token is now unknown (401), where a moment ago it was merely too weak (403).
+    const after = await app.inject({ url: '/api/v1/tokens', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(after.statusCode, 401);
+    assert.equal(after.json().error, 'unauthorized');
     assert.equal((await app.inject({ method: 'DELETE', url: `/api/v1/tokens/${id}`, headers: auth })).statusCode, 404);
   });
 

@@ -116,19 +116,29 @@ describe('command API', () => {
     assert.equal(again.statusCode, 409);
     assert.equal(again.json().error, 'already_finished');
 
+    // A third command queued after the cancelled one: commands to a node go out in order, so once
+    // it has been sent, the cancelled one would have been sent before it.
+    const c = await stack.post('c1', { GetPotInfo: 'x' });
     const node = stack.nodeFor('c1', secret, { pots: [{ id: 'x', type: 'cowrie', status: 'Running' }] });
-    // Keep the first command in flight: the node takes it and says nothing.
-    (node as unknown as { answer: () => void }).answer = () => {};
+    // Keep the first command in flight: the node takes it and says nothing until told to.
+    const nodeAnswer = node as unknown as { answer: (cmd: unknown) => void };
+    const realAnswer = nodeAnswer.answer.bind(node);
+    const held: unknown[] = [];
+    nodeAnswer.answer = (cmd) => held.push(cmd);
     const got: string[] = [];
-    node.on('command', (c) => got.push(Object.keys(c)[0]));
+    node.on('command', (cmd) => got.push(Object.keys(cmd)[0]));
     node.start();
     await waitFor(() => stack.service.get(a.id)?.status === 'sent', 'first command sent');
     const sent = await inject('POST', `/api/v1/commands/${a.id}/cancel`);
     assert.equal(sent.statusCode, 409);
     assert.equal(sent.json().error, 'already_sent');
     assert.match(sent.json().message, /already sent to c1 .* cannot recall/);
-    await sleep(300);
-    assert.deepEqual(got, ['GetPotStatus'], 'the cancelled command never went out');
+    // Now the node answers: the first command finishes and the queue moves on past the cancelled one.
+    nodeAnswer.answer = realAnswer;
+    for (const cmd of held.splice(0)) realAnswer(cmd);
+    assert.equal((await stack.settled(a.id, 10_000)).status, 'succeeded');
+    assert.equal((await stack.settled(c.id, 10_000)).status, 'succeeded');
+    assert.deepEqual(got, ['GetPotStatus', 'GetPotInfo'], 'the cancelled command never went out');
     const missing = await inject('POST', '/api/v1/commands/does-not-exist/cancel');
     assert.equal(missing.statusCode, 404);
   });
@@ -220,11 +230,26 @@ describe('command API', () => {
   });
 
   it('exposes metrics and OpenAPI tags', async () => {
+    // Self-contained: this test makes the outcomes it counts (the file's other tests may or may not have run).
+    const value = async (series: string) => {
+      const line = (await stack.registry.metrics()).split('\n').find((l) => l.startsWith(`${series} `));
+      return line ? Number(line.slice(series.length + 1)) : 0;
+    };
+    const deployCancelled = 'apiary_commands_total{kind="DeployPot",status="cancelled"}';
+    const configExpired = 'apiary_commands_total{kind="UpdateConfig",status="expired"}';
+    const gitRejected = 'apiary_commands_rejected_total{reason="git_url"}';
+    const before = { cancelled: await value(deployCancelled), expired: await value(configExpired), rejected: await value(gitRejected) };
+    stack.provision('m1');
+    const d = await stack.post('m1', { DeployPot: 'x' });
+    assert.equal((await inject('POST', `/api/v1/commands/${d.id}/cancel`)).statusCode, 200);
+    const u = await stack.post('m1', { UpdateConfig: {} });
+    assert.equal((await stack.settled(u.id, 10_000)).status, 'expired');
+    const refused = await inject('POST', '/api/v1/nodes/m1/commands', { command: { InstallPot: { pot_id: 'p', honeypot_type: 'cowrie', auto_start: true, git_url: 'https://evil.example/x' } } });
+    assert.equal(refused.statusCode, 400);
+    assert.equal(await value(deployCancelled), before.cancelled + 1);
+    assert.equal(await value(configExpired), before.expired + 1);
+    assert.equal(await value(gitRejected), before.rejected + 1);
     const text = await stack.registry.metrics();
-    assert.match(text, /apiary_commands_total\{kind="DeployPot",status="cancelled"\} 1/);
-    assert.match(text, /apiary_commands_total\{kind="GetPotMetrics",status="cancelled"\} 1/);
-    assert.match(text, /apiary_commands_total\{kind="UpdateConfig",status="expired"\} 1/);
-    assert.match(text, /apiary_commands_rejected_total\{reason="git_url"\} \d+/);
     assert.match(text, /apiary_command_delivery_seconds_count \d+/);
     assert.match(text, /apiary_commands_queued \d+/);
     const spec = stack.app.swagger() as { paths: Record<string, Record<string, { tags?: string[] }>> };

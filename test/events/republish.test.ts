@@ -217,18 +217,13 @@ describe('republishing events on hpfeeds', () => {
     await sub.inbox.waitFor('cowrie.sessions', n + 1);
     assert.equal(sub.inbox.on('cowrie.sessions').at(-1)!.ident, 'hb-key');
     await node.close();
-    // and a wrong secret does not authenticate
+    // and a wrong secret does not authenticate: the broker answers with its auth error and closes
+    // (hpfeeds has no auth success message, so connect() itself resolves once AUTH is sent).
     const bad = new HpfeedsClient({ host: '127.0.0.1', port, ident: key.ident, secret: 'wrong', reconnect: false });
     bad.on('error', () => undefined);
-    const outcome = await bad.connect().then(
-      async () => {
-        bad.publish('cowrie.sessions', 'x');
-        await waitFor(() => bad.lastServerError !== undefined || !bad.connected, 5000, 'auth failure');
-        return bad.lastServerError ?? 'closed';
-      },
-      (err: Error) => err.message,
-    );
-    assert.match(outcome, /Authentication failed|closed/);
+    await bad.connect().catch(() => undefined);
+    await waitFor(() => !bad.connected, 5000, 'the broker to close the connection');
+    assert.match(bad.lastServerError ?? '', /Authentication failed for hb-key/);
     await bad.close();
   });
 

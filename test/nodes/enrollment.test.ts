@@ -171,8 +171,10 @@ describe('approve enrollment', () => {
     assert.equal(pending.remote_address, '127.0.0.1');
     assert.equal(pending.address, '10.0.0.5');
     assert.equal(pending.totp_secret, null);
-    // Retries while pending stay pending (and are not brute-force failures).
-    assert.equal((await register(h, 'hb-new', '900')).ack.message, 'Node pending approval');
+    // Retries while pending stay pending and are not brute-force failures: more retries than the
+    // per-name limit (5) are all answered "pending", never "rate limited".
+    for (let i = 0; i < 6; i++) assert.equal((await register(h, 'hb-new', '900')).ack.message, 'Node pending approval');
+    assert.equal(await metricValue(h.registry, 'apiary_node_auth_failures_total', { reason: 'rate_limited' }), 0);
 
     const res = await h.app.inject({ method: 'POST', url: '/api/v1/nodes/hb-new/approve' });
     assert.equal(res.statusCode, 200);

@@ -158,22 +158,34 @@ function lineClient(socket: net.Socket): TestClient {
     send: (text) => socket.write(text + '\n'),
     write: (data) => socket.write(data),
     next: (t = 5000) => inbox.next(t),
-    closed: closedP,
+    get closed() {
+      return bounded(closedP, 15_000, 'the server to close the connection');
+    },
     isClosed: () => closed,
     close: () => socket.destroy(),
   };
 }
 
+/** `p`, or a rejection naming `what` after `ms` (the timer does not keep the process alive). */
+export function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** `localAddress` (127.0.0.2, 127.0.0.3...) makes the connection come from another loopback address. */
 export async function tcpClient(port: number, localAddress?: string): Promise<TestClient> {
   const socket = net.connect({ host: '127.0.0.1', port, ...(localAddress ? { localAddress } : {}) });
-  await once(socket, 'connect');
+  await once(socket, 'connect', { signal: AbortSignal.timeout(10_000) });
   return lineClient(socket);
 }
 
 export async function tlsClient(port: number, ca: string, extra: tls.ConnectionOptions = {}): Promise<TestClient & { protocol: string | null }> {
   const socket = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost', ...extra });
-  await once(socket, 'secureConnect');
+  await once(socket, 'secureConnect', { signal: AbortSignal.timeout(10_000) });
   return Object.assign(lineClient(socket), { protocol: socket.getProtocol() });
 }
 
@@ -190,7 +202,7 @@ export async function wsClient(url: string): Promise<TestClient & { ws: WebSocke
       resolve();
     }),
   );
-  await once(ws, 'open');
+  await once(ws, 'open', { signal: AbortSignal.timeout(10_000) });
   return {
     ws,
     send: (text) => ws.send(text),
@@ -198,7 +210,9 @@ export async function wsClient(url: string): Promise<TestClient & { ws: WebSocke
       throw new Error('raw writes are TCP only');
     },
     next: (t = 5000) => inbox.next(t),
-    closed: closedP,
+    get closed() {
+      return bounded(closedP, 15_000, 'the server to close the WebSocket');
+    },
     isClosed: () => closed,
     close: () => ws.terminate(),
   };

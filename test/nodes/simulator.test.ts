@@ -6,7 +6,7 @@ import { after, afterEach, describe, it } from 'node:test';
 import { SimulatedNode, type SimulatedNodeOptions } from '../../src/simulator/index.js';
 import { makeTestCertificate } from '../helpers/tls.js';
 import { tempDir } from '../helpers/tmp.js';
-import { metricValue, nodeRow, startHarness, waitFor, type Harness } from './harness.js';
+import { bounded, metricValue, nodeRow, startHarness, waitFor, type Harness } from './harness.js';
 
 const nodes: SimulatedNode[] = [];
 const harnesses: Harness[] = [];
@@ -133,16 +133,23 @@ describe('with the simulated node', () => {
   it('registers over TLS 1.3 and keeps the node online with heartbeats', async () => {
     const cert = makeTestCertificate();
     cleanups.push(cert.cleanup);
-    const h = await harness({ enrollment: 'open', tls: { certPath: cert.certPath, keyPath: cert.keyPath }, heartbeatIntervalMs: 100, staleFactor: 3, sweepIntervalMs: 20 });
-    const node = simulate(h, { name: 'sim-tls', tls: true, ca: cert.ca, servername: 'localhost', heartbeatMs: 50 });
+    // Stale after 1 s of silence; the node beats every 100 ms (wide margins for a busy machine).
+    const h = await harness({ enrollment: 'open', tls: { certPath: cert.certPath, keyPath: cert.keyPath }, heartbeatIntervalMs: 500, staleFactor: 2, sweepIntervalMs: 20 });
+    const node = simulate(h, { name: 'sim-tls', tls: true, ca: cert.ca, servername: 'localhost', heartbeatMs: 100 });
     const registered = node.waitFor('registered');
     node.start();
     await registered;
-    await new Promise((r) => setTimeout(r, 600));
+    // Online for well past the stale period (1 s), measured by its own heartbeats, not a sleep.
+    const registeredAt = Date.now();
+    const linesAtRegistration = node.stats.linesSent;
+    await waitFor(() => node.stats.linesSent - linesAtRegistration >= 15 && Date.now() - registeredAt > 1500, 15_000, 'heartbeats past the stale period');
     assert.equal(h.gateway.isOnline('sim-tls'), true);
     assert.equal(nodeRow(h, 'sim-tls')!.enrollment, 'enrolled');
     const offline = new Promise<string>((resolve) => h.gateway.once('offline', (e) => resolve(e.reason)));
-    await node.stop({ drop: true });
-    assert.equal(await offline, 'drop');
+    // NodeDrop, then wait for the core to act on it (stop() right after the write may tear a TLS
+    // socket down before the line is flushed, which the core rightly sees as a disconnect).
+    assert.ok(node.sendNodeDrop());
+    assert.equal(await bounded(offline, 10_000, 'the node to go offline'), 'drop');
+    await node.stop();
   });
 });

@@ -26,5 +26,9 @@ describe('private redis-server', () => {
     await assert.rejects(redisCommand(redis.port, 'PING'));
     await redis.restart();
     assert.equal(await redisCommand(redis.port, 'GET k'), '$1\r\nv\r\n');
+    const pid = redis.pid!;
+    await redis.stop();
+    await assert.rejects(redisCommand(redis.port, 'PING'));
+    assert.throws(() => process.kill(pid, 0), /ESRCH/, 'the redis-server process is gone after stop()');
   });
 });

@@ -1,0 +1,34 @@
+// The security-critical modules under mutation testing, each with the files it mutates and the
+// test files that exercise them (see stryker.config.mjs and scripts/mutation.mjs).
+export const mutationModules = {
+  'api-roles': {
+    mutate: ['src/api/http.ts'],
+    tests: ['test/api/http.test.ts', 'test/app/role-matrix.test.ts'],
+  },
+  access: {
+    mutate: ['src/access/tokens.ts', 'src/access/routes.ts'],
+    tests: ['test/access/tokens.test.ts', 'test/app/role-matrix.test.ts'],
+  },
+  authkeys: {
+    mutate: ['src/authkeys/service.ts', 'src/authkeys/routes.ts'],
+    tests: ['test/authkeys/authkeys.test.ts', 'test/authkeys/live-recheck.test.ts'],
+  },
+  'git-policy': {
+    mutate: ['src/commands/git-policy.ts'],
+    tests: ['test/commands/git-policy.test.ts', 'test/commands/git-policy-edges.test.ts'],
+  },
+  enrollment: {
+    mutate: ['src/nodes/enrollment.ts', 'src/nodes/rate-limit.ts'],
+    tests: ['test/nodes/enrollment.test.ts', 'test/nodes/enrollment-bounds.test.ts'],
+  },
+  'hpfeeds-auth': {
+    // auth-stores: the credential backends; connection.ts lines: AUTH, SUBSCRIBE/PUBLISH ACL, live re-check.
+    mutate: ['src/hpfeeds/auth-stores.ts', 'src/hpfeeds/connection.ts:240-381'],
+    tests: ['test/hpfeeds/auth-stores.test.ts', 'test/hpfeeds/broker.test.ts'],
+  },
+  'command-state': {
+    // tracker: what an answer means; store: the guarded status transitions.
+    mutate: ['src/commands/tracker.ts', 'src/commands/store.ts:137-170'],
+    tests: ['test/commands/delivery.test.ts', 'test/commands/api.test.ts'],
+  },
+};

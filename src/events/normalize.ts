@@ -137,6 +137,12 @@ export class CowriePotDirectory {
 
   learn(node: string, potId: string, potType: string, status: string | undefined, at: number): void {
     let pots = this.live.get(node);
+    if (potType === '') {
+      // A status line without a type keeps what the pot was; only its state moves on.
+      const known = pots?.get(potId);
+      if (known !== undefined) pots!.set(potId, { running: status === 'Running', at });
+      return;
+    }
     if (potType !== 'cowrie') {
       pots?.delete(potId);
       return;

@@ -41,8 +41,11 @@ describe('routing the real node\'s cowrie text', () => {
     assert.equal(ok(normaliseAttackEvent(statusEvent('n', 'CMD: id', '', 'vm'), types, cowrie)).potId, 'b', 'most recent among the stopped');
     cowrie.pots.learn('n', 'c', 'cowrie', 'Running', 11);
     assert.equal(ok(normaliseAttackEvent(statusEvent('n', 'CMD: id', '', 'vm'), types, cowrie)).potId, 'c');
+    // a status without a type keeps the pot a cowrie pot
+    cowrie.pots.learn('n', 'c', '', 'Stopped', 12);
+    assert.equal(ok(normaliseAttackEvent(statusEvent('n', 'CMD: id', '', 'vm'), types, cowrie)).potId, 'c');
     // a pot re-reported with another type is no longer a cowrie pot
-    cowrie.pots.learn('n', 'c', 'webpot', 'Running', 12);
+    cowrie.pots.learn('n', 'c', 'webpot', 'Running', 13);
     assert.equal(ok(normaliseAttackEvent(statusEvent('n', 'CMD: id', '', 'vm'), types, cowrie)).potId, 'b');
   });
 

@@ -7,7 +7,9 @@ import { Registry } from 'prom-client';
 import { createEventService, type EventService } from '../../src/events/index.js';
 import { createCowrieTextContext, normaliseAttackEvent, PotTypeCache, type PendingEvent } from '../../src/events/normalize.js';
 import { createNodeGateway, type NodeGatewayHandle } from '../../src/nodes/index.js';
+import { runSimulatorCli } from '../../src/simulator/cli.js';
 import { SimulatedNode } from '../../src/simulator/index.js';
+import { tempDir } from '../helpers/tmp.js';
 import { metricValue, silentLogger, statusEvent, testDb, waitFor, type TestDb } from './helpers.js';
 
 function ok(out: ReturnType<typeof normaliseAttackEvent>): PendingEvent {
@@ -153,5 +155,27 @@ describe('simulated nodes in the real node\'s cowrie text form', () => {
     } finally {
       await node.stop();
     }
+  });
+
+  it('apiary node simulate --cowrie-text sends the text form (documented in --help)', async () => {
+    let text = '';
+    const io = { stdout: { write: (t: string) => (text += t) }, stderr: { write: (t: string) => (text += t) } };
+    assert.equal(await runSimulatorCli(['--help'], io), 0);
+    assert.ok(text.includes('--cowrie-text'));
+    const dir = tempDir('apiary-sim-text-');
+    try {
+      const code = await runSimulatorCli(
+        ['--port', String(port), '--name', 'cli-text', '--secret-dir', dir.path, '--events-per-second', '50', '--cowrie-text', '--duration', '1.5', '--quiet'],
+        io,
+      );
+      assert.equal(code, 0, text);
+    } finally {
+      dir.cleanup();
+    }
+    events.flush();
+    const rows = db.handle.sqlite.prepare("SELECT pot_id, pot_type, event_type FROM events WHERE node_name = 'cli-text'").all() as { pot_id: string; pot_type: string; event_type: string }[];
+    assert.ok(rows.length > 10, `${rows.length} events`);
+    // no pot reported: the sensor name (the node's name in the simulator) stands in for the pot
+    assert.ok(rows.every((r) => r.pot_id === 'cli-text' && r.pot_type === 'cowrie' && r.event_type.startsWith('cowrie.') && r.event_type !== 'cowrie.unparsed'));
   });
 });

@@ -3,7 +3,9 @@
 // HpfeedsClient subscriber (second child process). The core process runs only the core, so its
 // CPU figures are its own. Latency = subscriber receipt time - the node's event timestamp.
 //
-//   node --import tsx bench/events.ts [--nodes 10] [--rate 3000] [--seconds 10] [--batch 1000] [--delay 10]
+//   node --import tsx bench/events.ts [--nodes 10] [--rate 3000] [--seconds 10] [--batch 1000] [--delay 10] [--form json|text]
+// --form text: the nodes send cowrie's text lines the way the real node does (latency then starts
+// at the core's receipt: text lines carry no timestamp).
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { statSync } from 'node:fs';
@@ -31,6 +33,7 @@ const { values: args } = parseArgs({
     delay: { type: 'string', default: '10' },
     port: { type: 'string', default: '0' },
     channel: { type: 'string', default: 'apiary.events' },
+    form: { type: 'string', default: 'json' },
   },
 });
 
@@ -52,6 +55,7 @@ async function runNodes(): Promise<void> {
       port,
       eventsPerSecond: Number(args.rate),
       eventForm: 'potevent',
+      cowrieText: args.form === 'text',
       heartbeatMs: 30_000,
       pots: [{ id: 'cowrie-01', type: 'cowrie', status: 'Running' }],
     });
@@ -182,7 +186,7 @@ async function runCore(): Promise<void> {
   sub.on('message', (m: { type: string; count: number }) => {
     if (m.type === 'received') received = m.count;
   });
-  const nodes = child('nodes', ['--port', String(tcp.port), '--nodes', args.nodes!, '--rate', args.rate!]);
+  const nodes = child('nodes', ['--port', String(tcp.port), '--nodes', args.nodes!, '--rate', args.rate!, '--form', args.form!]);
   let sent = 0;
   nodes.on('message', (m: { type: string; count: number }) => {
     if (m.type === 'sent') sent = m.count;
@@ -191,7 +195,7 @@ async function runCore(): Promise<void> {
 
   const warmupMs = Number(args.warmup) * 1000;
   const seconds = Number(args.seconds);
-  console.log(`nodes=${args.nodes} rate/node=${args.rate}/s (offered ${Number(args.nodes) * Number(args.rate)}/s) batch=${args.batch} delay=${args.delay}ms, warmup ${args.warmup}s, measure ${seconds}s`);
+  console.log(`nodes=${args.nodes} rate/node=${args.rate}/s (offered ${Number(args.nodes) * Number(args.rate)}/s) batch=${args.batch} delay=${args.delay}ms form=${args.form}, warmup ${args.warmup}s, measure ${seconds}s`);
   await new Promise((r) => setTimeout(r, warmupMs));
   sub.send({ type: 'measure' });
   const start = { t: performance.now(), sent, committed, received, cpu: process.cpuUsage(), batches };

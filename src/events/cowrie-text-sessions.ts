@@ -88,15 +88,18 @@ export class CowrieTextSessions {
       if (existing >= 0) list.splice(existing, 1);
       if (list.length >= this.maxOpen) list.shift();
       list.push({ id, srcIp: fields.src_ip as string, startedAt: now, lastSeen: now });
+      // The parser's object is fresh per line: extended in place (spreading it into a new object
+      // and then adding keys costs ~15x more in V8, and this is the ingest hot path).
+      const data: Record<string, unknown> = fields;
       const protocol = protocolOfPort(fields.dst_port);
-      return {
-        eventType: eventid,
-        outcome,
-        data: { ...fields, ...(protocol !== undefined ? { protocol } : {}), message: text, sensor, timestamp: this.iso(now) },
-      };
+      if (protocol !== undefined) data.protocol = protocol;
+      data.message = text;
+      data.sensor = sensor;
+      data.timestamp = this.iso(now);
+      return { eventType: eventid, outcome, data };
     }
 
-    const data: Record<string, unknown> = fields !== undefined ? { ...fields } : { eventid };
+    const data: Record<string, unknown> = fields ?? { eventid };
     if (text !== undefined) data.message = text;
     data.sensor = sensor;
     data.timestamp = this.iso(now);

@@ -21,7 +21,7 @@ const nodeSchema = z.object({
   hasSecret: z.boolean(),
   online: z.boolean(),
   remoteAddress: z.string().nullable().describe('socket peer address of the current or last session'),
-  transport: z.string().nullable(),
+  transport: z.string().nullable().describe('Transport of the last session: tcp, tls (TCP with TLS 1.3) or ws'),
   connectedAt: z.number().int().nullable(),
   lastSeenAt: z.number().int().nullable(),
   disconnectedAt: z.number().int().nullable(),

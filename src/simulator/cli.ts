@@ -40,9 +40,12 @@ Node
 Traffic
   --events-per-second N     attack events per second per node (default 0); a running
                             cowrie pot "cowrie-01" is pre-installed when N > 0
-  --event-form potevent|status
-                            documented PotEvent (default) or the PotStatusUpdate with
-                            status "" that real nodes send
+  --event-form potevent|status|cowrie-text
+                            documented PotEvent (default), or the PotStatusUpdate with
+                            status "" for the pot, or cowrie-text (see --cowrie-text)
+  --cowrie-text             cowrie attacks exactly as the real node forwards them: cowrie's
+                            text lines as PotStatusUpdate with pot_id = sensor name,
+                            pot_type "" and status "" (same as --event-form cowrie-text)
 Run
   --count N                 simulate N nodes named NAME-0 .. NAME-(N-1) (default 1)
   --duration SECONDS        stop after this long (default: until interrupted)
@@ -99,6 +102,7 @@ function plan(argv: string[]): CliPlan | 'help' {
       'fail-install': { type: 'string' },
       'events-per-second': { type: 'string' },
       'event-form': { type: 'string' },
+      'cowrie-text': { type: 'boolean' },
       count: { type: 'string' },
       duration: { type: 'string' },
       verbose: { type: 'boolean' },
@@ -146,7 +150,8 @@ function plan(argv: string[]): CliPlan | 'help' {
     heartbeatMs: positiveNumber('--heartbeat', values.heartbeat, 30) * 1000,
     reconnectDelayMs: positiveNumber('--reconnect-delay', values['reconnect-delay'], 5, { allowZero: true }) * 1000,
     eventsPerSecond,
-    eventForm: oneOf<AttackEventForm>('--event-form', values['event-form'], ['potevent', 'status'], 'potevent'),
+    eventForm: oneOf<AttackEventForm>('--event-form', values['event-form'], ['potevent', 'status', 'cowrie-text'], 'potevent'),
+    cowrieText: values['cowrie-text'] ?? false,
     failures: values['fail-install'] !== undefined ? { InstallPot: values['fail-install'] } : undefined,
   };
   const nodes: SimulatedNodeOptions[] = [];

@@ -29,7 +29,13 @@ import { AttackSession } from './attacks.js';
 export const SECRET_FILE_NAME = '.honeybee_totp_secret';
 
 export type SimulatorTransport = 'tcp' | 'ws';
-export type AttackEventForm = 'potevent' | 'status';
+/**
+ * potevent: the documented PotEvent with cowrie's JSON in `data`.
+ * status: a PotStatusUpdate with status "" for the given pot, cowrie's text in `message`.
+ * cowrie-text: exactly what the real node sends for cowrie: pot_id = cowrie's sensor name (the
+ * node's name here, as cowrie's sensor defaults to the host name), pot_type "", status "", text.
+ */
+export type AttackEventForm = 'potevent' | 'status' | 'cowrie-text';
 export type FailableCommand = 'InstallPot' | 'DeployPot' | 'StopPot' | 'RestartPot';
 
 export interface SimulatedPot {
@@ -71,6 +77,8 @@ export interface SimulatedNodeOptions {
   /** Attack events per second while registered, spread over running pots (default 0). */
   eventsPerSecond?: number;
   eventForm?: AttackEventForm;
+  /** Send cowrie attacks in the real node's text form (eventForm 'cowrie-text'); wins over eventForm. */
+  cowrieText?: boolean;
   /** Pots installed before start. */
   pots?: SimulatedPot[];
   /** Failure injection: the command answers Failed with this text, e.g. 'Git clone failed: exit status 128'. */
@@ -248,7 +256,7 @@ export class SimulatedNode extends EventEmitter<SimulatedNodeEvents> {
    * One synthetic attack event from `potId` (default: the next running pot, else the first pot,
    * else "cowrie-01"), as PotEvent or as the event-shaped PotStatusUpdate real nodes send.
    */
-  sendAttack(form: AttackEventForm = this.opts.eventForm ?? 'potevent', potId?: string): boolean {
+  sendAttack(form: AttackEventForm = this.opts.cowrieText ? 'cowrie-text' : (this.opts.eventForm ?? 'potevent'), potId?: string): boolean {
     if (!this.link) return false;
     const pot = potId !== undefined ? this.pots.get(potId) : this.nextRunningPot();
     const id = potId ?? pot?.id ?? 'cowrie-01';
@@ -258,6 +266,10 @@ export class SimulatedNode extends EventEmitter<SimulatedNodeEvents> {
     if (form === 'status') {
       // what the public node forwards: no status, usually no pot_type, the text in message
       return this.send({ type: 'PotStatusUpdate', node_id: this._nodeId, pot_id: id, pot_type: '', status: '', message: attack.text });
+    }
+    if (form === 'cowrie-text') {
+      // the real node: cowrie's sensor name instead of the pot id, no type, no status
+      return this.send({ type: 'PotStatusUpdate', node_id: this._nodeId, pot_id: this.name, pot_type: '', status: '', message: attack.text });
     }
     return this.send({
       type: 'PotEvent',

@@ -32,7 +32,7 @@ describe('events API', () => {
     for (let i = 0; i < 30; i++) {
       svc.ingest(potEvent(i % 2 ? 'hb-a' : 'hb-b', { event_type: i % 3 ? 'cowrie.login.failed' : 'cowrie.command.input', timestamp: new Date(t0 + i * 600_000).toISOString(), data: { i } }));
     }
-    svc.ingest(statusEvent('hb-a', 'CMD: id'));
+    svc.ingest(statusEvent('hb-a', 'free text that is no cowrie format'));
     svc.flush();
     app = await createHttpServer();
     await app.register(eventRoutes, { prefix: '/api/v1', events: svc });

@@ -50,7 +50,8 @@ describe('no accepted event is lost on a core restart', () => {
     const rows = reopened.sqlite.prepare("SELECT event_type, count(*) AS c FROM events WHERE node_name = 'sim-graceful' GROUP BY event_type").all() as { event_type: string; c: number }[];
     const total = rows.reduce((s, r) => s + r.c, 0);
     assert.equal(total, N);
-    assert.equal(rows.find((r) => r.event_type === 'status_message')?.c, N / 4);
+    // the status form is the real node's cowrie text: read back into cowrie events like the rest
+    assert.ok(rows.every((r) => r.event_type.startsWith('cowrie.') && r.event_type !== 'cowrie.unparsed'), JSON.stringify(rows));
     reopened.close();
   });
 

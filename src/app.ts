@@ -9,6 +9,7 @@ import { createHttpServer } from './api/index.js';
 import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
 import { createCommandService, commandRoutes, parseGitUrlRule, type CommandService } from './commands/index.js';
 import { describeConfig, type Config } from './config/index.js';
+import { ensurePrivateDir, ensurePrivateFile, sqliteFiles } from './datadir/index.js';
 import { openDatabase, type DatabaseHandle } from './db/index.js';
 import { createEventService, eventRoutes, type EventService } from './events/index.js';
 import { Broker, CompositeAuthStore, EnvAuthStore, JsonFileAuthStore, type AuthStore, type ListenAddress } from './hpfeeds/index.js';
@@ -82,6 +83,11 @@ export async function buildCore(config: Config): Promise<Core> {
 
   try {
     log.info({ config: describeConfig(config) }, 'starting apiary');
+    // Secrets live here: the directory 0700, its secret files 0600 (existing ones fixed, with a
+    // warning). A --db outside the data directory gets its files fixed but not its directory.
+    ensurePrivateDir(config.dataDir, log);
+    for (const f of sqliteFiles(config.dbPath)) ensurePrivateFile(f, log);
+    ensurePrivateFile(join(config.dataDir, 'admin-token'), log);
     const database = (parts.database = openDatabase(config.dbPath));
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
@@ -142,10 +148,21 @@ export async function buildCore(config: Config): Promise<Core> {
       }
     });
 
+    // A revoked or deleted node loses its hpfeeds authkey too; removing it makes the broker
+    // re-check (and close) the live connections that used it. Re-approval creates a new one.
+    gateway.on('revoked', ({ nodeName, via }) => {
+      try {
+        if (authkeys.remove(nodeName)) log.info({ node: nodeName, via }, 'hpfeeds authkey of the node removed; its connections are closed');
+      } catch (err) {
+        log.error({ err, node: nodeName }, 'could not remove the hpfeeds authkey of a revoked node');
+      }
+    });
+
     let redisUrl = config.redisUrl;
     if (!redisUrl) {
       const redisLog = log.child({ domain: 'redis' });
       const dir = join(config.dataDir, 'redis');
+      ensurePrivateDir(dir, log);
       parts.redis = await startPrivateRedis({ dir, binary: config.redisServerBin, onLog: (line) => redisLog.debug(line) });
       redisUrl = parts.redis.url;
       log.info({ port: parts.redis.port, dir }, 'started private redis-server');

@@ -22,6 +22,8 @@ export interface NodeGatewayEvents {
   nodeEvent: [{ nodeName: string; event: string; message?: string; description?: string; at: number }];
   /** A node holds a working TOTP secret: created by an operator, or a key it was sent was delivered. */
   enrolled: [{ nodeName: string; via: 'provisioned' | 'key_delivered' | 'rotated' }];
+  /** An operator revoked or deleted the node: whatever credentials it holds elsewhere must stop working. */
+  revoked: [{ nodeName: string; via: 'revoked' | 'deleted' }];
 }
 
 export type NodeGatewayEventName = keyof NodeGatewayEvents;

@@ -64,7 +64,7 @@ function ping(port: number): Promise<boolean> {
 
 export async function startPrivateRedis(opts: PrivateRedisOptions): Promise<PrivateRedis> {
   const dir = resolve(opts.dir);
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const port = opts.port && opts.port > 0 ? opts.port : await freePort();
   const binary = opts.binary ?? 'redis-server';
   let child: ChildProcess | undefined;

@@ -123,6 +123,25 @@ export async function buildCore(config: Config): Promise<Core> {
       heartbeatIntervalMs: config.heartbeatInterval * 1000,
       staleFactor: config.staleFactor,
       lineMaxBytes: config.nodeLineMaxBytes,
+      connectionLimits: {
+        maxConnections: config.nodeMaxConnections,
+        maxConnectionsPerAddress: config.nodeMaxConnectionsPerAddress,
+        preAuthLineMaxBytes: config.nodePreAuthLineMaxBytes,
+        preAuthMaxBytes: config.nodePreAuthMaxBytes,
+      },
+      rateLimit: { maxUntrustedFailuresPerName: config.nodeAuthUntrustedFailuresPerDay, untrustedWindowMs: 86_400_000 },
+      maxPendingNodes: config.pendingMaxNodes,
+      maxPendingPerAddress: config.pendingMaxPerAddress,
+      pendingTtlMs: config.pendingTtl * 1000,
+      storage: {
+        logMessageMaxBytes: config.nodeStoredTextMaxBytes,
+        potMessageMaxBytes: config.nodeStoredTextMaxBytes,
+        maxLogRowsPerNode: config.nodeLogMaxRowsPerNode,
+      },
+      retention: {
+        logMaxAgeMs: config.nodeLogRetentionDays * 86_400_000,
+        unknownMaxAgeMs: Math.min(config.nodeLogRetentionDays, 30) * 86_400_000,
+      },
     }));
 
     // Event-shaped status lines often arrive with pot_type "": the pots table knows the type.
@@ -213,7 +232,12 @@ export async function buildCore(config: Config): Promise<Core> {
     const api = { host: config.apiHost, port: typeof apiAddr === 'object' && apiAddr ? apiAddr.port : config.apiPort };
 
     const tls = config.nodeTlsCert && config.nodeTlsKey ? { certPath: config.nodeTlsCert, keyPath: config.nodeTlsKey } : undefined;
-    const nodeListener = (parts.nodeListener = await gateway.listenTcp({ host: config.nodeTcpHost, port: config.nodeTcpPort, tls }));
+    const nodeListener = (parts.nodeListener = await gateway.listenTcp({
+      host: config.nodeTcpHost,
+      port: config.nodeTcpPort,
+      tls,
+      tlsHandshakeTimeoutMs: config.nodeTlsHandshakeTimeout * 1000,
+    }));
 
     log.info({ api, nodeTcp: { port: nodeListener.port, tls: nodeListener.tls }, hpfeeds }, 'apiary is ready');
 

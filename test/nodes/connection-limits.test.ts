@@ -7,7 +7,7 @@ import net from 'node:net';
 import { after, afterEach, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { makeTestCertificate } from '../helpers/tls.js';
-import { metricValue, parseAck, registration, startHarness, tcpClient, waitFor, wsClient, type Harness, type TestClient } from './harness.js';
+import { metricValue, parseAck, registration, startHarness, tcpClient, tlsClient, waitFor, wsClient, type Harness, type TestClient } from './harness.js';
 
 const open: TestClient[] = [];
 const sockets: net.Socket[] = [];
@@ -114,6 +114,21 @@ describe('connection caps', () => {
     open.push(c);
     c.send(registration('after-cap', '1'));
     assert.equal(parseAck(await c.next()).accepted, true);
+  });
+
+  it('refuses TLS connections over the cap before the handshake, and keeps serving', async () => {
+    const cert = makeTestCertificate();
+    const h = await harness({ enrollment: 'open', tls: { certPath: cert.certPath, keyPath: cert.keyPath }, connectionLimits: { maxConnectionsPerAddress: 1 } });
+    const first = await raw(h.tcp.port, '127.0.0.5');
+    const second = await raw(h.tcp.port, '127.0.0.5');
+    await within(second.closed, 5000, 'over-cap TLS connection closed');
+    assert.equal(first.socket.destroyed, false);
+    assert.equal(await metricValue(h.registry, 'apiary_node_connections_refused_total', { reason: 'per_address' }), 1);
+    const c = await tlsClient(h.tcp.port, cert.ca);
+    open.push(c);
+    c.send(registration('tls-after-cap', '1'));
+    assert.equal(parseAck(await c.next()).accepted, true);
+    cert.cleanup();
   });
 
   it('refuses WebSocket upgrades over the per-address cap with 503', async () => {

@@ -17,6 +17,7 @@ import { createHttpServer, observeDroppedConnections } from './api/index.js';
 import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
 import { createCommandService, commandRoutes, parseGitUrlRule, type CommandService } from './commands/index.js';
 import { describeConfig, optionNames, type Config } from './config/index.js';
+import { ensurePrivateDir, ensurePrivateFile, sqliteFiles } from './datadir/index.js';
 import { openDatabase, type DatabaseHandle } from './db/index.js';
 import { BUILTIN_POT_TYPES, createEventService, eventRoutes, type EventService } from './events/index.js';
 import { Broker, CompositeAuthStore, EnvAuthStore, JsonFileAuthStore, type AuthStore, type ListenAddress } from './hpfeeds/index.js';
@@ -101,6 +102,11 @@ export async function buildCore(config: Config): Promise<Core> {
     // What a person can get wrong is checked before anything listens or spawns.
     checkDataDir(config);
     checkNodeTls(config);
+    // Secrets live here: the directory 0700, its secret files 0600 (existing ones fixed, with a
+    // warning). A --db outside the data directory gets its files fixed but not its directory.
+    ensurePrivateDir(config.dataDir, log);
+    for (const f of sqliteFiles(config.dbPath)) ensurePrivateFile(f, log);
+    ensurePrivateFile(join(config.dataDir, 'admin-token'), log);
     const database = (parts.database = openingDatabase(config, () => openDatabase(config.dbPath)));
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
@@ -165,6 +171,25 @@ export async function buildCore(config: Config): Promise<Core> {
       heartbeatIntervalMs: config.heartbeatInterval * 1000,
       staleFactor: config.staleFactor,
       lineMaxBytes: config.nodeLineMaxBytes,
+      connectionLimits: {
+        maxConnections: config.nodeMaxConnections,
+        maxConnectionsPerAddress: config.nodeMaxConnectionsPerAddress,
+        preAuthLineMaxBytes: config.nodePreAuthLineMaxBytes,
+        preAuthMaxBytes: config.nodePreAuthMaxBytes,
+      },
+      rateLimit: { maxUntrustedFailuresPerName: config.nodeAuthUntrustedFailuresPerDay, untrustedWindowMs: 86_400_000 },
+      maxPendingNodes: config.pendingMaxNodes,
+      maxPendingPerAddress: config.pendingMaxPerAddress,
+      pendingTtlMs: config.pendingTtl * 1000,
+      storage: {
+        logMessageMaxBytes: config.nodeStoredTextMaxBytes,
+        potMessageMaxBytes: config.nodeStoredTextMaxBytes,
+        maxLogRowsPerNode: config.nodeLogMaxRowsPerNode,
+      },
+      retention: {
+        logMaxAgeMs: config.nodeLogRetentionDays * 86_400_000,
+        unknownMaxAgeMs: Math.min(config.nodeLogRetentionDays, 30) * 86_400_000,
+      },
     }));
 
     // Attack analytics run in the events writer's transaction (rollups, attackers, sessions).
@@ -212,9 +237,20 @@ export async function buildCore(config: Config): Promise<Core> {
       }
     });
 
+    // A revoked or deleted node loses its hpfeeds authkey too; removing it makes the broker
+    // re-check (and close) the live connections that used it. Re-approval creates a new one.
+    gateway.on('revoked', ({ nodeName, via }) => {
+      try {
+        if (authkeys.remove(nodeName)) log.info({ node: nodeName, via }, 'hpfeeds authkey of the node removed; its connections are closed');
+      } catch (err) {
+        log.error({ err, node: nodeName }, 'could not remove the hpfeeds authkey of a revoked node');
+      }
+    });
+
     let redisUrl = config.redisUrl;
     if (!redisUrl) {
       const dir = join(config.dataDir, 'redis');
+      ensurePrivateDir(dir, log);
       try {
         parts.redis = await startSupervisedRedis({ dir, binary: config.redisServerBin, logger: log.child({ domain: 'redis' }), registry });
       } catch (err) {
@@ -296,7 +332,7 @@ export async function buildCore(config: Config): Promise<Core> {
 
     const tls = config.nodeTlsCert && config.nodeTlsKey ? { certPath: config.nodeTlsCert, keyPath: config.nodeTlsKey } : undefined;
     const nodeListener = (parts.nodeListener = await listening('HoneyBee node listener', optionNames('nodeTcpPort'), config.nodeTcpHost, config.nodeTcpPort, () =>
-      gateway.listenTcp({ host: config.nodeTcpHost, port: config.nodeTcpPort, tls }),
+      gateway.listenTcp({ host: config.nodeTcpHost, port: config.nodeTcpPort, tls, tlsHandshakeTimeoutMs: config.nodeTlsHandshakeTimeout * 1000 }),
     ));
 
     log.info({ api, nodeTcp: { port: nodeListener.port, tls: nodeListener.tls }, hpfeeds }, 'apiary is ready');

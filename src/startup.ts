@@ -28,7 +28,7 @@ export function reasonOf(err: unknown): string {
 /** The data directory exists (or is created) and this user can read and write it. */
 export function checkDataDir(config: Config): void {
   try {
-    mkdirSync(config.dataDir, { recursive: true });
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     accessSync(config.dataDir, constants.R_OK | constants.W_OK | constants.X_OK);
   } catch (err) {
     throw new StartupError(`cannot use the data directory ${config.dataDir} (${optionNames('dataDir')}): ${reasonOf(err)}`);

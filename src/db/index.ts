@@ -1,6 +1,6 @@
 // Opens the core's SQLite database and brings it to the current schema with the migrations in
 // drizzle/. Everything that needs the database receives the returned handle; nothing opens its own.
-import { mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -29,7 +29,12 @@ const migrationsFolder = resolve(dirname(fileURLToPath(import.meta.url)), '../..
  * (API queries) never block the event writer.
  */
 export function openDatabase(path: string): DatabaseHandle {
-  if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
+  if (path !== ':memory:') {
+    mkdirSync(dirname(resolve(path)), { recursive: true, mode: 0o700 });
+    // The file holds node TOTP and hpfeeds secrets: create it 0600 ourselves, SQLite would use
+    // 0644. SQLite gives its -wal and -shm files the mode of the database file.
+    if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+  }
   const sqlite = new Database(path);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');

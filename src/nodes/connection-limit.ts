@@ -5,7 +5,7 @@
 // NodeRegistration is ~200 bytes): going over closes it. Refusals are counted in metrics and
 // logged at most once per address per minute, never once per connection.
 import type { FastifyBaseLogger } from 'fastify';
-import { addressKey } from './limits.js';
+import { addressKey, withDefaults } from './limits.js';
 import { KeyedLogThrottle } from './log-throttle.js';
 import type { NodeMetrics, TransportKind } from './metrics.js';
 
@@ -41,7 +41,7 @@ export class ConnectionLimiter {
     private readonly logger: FastifyBaseLogger,
     opts: ConnectionLimitOptions = {},
   ) {
-    const o = { ...CONNECTION_LIMIT_DEFAULTS, ...opts };
+    const o = withDefaults(CONNECTION_LIMIT_DEFAULTS, opts);
     this.maxTotal = o.maxConnections;
     this.maxPerAddress = o.maxConnectionsPerAddress;
     this.preAuthLineMaxBytes = o.preAuthLineMaxBytes;

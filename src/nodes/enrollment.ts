@@ -2,7 +2,8 @@
 // (pending -> approved -> enrolled, revoked), TOTP checking with one-time use of each time step,
 // and the brute-force limiter. Decisions are returned to the session, which answers the node.
 // Attempts on names without a node row are aggregated per address (UnknownRegistrationLog);
-// pending rows are capped per source address and globally, and expire (PendingPolicy).
+// pending rows are capped per source address and in total, and expire (see sweep). TOTP guess
+// limits are in guess-limiter.ts.
 import type { FastifyBaseLogger } from 'fastify';
 import { generateNodeSecret, verifyTotp } from '../protocol/index.js';
 import { TotpGuessLimiter, type RateLimitOptions } from './guess-limiter.js';

@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { NodeCommandBody, NodeId, NodeMessage, PotEventMsg, PotStatusUpdateMsg } from '../protocol/index.js';
 import { isPotEventShaped } from '../protocol/index.js';
 import type { Enrollment, RegistrationDecision, RegistrationRequest } from './enrollment.js';
+import { KeyedLogThrottle } from './log-throttle.js';
 import type { NodeMetrics } from './metrics.js';
 import type { NodeRetention } from './retention.js';
 import { NodeSession, type SessionHub, type SessionTransport } from './session.js';
@@ -22,6 +23,8 @@ export interface NodeGatewayEvents {
   nodeEvent: [{ nodeName: string; event: string; message?: string; description?: string; at: number }];
   /** A node holds a working TOTP secret: created by an operator, or a key it was sent was delivered. */
   enrolled: [{ nodeName: string; via: 'provisioned' | 'key_delivered' | 'rotated' }];
+  /** An operator revoked or deleted the node: whatever credentials it holds elsewhere must stop working. */
+  revoked: [{ nodeName: string; via: 'revoked' | 'deleted' }];
 }
 
 export type NodeGatewayEventName = keyof NodeGatewayEvents;
@@ -61,6 +64,7 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
   readonly logger: FastifyBaseLogger;
   readonly metrics: NodeMetrics;
   readonly authTimeoutMs: number;
+  readonly preAuthLog = new KeyedLogThrottle(60_000);
   private readonly store: NodeStore;
   private readonly enrollment: Enrollment;
   private readonly staleAfterMs: number;
@@ -287,6 +291,7 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
       }
     }
     this.enrollment.sweep(now);
+    this.preAuthLog.sweep(now);
     this.retention?.maybeRun(now);
   }
 

@@ -21,6 +21,7 @@
 // The cost of a small budget: once an attacker spends it, a node that moved to a new address (or
 // a provisioned node that never authenticated yet) waits until the window frees a slot; the
 // trusted address never waits.
+import { withDefaults } from './limits.js';
 import { FailureLimiter } from './rate-limit.js';
 
 export interface RateLimitOptions {
@@ -60,7 +61,7 @@ export class TotpGuessLimiter {
   private readonly untrustedByName: FailureLimiter;
 
   constructor(opts: RateLimitOptions = {}) {
-    const o = { ...RATE_LIMIT_DEFAULTS, ...opts };
+    const o = withDefaults(RATE_LIMIT_DEFAULTS, opts);
     this.byAddress = new FailureLimiter(o.maxFailuresPerAddress, o.windowMs);
     this.byNameAndAddress = new FailureLimiter(o.maxFailuresPerName, o.windowMs);
     this.untrustedByName = new FailureLimiter(o.maxUntrustedFailuresPerName, o.untrustedWindowMs);

@@ -6,6 +6,7 @@ import type { DatabaseHandle } from '../db/index.js';
 import { ConnectionLimiter, type ConnectionLimitOptions } from './connection-limit.js';
 import { Enrollment, type EnrollmentMode, type RateLimitOptions } from './enrollment.js';
 import { GatewayCore, type NodeGateway } from './gateway.js';
+import { KeyedLogThrottle } from './log-throttle.js';
 import { NodeMetrics } from './metrics.js';
 import { NodeRetention, type NodeRetentionOptions } from './retention.js';
 import { nodeRestRoutes } from './routes.js';
@@ -49,7 +50,7 @@ export interface NodeGatewayOptions {
   /** approve mode: a pending row not retried for this long is deleted. Default 1 h. */
   pendingTtlMs?: number;
   /** Caps of node-supplied strings stored, and of node_log rows per node. */
-  storage?: { logMessageMaxBytes?: number; potMessageMaxBytes?: number; maxLogRowsPerNode?: number };
+  storage?: { logMessageMaxBytes?: number; potMessageMaxBytes?: number; maxLogRowsPerNode?: number; maxPotsPerNode?: number };
   /** Connection caps (total, per address) over TCP/TLS and WebSocket, and the pre-registration budget. */
   connectionLimits?: ConnectionLimitOptions;
   /** Retention of node_log and of the unknown-name aggregates. */
@@ -92,7 +93,16 @@ export function createNodeGateway(opts: NodeGatewayOptions): NodeGatewayHandle {
   const lineMaxBytes = opts.lineMaxBytes ?? d.lineMaxBytes;
   const logger = opts.logger;
   const metrics = new NodeMetrics(opts.registry);
-  const store = new NodeStore(opts.db, { ...opts.storage, onTruncated: (field) => metrics.truncated.inc({ field }) });
+  const potCapLog = new KeyedLogThrottle(60_000);
+  const store = new NodeStore(opts.db, {
+    ...opts.storage,
+    onTruncated: (field) => metrics.truncated.inc({ field }),
+    onPotCapped: (nodeName) => {
+      metrics.potsCapped.inc();
+      const t = potCapLog.take(nodeName, Date.now());
+      if (t.log) logger.warn({ nodeName, suppressedSinceLastLine: t.suppressed }, 'node reported more pots than the per-node cap; status of the new pot not stored');
+    },
+  });
 
   const stale = store.markAllOffline('restart', Date.now());
   if (stale > 0) logger.info({ nodes: stale }, 'nodes marked Offline at start (no session survives a restart)');

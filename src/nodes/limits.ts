@@ -39,3 +39,10 @@ export function truncateUtf8(text: string, maxBytes: number): { text: string; tr
   while (end > 0 && (buf[end]! & 0xc0) === 0x80) end--;
   return { text: buf.toString('utf8', 0, end) + marker, truncated: true };
 }
+
+/** `defaults` overridden by the options that are set (an explicit undefined keeps the default). */
+export function withDefaults<T extends object>(defaults: T, opts: Partial<T>): T {
+  const out = { ...defaults };
+  for (const [k, v] of Object.entries(opts)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}

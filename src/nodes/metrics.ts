@@ -15,6 +15,7 @@ export class NodeMetrics {
   readonly truncated: Counter<'field'>;
   readonly connectionsRefused: Counter<'transport' | 'reason'>;
   readonly preAuthClosed: Counter<'transport' | 'reason'>;
+  readonly potsCapped: Counter<string>;
   private readonly messageChildren = new Map<string, { inc(): void }>();
 
   constructor(registry: Registry) {
@@ -75,6 +76,11 @@ export class NodeMetrics {
       name: 'apiary_node_preauth_closed_total',
       help: 'Node connections closed before registration for exceeding the pre-registration budget',
       labelNames: ['transport', 'reason'],
+      registers: [registry],
+    });
+    this.potsCapped = new Counter({
+      name: 'apiary_node_pots_capped_total',
+      help: 'Pot status lines not stored because their node already has the maximum number of pots',
       registers: [registry],
     });
     for (const t of ['tcp', 'tls', 'ws'] as const) this.sessions.set({ transport: t }, 0);

@@ -2,7 +2,7 @@
 // (shown once); every read returns a view without them.
 import net from 'node:net';
 import { generateNodeSecret, isValidNodeSecret } from '../protocol/index.js';
-import type { GatewayCore } from './gateway.js';
+import type { GatewayCore, NodeGatewayEvents } from './gateway.js';
 import { addressKey } from './limits.js';
 import { nodeNameProblem, NODE_NAME_RULE } from './names.js';
 import type { Enrollment, NodeListFilter, NodeRow, NodeStore, PotRow } from './store.js';
@@ -128,6 +128,7 @@ export class NodeService {
       this.core.logger.info({ nodeName: name }, 'node revoked');
     }
     this.core.disconnect(name, 'revoked');
+    this.emit('revoked', { nodeName: name, via: 'revoked' });
     return this.view(this.mustGet(name));
   }
 
@@ -159,6 +160,7 @@ export class NodeService {
     this.store.delete(name);
     this.store.log(name, 'deleted', 'deleted by an operator', now);
     this.core.logger.info({ nodeName: name }, 'node deleted');
+    this.emit('revoked', { nodeName: name, via: 'deleted' });
   }
 
   getNode(name: string): NodeDetail | undefined {
@@ -245,10 +247,14 @@ export class NodeService {
   }
 
   private emitEnrolled(name: string, via: 'provisioned' | 'rotated'): void {
+    this.emit('enrolled', { nodeName: name, via });
+  }
+
+  private emit<E extends 'enrolled' | 'revoked'>(ev: E, ...args: NodeGatewayEvents[E]): void {
     try {
-      this.core.emit('enrolled', { nodeName: name, via });
+      this.core.emit(ev, ...args);
     } catch (err) {
-      this.core.logger.error({ err, event: 'enrolled' }, 'node gateway event listener threw');
+      this.core.logger.error({ err, event: ev }, 'node gateway event listener threw');
     }
   }
 

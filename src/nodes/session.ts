@@ -12,6 +12,8 @@ import {
   type NodeMessage,
 } from '../protocol/index.js';
 import type { RegistrationDecision, RegistrationRequest } from './enrollment.js';
+import { addressKey } from './limits.js';
+import type { KeyedLogThrottle } from './log-throttle.js';
 import type { NodeMetrics, TransportKind } from './metrics.js';
 
 type NodeRegistrationMsg = Extract<NodeMessage, { type: 'NodeRegistration' }>;
@@ -33,6 +35,8 @@ export interface SessionTransport {
 /** What a session needs from the gateway that owns it. */
 export interface SessionHub {
   readonly logger: FastifyBaseLogger;
+  /** Log lines about connections that have not registered: at most one per address and reason a minute. */
+  readonly preAuthLog: KeyedLogThrottle;
   readonly metrics: NodeMetrics;
   readonly authTimeoutMs: number;
   decide(req: RegistrationRequest): Promise<RegistrationDecision>;
@@ -218,7 +222,13 @@ export class NodeSession {
     this.hub.metrics.invalid.inc({ transport: this.kind, reason });
     this.hub.metrics.registrations.inc({ result: 'bad_registration' });
     this.hub.metrics.authFailures.inc({ reason: 'bad_registration' });
-    this.hub.logger.warn({ remoteAddress: this.remoteAddress, transport: this.kind, reason, error }, 'node registration refused: invalid NodeRegistration');
+    const t = this.hub.preAuthLog.take(`${addressKey(this.remoteAddress)}\0bad_registration`, Date.now());
+    if (t.log) {
+      this.hub.logger.warn(
+        { remoteAddress: this.remoteAddress, transport: this.kind, reason, error, suppressedSinceLastLine: t.suppressed },
+        'node registration refused: invalid NodeRegistration (one line per address per minute)',
+      );
+    }
     const m = /"node_id"\s*:\s*"?([0-9]{1,20})[",}\s]/.exec(text);
     const nodeId = m && isNodeId(m[1]) ? m[1] : '0';
     this.transport.end(encodeRegistrationAck({ node_id: nodeId, accepted: false, message: `Invalid NodeRegistration: ${error}` }), 'rejected');
@@ -228,10 +238,13 @@ export class NodeSession {
   private authTimedOut(): void {
     this.authTimer = undefined;
     if (this.state !== 'awaiting-registration' && this.state !== 'registering') return;
-    this.hub.logger.warn(
-      { remoteAddress: this.remoteAddress, transport: this.kind, timeoutMs: this.hub.authTimeoutMs },
-      `node connection closed: no NodeRegistration within ${this.hub.authTimeoutMs} ms`,
-    );
+    const t = this.hub.preAuthLog.take(`${addressKey(this.remoteAddress)}\0auth_timeout`, Date.now());
+    if (t.log) {
+      this.hub.logger.warn(
+        { remoteAddress: this.remoteAddress, transport: this.kind, timeoutMs: this.hub.authTimeoutMs, suppressedSinceLastLine: t.suppressed },
+        `node connection closed: no NodeRegistration within ${this.hub.authTimeoutMs} ms (one line per address per minute)`,
+      );
+    }
     this.transport.end(undefined, 'auth_timeout');
     this.finish('auth_timeout');
   }
@@ -255,6 +268,18 @@ export class NodeSession {
   private invalid(reason: string, detail: string): void {
     this.hub.metrics.invalid.inc({ transport: this.kind, reason });
     const now = Date.now();
+    if (this.state !== 'authenticated') {
+      // Anyone can open connections and send garbage: before registration the lines are
+      // throttled per address, not per session, so reconnecting does not buy more log lines.
+      const t = this.hub.preAuthLog.take(`${addressKey(this.remoteAddress)}\0${reason}`, now);
+      if (t.log) {
+        this.hub.logger.warn(
+          { remoteAddress: this.remoteAddress, transport: this.kind, reason, error: detail, suppressedSinceLastLine: t.suppressed },
+          `invalid message from an unregistered node connection discarded (${reason}); one line per address and reason per minute`,
+        );
+      }
+      return;
+    }
     if (now - this.invalidWindowStart >= INVALID_LOG_WINDOW_MS) {
       if (this.invalidSuppressed > 0) this.flushInvalidSummary();
       this.invalidWindowStart = now;

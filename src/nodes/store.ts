@@ -41,6 +41,10 @@ export interface NodeStoreLimits {
   maxLogRowsPerNode?: number;
   /** Names kept in unknown_registrations.last_names. Default 10. */
   unknownNamesSample?: number;
+  /** Pots stored per node; status lines for further new pot ids are not stored. Default 256. */
+  maxPotsPerNode?: number;
+  /** Called when a new pot of a node was not stored because the node is at maxPotsPerNode. */
+  onPotCapped?: (nodeName: string) => void;
   /** Called when a peer-supplied string was cut to its cap. */
   onTruncated?: (field: 'node_log.message' | 'pots.last_message') => void;
 }
@@ -68,7 +72,9 @@ export class NodeStore {
     claimStep: { run(step: number, now: number, name: string, secret: string, step2: number): { changes: number } };
   };
 
-  private readonly limits: Required<Omit<NodeStoreLimits, 'onTruncated'>> & Pick<NodeStoreLimits, 'onTruncated'>;
+  private readonly limits: Required<Omit<NodeStoreLimits, 'onTruncated' | 'onPotCapped'>> & Pick<NodeStoreLimits, 'onTruncated' | 'onPotCapped'>;
+  private readonly potExists: { get(name: string, potId: string): unknown };
+  private readonly potCount: { get(name: string): { n: number } | undefined };
   /** node_log rows written per name since that name was last trimmed to its cap. */
   private readonly logWrites = new Map<string, number>();
   private readonly trimLog: { run(name: string, name2: string, keep: number): { changes: number } };
@@ -83,8 +89,12 @@ export class NodeStore {
       potMessageMaxBytes: limits.potMessageMaxBytes ?? 4096,
       maxLogRowsPerNode: limits.maxLogRowsPerNode ?? 10_000,
       unknownNamesSample: limits.unknownNamesSample ?? 10,
+      maxPotsPerNode: limits.maxPotsPerNode ?? 256,
       onTruncated: limits.onTruncated,
+      onPotCapped: limits.onPotCapped,
     };
+    this.potExists = s.prepare('SELECT 1 FROM pots WHERE node_name = ? AND pot_id = ?');
+    this.potCount = s.prepare<[string], { n: number }>('SELECT count(*) AS n FROM pots WHERE node_name = ?');
     // Keeps the newest `keep` rows of one name (the (node_name, at) index serves both lookups).
     this.trimLog = s.prepare(
       `DELETE FROM node_log WHERE node_name = ? AND id < (
@@ -269,8 +279,14 @@ export class NodeStore {
     this.stmt.status.run(status, lastSeen, name);
   }
 
-  upsertPot(name: string, potId: string, potType: string, status: string, message: string | null, at: number): void {
+  /** Stores a pot's status; false (and onPotCapped) when it is a new pot of a node at its pot cap. */
+  upsertPot(name: string, potId: string, potType: string, status: string, message: string | null, at: number): boolean {
+    if (!this.potExists.get(name, potId) && (this.potCount.get(name)?.n ?? 0) >= this.limits.maxPotsPerNode) {
+      this.limits.onPotCapped?.(name);
+      return false;
+    }
     this.stmt.potUpsert.run(name, potId, potType, status, this.capped(message, this.limits.potMessageMaxBytes, 'pots.last_message'), at);
+    return true;
   }
 
   /**

@@ -85,14 +85,10 @@ export async function listenTcp(
   const host = opts.host ?? '0.0.0.0';
   const sockets = new Set<net.Socket>();
   const sessions = new Map<net.Socket, NodeSession>();
-  /** Raw sockets refused at accept: their TLS wrapper's errors are not worth a log line. */
-  const refused = new WeakSet<net.Socket>();
-
   // Runs on the raw TCP socket, before any TLS handshake: a refused peer costs no crypto.
   const onConnection = (raw: net.Socket): void => {
     const address = normaliseAddress(raw.remoteAddress);
     if (!limiter.tryOpen('tcp', address)) {
-      refused.add(raw);
       raw.destroy();
       return;
     }
@@ -172,10 +168,11 @@ export async function listenTcp(
     );
     const handshakeLog = new KeyedLogThrottle(60_000);
     server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+      const remoteAddress = normaliseAddress(socket.remoteAddress);
       // A handshake timeout reports here but does not end the socket by itself.
       socket.destroy();
-      if (refused.has((socket as unknown as { _parent?: net.Socket })._parent ?? socket)) return;
-      const remoteAddress = normaliseAddress(socket.remoteAddress);
+      // A connection refused at accept was counted there already.
+      if (remoteAddress === 'unknown') return;
       const t = handshakeLog.take(remoteAddress, Date.now());
       if (t.log) {
         logger.info({ remoteAddress, code: err.code, error: err.message, suppressedSinceLastLine: t.suppressed }, 'node TLS handshake failed (one line per address per minute)');

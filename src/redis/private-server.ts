@@ -105,7 +105,7 @@ export async function ping(port: number): Promise<boolean> {
 /** Spawns redis-server and resolves once it answers PING (or rejects, with the process gone). */
 export async function launchRedisServer(opts: RedisLaunchOptions): Promise<RedisProcess> {
   const dir = resolve(opts.dir);
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const binary = opts.binary ?? 'redis-server';
   const args = [
     '--port', String(opts.port),

@@ -165,6 +165,19 @@ describe('what peers can grow (row 9)', () => {
     assert.ok(rows <= 22, `node_log rows of one node stay near the cap (${rows})`);
   });
 
+  it('caps the pots stored per node; known pots keep updating', async () => {
+    const h = await harness({ enrollment: 'open', storage: { maxPotsPerNode: 3 } });
+    const r = await register(h, 'many-pots', '9');
+    assert.equal(r.ack.accepted, true);
+    const pot = (id: string, status: string) => `{"version":2,"message":{"PotStatusUpdate":{"node_id":9,"pot_id":"${id}","pot_type":"cowrie","status":"${status}"}}}`;
+    for (let i = 0; i < 50; i++) r.client.send(pot(`p${i}`, 'Running'));
+    r.client.send(pot('p0', 'Stopped'));
+    await waitFor(() => h.gateway.service.listPots('many-pots').find((p) => p.potId === 'p0')?.status === 'Stopped', 5000, 'known pot updated');
+    assert.deepEqual(h.gateway.service.listPots('many-pots').map((p) => p.potId), ['p0', 'p1', 'p2']);
+    assert.equal(await metricValue(h.registry, 'apiary_node_pots_capped_total'), 47);
+    assert.equal(h.logs.filter((l) => /more pots than the per-node cap/.test(l.msg)).length, 1);
+  });
+
   it('retention deletes old node_log rows and old aggregates', async () => {
     const h = await harness({ enrollment: 'provisioned', sweepIntervalMs: 50, retention: { logMaxAgeMs: 60_000, unknownMaxAgeMs: 60_000, intervalMs: 50 } });
     const old = Date.now() - 120_000;

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { after, afterEach, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { makeTestCertificate } from '../helpers/tls.js';
-import { metricValue, parseAck, registration, startHarness, tcpClient, waitFor, wsClient, type Harness, type TestClient } from './harness.js';
+import { metricValue, parseAck, registration, startHarness, tcpClient, tlsClient, waitFor, wsClient, type Harness, type TestClient } from './harness.js';
 
 const open: TestClient[] = [];
 const sockets: net.Socket[] = [];
@@ -81,6 +81,17 @@ describe('pre-registration budget', () => {
     assert.equal(await metricValue(h.registry, 'apiary_node_preauth_closed_total', { transport: 'ws' }), 2);
   });
 
+  it('logs garbage and auth timeouts of unregistered connections once per address and reason, not per connection', async () => {
+    const h = await harness({ enrollment: 'open', authTimeoutMs: 300 });
+    const peers = await Promise.all(Array.from({ length: 30 }, () => raw(h.tcp.port, '127.0.0.6')));
+    for (const p of peers) p.socket.write('garbage\n{"version":2,"message":{"NodeStatusUpdate":{"node_id":1,"status":"Running"}}}\n');
+    await within(Promise.all(peers.map((p) => p.closed)), 10_000, 'auth timeouts');
+    assert.equal(await metricValue(h.registry, 'apiary_node_invalid_messages_total'), 60);
+    const mine = h.logs.filter((l) => l.remoteAddress === '127.0.0.6');
+    assert.equal(mine.filter((l) => /no NodeRegistration within/.test(l.msg)).length, 1);
+    assert.equal(mine.filter((l) => /unregistered node connection discarded/.test(l.msg)).length, 2, 'one line per reason (bad JSON, not registered)');
+  });
+
   it('times out a TLS handshake that never starts', async () => {
     const cert = makeTestCertificate();
     const h = await harness({ enrollment: 'open', tls: { certPath: cert.certPath, keyPath: cert.keyPath }, tlsHandshakeTimeoutMs: 300 });
@@ -114,6 +125,21 @@ describe('connection caps', () => {
     open.push(c);
     c.send(registration('after-cap', '1'));
     assert.equal(parseAck(await c.next()).accepted, true);
+  });
+
+  it('refuses TLS connections over the cap before the handshake, and keeps serving', async () => {
+    const cert = makeTestCertificate();
+    const h = await harness({ enrollment: 'open', tls: { certPath: cert.certPath, keyPath: cert.keyPath }, connectionLimits: { maxConnectionsPerAddress: 1 } });
+    const first = await raw(h.tcp.port, '127.0.0.5');
+    const second = await raw(h.tcp.port, '127.0.0.5');
+    await within(second.closed, 5000, 'over-cap TLS connection closed');
+    assert.equal(first.socket.destroyed, false);
+    assert.equal(await metricValue(h.registry, 'apiary_node_connections_refused_total', { reason: 'per_address' }), 1);
+    const c = await tlsClient(h.tcp.port, cert.ca);
+    open.push(c);
+    c.send(registration('tls-after-cap', '1'));
+    assert.equal(parseAck(await c.next()).accepted, true);
+    cert.cleanup();
   });
 
   it('refuses WebSocket upgrades over the per-address cap with 503', async () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { TokenService, tokenRoutes } from './access/index.js';
-import { createHttpServer, observeDroppedConnections } from './api/index.js';
+import { createHttpServer, limitConnections } from './api/index.js';
 import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
 import { createCommandService, commandRoutes, parseGitUrlRule, type CommandService } from './commands/index.js';
 import { describeConfig, type Config } from './config/index.js';
@@ -90,7 +90,7 @@ export async function buildCore(config: Config): Promise<Core> {
     const database = (parts.database = openDatabase(config.dbPath));
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
-    observeDroppedConnections(app, registry);
+    limitConnections(app, registry, { maxPerAddress: config.httpMaxConnectionsPerAddress });
 
     const operatorTokens = (tokens = new TokenService(database));
     // A WebSocket authenticates once, at its upgrade: revoking its token closes it at once (API),

@@ -8,7 +8,7 @@ import { TokenService, tokenRoutes } from './access/index.js';
 import { createHttpServer, limitConnections } from './api/index.js';
 import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
 import { createCommandService, commandRoutes, parseGitUrlRule, type CommandService } from './commands/index.js';
-import { describeConfig, type Config } from './config/index.js';
+import { ConfigError, describeConfig, type Config } from './config/index.js';
 import { openDatabase, type DatabaseHandle } from './db/index.js';
 import { BUILTIN_POT_TYPES, createEventService, eventRoutes, type EventService } from './events/index.js';
 import { Broker, CompositeAuthStore, EnvAuthStore, JsonFileAuthStore, type AuthStore, type ListenAddress } from './hpfeeds/index.js';
@@ -175,7 +175,7 @@ export async function buildCore(config: Config): Promise<Core> {
       redisUrl,
       ttlMs: config.commandTtl * 1000,
       answerTimeoutMs: config.commandAnswerTimeout === undefined ? undefined : config.commandAnswerTimeout * 1000,
-      gitUrlAllowList: config.gitUrlAllowList.map(parseGitUrlRule),
+      gitUrlAllowList: gitUrlRules(config.gitUrlAllowList),
       // Pot types operators install get metric labels of their own; node-chosen ones fold into "other".
       onInstallPot: (potType) => events.addKnownPotType(potType),
     }));
@@ -239,6 +239,14 @@ export async function buildCore(config: Config): Promise<Core> {
   } catch (err) {
     await shutdown();
     throw err;
+  }
+}
+
+function gitUrlRules(entries: readonly string[]) {
+  try {
+    return entries.map(parseGitUrlRule);
+  } catch (err) {
+    throw new ConfigError(`GIT_URL_ALLOW / --git-url-allow: ${(err as Error).message}`);
   }
 }
 

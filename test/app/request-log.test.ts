@@ -21,7 +21,7 @@ describe('request log', () => {
     proc = spawn(
       process.execPath,
       ['--import', 'tsx', main, 'serve', '--api-host', '127.0.0.1', '--api-port', '0', '--node-tcp-host', '127.0.0.1', '--node-tcp-port', '0', '--hpfeeds-endpoint', 'tcp:port=0:interface=127.0.0.1'],
-      { env: { ...process.env, APIARY_DATA_DIR: dir.path, LOG_LEVEL: 'info', APIARY_ADMIN_TOKEN: SECRET }, stdio: ['ignore', 'pipe', 'pipe'] },
+      { env: { ...process.env, APIARY_DATA_DIR: dir.path, LOG_LEVEL: 'debug', APIARY_ADMIN_TOKEN: SECRET }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     proc.stdout!.on('data', (d) => (log += d.toString()));
     proc.stderr!.on('data', (d) => (log += d.toString()));

@@ -13,10 +13,10 @@ import {
   SqliteAttackStore,
   type AnalyticsSettings,
 } from './analytics/index.js';
-import { createHttpServer, observeDroppedConnections } from './api/index.js';
+import { createHttpServer, limitConnections } from './api/index.js';
 import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
 import { createCommandService, commandRoutes, parseGitUrlRule, type CommandService } from './commands/index.js';
-import { describeConfig, optionNames, type Config } from './config/index.js';
+import { ConfigError, describeConfig, optionNames, type Config } from './config/index.js';
 import { ensurePrivateDir, ensurePrivateFile, sqliteFiles } from './datadir/index.js';
 import { openDatabase, type DatabaseHandle } from './db/index.js';
 import { BUILTIN_POT_TYPES, createEventService, eventRoutes, type EventService } from './events/index.js';
@@ -110,7 +110,7 @@ export async function buildCore(config: Config): Promise<Core> {
     const database = (parts.database = openingDatabase(config, () => openDatabase(config.dbPath)));
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
-    observeDroppedConnections(app, registry);
+    limitConnections(app, registry, { maxPerAddress: config.httpMaxConnectionsPerAddress });
 
     const operatorTokens = (tokens = new TokenService(database));
     // A WebSocket authenticates once, at its upgrade: revoking its token closes it at once (API),
@@ -269,7 +269,7 @@ export async function buildCore(config: Config): Promise<Core> {
       redisUrl,
       ttlMs: config.commandTtl * 1000,
       answerTimeoutMs: config.commandAnswerTimeout === undefined ? undefined : config.commandAnswerTimeout * 1000,
-      gitUrlAllowList: config.gitUrlAllowList.map(parseGitUrlRule),
+      gitUrlAllowList: gitUrlRules(config.gitUrlAllowList),
       // A node that restarted has forgotten its pots: each registration asks what it still has.
       installedPotsOnRegistration: true,
       // Pot types operators install get metric labels of their own; node-chosen ones fold into "other".
@@ -356,6 +356,14 @@ export async function buildCore(config: Config): Promise<Core> {
   } catch (err) {
     await shutdown();
     throw err;
+  }
+}
+
+function gitUrlRules(entries: readonly string[]) {
+  try {
+    return entries.map(parseGitUrlRule);
+  } catch (err) {
+    throw new ConfigError(`GIT_URL_ALLOW / --git-url-allow: ${(err as Error).message}`);
   }
 }
 

@@ -258,7 +258,7 @@ export async function createHttpServer(opts: HttpServerOptions = {}): Promise<Fa
       return reply.code(400).send({ error: 'bad_request', message: detail || err.message });
     }
     if (isResponseSerializationError(err)) {
-      request.log.error({ err, url: request.url }, 'response did not match its schema');
+      request.log.error({ err, url: redactUrl(request.url) }, 'response did not match its schema');
       return reply.code(500).send({ error: 'internal', message: 'response serialisation failed' });
     }
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 500;

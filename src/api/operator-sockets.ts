@@ -2,6 +2,7 @@
 /** What OperatorSockets needs of a WebSocket (ws's WebSocket satisfies it). */
 export interface ClosableSocket {
   close(code?: number, reason?: string): void;
+  terminate?(): void;
   once(event: 'close', listener: () => void): unknown;
 }
 
@@ -32,7 +33,11 @@ export class OperatorSockets {
     const set = this.byOperator.get(operatorId);
     if (set === undefined) return 0;
     this.byOperator.delete(operatorId);
-    for (const socket of set) socket.close(1008, reason);
+    for (const socket of set) {
+      socket.close(1008, reason);
+      // A client that never answers the close handshake is not left holding the socket.
+      setTimeout(() => socket.terminate?.(), 5000).unref();
+    }
     return set.size;
   }
 }

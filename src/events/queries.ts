@@ -1,3 +1,4 @@
+import { quoteInexactNumbers } from '../protocol/index.js';
 import type Database from 'better-sqlite3';
 import type { EventFilter, EventJson } from './types.js';
 
@@ -74,7 +75,9 @@ export function decodeCursor(cursor: string): number {
 function rowToJson(r: EventRow): EventJson {
   let data: Record<string, unknown>;
   try {
-    data = JSON.parse(r.data) as Record<string, unknown>;
+    // Stored data may hold numbers a double cannot carry (kept verbatim from the node's line):
+    // they are answered as strings of the same digits, never rounded, Infinity or null.
+    data = JSON.parse(quoteInexactNumbers(r.data)) as Record<string, unknown>;
   } catch {
     data = { raw: r.data };
   }

@@ -13,6 +13,7 @@ export interface EventRoutesOptions {
 
 const timeParam = z
   .string()
+  .max(64)
   .transform((v, ctx) => {
     const t = /^\d{1,15}$/.test(v) ? Number(v) : parseIsoTimestamp(v);
     if (Number.isNaN(t)) {

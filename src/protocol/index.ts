@@ -10,7 +10,7 @@
 //   valid node secret (a node would replace it with its own: lock-out).
 // - Nesting deeper than 64 levels is refused before JSON.parse (reason 'json').
 export type { NodeId } from './u64.js';
-export { U64_MAX, isNodeId, randomNodeId } from './u64.js';
+export { U64_MAX, isNodeId, randomNodeId, quoteInexactNumbers } from './u64.js';
 
 export {
   PROTOCOL_VERSION,

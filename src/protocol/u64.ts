@@ -174,6 +174,14 @@ function representable(token: string): boolean {
   return true;
 }
 
+/**
+ * JSON text with every number JSON.parse would not return exactly (integers beyond 2^53, `1e999`,
+ * `1e-999`) turned into a string of its digits, for reading stored JSON without altering it.
+ */
+export function quoteInexactNumbers(text: string): string {
+  return scanJson(text, -1, Number.POSITIVE_INFINITY).text;
+}
+
 /** scanJson's node_id quoting alone (no depth limit): the quoted text, or NODE_ID_IS_STRING. */
 export function quoteNodeIdIntegers(text: string, depth = 3): string | typeof NODE_ID_IS_STRING {
   const scanned = scanJson(text, depth, Number.POSITIVE_INFINITY);

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { once } from 'node:events';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { Registry } from 'prom-client';
-import { ApiError, createHttpServer, observeDroppedConnections, redactUrl } from '../../src/api/index.js';
+import { ApiError, createHttpServer, limitConnections, redactUrl } from '../../src/api/index.js';
 
 describe('http server: roles, errors, OpenAPI', () => {
   let app: FastifyInstance;
@@ -87,7 +87,7 @@ describe('http server: connection cap', () => {
   it('refuses connections beyond maxConnections, counts them and keeps serving the others', async () => {
     const app = await createHttpServer({ maxConnections: 2 });
     const registry = new Registry();
-    observeDroppedConnections(app, registry);
+    limitConnections(app, registry);
     app.get('/ok', async () => ({ ok: true }));
     await app.listen({ host: '127.0.0.1', port: 0 });
     const port = (app.server.address() as AddressInfo).port;
@@ -102,7 +102,7 @@ describe('http server: connection cap', () => {
       held.push(extra);
       extra.on('error', () => {});
       await Promise.race([once(extra, 'close'), new Promise((_, rej) => setTimeout(() => rej(new Error('extra connection not refused')), 5000))]);
-      const dropped = (await registry.getSingleMetric('apiary_http_connections_dropped_total')!.get()).values[0]!.value;
+      const dropped = (await registry.getSingleMetric('apiary_http_connections_dropped_total')!.get()).values.find((v) => v.labels.cap === 'total')!.value;
       assert.equal(dropped, 1);
       held[0]!.destroy();
       await once(held[0]!, 'close');
@@ -112,6 +112,39 @@ describe('http server: connection cap', () => {
         status = await fetch(`http://127.0.0.1:${port}/ok`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0);
       }
       assert.equal(status, 200);
+    } finally {
+      for (const s of held) s.destroy();
+      await app.close();
+    }
+  });
+
+  it('caps connections per remote address', async () => {
+    const app = await createHttpServer();
+    const registry = new Registry();
+    limitConnections(app, registry, { maxPerAddress: 3 });
+    app.get('/ok', async () => ({ ok: true }));
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (app.server.address() as AddressInfo).port;
+    const held: Socket[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const s = connect(port, '127.0.0.1');
+        await once(s, 'connect');
+        held.push(s);
+      }
+      const extra = connect(port, '127.0.0.1');
+      held.push(extra);
+      extra.on('error', () => {});
+      await Promise.race([once(extra, 'close'), new Promise((_, rej) => setTimeout(() => rej(new Error('extra connection not refused')), 5000))]);
+      const values = (await registry.getSingleMetric('apiary_http_connections_dropped_total')!.get()).values;
+      assert.equal(values.find((v) => v.labels.cap === 'address')!.value, 1);
+      held[0]!.destroy();
+      const deadline = Date.now() + 5000;
+      let status = 0;
+      while (status !== 200 && Date.now() < deadline) {
+        status = await fetch(`http://127.0.0.1:${port}/ok`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0);
+      }
+      assert.equal(status, 200, 'a freed slot is usable again');
     } finally {
       for (const s of held) s.destroy();
       await app.close();

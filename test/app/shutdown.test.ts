@@ -41,12 +41,15 @@ describe('core shutdown order', () => {
     node.start();
     await registered;
     // The subscription is live once a probe event makes it through.
+    let probesSent = 0;
     await until(() => {
       if (received.length > 0) return true;
       node!.sendAttack('potevent', 'probe');
+      probesSent++;
       return false;
     }, 'a probe event on hpfeeds');
-    await until(() => t.core.events.pendingCount === 0, 'the probes committed');
+    // Probes sent while waiting may still be in flight: all of them must be delivered before the count.
+    await until(() => received.length === probesSent && t.core.events.pendingCount === 0, 'every probe committed and delivered');
     const probes = received.length;
     const probesStored = t.core.database.sqlite.prepare('SELECT count(*) AS n FROM events').get() as { n: number };
 

@@ -17,8 +17,9 @@ describe('git URL policy edges', () => {
     assert.equal(multi.flags, 'im');
     const padded = parseGitUrlRule('   /x/i   ');
     assert.ok(padded instanceof RegExp, 'surrounding blanks are not part of the rule');
-    // Text that merely starts like a regex stays a prefix.
-    assert.equal(parseGitUrlRule('/srv/git/x-y'), '/srv/git/x-y');
+    // Text that merely starts like a regex is not one: as a prefix it is no URL, and is refused.
+    assert.throws(() => parseGitUrlRule('/srv/git/x-y'), /neither scheme:\/\/host\/path nor \[user@\]host:path/);
+    assert.equal(parseGitUrlRule('file:///srv/git/x-y'), 'file:///srv/git/x-y');
   });
 
   it('an empty prefix admits nothing; a hyphen inside a URL is fine, only a leading one is refused', () => {

@@ -54,21 +54,28 @@ describe('approve-mode pending cap', () => {
     assert.equal((await register(h, 'pend-4')).ack.message, 'Too many nodes pending approval');
   });
 
-  it('a node retrying every few seconds writes one rejection row per interval, not one per attempt', async () => {
+  it('a name with no node row retrying every few seconds is aggregated per address, not one row per attempt', async () => {
     const h = await harness({ enrollment: 'provisioned' });
     for (let i = 0; i < 5; i++) {
       const r = await register(h, 'ghost');
       assert.equal(r.ack.message, 'Unknown node');
       await r.client.closed;
     }
-    const rows = nodeLog(h, 'ghost').filter((e) => e.kind === 'rejected');
-    assert.equal(rows.length, 1, JSON.stringify(nodeLog(h, 'ghost')));
+    assert.equal(nodeLog(h, 'ghost').length, 0, 'unknown names write no node_log rows');
     assert.equal(await metricValue(h.registry, 'apiary_node_auth_failures_total', { reason: 'unknown_node' }), 5, 'every attempt is still counted');
-    // A different reason for the same name is its own story line.
+    // The aggregate per source address is written about once a second.
+    const row = () =>
+      h.db.sqlite.prepare("SELECT attempts, last_names FROM unknown_registrations WHERE last_address = '127.0.0.1'").get() as { attempts: number; last_names: string } | undefined;
+    const deadline = Date.now() + 10_000;
+    while (row()?.attempts !== 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(row()?.attempts, 5, JSON.stringify(row()));
+    assert.ok((JSON.parse(row()!.last_names) as string[]).includes('ghost'));
+    assert.equal((h.db.sqlite.prepare('SELECT count(*) AS n FROM unknown_registrations').get() as { n: number }).n, 1, 'one row for the address');
+    // Once the name is a node, its rejections are its own story line in node_log.
     h.gateway.service.createNode('ghost');
     const r = await register(h, 'ghost');
     assert.equal(r.ack.message, 'TOTP code required');
-    assert.equal(nodeLog(h, 'ghost').filter((e) => e.kind === 'rejected').length, 2);
+    assert.equal(nodeLog(h, 'ghost').filter((e) => e.kind === 'rejected').length, 1);
   });
 });
 

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fixtureLines as readFixture } from '../helpers/fixture.js';
+import { quoteInexactNumbers } from '../../src/protocol/index.js';
 import {
   decodeCoreMessage,
   encodeCoreMessage,
@@ -388,5 +389,14 @@ describe('PotEvent data is kept as the node sent it', () => {
   it('refuses an overflowing number where the schema wants a number', () => {
     const r = parseNodeMessage('{"version":2,"message":{"NodeRegistration":{"node_id":1,"node_name":"n","address":"1.2.3.4","port":1e999,"node_type":"Full"}}}');
     assert.equal(r.ok, false);
+  });
+
+  it('reads stored JSON without altering numbers (quoteInexactNumbers)', () => {
+    const text = '{"a":123456789012345678901,"b":[1e999,-1e-999],"c":"123456789012345678901 1e999","d":1.5,"node_id":18446744073709551615}';
+    assert.equal(
+      quoteInexactNumbers(text),
+      '{"a":"123456789012345678901","b":["1e999","-1e-999"],"c":"123456789012345678901 1e999","d":1.5,"node_id":"18446744073709551615"}',
+    );
+    assert.equal(quoteInexactNumbers('{"x":1}'), '{"x":1}');
   });
 });

@@ -172,6 +172,12 @@ export async function createHttpServer(opts: HttpServerOptions = {}): Promise<Fa
   });
   app.server.maxConnections = opts.maxConnections ?? 4096;
   const slowMs = opts.slowRequestMs ?? 1000;
+  // A WebSocket upgrade never reaches onResponse (the socket is handed over), so it gets its
+  // access line when it arrives.
+  app.addHook('onRequest', async (request) => {
+    if (request.headers.upgrade?.toLowerCase() !== 'websocket' || !['debug', 'trace'].includes(request.log.level)) return;
+    request.log.debug({ req: request }, `${request.method} ${redactUrl(request.url)} (WebSocket upgrade)`);
+  });
   app.addHook('onResponse', async (request, reply) => {
     const status = reply.statusCode;
     const ms = Math.round(reply.elapsedTime);

@@ -175,7 +175,8 @@ describe('simulated nodes in the real node\'s cowrie text form', () => {
     events.flush();
     const rows = db.handle.sqlite.prepare("SELECT pot_id, pot_type, event_type FROM events WHERE node_name = 'cli-text'").all() as { pot_id: string; pot_type: string; event_type: string }[];
     assert.ok(rows.length > 10, `${rows.length} events`);
-    // no pot reported: the sensor name (the node's name in the simulator) stands in for the pot
-    assert.ok(rows.every((r) => r.pot_id === 'cli-text' && r.pot_type === 'cowrie' && r.event_type.startsWith('cowrie.') && r.event_type !== 'cowrie.unparsed'));
+    // The CLI announces its pre-installed cowrie pot (cowrie-01): the text lines, sent under the
+    // sensor name (the node's name in the simulator), are attributed to that pot.
+    assert.ok(rows.every((r) => r.pot_id === 'cowrie-01' && r.pot_type === 'cowrie' && r.event_type.startsWith('cowrie.') && r.event_type !== 'cowrie.unparsed'), JSON.stringify(rows.slice(0, 3)));
   });
 });

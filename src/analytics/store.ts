@@ -143,7 +143,7 @@ export interface IntelIpRow {
   asn: number | null;
   as_org: string | null;
   tags: Tag[];
-  /** Most frequent destination port, pot type and protocol of the address. */
+  /** Port and protocol of the address's most frequent service; pot type of its most frequent target. */
   port: number | null;
   pot_type: string | null;
   protocol: string | null;

@@ -225,6 +225,18 @@ test('intel IPs: min_count, tag filter and most frequent port agree with the att
   assert.deepEqual(scanners.map((r) => r.ip), ['1.1.1.1']);
 });
 
+test('day rows equal the sum of their hour rows for every folded day (folding plus late events)', () => {
+  const until = store.dayRollupUntilHour()!;
+  assert.ok(until > Math.floor(START / H), 'hours were folded');
+  const foldedDay = Math.floor(until / 24);
+  const hourSums = `SELECT dim, bucket / 24 AS d, node, pot_type, key, sum(count) AS c FROM attack_rollup_hour WHERE bucket < ${foldedDay * 24} GROUP BY dim, d, node, pot_type, key`;
+  const days = `SELECT dim, bucket AS d, node, pot_type, key, count AS c FROM attack_rollup_day WHERE bucket < ${foldedDay}`;
+  const count = (sql: string) => db.sqlite.prepare(`SELECT count(*) FROM (${sql})`).pluck().get() as number;
+  assert.ok(count(days) > 0);
+  assert.equal(count(`${hourSums} EXCEPT ${days}`), 0);
+  assert.equal(count(`${days} EXCEPT ${hourSums}`), 0);
+});
+
 test('retention deletes rollups, attackers, facts and sessions older than the cutoff, in chunks', () => {
   const cutoff = START + 2 * D;
   let total = 0;

@@ -286,11 +286,14 @@ export class SqliteAttackQueries {
     if (q.until !== undefined) (conds.push('started_at < ?'), params.push(q.until));
     if (q.srcIp !== undefined) (conds.push('src_ip = ?'), params.push(q.srcIp));
     if (q.node !== undefined) (conds.push('node = ?'), params.push(q.node));
-    if (q.beforeId !== undefined) (conds.push('id < ?'), params.push(q.beforeId));
+    if (q.after !== undefined) {
+      conds.push('(started_at < ? OR (started_at = ? AND id < ?))');
+      params.push(q.after.startedAt, q.after.startedAt, q.after.id);
+    }
     params.push(q.limit);
     const where = conds.length === 0 ? '' : 'WHERE ' + conds.join(' AND ');
     return (
-      this.prepared('sessions:' + where, () => `SELECT ${SESSION_COLUMNS} FROM attack_sessions ${where} ORDER BY id DESC LIMIT ?`).all(
+      this.prepared('sessions:' + where, () => `SELECT ${SESSION_COLUMNS} FROM attack_sessions ${where} ORDER BY started_at DESC, id DESC LIMIT ?`).all(
         ...params,
       ) as SessionDbRow[]
     ).map(sessionRow);

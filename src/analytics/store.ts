@@ -123,8 +123,8 @@ export interface SessionListQuery {
   srcIp?: string;
   node?: string;
   limit: number;
-  /** Return sessions with id below this (keyset paging, newest first). */
-  beforeId?: number;
+  /** Keyset paging, newest first: sessions that sort after this one (started_at, then id, descending). */
+  after?: { startedAt: number; id: number };
 }
 
 export interface IntelIpQuery {

@@ -190,13 +190,17 @@ test('sessions: one row per (node, pot, session) with its steps in event order',
     const k = `${e.node}\u0000${e.potId}\u0000${s}`;
     groups.set(k, [...(groups.get(k) ?? []), e]);
   }
-  let all: { id: number; node: string; pot_id: string; session: string; events: number }[] = [];
-  let beforeId: number | undefined;
+  let all: { id: number; node: string; pot_id: string; session: string; events: number; started_at: number }[] = [];
+  let after: { startedAt: number; id: number } | undefined;
   for (;;) {
-    const page = store.sessions({ limit: 100, beforeId });
+    const page = store.sessions({ limit: 100, after });
     all = all.concat(page);
     if (page.length < 100) break;
-    beforeId = page.at(-1)!.id;
+    for (let i = 1; i < page.length; i++) {
+      const [a, b] = [page[i - 1]!, page[i]!];
+      assert.ok(a.started_at > b.started_at || (a.started_at === b.started_at && a.id > b.id), 'newest first');
+    }
+    after = { startedAt: page.at(-1)!.started_at, id: page.at(-1)!.id };
   }
   assert.equal(all.length, groups.size);
   for (const s of all.slice(0, 50)) {

@@ -8,6 +8,11 @@ CREATE TABLE `attack_ignored` (
 	`count` integer NOT NULL
 );
 --> statement-breakpoint
+CREATE TABLE `attack_meta` (
+	`key` text PRIMARY KEY NOT NULL,
+	`value` integer NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE `attack_minute` (
 	`bucket` integer NOT NULL,
 	`node` text NOT NULL,
@@ -80,7 +85,6 @@ CREATE TABLE `attacker_facts` (
 	PRIMARY KEY(`ip`, `kind`, `value`)
 ) WITHOUT ROWID;
 --> statement-breakpoint
-CREATE INDEX `attacker_facts_last_seen_idx` ON `attacker_facts` (`last_seen`);--> statement-breakpoint
 CREATE TABLE `attackers` (
 	`ip` text PRIMARY KEY NOT NULL,
 	`first_seen` integer NOT NULL,

@@ -1,7 +1,7 @@
 // Per-batch pre-aggregation: a batch of stored events becomes counter increments keyed like the
 // rollup tables, so the store does one upsert per distinct key instead of one per event and
 // dimension (a batch of 1000 events has a handful of event types, ports and countries).
-import { credentialKey, DIM_ID, FACT, HOUR_MS, MINUTE_MS } from './dimensions.js';
+import { credentialKey, DIM_ID, FACT, HOUR_MS, MINUTE_MS, serviceKey } from './dimensions.js';
 import type { GeoEnricher, GeoInfo } from './geo.js';
 import type { CidrList } from './ip.js';
 import { normaliseEvent, type AttackRecord, type StoredEvent } from './record.js';
@@ -188,11 +188,8 @@ export function aggregateBatch(batch: readonly StoredEvent[], ctx: AggregateCont
       a.events++;
       if (ts < a.firstSeen) a.firstSeen = ts;
       if (ts > a.lastSeen) a.lastSeen = ts;
-      fact(a, FACT.node, e.node, ts);
-      fact(a, FACT.pot, e.node + '/' + e.potId, ts);
-      fact(a, FACT.pot_type, e.potType, ts);
-      if (r.protocol !== 'ip') fact(a, FACT.protocol, r.protocol, ts);
-      if (r.dest_port !== null) fact(a, FACT.port, String(r.dest_port), ts);
+      fact(a, FACT.target, JSON.stringify([e.node, e.potId, e.potType]), ts);
+      if (r.dest_port !== null || r.protocol !== 'ip') fact(a, FACT.service, serviceKey(r.dest_port, r.protocol), ts);
       if (loginAttempt) {
         if (r.login === 'success') a.loginsOk++;
         else a.loginsFailed++;

@@ -45,17 +45,18 @@ export function dimensionSource(by: Dimension): { dim: number; column: 'key' | '
   return { dim: DIM_ID[by], column: 'key' };
 }
 
-/** attacker_facts.kind */
+/**
+ * attacker_facts.kind. Where an attacker went is two facts per event, not five: `target` is the
+ * JSON [node, pot_id, pot_type] and `service` is `port/protocol`; nodes, pots, pot types, ports and
+ * protocols are summed from them on read (one upsert per event and kind is the ingest's main cost).
+ */
 export const FACT = {
-  node: 1,
-  pot: 2,
-  port: 3,
   credential: 4,
   command: 5,
   url: 6,
   hash: 7,
-  pot_type: 8,
-  protocol: 9,
+  target: 10,
+  service: 11,
 } as const;
 export type FactKind = keyof typeof FACT;
 export const FACT_NAMES: Record<number, FactKind> = Object.fromEntries(Object.entries(FACT).map(([k, v]) => [v, k as FactKind]));
@@ -85,3 +86,25 @@ export function parseCredentialKey(key: string): { username: string; password: s
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;
 export const MINUTE_MS = 60_000;
+
+/** `service` fact value: destination port and application protocol ('' when unknown). */
+export function serviceKey(port: number | null, protocol: string): string {
+  return (port === null ? '' : String(port)) + '/' + (protocol === 'ip' ? '' : protocol);
+}
+
+export function parseServiceKey(v: string): { port: number | null; protocol: string | null } {
+  const i = v.indexOf('/');
+  const port = i > 0 ? Number(v.slice(0, i)) : NaN;
+  const protocol = i >= 0 ? v.slice(i + 1) : '';
+  return { port: Number.isInteger(port) ? port : null, protocol: protocol === '' ? null : protocol };
+}
+
+export function parseTargetKey(v: string): { node: string; potId: string; potType: string } {
+  try {
+    const a = JSON.parse(v) as unknown;
+    if (Array.isArray(a) && a.length === 3) return { node: String(a[0]), potId: String(a[1]), potType: String(a[2]) };
+  } catch {
+    // fall through
+  }
+  return { node: v, potId: '', potType: '' };
+}

@@ -168,13 +168,14 @@ function badRequest<T>(fn: () => T): T {
   }
 }
 
-function encodeCursor(id: number): string {
-  return Buffer.from(`s1:${id}`).toString('base64url');
+/** Session cursors carry the last row's (started_at, id): the list is ordered by them. */
+function encodeCursor(s: { started_at: number; id: number }): string {
+  return Buffer.from(`s2:${s.started_at}:${s.id}`).toString('base64url');
 }
-function decodeCursor(c: string): number {
-  const m = /^s1:(\d{1,16})$/.exec(Buffer.from(c, 'base64url').toString());
+function decodeCursor(c: string): { startedAt: number; id: number } {
+  const m = /^s2:(-?\d{1,16}):(\d{1,16})$/.exec(Buffer.from(c, 'base64url').toString());
   if (m === null) throw new ApiError(400, 'bad_request', 'invalid cursor');
-  return Number(m[1]);
+  return { startedAt: Number(m[1]), id: Number(m[2]) };
 }
 
 export const analyticsRoutes: FastifyPluginAsync<AnalyticsRoutesOptions> = async (instance: FastifyInstance, opts) => {
@@ -272,7 +273,7 @@ export const analyticsRoutes: FastifyPluginAsync<AnalyticsRoutesOptions> = async
     {
       schema: {
         tags,
-        summary: 'Attacker sessions, newest first, with keyset paging',
+        summary: 'Attacker sessions, newest first (by start), with keyset paging',
         querystring: z.object({
           since: timeParam.optional().describe('sessions started at or after'),
           until: timeParam.optional().describe('sessions started before'),
@@ -290,13 +291,13 @@ export const analyticsRoutes: FastifyPluginAsync<AnalyticsRoutesOptions> = async
       const srcIp = q.src_ip === undefined ? undefined : (canonicalIp(q.src_ip) ?? q.src_ip);
       const rows = store.sessions({
         since: q.since, until: q.until, srcIp, node: q.node, limit: q.limit + 1,
-        beforeId: q.cursor === undefined ? undefined : decodeCursor(q.cursor),
+        after: q.cursor === undefined ? undefined : decodeCursor(q.cursor),
       });
       const more = rows.length > q.limit;
       if (more) rows.length = q.limit;
       return {
         sessions: rows.map(sessionJson) as unknown as z.infer<typeof sessionSchema>[],
-        next_cursor: more ? encodeCursor(rows.at(-1)!.id) : null,
+        next_cursor: more ? encodeCursor(rows.at(-1)!) : null,
       };
     },
   );

@@ -10,6 +10,8 @@ import {
   HOUR_MS,
   MINUTE_MS,
   parseCredentialKey,
+  parseServiceKey,
+  parseTargetKey,
   type Dimension,
   type Tag,
 } from './dimensions.js';
@@ -44,12 +46,15 @@ interface RangePart {
   unit: number;
 }
 
-/** Splits [since, until) widened to hours into hour edges and whole days. */
-export function windowParts(since: number, until: number): RangePart[] {
+/**
+ * Splits [since, until) widened to hours into hour edges and whole days; day rows are used only
+ * for days the ingest has folded completely (before `dayRollupUntilHour`).
+ */
+export function windowParts(since: number, until: number, dayRollupUntilHour: number | null): RangePart[] {
   const sinceH = Math.floor(since / HOUR_MS);
   const untilH = Math.ceil(until / HOUR_MS);
   const firstDay = Math.ceil(sinceH / 24);
-  const lastDay = Math.floor(untilH / 24);
+  const lastDay = Math.min(Math.floor(untilH / 24), Math.floor((dayRollupUntilHour ?? 0) / 24));
   if (firstDay >= lastDay) return [{ table: 'attack_rollup_hour', from: sinceH, to: untilH, unit: HOUR_MS }];
   const parts: RangePart[] = [];
   if (sinceH < firstDay * 24) parts.push({ table: 'attack_rollup_hour', from: sinceH, to: firstDay * 24, unit: HOUR_MS });
@@ -88,6 +93,23 @@ interface AttackerDbRow {
   downloads: number;
 }
 
+/** Sums composite facts (target, service) by one of their parts, highest count first. */
+function rollupFacts(rows: readonly FactRow[], part: (value: string) => string | null, limit: number): FactRow[] {
+  const out = new Map<string, FactRow>();
+  for (const r of rows) {
+    const k = part(r.value);
+    if (k === null) continue;
+    const cur = out.get(k);
+    if (cur === undefined) out.set(k, { value: k, count: r.count, first_seen: r.first_seen, last_seen: r.last_seen });
+    else {
+      cur.count += r.count;
+      cur.first_seen = Math.min(cur.first_seen, r.first_seen);
+      cur.last_seen = Math.max(cur.last_seen, r.last_seen);
+    }
+  }
+  return [...out.values()].sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0)).slice(0, limit);
+}
+
 export class SqliteAttackQueries {
   private readonly statements = new Map<string, Database.Statement>();
   protected readonly bruteforceMin: number;
@@ -108,6 +130,12 @@ export class SqliteAttackQueries {
     return s;
   }
 
+  /** Hour buckets below this are also in the day table (attack_meta), or null before any ingest. */
+  dayRollupUntilHour(): number | null {
+    const v = this.prepared('meta:day', () => "SELECT value FROM attack_meta WHERE key = 'day_rollup_until_hour'").pluck().get() as number | undefined;
+    return v ?? null;
+  }
+
   private filterSql(q: { node?: string; potType?: string }, params: unknown[]): string {
     let sql = '';
     if (q.node !== undefined) (sql += ' AND node = ?'), params.push(q.node);
@@ -118,7 +146,7 @@ export class SqliteAttackQueries {
   top(q: TopQuery): TopResult {
     if (q.until <= q.since) throw new AnalyticsQueryError('until must be after since');
     const { dim, column } = dimensionSource(q.by);
-    const parts = windowParts(q.since, q.until);
+    const parts = windowParts(q.since, q.until, this.dayRollupUntilHour());
     const params: unknown[] = [];
     const selects = parts.map((p) => {
       params.push(dim, p.from, p.to);
@@ -163,19 +191,34 @@ export class SqliteAttackQueries {
       sql = `SELECT bucket AS b, ${col ?? 'NULL'} AS k, sum(count) AS c FROM attack_minute
              WHERE bucket >= ? AND bucket < ?${f} GROUP BY b${col ? ', k' : ''} ORDER BY b`;
     } else {
-      const table = q.bucket === 'hour' ? 'attack_rollup_hour' : 'attack_rollup_day';
       const { dim, column } = dimensionSource(q.by ?? 'event_type');
-      params.push(dim, from, to);
-      const f = this.filterSql(q, params);
       if (q.by !== undefined) {
         keys = this.top({ by: q.by, since: from * unit, until: to * unit, node: q.node, potType: q.potType, limit: q.limit }).items.map((i) => i.key);
-        params.push(JSON.stringify(keys));
       }
-      shape = `tl:${table}:${column}:${q.by !== undefined}:${f}`;
-      sql = q.by === undefined
-        ? `SELECT bucket AS b, NULL AS k, sum(count) AS c FROM ${table} WHERE dim = ? AND bucket >= ? AND bucket < ?${f} GROUP BY b ORDER BY b`
-        : `SELECT bucket AS b, ${column} AS k, sum(count) AS c FROM ${table} WHERE dim = ? AND bucket >= ? AND bucket < ?${f}
-             AND ${column} IN (SELECT value FROM json_each(?)) GROUP BY b, k ORDER BY b`;
+      // Day buckets: folded days from the day table, the rest summed from hour rows.
+      const parts: { table: string; from: number; to: number; div: number }[] = [];
+      if (q.bucket === 'hour') parts.push({ table: 'attack_rollup_hour', from, to, div: 1 });
+      else {
+        const folded = Math.floor((this.dayRollupUntilHour() ?? 0) / 24);
+        if (from < Math.min(to, folded)) parts.push({ table: 'attack_rollup_day', from, to: Math.min(to, folded), div: 1 });
+        const rest = Math.max(from, folded);
+        if (rest < to) parts.push({ table: 'attack_rollup_hour', from: rest * 24, to: to * 24, div: 24 });
+      }
+      const selects = parts.map((p) => {
+        params.push(dim, p.from, p.to);
+        const f = this.filterSql(q, params);
+        let keyFilter = '';
+        if (keys !== null) {
+          keyFilter = ` AND ${column} IN (SELECT value FROM json_each(?))`;
+          params.push(JSON.stringify(keys));
+        }
+        return `SELECT bucket / ${p.div} AS b, ${keys === null ? 'NULL' : column} AS k, count AS c FROM ${p.table}
+                WHERE dim = ? AND bucket >= ? AND bucket < ?${f}${keyFilter}`;
+      });
+      shape = `tl:${parts.map((p) => p.table + p.div).join()}:${column}:${keys !== null}:${q.node !== undefined}:${q.potType !== undefined}`;
+      sql = selects.length === 0
+        ? 'SELECT 0 AS b, NULL AS k, 0 AS c WHERE 0'
+        : `SELECT b, k, sum(c) AS c FROM (${selects.join(' UNION ALL ')}) GROUP BY b, k ORDER BY b`;
     }
     const rows = this.prepared(shape, () => sql).all(...params) as { b: number; k: string | null; c: number }[];
     const series = new Map<string | null, TimelineSeries>();
@@ -207,6 +250,8 @@ export class SqliteAttackQueries {
       () => 'SELECT value, count, first_seen, last_seen FROM attacker_facts WHERE ip = ? AND kind = ? ORDER BY count DESC, value LIMIT ?',
     );
     const list = (kind: number) => facts.all(ip, kind, listLimit) as FactRow[];
+    const targets = facts.all(ip, FACT.target, 100_000) as FactRow[];
+    const services = facts.all(ip, FACT.service, 100_000) as FactRow[];
     const sessions = this.prepared(
       'attacker:sessions',
       () => `SELECT ${SESSION_COLUMNS} FROM attack_sessions WHERE src_ip = ? ORDER BY started_at DESC, id DESC LIMIT ?`,
@@ -221,11 +266,11 @@ export class SqliteAttackQueries {
       tags: this.tagsOf(a),
       logins_failed: a.logins_failed,
       logins_ok: a.logins_ok,
-      nodes: list(FACT.node),
-      pots: list(FACT.pot),
-      pot_types: list(FACT.pot_type),
-      ports: list(FACT.port),
-      protocols: list(FACT.protocol),
+      nodes: rollupFacts(targets, (v) => parseTargetKey(v).node, listLimit),
+      pots: rollupFacts(targets, (v) => { const t = parseTargetKey(v); return t.node + '/' + t.potId; }, listLimit),
+      pot_types: rollupFacts(targets, (v) => parseTargetKey(v).potType, listLimit),
+      ports: rollupFacts(services, (v) => { const p = parseServiceKey(v).port; return p === null ? null : String(p); }, listLimit),
+      protocols: rollupFacts(services, (v) => parseServiceKey(v).protocol, listLimit),
       credentials: list(FACT.credential).map((f) => ({ ...f, ...parseCredentialKey(f.value) })),
       commands: list(FACT.command),
       urls: list(FACT.url),
@@ -241,11 +286,14 @@ export class SqliteAttackQueries {
     if (q.until !== undefined) (conds.push('started_at < ?'), params.push(q.until));
     if (q.srcIp !== undefined) (conds.push('src_ip = ?'), params.push(q.srcIp));
     if (q.node !== undefined) (conds.push('node = ?'), params.push(q.node));
-    if (q.beforeId !== undefined) (conds.push('id < ?'), params.push(q.beforeId));
+    if (q.after !== undefined) {
+      conds.push('(started_at < ? OR (started_at = ? AND id < ?))');
+      params.push(q.after.startedAt, q.after.startedAt, q.after.id);
+    }
     params.push(q.limit);
     const where = conds.length === 0 ? '' : 'WHERE ' + conds.join(' AND ');
     return (
-      this.prepared('sessions:' + where, () => `SELECT ${SESSION_COLUMNS} FROM attack_sessions ${where} ORDER BY id DESC LIMIT ?`).all(
+      this.prepared('sessions:' + where, () => `SELECT ${SESSION_COLUMNS} FROM attack_sessions ${where} ORDER BY started_at DESC, id DESC LIMIT ?`).all(
         ...params,
       ) as SessionDbRow[]
     ).map(sessionRow);
@@ -287,10 +335,12 @@ export class SqliteAttackQueries {
       `(SELECT value FROM attacker_facts f WHERE f.ip = a.ip AND f.kind = ${kind} ORDER BY f.count DESC, f.value LIMIT 1)`;
     const rows = this.prepared(
       'intel:' + (q.tag ?? ''),
-      () => `SELECT a.*, ${top(FACT.port)} AS port, ${top(FACT.pot_type)} AS pot_type, ${top(FACT.protocol)} AS protocol
+      () => `SELECT a.*, ${top(FACT.service)} AS service, ${top(FACT.target)} AS target
              FROM attackers a WHERE last_seen >= ? AND events >= ?${tag} ORDER BY events DESC, ip LIMIT ?`,
-    ).all(...params) as (AttackerDbRow & { port: string | null; pot_type: string | null; protocol: string | null })[];
-    return rows.map((r) => ({
+    ).all(...params) as (AttackerDbRow & { service: string | null; target: string | null })[];
+    return rows.map((r) => {
+      const service = r.service === null ? { port: null, protocol: null } : parseServiceKey(r.service);
+      return {
       ip: r.ip,
       events: r.events,
       first_seen: r.first_seen,
@@ -299,15 +349,16 @@ export class SqliteAttackQueries {
       asn: r.asn,
       as_org: r.as_org,
       tags: this.tagsOf(r),
-      port: r.port === null ? null : Number(r.port),
-      pot_type: r.pot_type,
-      protocol: r.protocol,
-    }));
+      port: service.port,
+      pot_type: r.target === null ? null : parseTargetKey(r.target).potType,
+      protocol: service.protocol,
+      };
+    });
   }
 
   indicators(kind: 'url' | 'hash', since: number, until: number, limit: number): IndicatorRow[] {
     const dim = dimensionSource(kind as Dimension).dim;
-    const parts = windowParts(since, until);
+    const parts = windowParts(since, until, this.dayRollupUntilHour());
     const params: unknown[] = [];
     const selects = parts.map((p) => {
       params.push(dim, p.from, p.to);

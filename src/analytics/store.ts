@@ -123,8 +123,8 @@ export interface SessionListQuery {
   srcIp?: string;
   node?: string;
   limit: number;
-  /** Return sessions with id below this (keyset paging, newest first). */
-  beforeId?: number;
+  /** Keyset paging, newest first: sessions that sort after this one (started_at, then id, descending). */
+  after?: { startedAt: number; id: number };
 }
 
 export interface IntelIpQuery {
@@ -143,7 +143,7 @@ export interface IntelIpRow {
   asn: number | null;
   as_org: string | null;
   tags: Tag[];
-  /** Most frequent destination port, pot type and protocol of the address. */
+  /** Port and protocol of the address's most frequent service; pot type of its most frequent target. */
   port: number | null;
   pot_type: string | null;
   protocol: string | null;

@@ -216,6 +216,15 @@ export const attackMinute = sqliteTable(
   (t) => [primaryKey({ columns: [t.bucket, t.node, t.potType] })],
 );
 
+/**
+ * Progress markers of the analytics ingest. `day_rollup_until_hour`: every hour bucket below it has
+ * been folded into attack_rollup_day (later increments of those hours go to both tables).
+ */
+export const attackMeta = sqliteTable('attack_meta', {
+  key: text('key').primaryKey(),
+  value: integer('value').notNull(),
+});
+
 /** Events from IGNORE_CIDRS sources per hour bucket: stored as events, not counted as attacks. */
 export const attackIgnored = sqliteTable('attack_ignored', {
   bucket: integer('bucket').primaryKey(),
@@ -264,7 +273,8 @@ export const attackerFacts = sqliteTable(
     firstSeen: integer('first_seen').notNull(),
     lastSeen: integer('last_seen').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.ip, t.kind, t.value] }), index('attacker_facts_last_seen_idx').on(t.lastSeen)],
+  // No time index: facts go with their attacker at retention (an index here doubled the upsert cost).
+  (t) => [primaryKey({ columns: [t.ip, t.kind, t.value] })],
 );
 
 /** One row per attacker session (cowrie and other pots that report a session id). */

@@ -190,13 +190,17 @@ test('sessions: one row per (node, pot, session) with its steps in event order',
     const k = `${e.node}\u0000${e.potId}\u0000${s}`;
     groups.set(k, [...(groups.get(k) ?? []), e]);
   }
-  let all: { id: number; node: string; pot_id: string; session: string; events: number }[] = [];
-  let beforeId: number | undefined;
+  let all: { id: number; node: string; pot_id: string; session: string; events: number; started_at: number }[] = [];
+  let after: { startedAt: number; id: number } | undefined;
   for (;;) {
-    const page = store.sessions({ limit: 100, beforeId });
+    const page = store.sessions({ limit: 100, after });
     all = all.concat(page);
     if (page.length < 100) break;
-    beforeId = page.at(-1)!.id;
+    for (let i = 1; i < page.length; i++) {
+      const [a, b] = [page[i - 1]!, page[i]!];
+      assert.ok(a.started_at > b.started_at || (a.started_at === b.started_at && a.id > b.id), 'newest first');
+    }
+    after = { startedAt: page.at(-1)!.started_at, id: page.at(-1)!.id };
   }
   assert.equal(all.length, groups.size);
   for (const s of all.slice(0, 50)) {
@@ -223,6 +227,18 @@ test('intel IPs: min_count, tag filter and most frequent port agree with the att
   }
   const scanners = store.intelIps({ since: 0, minCount: 1, tag: 'scanner', limit: 100 });
   assert.deepEqual(scanners.map((r) => r.ip), ['1.1.1.1']);
+});
+
+test('day rows equal the sum of their hour rows for every folded day (folding plus late events)', () => {
+  const until = store.dayRollupUntilHour()!;
+  assert.ok(until > Math.floor(START / H), 'hours were folded');
+  const foldedDay = Math.floor(until / 24);
+  const hourSums = `SELECT dim, bucket / 24 AS d, node, pot_type, key, sum(count) AS c FROM attack_rollup_hour WHERE bucket < ${foldedDay * 24} GROUP BY dim, d, node, pot_type, key`;
+  const days = `SELECT dim, bucket AS d, node, pot_type, key, count AS c FROM attack_rollup_day WHERE bucket < ${foldedDay}`;
+  const count = (sql: string) => db.sqlite.prepare(`SELECT count(*) FROM (${sql})`).pluck().get() as number;
+  assert.ok(count(days) > 0);
+  assert.equal(count(`${hourSums} EXCEPT ${days}`), 0);
+  assert.equal(count(`${days} EXCEPT ${hourSums}`), 0);
 });
 
 test('retention deletes rollups, attackers, facts and sessions older than the cutoff, in chunks', () => {

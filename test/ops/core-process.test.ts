@@ -9,17 +9,19 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { findLeftovers } from '../../src/redis/index.js';
 import { SimulatedNode } from '../../src/simulator/index.js';
-import { alive, coreEnv, freePortFlags, killAll, portClosed, readyCore, start, until, type CoreAddresses, type Proc } from '../helpers/processes.js';
+import { alive, coreEnv, freePortFlags, killAll, portClosed, readyCore, start, track, until, type CoreAddresses, type Proc } from '../helpers/processes.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const dirs: { cleanup(): void }[] = [];
+const dirs: { path: string; cleanup(): void }[] = [];
 function dataDir(): string {
   const d = tempDir('apiary-ops-');
   dirs.push(d);
   return d.path;
 }
-after(() => {
+after(async () => {
   killAll();
+  // A core killed mid-test leaves its redis-server (own process group) behind: sweep the data dirs.
+  for (const d of dirs) for (const left of await findLeftovers(join(d.path, 'redis'))) process.kill(left.pid, 'SIGKILL');
   for (const d of dirs) d.cleanup();
 });
 
@@ -102,6 +104,7 @@ describe('the private redis-server', () => {
     const restarted = await core.waitLog((r) => /private redis-server restarted/.test(r.msg), 30_000, 'the restart log line');
     assert.ok(core.logs.some((r) => r.level === 40 && /exited unexpectedly \(SIGKILL\); restart #1/.test(r.msg)));
     const newPid = restarted.redisPid as number;
+    track(newPid);
     assert.ok(newPid && newPid !== addr.redisPid && alive(newPid));
     await until(async () => (await fetch(`${base}/readyz`)).status === 200, 30_000, 'readyz 200');
     const metrics = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();

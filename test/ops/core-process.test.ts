@@ -37,6 +37,7 @@ describe('signals', () => {
     const dir = dataDir();
     const npm = start('npm', ['start', '--', ...freePortFlags], { env: coreEnv(dir) });
     const addr = await readyCore(npm);
+    assert.equal((await fetch(`http://127.0.0.1:${addr.api}/healthz`)).status, 200);
     const corePid = npm.logs.find((r) => r.msg === 'apiary is ready')!.pid as number;
     assert.notEqual(corePid, npm.pid, 'npm runs the core as a child');
     assert.ok(addr.redisPid && alive(addr.redisPid));
@@ -45,12 +46,16 @@ describe('signals', () => {
     await until(() => !alive(addr.redisPid!), 10_000, 'its redis-server to exit');
     assert.ok(await allClosed(addr), 'every port is free');
     assert.deepEqual(await findLeftovers(join(dir, 'redis')), []);
+    assert.ok(!npm.logs.some((r) => /GET \/healthz/.test(r.msg)), 'no access line at LOG_LEVEL=info');
   });
 
   it('SIGTERM to the entry point: graceful stop, exit code 0', async () => {
     const dir = dataDir();
-    const core = serve(dir);
+    const core = serve(dir, [], { LOG_LEVEL: 'debug' });
     const addr = await readyCore(core);
+    assert.equal((await fetch(`http://127.0.0.1:${addr.api}/healthz`)).status, 200);
+    const access = await core.waitLog((r) => /^GET \/healthz 200 \d+ ms$/.test(r.msg), 10_000, 'the access line');
+    assert.equal(access.level, 20, 'access lines are debug');
     core.child.kill('SIGTERM');
     const { code } = await core.exited;
     assert.equal(code, 0);

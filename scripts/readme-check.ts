@@ -14,8 +14,8 @@
 //   <!-- check: skip REASON -->        not run (needs Docker, systemd, or is the test suite itself)
 //   <!-- check: background NAME -->    run in the background (a server, a subscriber); its output
 //                                      goes to $CHECK_DIR/NAME.log; stopped (SIGTERM) at the end
-//   <!-- check: before COMMAND -->     wait (up to 60 s) until COMMAND succeeds, then run the block
-//   <!-- check: after COMMAND -->      after the block, wait (up to 60 s) until COMMAND succeeds
+//   <!-- check: before COMMAND -->     wait (up to 120 s) until COMMAND succeeds, then run the block
+//   <!-- check: after COMMAND -->      after the block, wait (up to 120 s) until COMMAND succeeds
 import { spawn, execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -84,7 +84,7 @@ export function scriptFor(blocks: ReadmeBlock[], ports: { api: number; node: num
     'bg_pids=()',
     'stop_bg() { for p in "${bg_pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done; for p in "${bg_pids[@]}"; do for i in $(seq 1 200); do kill -0 -- "-$p" 2>/dev/null || break; sleep 0.1; done; kill -KILL -- "-$p" 2>/dev/null || true; done; }',
     'trap stop_bg EXIT',
-    'wait_for() { local what="$1"; for i in $(seq 1 240); do if ( eval "$what" ) >/dev/null 2>&1; then return 0; fi; sleep 0.25; done; echo "readme-check: timed out waiting for: $what" >&2; return 1; }',
+    'wait_for() { local what="$1"; for i in $(seq 1 480); do if ( eval "$what" ) >/dev/null 2>&1; then return 0; fi; sleep 0.25; done; echo "readme-check: timed out waiting for: $what" >&2; return 1; }',
   ];
   for (const b of blocks) {
     if (b.skip) {

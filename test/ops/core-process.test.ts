@@ -118,7 +118,7 @@ describe('the private redis-server', () => {
 
     const secretDir = dataDir();
     writeFileSync(join(secretDir, '.honeybee_totp_secret'), String(created.body.secret));
-    node = new SimulatedNode({ name: 'edge-1', host: '127.0.0.1', port: addr.nodeTcp, secretDir, heartbeatMs: 60_000, pots: [{ id: 'cowrie-01', type: 'cowrie', status: 'Running' }] });
+    node = new SimulatedNode({ name: 'edge-1', host: '127.0.0.1', port: addr.nodeTcp, secretDir, heartbeatMs: 60_000, pots: [{ id: 'cowrie-01', type: 'cowrie', status: 'Running' }], announcePots: true });
     node.start();
     await until(
       async () => (await api('GET', `/api/v1/commands/${String(queued.body.id)}`)).body.status === 'succeeded',

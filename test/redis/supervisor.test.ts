@@ -1,12 +1,12 @@
 // The supervised private redis-server, in-process: restart after SIGKILL with its data, back-off
 // while restarts fail, a clean stop, and a data directory another live core uses is refused.
 import assert from 'node:assert/strict';
-import { fork } from 'node:child_process';
-import { chmodSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, fork } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { isAlive, readRecord, redisInline, startSupervisedRedis, RedisDirInUseError, type RedisLogger, type SupervisedRedis } from '../../src/redis/index.js';
+import { freePort, isAlive, readRecord, redisInline, startSupervisedRedis, RedisDirInUseError, type RedisLogger, type SupervisedRedis } from '../../src/redis/index.js';
 import { killAll, track, until } from '../helpers/processes.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -72,6 +72,24 @@ describe('supervised private redis-server', () => {
     await until(() => redis.pid, 10_000, 'the restart once the failure is gone');
     track(redis.pid);
     assert.equal(await redisInline(redis.port, 'PING'), '+PONG\r\n');
+  });
+
+  it('stops a leftover found only in the process table (its record lost)', async () => {
+    const d = join(dir.path, 'd');
+    mkdirSync(d);
+    const port = await freePort();
+    // Started by a shell that exits at once: re-parented, like the server of a core killed with -9.
+    execFileSync('sh', ['-c', `redis-server --port ${port} --bind 127.0.0.1 --dir '${d}' --save '' --appendonly yes > /dev/null 2>&1 &`]);
+    const info = await until(async () => (await redisInline(port, 'INFO server'))?.match(/process_id:(\d+)/), 10_000, 'the orphan to answer');
+    const orphan = Number(info![1]);
+    track(orphan);
+    const { logger, lines } = memoryLogger();
+    const redis = await startSupervisedRedis({ dir: d, logger });
+    running.push(redis);
+    track(redis.pid);
+    assert.ok(lines.some((l) => l.level === 'warn' && l.obj.redisPid === orphan && /left running by a previous core/.test(l.msg)));
+    assert.ok(!isAlive(orphan));
+    await redis.stop();
   });
 
   it('refuses a data directory whose redis-server belongs to another running core', async () => {

@@ -14,8 +14,9 @@
 //   <!-- check: skip REASON -->        not run (needs Docker, systemd, or is the test suite itself)
 //   <!-- check: background NAME -->    run in the background (a server, a subscriber); its output
 //                                      goes to $CHECK_DIR/NAME.log; stopped (SIGTERM) at the end
-//   <!-- check: before COMMAND -->     wait (up to 120 s) until COMMAND succeeds, then run the block
-//   <!-- check: after COMMAND -->      after the block, wait (up to 120 s) until COMMAND succeeds
+//   <!-- check: before COMMAND -->     wait (up to 120 s; 900 s with --fresh) until COMMAND
+//                                      succeeds, then run the block
+//   <!-- check: after COMMAND -->      after the block, wait (as long) until COMMAND succeeds
 import { spawn, execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -84,7 +85,7 @@ export function scriptFor(blocks: ReadmeBlock[], ports: { api: number; node: num
     'bg_pids=()',
     'stop_bg() { for p in "${bg_pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done; for p in "${bg_pids[@]}"; do for i in $(seq 1 200); do kill -0 -- "-$p" 2>/dev/null || break; sleep 0.1; done; kill -KILL -- "-$p" 2>/dev/null || true; done; }',
     'trap stop_bg EXIT',
-    'wait_for() { local what="$1"; for i in $(seq 1 480); do if ( eval "$what" ) >/dev/null 2>&1; then return 0; fi; sleep 0.25; done; echo "readme-check: timed out waiting for: $what" >&2; return 1; }',
+    'wait_for() { local what="$1"; for i in $(seq 1 $((CHECK_WAIT_SECONDS * 4))); do if ( eval "$what" ) >/dev/null 2>&1; then return 0; fi; sleep 0.25; done; echo "readme-check: timed out waiting for: $what" >&2; return 1; }',
   ];
   for (const b of blocks) {
     if (b.skip) {
@@ -138,6 +139,8 @@ export async function runReadmeCheck(opts: { fresh?: boolean; keep?: boolean; lo
   const env: Record<string, string | undefined> = {
     ...process.env,
     CHECK_DIR: checkDir,
+    // A real `npm ci` (--fresh) compiles better-sqlite3 before the core can answer.
+    CHECK_WAIT_SECONDS: opts.fresh ? '900' : '120',
     API_HOST: '127.0.0.1',
     API_PORT: String(ports.api),
     NODE_TCP_HOST: '127.0.0.1',
@@ -183,7 +186,17 @@ export async function runReadmeCheck(opts: { fresh?: boolean; keep?: boolean; lo
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = process.argv.slice(2);
-  const result = await runReadmeCheck({ fresh: args.includes('--fresh'), keep: args.includes('--keep'), log: (s) => process.stdout.write(s) });
+  let streamed = 0;
+  const result = await runReadmeCheck({
+    fresh: args.includes('--fresh'),
+    keep: args.includes('--keep'),
+    log: (s) => {
+      streamed += s.length;
+      process.stdout.write(s);
+    },
+  });
+  // On failure the background blocks' logs are appended after the run.
+  process.stdout.write(result.output.slice(streamed));
   if (args.includes('--keep')) process.stdout.write(`kept ${result.workDir}\n`);
   process.exitCode = result.code;
 }

@@ -94,7 +94,8 @@ export function scriptFor(blocks: ReadmeBlock[], ports: { api: number; node: num
     }
     for (const c of b.before) out.push(`wait_for ${shellQuote(ported(c))}`);
     const code = fast(ported(b.code));
-    out.push(`echo ${shellQuote(`### README line ${b.line}${b.background ? ` (background: ${b.background})` : ''}`)}`);
+    // A leading newline: curl's JSON answers end without one.
+    out.push(`printf '\\n%s\\n' ${shellQuote(`### README line ${b.line}${b.background ? ` (background: ${b.background})` : ''}`)}`);
     if (b.background) {
       out.push(`( set -e\n${code}\n) > "$CHECK_DIR/${b.background}.log" 2>&1 &`, 'bg_pids+=($!)');
     } else {

@@ -3,12 +3,14 @@ FROM node:20-bookworm-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# better-sqlite3 compiles here (about two minutes); --foreground-scripts shows its progress.
+RUN npm ci --no-audit --no-fund --foreground-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
-# Runtime stage: only what the core needs to run.
+# Runtime stage: only what the core needs to run. No redis-server in the image: set REDIS_URL.
+# The core is PID 1 and handles SIGTERM itself (docker stop: graceful shutdown).
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production APIARY_DATA_DIR=/data
 WORKDIR /app
@@ -22,5 +24,8 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 8080 9001 10000
+# Liveness: the process serves HTTP. (Readiness, /readyz, also needs Redis; compose checks that.)
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.API_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["node", "bin/apiary.js"]
 CMD ["serve"]

@@ -376,11 +376,9 @@ function gitUrlRules(entries: readonly string[]) {
 export async function runCore(config: Config): Promise<number> {
   let signalled: ((signal: string) => void) | undefined;
   const pending: string[] = [];
-  let forced = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (pending.length > 0) {
       // The private redis-server is stopped by the supervisor's exit hook.
-      forced = true;
       process.stderr.write(`apiary: ${signal} again; exiting without waiting for the graceful stop\n`);
       process.exit(130);
     }
@@ -392,7 +390,12 @@ export async function runCore(config: Config): Promise<number> {
   // Under `npm start` / `npx apiary serve` the process systemd, compose or a shell signals is npm,
   // and npm exits on SIGTERM without passing it on: the core would run on, orphaned, with its ports
   // and its Redis. So when npm started us, npm going away counts as SIGTERM.
-  const parentWatch = watchNpmParent(() => onSignal('SIGTERM'));
+  // (Ctrl-C reaches npm and the core together: npm's exit then is not a second signal.)
+  const parentWatch = watchNpmParent((npmPid) => {
+    if (pending.length > 0) return;
+    process.stderr.write(`apiary: npm (pid ${npmPid}) has exited; stopping as if sent SIGTERM\n`);
+    onSignal('SIGTERM');
+  });
   try {
     const core = await buildCore(config);
     const signal = await new Promise<string>((resolve) => {
@@ -408,7 +411,7 @@ export async function runCore(config: Config): Promise<number> {
     await core.close();
     clearTimeout(force);
     core.app.log.info('stopped');
-    return forced ? 130 : 0;
+    return 0;
   } finally {
     for (const s of signals) process.off(s, onSignal);
     clearInterval(parentWatch);
@@ -416,14 +419,13 @@ export async function runCore(config: Config): Promise<number> {
 }
 
 /** Calls `onGone` once if this process was started by npm and its parent process has changed. */
-function watchNpmParent(onGone: () => void): NodeJS.Timeout | undefined {
+function watchNpmParent(onGone: (npmPid: number) => void): NodeJS.Timeout | undefined {
   if (!process.env.npm_command && !process.env.npm_lifecycle_event) return undefined;
   const parent = process.ppid;
   const timer = setInterval(() => {
     if (process.ppid === parent) return;
     clearInterval(timer);
-    process.stderr.write(`apiary: npm (pid ${parent}) has exited; stopping as if sent SIGTERM\n`);
-    onGone();
+    onGone(parent);
   }, 250);
   timer.unref();
   return timer;

@@ -78,6 +78,7 @@ export async function listening<T>(what: string, setting: string, host: string, 
     if (e.code === 'EADDRINUSE') throw new StartupError(`${where} (${what}) is already in use by another program; choose another port with ${setting}`);
     if (e.code === 'EACCES') throw new StartupError(`no permission to listen on ${where} (${what}); choose a port above 1023 with ${setting}`);
     if (e.code === 'EADDRNOTAVAIL') throw new StartupError(`address ${e.address ?? host} (${what}) is not an address of this machine; change it with ${setting}`);
-    throw new StartupError(`cannot listen on ${where} (${what}; ${setting}): ${reasonOf(err)}`);
+    // Not about the port: a certificate file of a TLS listener, say. Name the file when there is one.
+    throw new StartupError(`${what} (${setting}): ${e.path ? `${e.path}: ` : ''}${reasonOf(err)}`);
   }
 }

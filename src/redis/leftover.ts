@@ -112,12 +112,19 @@ export async function findLeftovers(dir: string): Promise<Leftover[]> {
   if (record && isAlive(record.pid) && (await servesDir(record.pid, dir, record.port))) pids.add(record.pid);
   const out: Leftover[] = [];
   for (const pid of pids) {
-    const corePid = record?.pid === pid ? record.corePid : parentPid(pid);
-    // Re-parented to init (or a subreaper): its core is gone. Otherwise it is another live core's
-    // child, unless that parent is this very process (impossible before we start one).
     const ppid = parentPid(pid);
-    const ownerAlive =
-      corePid !== undefined && corePid !== process.pid && isAlive(corePid) && (ppid === undefined || ppid === corePid);
+    let corePid: number | undefined;
+    let ownerAlive: boolean;
+    if (record?.pid === pid) {
+      // The record names its core: still its parent (Linux) or, without /proc, simply alive.
+      corePid = record.corePid;
+      ownerAlive = corePid !== process.pid && isAlive(corePid) && (ppid === undefined || ppid === corePid);
+    } else {
+      // No record: a node process as parent is a running core; anything else (init, a
+      // subreaper) means its core is gone.
+      ownerAlive = ppid !== undefined && ppid !== 1 && ppid !== process.pid && procRead(ppid, 'comm')?.trim() === 'node';
+      corePid = ownerAlive ? ppid : undefined;
+    }
     out.push({ pid, corePid, ownerAlive });
   }
   return out;

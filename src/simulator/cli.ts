@@ -162,6 +162,7 @@ function plan(argv: string[]): CliPlan | 'help' {
       name: nodeName,
       secretDir: secretDir === undefined ? join(defaultSecretDir, nodeName) : count === 1 ? secretDir : join(secretDir, nodeName),
       pots: eventsPerSecond > 0 ? [{ id: 'cowrie-01', type: 'cowrie', status: 'Running' }] : [],
+      announcePots: true,
     });
   }
   return {

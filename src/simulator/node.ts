@@ -81,6 +81,13 @@ export interface SimulatedNodeOptions {
   cowrieText?: boolean;
   /** Pots installed before start. */
   pots?: SimulatedPot[];
+  /**
+   * After the first registration, report each pot of `pots` once (as the answer to
+   * GetInstalledPots would), so the core lists the pot the events come from. A real node waits to
+   * be asked; and with no correlation id such a report could answer a queued command about that
+   * pot, so tests of command answers leave this off. `apiary node simulate` turns it on.
+   */
+  announcePots?: boolean;
   /** Failure injection: the command answers Failed with this text, e.g. 'Git clone failed: exit status 128'. */
   failures?: Partial<Record<FailableCommand, string>>;
   /** Clock for TOTP codes and event timestamps (ms). */
@@ -552,9 +559,7 @@ export class SimulatedNode extends EventEmitter<SimulatedNodeEvents> {
     this.emit('registered', ack);
     if (this.phase !== 'registered') return;
     this.send({ type: 'NodeStatusUpdate', node_id: this._nodeId, status: 'Running' });
-    // Pots it was started with are announced once, as its answer to GetInstalledPots would be, so
-    // the core lists the pot its events come from. (A real node waits to be asked.)
-    if (this.stats.registrations === 1) for (const pot of this.pots.values()) this.potStatus(pot);
+    if (this.opts.announcePots && this.stats.registrations === 1) for (const pot of this.pots.values()) this.potStatus(pot);
     this.heartbeat = setInterval(() => {
       this.send({ type: 'NodeStatusUpdate', node_id: this._nodeId, status: 'Running' });
     }, this.opts.heartbeatMs ?? 30_000);

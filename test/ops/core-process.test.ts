@@ -9,17 +9,19 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { findLeftovers } from '../../src/redis/index.js';
 import { SimulatedNode } from '../../src/simulator/index.js';
-import { alive, coreEnv, freePortFlags, killAll, portClosed, readyCore, start, until, type CoreAddresses, type Proc } from '../helpers/processes.js';
+import { alive, coreEnv, freePortFlags, killAll, portClosed, readyCore, start, track, until, type CoreAddresses, type Proc } from '../helpers/processes.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const dirs: { cleanup(): void }[] = [];
+const dirs: { path: string; cleanup(): void }[] = [];
 function dataDir(): string {
   const d = tempDir('apiary-ops-');
   dirs.push(d);
   return d.path;
 }
-after(() => {
+after(async () => {
   killAll();
+  // A core killed mid-test leaves its redis-server (own process group) behind: sweep the data dirs.
+  for (const d of dirs) for (const left of await findLeftovers(join(d.path, 'redis'))) process.kill(left.pid, 'SIGKILL');
   for (const d of dirs) d.cleanup();
 });
 
@@ -35,6 +37,7 @@ describe('signals', () => {
     const dir = dataDir();
     const npm = start('npm', ['start', '--', ...freePortFlags], { env: coreEnv(dir) });
     const addr = await readyCore(npm);
+    assert.equal((await fetch(`http://127.0.0.1:${addr.api}/healthz`)).status, 200);
     const corePid = npm.logs.find((r) => r.msg === 'apiary is ready')!.pid as number;
     assert.notEqual(corePid, npm.pid, 'npm runs the core as a child');
     assert.ok(addr.redisPid && alive(addr.redisPid));
@@ -43,12 +46,16 @@ describe('signals', () => {
     await until(() => !alive(addr.redisPid!), 10_000, 'its redis-server to exit');
     assert.ok(await allClosed(addr), 'every port is free');
     assert.deepEqual(await findLeftovers(join(dir, 'redis')), []);
+    assert.ok(!npm.logs.some((r) => /GET \/healthz/.test(r.msg)), 'no access line at LOG_LEVEL=info');
   });
 
   it('SIGTERM to the entry point: graceful stop, exit code 0', async () => {
     const dir = dataDir();
-    const core = serve(dir);
+    const core = serve(dir, [], { LOG_LEVEL: 'debug' });
     const addr = await readyCore(core);
+    assert.equal((await fetch(`http://127.0.0.1:${addr.api}/healthz`)).status, 200);
+    const access = await core.waitLog((r) => /^GET \/healthz 200 \d+ ms$/.test(r.msg), 10_000, 'the access line');
+    assert.equal(access.level, 20, 'access lines are debug');
     core.child.kill('SIGTERM');
     const { code } = await core.exited;
     assert.equal(code, 0);
@@ -102,6 +109,7 @@ describe('the private redis-server', () => {
     const restarted = await core.waitLog((r) => /private redis-server restarted/.test(r.msg), 30_000, 'the restart log line');
     assert.ok(core.logs.some((r) => r.level === 40 && /exited unexpectedly \(SIGKILL\); restart #1/.test(r.msg)));
     const newPid = restarted.redisPid as number;
+    track(newPid);
     assert.ok(newPid && newPid !== addr.redisPid && alive(newPid));
     await until(async () => (await fetch(`${base}/readyz`)).status === 200, 30_000, 'readyz 200');
     const metrics = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
@@ -110,7 +118,7 @@ describe('the private redis-server', () => {
 
     const secretDir = dataDir();
     writeFileSync(join(secretDir, '.honeybee_totp_secret'), String(created.body.secret));
-    node = new SimulatedNode({ name: 'edge-1', host: '127.0.0.1', port: addr.nodeTcp, secretDir, heartbeatMs: 60_000, pots: [{ id: 'cowrie-01', type: 'cowrie', status: 'Running' }] });
+    node = new SimulatedNode({ name: 'edge-1', host: '127.0.0.1', port: addr.nodeTcp, secretDir, heartbeatMs: 60_000, pots: [{ id: 'cowrie-01', type: 'cowrie', status: 'Running' }], announcePots: true });
     node.start();
     await until(
       async () => (await api('GET', `/api/v1/commands/${String(queued.body.id)}`)).body.status === 'succeeded',

@@ -13,7 +13,7 @@
 //         them) for S seconds; loss = messages a subscriber never received.
 //   rate  a fixed total publish rate for S seconds: end-to-end latency p50/p99.
 // RSS: before (idle, clients connected), peak (sampled every 20 ms in both phases), after
-// (1.5 s idle after the drain). `--compare` runs the same shapes against another build
+// (3.5 s idle after the drain: the broker collects garbage once it has been quiet for 2 s). `--compare` runs the same shapes against another build
 // (e.g. `git worktree add /tmp/broker-old 3b0365e`) and prints both.
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -60,7 +60,7 @@ interface Child {
 
 async function startBroker(lib: string): Promise<Child> {
   const proc = fork(fileURLToPath(new URL('./hpfeeds-broker.ts', import.meta.url)), lib ? ['--lib', lib] : [], {
-    execArgv: ['--import', 'tsx', ...(process.env.BENCH_MEMORY ? ['--expose-gc'] : [])],
+    execArgv: ['--import', 'tsx', ...(process.env.BENCH_MEMORY ? ['--expose-gc'] : []), ...(process.env.BENCH_CHILD_FLAGS ?? '').split(' ').filter(Boolean)],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -319,7 +319,7 @@ async function runShape(shape: Shape, opts: ReturnType<typeof parseArgs>, lib: s
     if (phase === 'max') latencies = new Float64Array(Math.min(4_000_000, Math.ceil(shape.rate * opts.seconds * shape.subs * 1.1)));
   }
   clearInterval(rssTimer);
-  await sleep(1500);
+  await sleep(Number(process.env.BENCH_IDLE_MS ?? 3500));
   const rssAfterMiB = procRssMiB(pid);
   if (process.env.BENCH_MEMORY) {
     child.proc.send({ type: 'memory' });

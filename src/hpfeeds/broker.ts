@@ -5,6 +5,7 @@ import { createServer as createTcpServer, type AddressInfo, type Server, type So
 import { createServer as createTlsServer } from 'node:tls';
 import { Registry } from 'prom-client';
 import { Admission, type AdmissionLimits } from './admission.js';
+import { IdleGc, obtainGc, type GcFunction } from './idle-gc.js';
 import { DEFAULT_MAX_FRAME_LENGTH, encodePublish } from './codec.js';
 import { Connection, type ConnectionHost, type ConnectionLimits } from './connection.js';
 import { parseEndpoint } from './endpoint.js';
@@ -63,6 +64,12 @@ export interface BrokerOptions {
    * admitted, the rest are exported as `other`. Defaults: no known values, max 200 each.
    */
   metricLabels?: { channels?: LabelPolicy; idents?: LabelPolicy };
+  /**
+   * After a burst (32 MiB routed since the last time) the broker runs one full garbage collection
+   * once it has been quiet for a 2 s period, so the burst's memory is given back (see idle-gc.ts). 'auto' (default)
+   * uses the engine's gc, enabling it at run time if needed; false disables; or pass a function.
+   */
+  idleGc?: 'auto' | false | GcFunction;
 }
 
 export interface ListenAddress {
@@ -120,6 +127,8 @@ export class Broker implements ConnectionHost {
   private readonly channels = new Map<string, ChannelRoute<Connection>>();
   private readonly stats = new Map<string, Map<string, PublishStats>>();
   private deliveryCount = 0;
+  /** Bytes of frames routed to at least one subscriber, ever (drives the idle collection). */
+  private routedBytes = 0;
   /** Routes with frames in this turn, and connections with something to write. */
   private activeRoutes: ChannelRoute<Connection>[] = [];
   private dirty: Connection[] = [];
@@ -129,6 +138,8 @@ export class Broker implements ConnectionHost {
   private readonly globalWaiters = new Set<Connection>();
   private closing: Promise<void> | undefined;
   private readonly unwatch: (() => void) | undefined;
+  /** @internal */
+  readonly idleGc: IdleGc | undefined;
 
   constructor(opts: BrokerOptions) {
     this.authStore = opts.authStore;
@@ -179,6 +190,15 @@ export class Broker implements ConnectionHost {
       foldedLabels: () => ({ ident: this.identLabel.folded, chan: this.channelLabel.folded }),
       connectionsOpen: () => this.admission.connections,
     });
+    const gc = opts.idleGc === false ? null : typeof opts.idleGc === 'function' ? opts.idleGc : obtainGc();
+    if (gc) {
+      this.idleGc = new IdleGc(
+        gc,
+        { burstBytes: 32 * 1024 * 1024, quietBytes: 1024 * 1024, periodMs: 2000 },
+        () => this.routedBytes,
+        () => this.queuedBytes,
+      );
+    }
     this.unwatch = opts.authStore.watch?.((idents) => {
       void this.revalidateIdents(idents === undefined ? undefined : new Set(idents));
     });
@@ -274,21 +294,22 @@ export class Broker implements ConnectionHost {
     if (this.closing) return;
     const frame = encodePublish(ident, channel, payload);
     const payloadLength = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.byteLength;
-    this.route(channel, frame, undefined, payloadLength, this.publishStatsFor(ident, channel));
+    this.route(channel, frame, 0, frame.length, undefined, payloadLength, this.publishStatsFor(ident, channel));
   }
 
   /**
-   * @internal Queues one encoded PUBLISH frame for every subscriber of `channel`. Hot path.
+   * @internal Queues one encoded PUBLISH frame (bytes [frameStart, frameEnd) of buf, valid until
+   * the end of this turn) for every subscriber of `channel`. Hot path: allocates nothing.
    * Returns true if `source` (an external publisher) must stop reading: a subscriber it feeds is
    * past its high-water mark, or all queues together are past half the global budget.
    */
-  route(channel: string, frame: Buffer, source: Connection | undefined, payloadLength: number, stats: PublishStats): boolean {
+  route(channel: string, buf: Buffer, frameStart: number, frameEnd: number, source: Connection | undefined, payloadLength: number, stats: PublishStats): boolean {
     stats.record(payloadLength);
     const route = this.channels.get(channel);
     if (route === undefined) return false;
     const subscribers = route.subscribers;
     const start = route.bytes;
-    const length = frame.length;
+    const length = frameEnd - frameStart;
     let queued = false;
     let pause = false;
     let delivered = 0;
@@ -301,7 +322,8 @@ export class Broker implements ConnectionHost {
       if (!queued) {
         queued = true;
         if (!route.active) this.activeRoutes.push(route);
-        route.push(frame);
+        route.push(buf, frameStart, frameEnd);
+        this.routedBytes += length;
         this.reserveQueued(length);
       }
       if (firstThisTurn) this.scheduleFlush(sub);
@@ -391,7 +413,7 @@ export class Broker implements ConnectionHost {
       const tick = ticks[i];
       tick.open = false;
       // Nobody took it (all its subscribers closed in this turn): its bytes are free now.
-      if (tick.refs === 0) this.releaseQueued(tick.buf.length);
+      if (tick.refs === 0) this.releaseQueued(tick.size);
     }
   };
 
@@ -450,6 +472,7 @@ export class Broker implements ConnectionHost {
 
   private async shutdown(): Promise<void> {
     this.unwatch?.();
+    this.idleGc?.stop();
     const listenersClosed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     const connections = [...this.connections];
     for (const conn of connections) conn.shutdown();

@@ -213,25 +213,28 @@ export class Broker implements ConnectionHost {
   async listen(endpoint: string): Promise<ListenAddress> {
     if (this.closing) throw new Error('broker is closed');
     const ep = parseEndpoint(endpoint);
-    let server: Server;
+    // The listening server is always plain TCP, so connection caps apply to raw sockets before
+    // any TLS work; admitted sockets of a TLS endpoint are handed to a (non-listening) TLS server.
+    const server: Server = createTcpServer({ allowHalfOpen: ep.kind === 'tcp' });
+    let admitted: (socket: Socket) => void;
     if (ep.kind === 'tls') {
       const [cert, key] = await Promise.all([readFile(ep.certPath!), readFile(ep.keyPath!)]);
       // No allowHalfOpen here: with it, a TLS socket whose handshake fails stays half-open and
       // server.close() waits on it forever. A client's half-close then ends our side at once;
       // what it sent before is still handled, only our replies to it are cut short.
-      server = createTlsServer({ cert, key, handshakeTimeout: this.limits.authTimeoutMs });
-      server.on('secureConnection', (socket: Socket) => this.accept(socket));
-      server.on('tlsClientError', (err: Error, socket: Socket) => {
+      const tlsServer = createTlsServer({ cert, key, handshakeTimeout: this.limits.authTimeoutMs });
+      tlsServer.on('secureConnection', (socket: Socket) => this.accept(socket));
+      tlsServer.on('tlsClientError', (err: Error, socket: Socket) => {
         this.metrics.connectionError.inc({ ident: '', category: 'tls-handshake' });
         this.logger.debug({ peer: socket.remoteAddress && `${socket.remoteAddress}:${socket.remotePort}`, err: err.message }, 'hpfeeds TLS handshake failed');
       });
+      admitted = (socket) => tlsServer.emit('connection', socket);
     } else {
-      server = createTcpServer({ allowHalfOpen: true });
-      server.on('connection', (socket: Socket) => this.accept(socket));
+      admitted = (socket) => this.accept(socket);
     }
-    // Registered before the TLS server's own handler would matter: a refused raw socket is
-    // destroyed before any handshake work is done for it.
-    server.prependListener('connection', (socket: Socket) => this.admit(socket));
+    server.on('connection', (socket: Socket) => {
+      if (this.admit(socket)) admitted(socket);
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ port: ep.port, host: ep.host }, () => {
@@ -248,13 +251,13 @@ export class Broker implements ConnectionHost {
     return info;
   }
 
-  /** Connection caps, applied to raw sockets (so TLS handshakes count too). */
-  private admit(socket: Socket): void {
+  /** Connection caps, applied to raw sockets (so TLS handshakes count too). False: refused and destroyed. */
+  private admit(socket: Socket): boolean {
     const address = socket.remoteAddress ?? '';
     const refused = this.closing ? 'closing' : this.admission.admit(address);
     if (refused !== undefined) {
       socket.destroy();
-      if (refused === 'closing') return;
+      if (refused === 'closing') return false;
       this.metrics.connectionsRefused.inc({ reason: refused });
       this.admission.log.warn(
         `refused-${refused}`,
@@ -265,13 +268,14 @@ export class Broker implements ConnectionHost {
         },
         'hpfeeds connection refused: connection cap reached',
       );
-      return;
+      return false;
     }
     this.rawSockets.add(socket);
     socket.once('close', () => {
       this.rawSockets.delete(socket);
       this.admission.release(address);
     });
+    return true;
   }
 
   private accept(socket: Socket): void {

@@ -56,6 +56,14 @@ export function hashSecret(nonce: Uint8Array, secret: string): Buffer {
   return createHash('sha1').update(nonce).update(secret, 'utf8').digest();
 }
 
+/**
+ * Whether `value` fits an hpfeeds length-prefixed string (ident, channel): 1 to 255 bytes of
+ * UTF-8. The wire counts bytes, not characters: 100 × '€' is 300 bytes and does not fit.
+ */
+export function fitsString8(value: string): boolean {
+  return value.length > 0 && value.length <= MAX_STRING_LENGTH * 3 && Buffer.byteLength(value, 'utf8') <= MAX_STRING_LENGTH;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Encoders. Each allocates exactly one Buffer of the final size.
 

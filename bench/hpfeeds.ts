@@ -16,6 +16,9 @@
 // RSS: before (idle, clients connected), peak (sampled every 20 ms in both phases), after
 // (3.5 s idle after the drain: the broker collects garbage once it has been quiet for 2 s). `--compare` runs the same shapes against another build
 // (e.g. `git worktree add /tmp/broker-old 3b0365e`) and prints both.
+// Diagnostics (env): BENCH_MEMORY=1 prints the child's process.memoryUsage() after each shape;
+// BENCH_CHILD_FLAGS adds node flags to the child (e.g. --max-semi-space-size=1); BENCH_IDLE_MS
+// changes the idle time before "after" is read.
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';

@@ -11,10 +11,14 @@
 // Phases per shape:
 //   max   publishers write as fast as their sockets accept (TCP back-pressure is all that slows
 //         them) for S seconds; loss = messages a subscriber never received.
-//   rate  a fixed total publish rate for S seconds: end-to-end latency p50/p99.
+//   rate  a fixed total publish rate for S seconds: end-to-end latency p50/p99, measured on every
+//         message of the first and the last subscriber (the broker writes to them first and last).
 // RSS: before (idle, clients connected), peak (sampled every 20 ms in both phases), after
-// (1.5 s idle after the drain). `--compare` runs the same shapes against another build
+// (3.5 s idle after the drain: the broker collects garbage once it has been quiet for 2 s). `--compare` runs the same shapes against another build
 // (e.g. `git worktree add /tmp/broker-old 3b0365e`) and prints both.
+// Diagnostics (env): BENCH_MEMORY=1 prints the child's process.memoryUsage() after each shape;
+// BENCH_CHILD_FLAGS adds node flags to the child (e.g. --max-semi-space-size=1); BENCH_IDLE_MS
+// changes the idle time before "after" is read.
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -60,7 +64,7 @@ interface Child {
 
 async function startBroker(lib: string): Promise<Child> {
   const proc = fork(fileURLToPath(new URL('./hpfeeds-broker.ts', import.meta.url)), lib ? ['--lib', lib] : [], {
-    execArgv: ['--import', 'tsx', ...(process.env.BENCH_MEMORY ? ['--expose-gc'] : [])],
+    execArgv: ['--import', 'tsx', ...(process.env.BENCH_MEMORY ? ['--expose-gc'] : []), ...(process.env.BENCH_CHILD_FLAGS ?? '').split(' ').filter(Boolean)],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -135,40 +139,50 @@ async function login(port: number, ident: string, secret: string, then: Buffer[]
   return socket;
 }
 
-/** Counts whole PUBLISH frames and samples the send timestamp at the start of each payload. */
+/**
+ * Counts messages by bytes (every frame has the same length), so a subscriber costs one add per
+ * read. Samplers (the first and the last subscriber, which the broker writes to first and last)
+ * also walk the frames of the rate phase and record each one's latency.
+ */
 class LeanSubscriber {
-  received = 0;
+  private bytes = 0;
   private carry: Buffer | undefined;
+  sampling = false;
   constructor(
     readonly socket: Socket,
+    private readonly frameLength: number,
+    private readonly sampler: boolean,
     private readonly onLatency: (ms: number) => void,
   ) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => {});
   }
 
+  get received(): number {
+    return Math.floor(this.bytes / this.frameLength);
+  }
+
   private onData(chunk: Buffer): void {
+    this.bytes += chunk.length;
+    if (!this.sampler) return;
     let buf = chunk;
     if (this.carry !== undefined) {
       buf = Buffer.concat([this.carry, chunk]);
       this.carry = undefined;
     }
+    // Frames are all frameLength long: the first starts where the previous chunk's last ended.
+    const len = this.frameLength;
     let off = 0;
-    const now = performance.timeOrigin + performance.now();
-    while (buf.length - off >= 5) {
-      const len = buf.readUInt32BE(off);
-      if (buf.length - off < len) break;
-      if (buf[off + 4] === 3) {
-        const identLen = buf[off + 5];
-        const chanLen = buf[off + 6 + identLen];
-        const payload = off + 7 + identLen + chanLen;
-        this.received++;
-        if (payload + 8 <= off + len) this.onLatency(now - buf.readDoubleLE(payload));
-      }
-      off += len;
+    if (this.sampling) {
+      const now = performance.timeOrigin + performance.now();
+      for (; off + len <= buf.length; off += len) this.onLatency(now - buf.readDoubleLE(off + len - this.payloadBytes));
+    } else {
+      off = buf.length - (buf.length % len);
     }
     if (off < buf.length) this.carry = Buffer.from(buf.subarray(off));
   }
+
+  payloadBytes = 0;
 }
 
 // --- one shape -------------------------------------------------------------------------------------
@@ -203,15 +217,20 @@ function percentile(sorted: Float64Array, p: number): number {
 async function runShape(shape: Shape, opts: ReturnType<typeof parseArgs>, lib: string): Promise<ShapeResult> {
   const child = await startBroker(lib);
   const pid = child.proc.pid!;
-  let latencies = new Float64Array(2_000_000);
+  let latencies = new Float64Array(16);
   let latencyCount = 0;
   let sampling = false;
   const onLatency = (ms: number) => {
     if (sampling && latencyCount < latencies.length) latencies[latencyCount++] = ms;
   };
+  const frame = encodePublish('bench-pub', 'bench', Buffer.alloc(opts.size, 0x78));
+  const stampAt = frame.length - opts.size;
   const subs: LeanSubscriber[] = [];
   for (let i = 0; i < shape.subs; i++) {
-    subs.push(new LeanSubscriber(await login(child.port, 'bench-sub', 'sub-secret', [encodeSubscribe('bench-sub', 'bench')]), onLatency));
+    const socket = await login(child.port, 'bench-sub', 'sub-secret', [encodeSubscribe('bench-sub', 'bench')]);
+    const sub = new LeanSubscriber(socket, frame.length, i === 0 || i === shape.subs - 1, onLatency);
+    sub.payloadBytes = opts.size;
+    subs.push(sub);
   }
   const pubs: Socket[] = [];
   for (let i = 0; i < shape.pubs; i++) {
@@ -220,8 +239,6 @@ async function runShape(shape: Shape, opts: ReturnType<typeof parseArgs>, lib: s
     s.resume();
     pubs.push(s);
   }
-  const frame = encodePublish('bench-pub', 'bench', Buffer.alloc(opts.size, 0x78));
-  const stampAt = frame.length - opts.size;
   let published = 0;
   /** Writes `count` frames to `pub` in one write, each stamped with the current time. */
   const publishBatch = (pub: Socket, count: number) => {
@@ -268,6 +285,7 @@ async function runShape(shape: Shape, opts: ReturnType<typeof parseArgs>, lib: s
     const self0 = selfCpuMicros();
     latencyCount = 0;
     sampling = phase === 'rate';
+    for (const sub of subs) sub.sampling = sampling;
     const started = performance.now();
     const endAt = started + opts.seconds * 1000;
     if (phase === 'max') {
@@ -282,12 +300,15 @@ async function runShape(shape: Shape, opts: ReturnType<typeof parseArgs>, lib: s
       const total = shape.rate * opts.seconds;
       while (sent < total) {
         const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * shape.rate));
-        // Spread over publishers, one frame per publisher per step, as separate clients would.
-        while (sent < due) {
-          publishBatch(pubs[sent % pubs.length], 1);
-          sent++;
+        // What is due is spread over the publishers, one write each per step, as clients that
+        // flush once per event-loop turn do.
+        const step = due - sent;
+        for (let p = 0; p < pubs.length; p++) {
+          const n = Math.floor(step / pubs.length) + (p < step % pubs.length ? 1 : 0);
+          if (n > 0) publishBatch(pubs[(p + sent) % pubs.length], n);
         }
-        await sleep(4);
+        sent = due;
+        await sleep(2);
       }
     }
     const elapsed = (performance.now() - started) / 1000;
@@ -316,10 +337,10 @@ async function runShape(shape: Shape, opts: ReturnType<typeof parseArgs>, lib: s
       loadgenCpuPercent: ((self1 - self0) / 1e6 / wall) * 100,
       rssPeakMiB: rssPeak,
     });
-    if (phase === 'max') latencies = new Float64Array(Math.min(4_000_000, Math.ceil(shape.rate * opts.seconds * shape.subs * 1.1)));
+    if (phase === 'max') latencies = new Float64Array(Math.ceil(shape.rate * opts.seconds * 2 * 1.1));
   }
   clearInterval(rssTimer);
-  await sleep(1500);
+  await sleep(Number(process.env.BENCH_IDLE_MS ?? 3500));
   const rssAfterMiB = procRssMiB(pid);
   if (process.env.BENCH_MEMORY) {
     child.proc.send({ type: 'memory' });
@@ -347,7 +368,12 @@ function printTable(label: string, results: ShapeResult[]): void {
   );
   for (const r of results) {
     for (const p of r.phases) {
-      const flag = p.loadgenCpuPercent >= p.brokerCpuPercent ? '  (!) load generator CPU >= broker CPU' : '';
+      const flag =
+        p.loadgenCpuPercent >= 85
+          ? '  (!) load generator saturated: figures are its limit'
+          : p.phase === 'max' && p.loadgenCpuPercent >= p.brokerCpuPercent
+            ? '  (!) load generator CPU >= broker CPU'
+            : '';
       console.log(
         `${r.shape.padEnd(6)} ${p.phase.padEnd(5)}  ${String(p.publishedPerSecond).padStart(7)}  ${String(p.deliveriesPerSecond).padStart(9)}  ${f(p.lossPercent, 2).padStart(6)}  ${f(p.p50Ms, 2).padStart(6)}  ${f(p.p99Ms, 2).padStart(6)}  ${f(p.brokerCpuMicrosPerDelivery, 2).padStart(8)}  ${f(p.brokerCpuPercent, 0).padStart(7)}  ${f(p.loadgenCpuPercent, 0).padStart(8)}  ${f(r.rssBeforeMiB)}/${f(p.rssPeakMiB)}/${f(r.rssAfterMiB)}${flag}`,
       );
@@ -374,7 +400,9 @@ async function main() {
     console.log(
       '\nloss%: messages published in the phase that a subscriber never got. µs/deliv: broker CPU per message written to a subscriber.',
     );
-    console.log('broker%/loadgen%: CPU of the broker child and of this process (flagged when the load generator is not below the broker).');
+    console.log('broker%/loadgen%: CPU of the broker child and of this process, % of one core over the phase and its drain.');
+    console.log('  max rows are flagged when the load generator is not below the broker; any row when it is saturated (>= 85%).');
+    console.log('  At fixed rates the receiving side makes one read per delivery, as the broker makes one write: similar CPU is expected there.');
   }
 }
 

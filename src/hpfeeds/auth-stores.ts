@@ -3,6 +3,7 @@
 import { watch as watchFs, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
+import { fitsString8 } from './codec.js';
 import { silentLogger, type AuthChangeListener, type AuthKey, type AuthStore, type HpfeedsLogger } from './types.js';
 
 function isThenable<T>(value: unknown): value is PromiseLike<T> {
@@ -113,6 +114,7 @@ export function parseAuthKeysJson(text: string): Map<string, AuthKey> {
   const keys = new Map<string, AuthKey>();
   for (const [ident, entry] of Object.entries(root as Record<string, unknown>)) {
     if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw new Error(`entry ${JSON.stringify(ident)} is not an object`);
+    if (!fitsString8(ident)) throw new Error(`ident ${JSON.stringify(ident)} must be 1 to 255 bytes of UTF-8 (it is ${Buffer.byteLength(ident)})`);
     const { owner, secret, pubchans, subchans } = entry as Record<string, unknown>;
     if (typeof secret !== 'string' || secret === '') throw new Error(`entry ${JSON.stringify(ident)} has no secret`);
     if (owner !== undefined && typeof owner !== 'string') throw new Error(`entry ${JSON.stringify(ident)}: owner must be a string`);
@@ -120,6 +122,10 @@ export function parseAuthKeysJson(text: string): Map<string, AuthKey> {
       if (value === undefined) return [];
       if (!Array.isArray(value) || !value.every((c) => typeof c === 'string')) {
         throw new Error(`entry ${JSON.stringify(ident)}: ${field} must be a list of strings`);
+      }
+      const bad = (value as string[]).find((c) => !fitsString8(c));
+      if (bad !== undefined) {
+        throw new Error(`entry ${JSON.stringify(ident)}: channel ${JSON.stringify(bad)} in ${field} must be 1 to 255 bytes of UTF-8 (it is ${Buffer.byteLength(bad)})`);
       }
       return value as string[];
     };

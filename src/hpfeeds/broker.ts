@@ -4,90 +4,19 @@ import { readFile } from 'node:fs/promises';
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { Registry } from 'prom-client';
-import { Admission, type AdmissionLimits } from './admission.js';
-import { DEFAULT_MAX_FRAME_LENGTH, encodePublish } from './codec.js';
+import { Admission } from './admission.js';
+import { encodePublish } from './codec.js';
 import { Connection, type ConnectionHost, type ConnectionLimits } from './connection.js';
 import { parseEndpoint } from './endpoint.js';
-import { LabelFolder, type LabelPolicy } from './labels.js';
+import { IdleGc, obtainGc } from './idle-gc.js';
+import { LabelFolder } from './labels.js';
 import { BrokerMetrics, PublishStats } from './metrics.js';
+import { BROKER_DEFAULTS, resolveLimits, type BrokerOptions, type ListenAddress } from './options.js';
 import { ChannelRoute, type TickBuffer } from './route.js';
 import { OFFER_CONGESTED, OFFER_DROPPED, type SendLimits } from './send-queue.js';
 import { silentLogger, type AuthStore, type HpfeedsLogger } from './types.js';
 
-export interface BrokerOptions {
-  authStore: AuthStore;
-  /** Sent to clients in OP_INFO. Default 'hpfeeds' (the reference's default). */
-  name?: string;
-  /** Metrics are registered here; default: a private Registry (see `broker.registry`). */
-  registry?: Registry;
-  logger?: HpfeedsLogger;
-  /** Largest frame accepted, header included. Default 5 + 1 MiB. */
-  maxFrameLength?: number;
-  /**
-   * Hard per-subscriber bound on queued bytes; beyond it messages for that subscriber are dropped
-   * (counted). External publishers are paused long before (see highWaterBytes), so in practice
-   * only in-process publishes to a stuck subscriber reach it. Default 8 MiB.
-   */
-  maxSendBufferBytes?: number;
-  /** Queued bytes past which a subscriber pauses the external publishers feeding it. Default 1 MiB (at most half of maxSendBufferBytes). */
-  highWaterBytes?: number;
-  /** Queued bytes at or under which those publishers resume. Default highWaterBytes / 4. */
-  lowWaterBytes?: number;
-  /**
-   * Budget for all subscriber queues together (a buffer shared by several subscribers counts
-   * once). Past half of it every external publisher pauses; past all of it congested subscribers
-   * lose messages. Default 128 MiB.
-   */
-  maxQueuedBytes?: number;
-  /** A subscriber that stays past the high-water mark this long gets an ERROR after its queued data and is disconnected. Default 10 s. */
-  backpressureDeadlineMs?: number;
-  /** Time a new connection has to complete AUTH (or a TLS handshake). Default 10 s. */
-  authTimeoutMs?: number;
-  /** Time a closing connection gets to flush before it is destroyed. Default 2 s. */
-  closeTimeoutMs?: number;
-  /** Bytes a peer may send before it is authenticated (only AUTH is accepted then). Default 16 KiB. */
-  preAuthMaxBytes?: number;
-  /** Connections across all listeners (TLS handshakes included). Default 10000. */
-  maxConnections?: number;
-  /** Connections from one remote address. Default 200. */
-  maxConnectionsPerAddress?: number;
-  /** Failed AUTHs per address per window before that address's AUTHs are refused unchecked. Default 20. */
-  authFailuresPerAddress?: number;
-  /** Failed AUTHs per existing ident per window (not counting its last good address). Default 20. */
-  authFailuresPerIdent?: number;
-  /** Window of the AUTH failure limits. Default 60 s. */
-  authFailureWindowMs?: number;
-  /**
-   * Bounds on metric label values a peer can choose: channel names (in-process publishers pass
-   * pot-type channels) and idents. Values in `known` always keep their name; `max` others are
-   * admitted, the rest are exported as `other`. Defaults: no known values, max 200 each.
-   */
-  metricLabels?: { channels?: LabelPolicy; idents?: LabelPolicy };
-}
-
-export interface ListenAddress {
-  host: string;
-  port: number;
-  tls: boolean;
-}
-
-export const BROKER_DEFAULTS = {
-  name: 'hpfeeds',
-  maxFrameLength: DEFAULT_MAX_FRAME_LENGTH,
-  maxSendBufferBytes: 8 * 1024 * 1024,
-  highWaterBytes: 1024 * 1024,
-  maxQueuedBytes: 128 * 1024 * 1024,
-  backpressureDeadlineMs: 10_000,
-  authTimeoutMs: 10_000,
-  closeTimeoutMs: 2_000,
-  preAuthMaxBytes: 16 * 1024,
-  maxConnections: 10_000,
-  maxConnectionsPerAddress: 200,
-  authFailuresPerAddress: 20,
-  authFailuresPerIdent: 20,
-  authFailureWindowMs: 60_000,
-  maxLabelValues: 200,
-} as const;
+export { BROKER_DEFAULTS, type BrokerOptions, type ListenAddress } from './options.js';
 
 export class Broker implements ConnectionHost {
   readonly name: string;
@@ -120,6 +49,8 @@ export class Broker implements ConnectionHost {
   private readonly channels = new Map<string, ChannelRoute<Connection>>();
   private readonly stats = new Map<string, Map<string, PublishStats>>();
   private deliveryCount = 0;
+  /** Bytes of frames routed to at least one subscriber, ever (drives the idle collection). */
+  private routedBytes = 0;
   /** Routes with frames in this turn, and connections with something to write. */
   private activeRoutes: ChannelRoute<Connection>[] = [];
   private dirty: Connection[] = [];
@@ -129,38 +60,18 @@ export class Broker implements ConnectionHost {
   private readonly globalWaiters = new Set<Connection>();
   private closing: Promise<void> | undefined;
   private readonly unwatch: (() => void) | undefined;
+  /** @internal */
+  readonly idleGc: IdleGc | undefined;
 
   constructor(opts: BrokerOptions) {
     this.authStore = opts.authStore;
     this.name = opts.name ?? BROKER_DEFAULTS.name;
     this.registry = opts.registry ?? new Registry();
     this.logger = opts.logger ?? silentLogger;
-    this.limits = {
-      maxFrameLength: opts.maxFrameLength ?? BROKER_DEFAULTS.maxFrameLength,
-      authTimeoutMs: opts.authTimeoutMs ?? BROKER_DEFAULTS.authTimeoutMs,
-      closeTimeoutMs: opts.closeTimeoutMs ?? BROKER_DEFAULTS.closeTimeoutMs,
-      preAuthMaxBytes: opts.preAuthMaxBytes ?? BROKER_DEFAULTS.preAuthMaxBytes,
-    };
-    const maxSendBufferBytes = opts.maxSendBufferBytes ?? BROKER_DEFAULTS.maxSendBufferBytes;
-    const highWaterBytes = opts.highWaterBytes ?? Math.min(BROKER_DEFAULTS.highWaterBytes, Math.floor(maxSendBufferBytes / 2));
-    this.sendLimits = {
-      maxSendBufferBytes,
-      highWaterBytes,
-      lowWaterBytes: opts.lowWaterBytes ?? Math.floor(highWaterBytes / 4),
-      maxQueuedBytes: opts.maxQueuedBytes ?? BROKER_DEFAULTS.maxQueuedBytes,
-      backpressureDeadlineMs: opts.backpressureDeadlineMs ?? BROKER_DEFAULTS.backpressureDeadlineMs,
-    };
-    if (!(this.sendLimits.lowWaterBytes < highWaterBytes && highWaterBytes <= maxSendBufferBytes)) {
-      throw new RangeError('hpfeeds broker: need lowWaterBytes < highWaterBytes <= maxSendBufferBytes');
-    }
-    const admissionLimits: AdmissionLimits = {
-      maxConnections: opts.maxConnections ?? BROKER_DEFAULTS.maxConnections,
-      maxConnectionsPerAddress: opts.maxConnectionsPerAddress ?? BROKER_DEFAULTS.maxConnectionsPerAddress,
-      authFailuresPerAddress: opts.authFailuresPerAddress ?? BROKER_DEFAULTS.authFailuresPerAddress,
-      authFailuresPerIdent: opts.authFailuresPerIdent ?? BROKER_DEFAULTS.authFailuresPerIdent,
-      authFailureWindowMs: opts.authFailureWindowMs ?? BROKER_DEFAULTS.authFailureWindowMs,
-      logIntervalMs: 60_000,
-    };
+    const resolved = resolveLimits(opts);
+    this.limits = resolved.limits;
+    this.sendLimits = resolved.sendLimits;
+    const admissionLimits = resolved.admissionLimits;
     this.admission = new Admission(admissionLimits, this.logger);
     this.identLabel = new LabelFolder(opts.metricLabels?.idents, BROKER_DEFAULTS.maxLabelValues);
     this.channelLabel = new LabelFolder(opts.metricLabels?.channels, BROKER_DEFAULTS.maxLabelValues);
@@ -179,6 +90,15 @@ export class Broker implements ConnectionHost {
       foldedLabels: () => ({ ident: this.identLabel.folded, chan: this.channelLabel.folded }),
       connectionsOpen: () => this.admission.connections,
     });
+    const gc = opts.idleGc === false ? null : typeof opts.idleGc === 'function' ? opts.idleGc : obtainGc();
+    if (gc) {
+      this.idleGc = new IdleGc(
+        gc,
+        { burstBytes: 32 * 1024 * 1024, quietBytes: 1024 * 1024, periodMs: 2000 },
+        () => this.routedBytes,
+        () => this.queuedBytes,
+      );
+    }
     this.unwatch = opts.authStore.watch?.((idents) => {
       void this.revalidateIdents(idents === undefined ? undefined : new Set(idents));
     });
@@ -193,25 +113,28 @@ export class Broker implements ConnectionHost {
   async listen(endpoint: string): Promise<ListenAddress> {
     if (this.closing) throw new Error('broker is closed');
     const ep = parseEndpoint(endpoint);
-    let server: Server;
+    // The listening server is always plain TCP, so connection caps apply to raw sockets before
+    // any TLS work; admitted sockets of a TLS endpoint are handed to a (non-listening) TLS server.
+    const server: Server = createTcpServer({ allowHalfOpen: ep.kind === 'tcp' });
+    let admitted: (socket: Socket) => void;
     if (ep.kind === 'tls') {
       const [cert, key] = await Promise.all([readFile(ep.certPath!), readFile(ep.keyPath!)]);
       // No allowHalfOpen here: with it, a TLS socket whose handshake fails stays half-open and
       // server.close() waits on it forever. A client's half-close then ends our side at once;
       // what it sent before is still handled, only our replies to it are cut short.
-      server = createTlsServer({ cert, key, handshakeTimeout: this.limits.authTimeoutMs });
-      server.on('secureConnection', (socket: Socket) => this.accept(socket));
-      server.on('tlsClientError', (err: Error, socket: Socket) => {
+      const tlsServer = createTlsServer({ cert, key, handshakeTimeout: this.limits.authTimeoutMs });
+      tlsServer.on('secureConnection', (socket: Socket) => this.accept(socket));
+      tlsServer.on('tlsClientError', (err: Error, socket: Socket) => {
         this.metrics.connectionError.inc({ ident: '', category: 'tls-handshake' });
         this.logger.debug({ peer: socket.remoteAddress && `${socket.remoteAddress}:${socket.remotePort}`, err: err.message }, 'hpfeeds TLS handshake failed');
       });
+      admitted = (socket) => tlsServer.emit('connection', socket);
     } else {
-      server = createTcpServer({ allowHalfOpen: true });
-      server.on('connection', (socket: Socket) => this.accept(socket));
+      admitted = (socket) => this.accept(socket);
     }
-    // Registered before the TLS server's own handler would matter: a refused raw socket is
-    // destroyed before any handshake work is done for it.
-    server.prependListener('connection', (socket: Socket) => this.admit(socket));
+    server.on('connection', (socket: Socket) => {
+      if (this.admit(socket)) admitted(socket);
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ port: ep.port, host: ep.host }, () => {
@@ -228,13 +151,13 @@ export class Broker implements ConnectionHost {
     return info;
   }
 
-  /** Connection caps, applied to raw sockets (so TLS handshakes count too). */
-  private admit(socket: Socket): void {
+  /** Connection caps, applied to raw sockets (so TLS handshakes count too). False: refused and destroyed. */
+  private admit(socket: Socket): boolean {
     const address = socket.remoteAddress ?? '';
     const refused = this.closing ? 'closing' : this.admission.admit(address);
     if (refused !== undefined) {
       socket.destroy();
-      if (refused === 'closing') return;
+      if (refused === 'closing') return false;
       this.metrics.connectionsRefused.inc({ reason: refused });
       this.admission.log.warn(
         `refused-${refused}`,
@@ -245,13 +168,14 @@ export class Broker implements ConnectionHost {
         },
         'hpfeeds connection refused: connection cap reached',
       );
-      return;
+      return false;
     }
     this.rawSockets.add(socket);
     socket.once('close', () => {
       this.rawSockets.delete(socket);
       this.admission.release(address);
     });
+    return true;
   }
 
   private accept(socket: Socket): void {
@@ -274,21 +198,22 @@ export class Broker implements ConnectionHost {
     if (this.closing) return;
     const frame = encodePublish(ident, channel, payload);
     const payloadLength = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.byteLength;
-    this.route(channel, frame, undefined, payloadLength, this.publishStatsFor(ident, channel));
+    this.route(channel, frame, 0, frame.length, undefined, payloadLength, this.publishStatsFor(ident, channel));
   }
 
   /**
-   * @internal Queues one encoded PUBLISH frame for every subscriber of `channel`. Hot path.
+   * @internal Queues one encoded PUBLISH frame (bytes [frameStart, frameEnd) of buf, valid until
+   * the end of this turn) for every subscriber of `channel`. Hot path: allocates nothing.
    * Returns true if `source` (an external publisher) must stop reading: a subscriber it feeds is
    * past its high-water mark, or all queues together are past half the global budget.
    */
-  route(channel: string, frame: Buffer, source: Connection | undefined, payloadLength: number, stats: PublishStats): boolean {
+  route(channel: string, buf: Buffer, frameStart: number, frameEnd: number, source: Connection | undefined, payloadLength: number, stats: PublishStats): boolean {
     stats.record(payloadLength);
     const route = this.channels.get(channel);
     if (route === undefined) return false;
     const subscribers = route.subscribers;
     const start = route.bytes;
-    const length = frame.length;
+    const length = frameEnd - frameStart;
     let queued = false;
     let pause = false;
     let delivered = 0;
@@ -301,7 +226,8 @@ export class Broker implements ConnectionHost {
       if (!queued) {
         queued = true;
         if (!route.active) this.activeRoutes.push(route);
-        route.push(frame);
+        route.push(buf, frameStart, frameEnd);
+        this.routedBytes += length;
         this.reserveQueued(length);
       }
       if (firstThisTurn) this.scheduleFlush(sub);
@@ -391,7 +317,7 @@ export class Broker implements ConnectionHost {
       const tick = ticks[i];
       tick.open = false;
       // Nobody took it (all its subscribers closed in this turn): its bytes are free now.
-      if (tick.refs === 0) this.releaseQueued(tick.buf.length);
+      if (tick.refs === 0) this.releaseQueued(tick.size);
     }
   };
 
@@ -450,6 +376,7 @@ export class Broker implements ConnectionHost {
 
   private async shutdown(): Promise<void> {
     this.unwatch?.();
+    this.idleGc?.stop();
     const listenersClosed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     const connections = [...this.connections];
     for (const conn of connections) conn.shutdown();

@@ -5,8 +5,9 @@ import type { Socket } from 'node:net';
 import {
   FrameDecoder,
   HpfeedsProtocolError,
+  RAW_PUBLISH,
+  type RawPublish,
   OP_AUTH,
-  OP_PUBLISH,
   OP_SUBSCRIBE,
   OP_UNSUBSCRIBE,
   encodeError,
@@ -30,7 +31,7 @@ export interface ConnectionHost extends SendHost {
   /** Bumped by every revalidation, so a login whose lookup raced with one looks its key up again. */
   readonly authGeneration: number;
   /** Routes a frame; returns true if `source` must pause reading (a subscriber it feeds is congested). */
-  route(channel: string, frame: Buffer, source: Connection | undefined, payloadLength: number, stats: PublishStats): boolean;
+  route(channel: string, buf: Buffer, frameStart: number, frameEnd: number, source: Connection | undefined, payloadLength: number, stats: PublishStats): boolean;
   publishStatsFor(ident: string, channel: string): PublishStats;
   addSubscription(conn: Connection, channel: string): void;
   removeSubscription(conn: Connection, channel: string): void;
@@ -88,6 +89,10 @@ export class Connection implements SendOwner, PausedPublisher {
   private authTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
 
+  /** The authenticated ident as bytes, to check PUBLISH frames without decoding them. */
+  private identBytes: Buffer = Buffer.alloc(0);
+  /** Channel of the previous PUBLISH (bytes and string) and its stats: publishers rarely switch. */
+  private lastChannelBytes: Buffer = Buffer.alloc(0);
   private lastPublishChannel: string | undefined;
   private lastPublishStats: PublishStats | undefined;
 
@@ -175,10 +180,12 @@ export class Connection implements SendOwner, PausedPublisher {
   /** Handles every complete frame, in order, unless authentication is in flight (then they wait). */
   private processFrames(): void {
     try {
+      const decoder = this.decoder;
       while ((this.state === READY && !this.backpressured) || this.state === AWAIT_AUTH) {
-        const frame = this.decoder.next();
+        const frame = this.state === READY ? decoder.nextOrRawPublish() : decoder.next();
         if (frame === null) break;
-        this.handleFrame(frame);
+        if (frame === RAW_PUBLISH) this.onRawPublish(decoder.raw);
+        else this.handleFrame(frame);
       }
     } catch (err) {
       if (err instanceof HpfeedsProtocolError) {
@@ -199,9 +206,6 @@ export class Connection implements SendOwner, PausedPublisher {
       return;
     }
     switch (frame.op) {
-      case OP_PUBLISH:
-        this.onPublish(frame.ident, frame.channel, frame.raw, frame.payload.length);
-        return;
       case OP_SUBSCRIBE:
         if (!this.subchans.has(frame.channel)) {
           this.fail('no-sub-permission', `Authkey not allowed to sub here. ident=${this.ident}, chan=${frame.channel}`);
@@ -218,23 +222,37 @@ export class Connection implements SendOwner, PausedPublisher {
     }
   }
 
-  private onPublish(ident: string, channel: string, raw: Buffer, payloadLength: number): void {
-    if (ident !== this.ident) {
-      this.fail('ident-mismatch-pub', `Invalid authkey in message, ident=${ident}`);
+  /** Hot path: checks and routes a PUBLISH left in the read chunk; allocates nothing in the usual case. */
+  private onRawPublish(raw: RawPublish): void {
+    const buf = raw.buf;
+    const identBytes = this.identBytes;
+    const identLength = raw.identEnd - raw.identStart;
+    if (identLength !== identBytes.length || buf.compare(identBytes, 0, identLength, raw.identStart, raw.identEnd) !== 0) {
+      this.fail('ident-mismatch-pub', `Invalid authkey in message, ident=${buf.toString('utf8', raw.identStart, raw.identEnd)}`);
       return;
     }
-    if (!this.pubchans.has(channel)) {
-      this.fail('no-pub-permission', `Authkey not allowed to pub here. ident=${ident}, chan=${channel}`);
-      return;
-    }
+    let channel = this.lastPublishChannel;
     let stats = this.lastPublishStats;
-    if (channel !== this.lastPublishChannel || stats === undefined) {
-      stats = this.host.publishStatsFor(ident, channel);
+    const last = this.lastChannelBytes;
+    const channelLength = raw.channelEnd - raw.channelStart;
+    if (
+      channel === undefined ||
+      stats === undefined ||
+      last.length !== channelLength ||
+      buf.compare(last, 0, channelLength, raw.channelStart, raw.channelEnd) !== 0
+    ) {
+      channel = buf.toString('utf8', raw.channelStart, raw.channelEnd);
+      if (!this.pubchans.has(channel)) {
+        this.fail('no-pub-permission', `Authkey not allowed to pub here. ident=${this.ident}, chan=${channel}`);
+        return;
+      }
+      stats = this.host.publishStatsFor(this.ident, channel);
       this.lastPublishChannel = channel;
       this.lastPublishStats = stats;
+      this.lastChannelBytes = Buffer.from(buf.subarray(raw.channelStart, raw.channelEnd));
     }
     // The ident is the sender's, so the received frame is byte for byte what subscribers get.
-    if (this.host.route(channel, raw, this, payloadLength, stats) && !this.backpressured) {
+    if (this.host.route(channel, buf, raw.start, raw.end, this, raw.end - raw.channelEnd, stats) && !this.backpressured) {
       // A subscriber this frame went to is past its high-water mark: stop reading (the rest stays
       // in the decoder and in TCP) until it drains. The publisher is slowed, nobody loses data.
       this.backpressured = true;
@@ -300,6 +318,7 @@ export class Connection implements SendOwner, PausedPublisher {
     this.authTimer = undefined;
     this.ident = ident;
     this.identLabels = { ident: this.host.identLabel.fold(ident) };
+    this.identBytes = Buffer.from(ident, 'utf8');
     this.owner = key.owner;
     this.authHash = expected;
     this.pubchans = new Set(key.pubchans);
@@ -357,6 +376,7 @@ export class Connection implements SendOwner, PausedPublisher {
     this.owner = key.owner;
     this.pubchans = new Set(key.pubchans);
     this.subchans = new Set(key.subchans);
+    this.lastPublishChannel = undefined; // the cached channel's permission is re-checked
     for (const channel of [...this.subscriptions]) {
       if (this.subchans.has(channel)) continue;
       this.host.removeSubscription(this, channel);

@@ -19,6 +19,7 @@ export {
   encodePublish,
   encodeSubscribe,
   encodeUnsubscribe,
+  fitsString8,
   hashSecret,
   type HpfeedsFrame,
 } from './codec.js';

@@ -8,7 +8,7 @@
 // (in-process publishes never wait) or the global budget is dropped, and every drop is counted.
 import type { Socket } from 'node:net';
 import type { BrokerMetrics } from './metrics.js';
-import type { ChannelRoute, TickBuffer } from './route.js';
+import { chunkCopy, type ChannelRoute, type TickBuffer } from './route.js';
 import type { HpfeedsLogger } from './types.js';
 
 export interface SendLimits {
@@ -56,6 +56,19 @@ export type OfferResult = typeof OFFER_OK | typeof OFFER_CONGESTED | typeof OFFE
 
 type AnyRoute = ChannelRoute<unknown>;
 
+/** Pushes views of bytes [start, start + length) of a chunk list onto `out` (no copy). */
+function sliceChunks(out: Buffer[], chunks: readonly Buffer[], start: number, length: number): void {
+  let i = 0;
+  while (start >= chunks[i].length) start -= chunks[i++].length;
+  while (length > 0) {
+    const c = chunks[i++];
+    const take = Math.min(c.length - start, length);
+    out.push(start === 0 && take === c.length ? c : c.subarray(start, start + take));
+    length -= take;
+    start = 0;
+  }
+}
+
 const LOG_INTERVAL_MS = 30_000;
 
 export class SendQueue {
@@ -64,6 +77,9 @@ export class SendQueue {
   private readonly segStarts: number[] = [];
   private readonly segLengths: number[] = [];
   pendingBytes = 0;
+  /** Scratch lists of the flush (reused, so a flush allocates nothing of its own). */
+  private readonly parts: Buffer[] = [];
+  private readonly sources: Buffer[] = [];
 
   /** Writes handed to the socket, oldest first, until their callback. */
   private readonly flightBytes: number[] = [];
@@ -142,23 +158,25 @@ export class SendQueue {
       this.clearSegments();
       return;
     }
-    let data: Buffer;
     let tick: TickBuffer | null = null;
+    const parts = this.parts;
     if (n === 1) {
       tick = this.segRoutes[0].tick!;
       const start = this.segStarts[0];
-      data = start === 0 && bytes === tick.buf.length ? tick.buf : tick.buf.subarray(start, start + bytes);
+      if (start === 0 && bytes === tick.size) {
+        for (let i = 0; i < tick.chunks.length; i++) parts.push(tick.chunks[i]);
+      } else {
+        sliceChunks(parts, tick.chunks, start, bytes);
+      }
       tick.refs++;
     } else {
       // Frames of several channels interleaved: this subscriber gets its own copy, in order.
-      data = Buffer.allocUnsafeSlow(bytes);
-      let offset = 0;
       for (let i = 0; i < n; i++) {
-        const start = this.segStarts[i];
-        const buf = this.segRoutes[i].tick!.buf;
-        buf.copy(data, offset, start, start + this.segLengths[i]);
-        offset += this.segLengths[i];
+        const t = this.segRoutes[i].tick!;
+        sliceChunks(this.sources, t.chunks, this.segStarts[i], this.segLengths[i]);
       }
+      chunkCopy(parts, this.sources, 0, bytes);
+      this.sources.length = 0;
       this.host.reserveQueued(bytes);
     }
     this.clearSegments();
@@ -166,7 +184,17 @@ export class SendQueue {
     this.flightTicks.push(tick);
     this.inflightBytes += bytes;
     this.sentBytes += bytes;
-    socket.write(data, this.onWritten);
+    // One callback per flush, on the last piece: callbacks come in order.
+    if (parts.length === 1) {
+      socket.write(parts[0], this.onWritten);
+    } else {
+      socket.cork();
+      const last = parts.length - 1;
+      for (let i = 0; i < last; i++) socket.write(parts[i]);
+      socket.write(parts[last], this.onWritten);
+      socket.uncork();
+    }
+    parts.length = 0;
   }
 
   private clearSegments(): void {
@@ -195,7 +223,7 @@ export class SendQueue {
     this.flightTicks[i] = null;
     this.inflightBytes -= bytes;
     if (tick === null) this.host.releaseQueued(bytes);
-    else if (--tick.refs === 0 && !tick.open) this.host.releaseQueued(tick.buf.length);
+    else if (--tick.refs === 0 && !tick.open) this.host.releaseQueued(tick.size);
   }
 
   private drop(): void {

@@ -43,6 +43,16 @@ describe('hpfeeds JSON file auth store', () => {
     assert.throws(() => parseAuthKeysJson('{'), SyntaxError);
   });
 
+  it('measures idents and channels in UTF-8 bytes, as the wire does', () => {
+    // 100 characters but 300 bytes: no hpfeeds frame can carry them, so the entry is refused.
+    const long = '€'.repeat(100);
+    assert.throws(() => parseAuthKeysJson(JSON.stringify({ [long]: { secret: 's' } })), /must be 1 to 255 bytes of UTF-8 \(it is 300\)/);
+    assert.throws(() => parseAuthKeysJson(JSON.stringify({ x: { secret: 's', subchans: [long] } })), /channel .* in subchans must be 1 to 255 bytes/);
+    assert.throws(() => parseAuthKeysJson(JSON.stringify({ '': { secret: 's' } })), /must be 1 to 255 bytes/);
+    const fits = '€'.repeat(85); // 255 bytes
+    assert.equal(parseAuthKeysJson(JSON.stringify({ [fits]: { secret: 's', pubchans: [fits] } })).get(fits)?.pubchans[0], fits);
+  });
+
   it('refuses to open a missing or invalid file', async () => {
     await assert.rejects(JsonFileAuthStore.open({ path: join(dir.path, 'missing.json') }), /ENOENT/);
     const bad = join(dir.path, 'bad.json');

@@ -163,6 +163,29 @@ describe('hpfeeds broker: publish/subscribe', () => {
     assert.deepEqual(publishes(alice)[1].payload, Buffer.from([0, 1, 2, 255]));
   });
 
+  it('keeps the publish order across channels within one turn, and shares nothing wrongly between subscribers', async () => {
+    const both = await RawPeer.login(t.port, 'alice', 'alice-secret', [encodeSubscribe('alice', 'events'), encodeSubscribe('alice', 'alerts')]);
+    const one = await RawPeer.login(t.port, 'bob', 'bob-secret', [encodeSubscribe('bob', 'events')]);
+    try {
+      await waitSubscriptions(t, 'alice', 'alerts', 1);
+      await waitSubscriptions(t, 'bob', 'events', 1);
+      // One turn: interleaved channels, and enough bytes to span several 64 KiB pieces.
+      const big = Buffer.alloc(150 * 1024, 0x7a);
+      t.broker.publish('core', 'events', 'e1');
+      t.broker.publish('core', 'alerts', 'a1');
+      t.broker.publish('core', 'events', big);
+      t.broker.publish('core', 'alerts', 'a2');
+      t.broker.publish('core', 'events', 'e2');
+      await waitFor(() => publishes(both).length === 5 && publishes(one).length === 3);
+      assert.deepEqual(publishes(both).map((f) => `${f.channel}:${f.payload.length > 100 ? 'big' : f.payload.toString()}`), ['events:e1', 'alerts:a1', 'events:big', 'alerts:a2', 'events:e2']);
+      assert.deepEqual(publishes(one).map((f) => (f.payload.length > 100 ? 'big' : f.payload.toString())), ['e1', 'big', 'e2']);
+      assert.ok(publishes(one)[1].payload.equals(big) && publishes(both)[2].payload.equals(big));
+    } finally {
+      both.destroy();
+      one.destroy();
+    }
+  });
+
   it('does not deliver twice for a repeated SUBSCRIBE', async () => {
     const sub = await login('bob', 'bob-secret', [encodeSubscribe('bob', 'events'), encodeSubscribe('bob', 'events')]);
     const pub = await login('alice', 'alice-secret');

@@ -122,6 +122,9 @@ export async function listenTcp(
     );
     server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
       logger.info({ remoteAddress: normaliseAddress(socket.remoteAddress), code: err.code, error: err.message }, 'node TLS handshake failed');
+      // Node reports a handshake timeout here but leaves the socket open: close it ourselves, or
+      // a peer that never speaks holds a socket (and the listener's close) forever.
+      socket.destroy();
     });
   } else {
     server = net.createServer(onSocket);

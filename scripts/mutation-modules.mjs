@@ -2,7 +2,9 @@
 // test files that exercise them (see stryker.config.mjs and scripts/mutation.mjs).
 export const mutationModules = {
   'api-roles': {
-    mutate: ['src/api/http.ts'],
+    // Role ranks, bearer token extraction, URL redaction, the OpenAPI x-role transform, the
+    // onRequest role check (line ranges: re-check them when http.ts changes).
+    mutate: ['src/api/http.ts:52-98', 'src/api/http.ts:137-157'],
     tests: ['test/api/http.test.ts', 'test/app/role-matrix.test.ts'],
   },
   access: {

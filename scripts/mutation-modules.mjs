@@ -31,6 +31,6 @@ export const mutationModules = {
   'command-state': {
     // tracker: what an answer means; store: the guarded status transitions.
     mutate: ['src/commands/tracker.ts', 'src/commands/store.ts:137-170'],
-    tests: ['test/commands/delivery.test.ts', 'test/commands/api.test.ts'],
+    tests: ['test/commands/tracker.test.ts', 'test/commands/delivery.test.ts', 'test/commands/api.test.ts'],
   },
 };

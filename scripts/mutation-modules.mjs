@@ -5,7 +5,7 @@ export const mutationModules = {
     // Role ranks, bearer token extraction, URL redaction, the OpenAPI x-role transform, the
     // onRequest role check (line ranges: re-check them when http.ts changes).
     mutate: ['src/api/http.ts:52-98', 'src/api/http.ts:137-157'],
-    tests: ['test/api/http.test.ts', 'test/app/role-matrix.test.ts'],
+    tests: ['test/api/http.test.ts', 'test/api/role-check.test.ts', 'test/app/role-matrix.test.ts'],
   },
   access: {
     mutate: ['src/access/tokens.ts', 'src/access/routes.ts'],

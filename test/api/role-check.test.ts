@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { createHttpServer, redactUrl, roleAllows, roles, type Operator } from '../../src/api/index.js';
+import { ApiError, createHttpServer, redactUrl, roleAllows, roles, type Operator } from '../../src/api/index.js';
 
 describe('role check', () => {
   let app: FastifyInstance;
@@ -24,6 +24,7 @@ describe('role check', () => {
       });
     }
     app.get('/open', async (req) => ({ operator: req.operator ?? null }));
+    app.get('/item/:id', { config: { role: 'viewer' } }, async (req) => ({ id: (req.params as { id: string }).id }));
     await app.ready();
   });
   after(() => app.close());
@@ -67,6 +68,8 @@ describe('role check', () => {
     assert.equal((await get('/viewer', 'Bearer nope')).statusCode, 401);
     assert.equal((await get('/viewer', 'Bearer   vt  ')).statusCode, 200, 'blanks around the token are not part of it');
     assert.deepEqual((await get('/viewer?other=1')).json(), missing);
+    // A token-looking text in the path is not a query parameter.
+    assert.deepEqual((await get('/item/x&access_token=vt')).json(), missing);
   });
 
   it('routes without a role are public and get no operator, even with a token', async () => {
@@ -82,6 +85,13 @@ describe('role check', () => {
     }
     assert.equal(spec.paths['/open']!.get['x-role'], undefined);
     assert.deepEqual(spec.paths['/open']!.get.security, []);
+  });
+
+  it('ApiError names itself', () => {
+    const err = new ApiError(418, 'teapot', 'short and stout');
+    assert.equal(err.name, 'ApiError');
+    assert.equal(err.statusCode, 418);
+    assert.equal(err.code, 'teapot');
   });
 
   it('redacts access_token and token query values, and only those', () => {

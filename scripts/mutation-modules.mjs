@@ -9,7 +9,7 @@ export const mutationModules = {
   },
   access: {
     mutate: ['src/access/tokens.ts', 'src/access/routes.ts'],
-    tests: ['test/access/tokens.test.ts', 'test/app/role-matrix.test.ts'],
+    tests: ['test/access/tokens.test.ts', 'test/access/tokens-edges.test.ts', 'test/app/role-matrix.test.ts'],
   },
   authkeys: {
     mutate: ['src/authkeys/service.ts', 'src/authkeys/routes.ts'],

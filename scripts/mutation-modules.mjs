@@ -2,12 +2,14 @@
 // test files that exercise them (see stryker.config.mjs and scripts/mutation.mjs).
 export const mutationModules = {
   'api-roles': {
-    mutate: ['src/api/http.ts'],
-    tests: ['test/api/http.test.ts', 'test/app/role-matrix.test.ts'],
+    // Role ranks, bearer token extraction, URL redaction, the OpenAPI x-role transform, the
+    // onRequest role check (line ranges: re-check them when http.ts changes).
+    mutate: ['src/api/http.ts:52-98', 'src/api/http.ts:137-157'],
+    tests: ['test/api/http.test.ts', 'test/api/role-check.test.ts', 'test/app/role-matrix.test.ts'],
   },
   access: {
     mutate: ['src/access/tokens.ts', 'src/access/routes.ts'],
-    tests: ['test/access/tokens.test.ts', 'test/app/role-matrix.test.ts'],
+    tests: ['test/access/tokens.test.ts', 'test/access/tokens-edges.test.ts', 'test/app/role-matrix.test.ts'],
   },
   authkeys: {
     mutate: ['src/authkeys/service.ts', 'src/authkeys/routes.ts'],
@@ -29,6 +31,6 @@ export const mutationModules = {
   'command-state': {
     // tracker: what an answer means; store: the guarded status transitions.
     mutate: ['src/commands/tracker.ts', 'src/commands/store.ts:137-170'],
-    tests: ['test/commands/delivery.test.ts', 'test/commands/api.test.ts'],
+    tests: ['test/commands/tracker.test.ts', 'test/commands/delivery.test.ts', 'test/commands/api.test.ts'],
   },
 };

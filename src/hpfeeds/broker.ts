@@ -127,6 +127,8 @@ export class Broker implements ConnectionHost {
       tlsServer.on('tlsClientError', (err: Error, socket: Socket) => {
         this.metrics.connectionError.inc({ ident: '', category: 'tls-handshake' });
         this.logger.debug({ peer: socket.remoteAddress && `${socket.remoteAddress}:${socket.remotePort}`, err: err.message }, 'hpfeeds TLS handshake failed');
+        // A handshake timeout is reported here with the socket still open: close it.
+        socket.destroy();
       });
       admitted = (socket) => tlsServer.emit('connection', socket);
     } else {

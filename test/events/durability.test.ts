@@ -12,6 +12,7 @@ import { openDatabase } from '../../src/db/index.js';
 import { createNodeGateway } from '../../src/nodes/index.js';
 import { SimulatedNode } from '../../src/simulator/index.js';
 import { createEventService } from '../../src/events/index.js';
+import { trackChild } from '../helpers/children.js';
 import { tempDir } from '../helpers/tmp.js';
 import { silentLogger, waitFor } from './helpers.js';
 
@@ -61,6 +62,7 @@ describe('no accepted event is lost on a core restart', () => {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
+    trackChild(child.pid); // dies with this test process, whatever happens to it
     const accepted: { first: number; last: number; count: number; digest: string }[] = [];
     let port = 0;
     child.on('message', (m: any) => {

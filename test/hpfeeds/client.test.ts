@@ -96,9 +96,10 @@ describe('hpfeeds client', () => {
   });
 
   it('reconnects after a broker restart on the same port, re-subscribes, and sends what was published meanwhile', async () => {
-    const port = await freePort();
+    // Bound once on port 0; the restarted broker takes the same port back.
+    let t = await startBroker({ keys: KEYS, endpoint: 'tcp:port=0:interface=127.0.0.1' });
+    const port = t.port;
     const endpoint = `tcp:port=${port}:interface=127.0.0.1`;
-    let t = await startBroker({ keys: KEYS, endpoint });
     const reader = client({ port, ident: 'reader', secret: 'reader-secret', reconnectInitialDelayMs: 20, reconnectMaxDelayMs: 200 });
     const sensor = client({ port, reconnectInitialDelayMs: 20, reconnectMaxDelayMs: 200 });
     const got = collect(reader);

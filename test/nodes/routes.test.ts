@@ -172,7 +172,13 @@ describe('node routes roles', () => {
     const gw = createNodeGateway({ db, logger: pino({ level: 'silent' }), registry: new Registry(), enrollment: 'open' });
     const app = await createHttpServer({
       authenticate: (token) =>
-        token === 'v' ? { id: '1', name: 'viewer', role: 'viewer' } : token === 'a' ? { id: '2', name: 'admin', role: 'admin' } : undefined,
+        token === 'v'
+          ? { id: '1', name: 'viewer', role: 'viewer' }
+          : token === 'o'
+            ? { id: '3', name: 'operator', role: 'operator' }
+            : token === 'a'
+              ? { id: '2', name: 'admin', role: 'admin' }
+              : undefined,
     });
     await app.register(gw.wsRoute);
     await app.register(gw.routes, { prefix: '/api/v1' });
@@ -182,6 +188,7 @@ describe('node routes roles', () => {
       assert.equal((await app.inject({ method: 'GET', url: '/api/v1/nodes' })).statusCode, 401);
       assert.equal((await app.inject({ method: 'GET', url: '/api/v1/nodes', headers: auth('v') })).statusCode, 200);
       assert.equal((await app.inject({ method: 'POST', url: '/api/v1/nodes', headers: auth('v'), payload: { name: 'n' } })).statusCode, 403);
+      assert.equal((await app.inject({ method: 'POST', url: '/api/v1/nodes', headers: auth('o'), payload: { name: 'n' } })).statusCode, 403, 'operator is not admin');
       assert.equal((await app.inject({ method: 'POST', url: '/api/v1/nodes', headers: auth('a'), payload: { name: 'n' } })).statusCode, 201);
       assert.equal((await app.inject({ method: 'DELETE', url: '/api/v1/nodes/n', headers: auth('v') })).statusCode, 403);
       const port = (app.server.address() as { port: number }).port;

@@ -556,6 +556,12 @@ describe('apiary node simulate', () => {
       while (names.size < 3) names.add((await core.takeType('NodeRegistration')).msg.node_name);
       assert.deepEqual([...names].sort(), ['cli-0', 'cli-1', 'cli-2']);
       await core.takeType('PotStatusUpdate', (m) => m.status === '' && m.pot_id === 'cowrie-01');
+      // The core sent three acks; wait until each node has read its own (a loaded machine may lag).
+      const deadline = Date.now() + 15_000;
+      while (!['cli-0', 'cli-1', 'cli-2'].every((n) => out.text().includes(`[${n}] registered as`))) {
+        if (Date.now() > deadline) throw new Error(`not every node registered:\n${out.text()}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
       stop.abort();
       assert.equal(await run, 0);
       for (const name of names) assert.equal(existsSync(join(dir.path, name, SECRET_FILE_NAME)), true);

@@ -9,8 +9,8 @@ import { createHttpServer } from './api/index.js';
 import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
 import { createCommandService, commandRoutes, parseGitUrlRule, type CommandService } from './commands/index.js';
 import { describeConfig, type Config } from './config/index.js';
-import { openDatabase, type DatabaseHandle } from './db/index.js';
-import { createEventService, eventRoutes, type EventService } from './events/index.js';
+import { openDatabase, ReadPool, type DatabaseHandle } from './db/index.js';
+import { createEventService, eventQueryModules, eventRoutes, SqliteEventStore, type EventService } from './events/index.js';
 import { Broker, CompositeAuthStore, EnvAuthStore, JsonFileAuthStore, type AuthStore, type ListenAddress } from './hpfeeds/index.js';
 import { createNodeGateway, type NodeGatewayHandle } from './nodes/index.js';
 import { startPrivateRedis, type PrivateRedis } from './redis/private-server.js';
@@ -50,6 +50,8 @@ export async function buildCore(config: Config): Promise<Core> {
     broker?: Broker;
     gateway?: NodeGatewayHandle;
     events?: EventService;
+    eventStore?: SqliteEventStore;
+    readPool?: ReadPool;
     redis?: PrivateRedis;
     commands?: CommandService;
     nodeListener?: { close(): Promise<void> };
@@ -64,6 +66,8 @@ export async function buildCore(config: Config): Promise<Core> {
       ['commands', parts.commands && (() => parts.commands!.close())],
       ['node gateway', parts.gateway && (() => parts.gateway!.close())],
       ['events', parts.events && (() => parts.events!.close())],
+      ['event store', parts.eventStore && (() => parts.eventStore!.close())],
+      ['read pool', parts.readPool && (() => parts.readPool!.close())],
       ['hpfeeds broker', parts.broker && (() => parts.broker!.close())],
       ['private redis', parts.redis && (() => parts.redis!.stop())],
       ['auth file', parts.authFile && (() => parts.authFile!.close())],
@@ -121,16 +125,35 @@ export async function buildCore(config: Config): Promise<Core> {
 
     // Event-shaped status lines often arrive with pot_type "": the pots table knows the type.
     const potTypeOf = database.sqlite.prepare<[string, string], { pot_type: string }>('SELECT pot_type FROM pots WHERE node_name = ? AND pot_id = ?');
+    // Expensive reads run in worker threads with read-only connections, event writes in a writer
+    // thread: the event loop serving nodes, hpfeeds and the API never waits on SQLite for them.
+    // Other domains add their query modules here and their batch hooks to the store (see
+    // src/db/read-pool.ts and src/events/store.ts).
+    const eventsLog = log.child({ domain: 'events' });
+    const readPool = (parts.readPool = new ReadPool({
+      dbPath: database.path,
+      modules: { ...eventQueryModules() },
+      size: config.queryWorkers,
+      timeoutMs: config.queryTimeout * 1000,
+      onLog: (level, msg, detail) => log[level]({ domain: 'db', ...detail }, msg),
+    }));
+    const eventStore = (parts.eventStore = new SqliteEventStore({
+      dbPath: database.path,
+      readPool,
+      batchHooks: [],
+    }));
     const events = (parts.events = createEventService({
-      db: database,
-      logger: log.child({ domain: 'events' }),
+      store: eventStore,
+      logger: eventsLog,
       registry,
       publisher: broker,
+      batch: { highWaterMark: config.eventQueueHighWater },
       potTypeLookup: (nodeName, potId) => potTypeOf.get(nodeName, potId)?.pot_type || undefined,
       channels: { allEvents: config.eventAllChannel || null, byPotType: config.eventChannelMap },
       retention: { maxAgeDays: config.eventRetentionDays, maxRows: config.eventMaxRows },
     }));
     events.attach(gateway);
+    events.onFlow((saturated) => gateway.setInputPaused(saturated));
 
     // Every enrolled node gets an hpfeeds authkey for the channels its events go to, so the node
     // (or a sidecar on it) can also publish straight to the broker under its own name.

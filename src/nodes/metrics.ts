@@ -11,6 +11,8 @@ export class NodeMetrics {
   readonly registrations: Counter<'result'>;
   readonly authFailures: Counter<'reason'>;
   readonly oversizedLines: Counter<string>;
+  readonly inputPaused: Gauge<string>;
+  readonly inputPauses: Counter<string>;
   private readonly messageChildren = new Map<string, { inc(): void }>();
 
   constructor(registry: Registry) {
@@ -47,6 +49,16 @@ export class NodeMetrics {
     this.oversizedLines = new Counter({
       name: 'apiary_node_oversized_lines_total',
       help: 'Node lines/frames discarded because they exceeded the size cap',
+      registers: [registry],
+    });
+    this.inputPaused = new Gauge({
+      name: 'apiary_node_input_paused',
+      help: '1 while node connections are not read because the event pipeline is saturated (back-pressure)',
+      registers: [registry],
+    });
+    this.inputPauses = new Counter({
+      name: 'apiary_node_input_pauses_total',
+      help: 'Times reading from node connections was paused for back-pressure',
       registers: [registry],
     });
     for (const t of ['tcp', 'ws'] as const) this.sessions.set({ transport: t }, 0);

@@ -16,7 +16,8 @@ import { u64Problem } from './u64.js';
 const PREFIX = '{"version":2,"message":{"';
 const NODE_ID = '":{"node_id":';
 const END = '}}}';
-const MAX_NESTING = 64;
+/** The codec's limit (64) minus the three levels of the envelope around the data. */
+const MAX_DATA_NESTING = 64 - 3;
 /** Control characters and backslashes: a short field with any of these takes the general path. */
 const NOT_PLAIN = /[\u0000-\u001f\u007f\\]/;
 
@@ -68,11 +69,11 @@ class Cursor {
   }
 }
 
-/** At most MAX_NESTING opening brackets in all: then nesting cannot exceed it (strings may overcount; fine). */
+/** At most MAX_DATA_NESTING opening brackets in all: then nesting cannot exceed it (strings may overcount; fine). */
 function shallow(json: string): boolean {
   let n = 0;
-  for (let i = json.indexOf('{'); i >= 0; i = json.indexOf('{', i + 1)) if (++n > MAX_NESTING) return false;
-  for (let i = json.indexOf('['); i >= 0; i = json.indexOf('[', i + 1)) if (++n > MAX_NESTING) return false;
+  for (let i = json.indexOf('{'); i >= 0; i = json.indexOf('{', i + 1)) if (++n > MAX_DATA_NESTING) return false;
+  for (let i = json.indexOf('['); i >= 0; i = json.indexOf('[', i + 1)) if (++n > MAX_DATA_NESTING) return false;
   return true;
 }
 

@@ -112,7 +112,8 @@ describe('protocol hot path', () => {
   });
 
   it('leaves other shapes, escapes, deep nesting and string node_ids to the general parser', () => {
-    const deep = '{"a":'.repeat(70) + '1' + '}'.repeat(70);
+    // 61 levels of data are the 64 of the codec's limit with the envelope's three
+    const deep = '{"a":'.repeat(62) + '1' + '}'.repeat(62);
     const lines = [
       `{"version":2,"message":{"PotEvent":{"node_id":1,"pot_id":"p","pot_type":"t","event_type":"e","timestamp":"t","data":${deep}}}}`,
       '{"version":2,"message":{"PotEvent":{"node_id":"1","pot_id":"p","pot_type":"t","event_type":"e","timestamp":"t","data":{}}}}',
@@ -126,6 +127,10 @@ describe('protocol hot path', () => {
       compare(line);
     }
     assert.equal(parseNodeMessage(lines[0]!).ok, false, 'nesting limit still applies');
+    const limit = '{"a":'.repeat(61) + '1' + '}'.repeat(61);
+    const atLimit = `{"version":2,"message":{"PotEvent":{"node_id":1,"pot_id":"p","pot_type":"t","event_type":"e","timestamp":"t","data":${limit}}}}`;
+    assert.ok(parseHotEnvelope(atLimit));
+    compare(atLimit);
   });
 
   it('agrees with the general parser on 20 000 generated and mutated lines', () => {

@@ -125,7 +125,7 @@ export async function buildCore(config: Config): Promise<Core> {
 
     // Event-shaped status lines often arrive with pot_type "": the pots table knows the type.
     const potTypeOf = database.sqlite.prepare<[string, string], { pot_type: string }>('SELECT pot_type FROM pots WHERE node_name = ? AND pot_id = ?');
-    // Expensive reads run in worker threads with read-only connections, event writes in a writer
+    // Expensive reads run in worker processes with read-only connections, event writes in a writer
     // thread: the event loop serving nodes, hpfeeds and the API never waits on SQLite for them.
     // Other domains add their query modules here and their batch hooks to the store (see
     // src/db/read-pool.ts and src/events/store.ts).

@@ -1,4 +1,4 @@
-// A small pool of read-only SQLite connections, each in its own worker thread, so that expensive
+// A small pool of read-only SQLite connections, each in its own worker process, so that expensive
 // reads (stats over millions of rows, wide list queries) never run on the event loop that serves
 // node sockets, the hpfeeds broker and the API.
 //
@@ -9,17 +9,17 @@
 // is loaded by every read worker at start (pass its URL in `modules`, e.g. moduleBeside(import.meta.url,
 // 'read-queries')); createQueries is called once per worker with that worker's read-only connection
 // (prepare statements there), and `pool.run('<module name>', '<query>', args)` runs one of the returned
-// synchronous functions in a worker. Arguments and results cross the thread boundary by structured
-// clone (plain data; no functions, no class instances). An Error thrown by a query rejects run() with
+// synchronous functions in a worker. Arguments and results cross the process boundary by structured
+// clone ("advanced" IPC serialisation: plain data, no functions, no class instances). An Error thrown by a query rejects run() with
 // an Error of the same name and message (e.g. a domain's 'QueryError' for a bad request).
 //
 // Every call has a time limit. A query past its limit rejects with QueryTimeoutError and its worker is
-// terminated and replaced: better-sqlite3 cannot interrupt a statement, so the old thread finishes its
-// current step in the background and dies; the pool counts such threads and refuses work (PoolBusyError)
-// rather than letting them pile up.
+// killed and replaced. Workers are processes rather than threads for exactly this: better-sqlite3
+// cannot interrupt a statement, and a thread stuck in one can neither be stopped nor lets the
+// process exit, while a process is gone at once with SIGKILL.
 import type Database from 'better-sqlite3';
-import type { Worker } from 'node:worker_threads';
-import { moduleBeside, spawnModuleWorker } from './worker-spawn.js';
+import type { ChildProcess } from 'node:child_process';
+import { forkModule, moduleBeside } from './worker-spawn.js';
 
 export interface QueryModule {
   createQueries(db: Database.Database): Record<string, (args: any) => unknown>;
@@ -55,7 +55,7 @@ export interface ReadPoolOptions {
   dbPath: string;
   /** Query modules by name -> module URL (href or file URL). */
   modules: Record<string, string | URL>;
-  /** Worker threads. Default 2. */
+  /** Worker processes. Default 2. */
   size?: number;
   /** Default time limit of one call, queueing included, in ms. Default 10 000. */
   timeoutMs?: number;
@@ -79,12 +79,23 @@ interface Job {
 }
 
 interface Slot {
-  worker: Worker;
+  worker: ChildProcess;
   ready: boolean;
   job: Job | undefined;
 }
 
 const WORKER_URL = moduleBeside(import.meta.url, 'read-worker');
+
+function hold(worker: ChildProcess, busy: boolean): void {
+  const channel = worker.channel as { ref?(): void; unref?(): void } | undefined;
+  if (busy) {
+    worker.ref();
+    channel?.ref?.();
+  } else {
+    worker.unref();
+    channel?.unref?.();
+  }
+}
 
 export class ReadPool {
   private readonly slots = new Set<Slot>();
@@ -94,8 +105,6 @@ export class ReadPool {
   private readonly maxQueued: number;
   private readonly workerData: ReadWorkerData;
   private nextId = 1;
-  /** Terminated workers still finishing a statement. */
-  private zombies = 0;
   private closed = false;
 
   constructor(private readonly opts: ReadPoolOptions) {
@@ -113,10 +122,6 @@ export class ReadPool {
     let n = 0;
     for (const s of this.slots) if (s.ready) n++;
     return n;
-  }
-
-  get recyclingWorkers(): number {
-    return this.zombies;
   }
 
   /** Resolves when every worker has opened its connection and loaded its modules. */
@@ -142,14 +147,17 @@ export class ReadPool {
       job.timer.unref();
       this.queue.push(job);
       this.dispatch();
+      this.updateHold();
     });
   }
 
   private spawn(): void {
     if (this.closed) return;
-    const worker = spawnModuleWorker(WORKER_URL, { workerData: this.workerData });
+    const worker = forkModule(WORKER_URL, [JSON.stringify(this.workerData)]);
     const slot: Slot = { worker, ready: false, job: undefined };
     this.slots.add(slot);
+    // An idle pool does not keep the process alive; queued and running calls do (updateHold).
+    hold(worker, this.queue.length > 0);
     worker.on('message', (m: ReadWorkerReply | { ready: boolean; error?: { message: string } }) => {
       if ('ready' in m) {
         if (m.ready) {
@@ -168,13 +176,15 @@ export class ReadPool {
       if (m.ok) job.resolve(m.result);
       else job.reject(Object.assign(new Error(m.error.message), { name: m.error.name }));
       this.dispatch();
+      this.updateHold();
     });
     worker.on('error', (err) => {
       this.opts.onLog?.('error', 'read worker failed', { error: err.message });
     });
-    worker.on('exit', () => {
+    worker.on('exit', (code, signal) => {
       if (!this.slots.has(slot)) return; // retired on purpose
       this.slots.delete(slot);
+      this.opts.onLog?.('error', 'read worker exited; starting another', { code, signal });
       if (slot.job !== undefined) {
         clearTimeout(slot.job.timer);
         slot.job.reject(new Error('read worker exited during the query'));
@@ -183,20 +193,17 @@ export class ReadPool {
     });
   }
 
-  /** Terminates a slot's worker and (unless closing) starts a replacement once capacity allows. */
+  /** Kills a slot's worker and (unless told not to) starts a replacement. */
   private retire(slot: Slot, replace = true): void {
     if (!this.slots.delete(slot)) return;
-    this.zombies++;
-    void slot.worker.terminate().finally(() => {
-      this.zombies--;
-      if (replace) this.refill();
-    });
-    if (replace) this.refill();
+    slot.worker.kill('SIGKILL');
+    if (replace) this.spawn();
   }
 
-  private refill(): void {
-    // A thread stuck in a long statement keeps its CPU until it finishes: cap the total threads.
-    while (!this.closed && this.slots.size < this.size && this.slots.size + this.zombies < this.size * 2) this.spawn();
+  /** Workers keep the process alive only while calls are queued or running. */
+  private updateHold(): void {
+    const waiting = this.queue.length > 0;
+    for (const slot of this.slots) hold(slot.worker, waiting || slot.job !== undefined);
   }
 
   private expire(job: Job): void {
@@ -205,6 +212,7 @@ export class ReadPool {
       const i = this.queue.indexOf(job);
       if (i >= 0) this.queue.splice(i, 1);
       job.reject(new QueryTimeoutError(`query ${job.module}.${job.query} waited ${job.timeoutMs} ms for a free read worker`));
+      this.updateHold();
       return;
     }
     if (slot.job !== job) return;
@@ -212,6 +220,7 @@ export class ReadPool {
     job.reject(new QueryTimeoutError(`query ${job.module}.${job.query} exceeded its time limit of ${job.timeoutMs} ms`));
     this.opts.onLog?.('warn', 'query exceeded its time limit; its read worker is recycled', { query: `${job.module}.${job.query}`, timeoutMs: job.timeoutMs });
     this.retire(slot);
+    this.updateHold();
   }
 
   private dispatch(): void {
@@ -223,7 +232,7 @@ export class ReadPool {
       job.slot = slot;
       slot.job = job;
       const req: ReadWorkerRequest = { id: job.id, module: job.module, query: job.query, args: job.args };
-      slot.worker.postMessage(req);
+      slot.worker.send(req);
     }
   }
 
@@ -243,6 +252,14 @@ export class ReadPool {
         s.job.reject(new Error('read pool closed'));
       }
     }
-    await Promise.all(workers.map((s) => s.worker.terminate().catch(() => undefined)));
+    await Promise.all(
+      workers.map((s) => {
+        if (s.worker.exitCode !== null || s.worker.signalCode !== null) return undefined;
+        const exited = new Promise((r) => s.worker.once('exit', r));
+        s.worker.ref(); // so that waiting for its exit keeps the process alive
+        s.worker.kill('SIGKILL');
+        return exited;
+      }),
+    );
   }
 }

@@ -1,13 +1,15 @@
-// Entry point of one read worker of the ReadPool (see read-pool.ts): a read-only SQLite connection
-// and the query modules it was started with. Queries are synchronous and run one at a time; a query
-// past its time limit gets this whole thread terminated by the pool, so nothing here needs to be
-// interruptible.
-import { parentPort, workerData } from 'node:worker_threads';
+// Entry point of one read worker process of the ReadPool (see read-pool.ts): a read-only SQLite
+// connection and the query modules it was started with. Queries are synchronous and run one at a
+// time; a query past its time limit gets this whole process killed by the pool (better-sqlite3 cannot
+// interrupt a statement), so nothing here needs to be interruptible.
 import Database from 'better-sqlite3';
 import type { QueryModule, ReadWorkerData, ReadWorkerReply, ReadWorkerRequest } from './read-pool.js';
 
-const data = workerData as ReadWorkerData;
-const port = parentPort!;
+const data = JSON.parse(process.argv[2] ?? '{}') as ReadWorkerData;
+
+function send(m: ReadWorkerReply | { ready: boolean; error?: { name: string; message: string } }): void {
+  process.send!(m);
+}
 
 async function main(): Promise<void> {
   const db = new Database(data.dbPath, { readonly: true, fileMustExist: true });
@@ -18,7 +20,7 @@ async function main(): Promise<void> {
     if (typeof mod.createQueries !== 'function') throw new Error(`query module ${name} (${url}) exports no createQueries(db)`);
     handlers.set(name, mod.createQueries(db));
   }
-  port.on('message', (req: ReadWorkerRequest) => {
+  process.on('message', (req: ReadWorkerRequest) => {
     let reply: ReadWorkerReply;
     try {
       const fn = handlers.get(req.module)?.[req.query];
@@ -28,12 +30,14 @@ async function main(): Promise<void> {
       const e = err instanceof Error ? err : new Error(String(err));
       reply = { id: req.id, ok: false, error: { name: e.name, message: e.message } };
     }
-    port.postMessage(reply);
+    send(reply);
   });
-  port.postMessage({ ready: true });
+  // The pool going away (its process exited) ends this one too.
+  process.on('disconnect', () => process.exit(0));
+  send({ ready: true });
 }
 
 main().catch((err: unknown) => {
   const e = err instanceof Error ? err : new Error(String(err));
-  port.postMessage({ ready: false, error: { name: e.name, message: e.message } });
+  send({ ready: false, error: { name: e.name, message: e.message } });
 });

@@ -4,6 +4,8 @@
 // Node 20 does not apply the parent's tsx loader to a worker's entry module, so a .ts entry is
 // started through a two-line bootstrap that registers tsx inside the worker first. Every module the
 // worker then imports (including plug-in modules given by path) goes through tsx as well.
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 
 /**
@@ -23,4 +25,14 @@ export function spawnModuleWorker(moduleUrl: URL, opts: WorkerOptions = {}): Wor
     `import(${JSON.stringify(tsx)})` +
     `.then((m) => { m.register(); return import(${JSON.stringify(moduleUrl.href)}); })`;
   return new Worker(bootstrap, { ...opts, eval: true });
+}
+
+/**
+ * Starts `moduleUrl` as a child process with an IPC channel that carries structured-clone data
+ * ('advanced' serialisation). A process, unlike a thread, can be killed at once even while it is
+ * inside a long native call (a SQLite statement).
+ */
+export function forkModule(moduleUrl: URL, args: string[] = []): ChildProcess {
+  const execArgv = moduleUrl.pathname.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : [];
+  return fork(fileURLToPath(moduleUrl), args, { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }

@@ -86,6 +86,8 @@ export class SqliteEventStore implements EventStore {
   private startWorker(): void {
     const worker = spawnModuleWorker(WRITER_URL, { workerData: this.workerData });
     this.worker = worker;
+    // The thread keeps the process alive only while a request is in flight.
+    worker.unref();
     worker.on('message', (m: WriterReply) => {
       if (m.type === 'ready') return;
       if (m.type === 'startFailed') {
@@ -99,6 +101,7 @@ export class SqliteEventStore implements EventStore {
       const w = this.waiters.get(m.seq);
       if (w === undefined) return;
       this.waiters.delete(m.seq);
+      if (this.waiters.size === 0) worker.unref();
       w.resolve(m);
     });
     worker.on('error', (err) => this.observer?.writerError(err.message));
@@ -121,6 +124,7 @@ export class SqliteEventStore implements EventStore {
   private request(msg: WriterRequest, transfer: ArrayBuffer[] = []): Promise<WriterReply> {
     if (this.closed && msg.type !== 'close') return Promise.reject(new Error('event store closed'));
     return new Promise<WriterReply>((resolve, reject) => {
+      if (this.waiters.size === 0) this.worker.ref();
       this.waiters.set(msg.seq, { resolve, reject });
       this.worker.postMessage(msg, transfer);
     });

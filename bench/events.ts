@@ -1,11 +1,13 @@
-// Attack event pipeline throughput, end to end: simulated nodes (child process) -> TCP -> node
-// gateway -> event service (normalise, SQLite batch commit) -> in-process hpfeeds broker -> TCP ->
-// HpfeedsClient subscriber (second child process). The core process runs only the core, so its
-// CPU figures are its own. Latency = subscriber receipt time - the node's event timestamp.
+// Attack event pipeline throughput, end to end: simulated nodes (child processes) -> TCP -> node
+// gateway -> event service (normalise, batch to the SQLite writer thread) -> in-process hpfeeds
+// broker -> TCP -> HpfeedsClient subscriber (another child process). The core process runs only the
+// core, so its CPU figures are its own: whole process (all threads), its main thread (the event
+// loop) and the other threads (SQLite writer, read pool, GC, libuv) separately, per stored event.
+// Latency = subscriber receipt time - the event's timestamp (PotEvent: the node's send time; the
+// status and text forms carry no time of their own, so there it is the core's receive time).
 //
-//   node --import tsx bench/events.ts [--nodes 10] [--rate 3000] [--seconds 10] [--batch 1000] [--delay 10] [--form json|text]
-// --form text: the nodes send cowrie's text lines the way the real node does (latency then starts
-// at the core's receipt: text lines carry no timestamp).
+//   node --import tsx bench/events.ts [--nodes 10] [--rate 3000] [--seconds 10] [--form potevent|status|text]
+//                                     [--node-procs 2] [--batch 2000] [--delay 2] [--high-water 10000]
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { statSync } from 'node:fs';
@@ -15,11 +17,13 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
-import { openDatabase } from '../src/db/index.js';
-import { createEventService } from '../src/events/index.js';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { openDatabase, ReadPool } from '../src/db/index.js';
+import { createEventService, eventQueryModules, SqliteEventStore } from '../src/events/index.js';
 import { Broker, HpfeedsClient, MemoryAuthStore } from '../src/hpfeeds/index.js';
 import { createNodeGateway } from '../src/nodes/index.js';
-import { SimulatedNode } from '../src/simulator/index.js';
+import { SimulatedNode, type SimulatedNodeOptions } from '../src/simulator/index.js';
 import { tempDir } from '../test/helpers/tmp.js';
 
 const { values: args } = parseArgs({
@@ -29,11 +33,14 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '3000' },
     seconds: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
-    batch: { type: 'string', default: '1000' },
-    delay: { type: 'string', default: '10' },
+    batch: { type: 'string', default: '2000' },
+    delay: { type: 'string', default: '2' },
+    'high-water': { type: 'string', default: '10000' },
+    form: { type: 'string', default: 'potevent' },
+    'node-procs': { type: 'string', default: '2' },
+    first: { type: 'string', default: '0' },
     port: { type: 'string', default: '0' },
     channel: { type: 'string', default: 'apiary.events' },
-    form: { type: 'string', default: 'json' },
   },
 });
 
@@ -48,17 +55,22 @@ function send(msg: unknown): void {
 async function runNodes(): Promise<void> {
   const port = Number(args.port);
   const nodes: SimulatedNode[] = [];
-  for (let i = 0; i < Number(args.nodes); i++) {
+  // The form is one flag handed to the simulator: 'text' is the real node's cowrie text lines
+  // (PotStatusUpdate with the human message), through the simulator's cowrieText option.
+  const form = args.form === 'potevent' ? 'potevent' : 'status';
+  const textOption: Record<string, unknown> = args.form === 'text' ? { cowrieText: true } : {};
+  const first = Number(args.first);
+  for (let i = first; i < first + Number(args.nodes); i++) {
     const node = new SimulatedNode({
       name: `bench-node-${i}`,
       host: '127.0.0.1',
       port,
       eventsPerSecond: Number(args.rate),
-      eventForm: 'potevent',
-      cowrieText: args.form === 'text',
+      eventForm: form,
       heartbeatMs: 30_000,
       pots: [{ id: 'cowrie-01', type: 'cowrie', status: 'Running' }],
-    });
+      ...textOption,
+    } as SimulatedNodeOptions);
     node.on('connectError', () => undefined);
     node.start();
     nodes.push(node);
@@ -151,7 +163,25 @@ interface ChildStats {
   ms: number;
 }
 
+const TICK_US = 1e6 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100);
+
+/** CPU µs of one thread of this process, from /proc (utime + stime). */
+function threadCpuUs(tid: number): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * TICK_US;
+  } catch {
+    return NaN;
+  }
+}
+
+function load(): string {
+  return readFileSync('/proc/loadavg', 'latin1').split(' ').slice(0, 3).join(' ');
+}
+
 async function runCore(): Promise<void> {
+  const loadBefore = load();
   const dir = tempDir('apiary-bench-events-');
   const dbPath = `${dir.path}/core.db`;
   const db = openDatabase(dbPath);
@@ -163,15 +193,25 @@ async function runCore(): Promise<void> {
   });
   const hp = await broker.listen('tcp:port=0:interface=127.0.0.1');
   const gateway = createNodeGateway({ db, logger, registry, enrollment: 'open' });
+  // Composed like src/app.ts: writer thread + read pool, back-pressure from the events to the gateway.
+  const readPool = new ReadPool({ dbPath, modules: eventQueryModules(), size: 1 });
+  const store = new SqliteEventStore({ dbPath, readPool });
   const events = createEventService({
-    db,
+    store,
     logger,
     registry,
     publisher: broker,
-    batch: { maxSize: Number(args.batch), maxDelayMs: Number(args.delay) },
+    batch: { maxSize: Number(args.batch), maxDelayMs: Number(args.delay), highWaterMark: Number(args['high-water']) },
     retention: { maxAgeDays: 0, maxRows: 0 },
   });
   events.attach(gateway);
+  let pausedMs = 0;
+  let pausedAt = 0;
+  events.onFlow((saturated) => {
+    gateway.setInputPaused(saturated);
+    if (saturated) pausedAt = performance.now();
+    else pausedMs += performance.now() - pausedAt;
+  });
   let committed = 0;
   let batches = 0;
   events.onCommitted((b) => {
@@ -186,49 +226,75 @@ async function runCore(): Promise<void> {
   sub.on('message', (m: { type: string; count: number }) => {
     if (m.type === 'received') received = m.count;
   });
-  const nodes = child('nodes', ['--port', String(tcp.port), '--nodes', args.nodes!, '--rate', args.rate!, '--form', args.form!]);
-  let sent = 0;
-  nodes.on('message', (m: { type: string; count: number }) => {
-    if (m.type === 'sent') sent = m.count;
-  });
-  await nextMessage(nodes, 'ready');
+  const procs = Math.max(1, Number(args['node-procs']));
+  const totalNodes = Number(args.nodes);
+  const nodeProcs: ChildProcess[] = [];
+  const sentBy: number[] = [];
+  for (let p = 0, first = 0; p < procs; p++) {
+    const n = Math.floor(totalNodes / procs) + (p < totalNodes % procs ? 1 : 0);
+    if (n === 0) continue;
+    const proc = child('nodes', ['--port', String(tcp.port), '--nodes', String(n), '--first', String(first), '--rate', args.rate!, '--form', args.form!]);
+    first += n;
+    const idx = nodeProcs.length;
+    sentBy.push(0);
+    proc.on('message', (m: { type: string; count: number }) => {
+      if (m.type === 'sent') sentBy[idx] = m.count;
+    });
+    nodeProcs.push(proc);
+  }
+  const sent = () => sentBy.reduce((a, b) => a + b, 0);
+  await Promise.all(nodeProcs.map((p) => nextMessage(p, 'ready')));
 
   const warmupMs = Number(args.warmup) * 1000;
   const seconds = Number(args.seconds);
-  console.log(`nodes=${args.nodes} rate/node=${args.rate}/s (offered ${Number(args.nodes) * Number(args.rate)}/s) batch=${args.batch} delay=${args.delay}ms form=${args.form}, warmup ${args.warmup}s, measure ${seconds}s`);
+  console.log(
+    `nodes=${totalNodes} in ${nodeProcs.length} processes, rate/node=${args.rate}/s (offered ${totalNodes * Number(args.rate)}/s), form=${args.form}, ` +
+      `batch=${args.batch} delay=${args.delay}ms high-water=${args['high-water']}, warmup ${args.warmup}s, measure ${seconds}s`,
+  );
   await new Promise((r) => setTimeout(r, warmupMs));
   sub.send({ type: 'measure' });
-  const start = { t: performance.now(), sent, committed, received, cpu: process.cpuUsage(), batches };
+  const mainTid = process.pid;
+  const start = { t: performance.now(), sent: sent(), committed, received, cpu: process.cpuUsage(), main: threadCpuUs(mainTid), batches, pausedMs };
   const lag = monitorEventLoopDelay({ resolution: 10 });
   lag.enable();
   for (let s = 1; s <= seconds; s++) {
     const before = committed;
     await new Promise((r) => setTimeout(r, 1000));
-    console.log(`  t=${s}s stored ${committed - before}, delivered ${received}, pending ${events.pendingCount}`);
+    console.log(`  t=${s}s stored ${committed - before}, delivered ${received}, pending ${events.pendingCount}${gateway.inputPaused ? ' (input paused)' : ''}`);
   }
-  const end = { t: performance.now(), sent, committed, received, cpu: process.cpuUsage(start.cpu), batches };
+  const end = { t: performance.now(), sent: sent(), committed, received, cpu: process.cpuUsage(start.cpu), main: threadCpuUs(mainTid), batches, pausedMs: pausedMs + (gateway.inputPaused ? performance.now() - pausedAt : 0) };
   lag.disable();
   const elapsed = (end.t - start.t) / 1000;
+  const loadAfter = load();
 
-  nodes.send({ type: 'stop' });
-  const stoppedNodes = await nextMessage<ChildStats>(nodes, 'stopped');
+  for (const p of nodeProcs) p.send({ type: 'stop' });
+  const nodeStats = await Promise.all(nodeProcs.map((p) => nextMessage<ChildStats>(p, 'stopped')));
+  const totalSent = nodeStats.reduce((a, b) => a + b.count, 0);
   // let the tail drain through the pipeline
-  const drainDeadline = Date.now() + 15_000;
-  while (Date.now() < drainDeadline && (committed < stoppedNodes.count || received < committed)) {
+  const drainDeadline = Date.now() + 30_000;
+  while (Date.now() < drainDeadline && (committed < totalSent || received < committed)) {
     await new Promise((r) => setTimeout(r, 100));
   }
   sub.send({ type: 'stop' });
   const subStats = await nextMessage<ChildStats & { measured: number; p50: number; p90: number; p99: number; max: number }>(sub, 'stopped');
 
   const rate = (n: number) => Math.round(n / elapsed);
-  const cpuPct = ((end.cpu.user + end.cpu.system) / 1000 / (elapsed * 1000)) * 100;
   const storedN = end.committed - start.committed;
+  const cpuUs = end.cpu.user + end.cpu.system;
+  const mainUs = end.main - start.main;
+  const pct = (us: number) => `${((us / 1000 / (elapsed * 1000)) * 100).toFixed(0)}%`;
+  const perEvent = (us: number) => (storedN > 0 ? (us / storedN).toFixed(1) : 'n/a');
   console.log('');
-  console.log(`sent by nodes      ${rate(end.sent - start.sent)} events/s`);
+  console.log(`machine load       ${loadBefore} before, ${loadAfter} after (1/5/15 min; 2 cores)`);
+  console.log(`sent by nodes      ${rate(end.sent - start.sent)} events/s (input paused ${((end.pausedMs - start.pausedMs) / 10 / elapsed).toFixed(0)}% of the time)`);
   console.log(`stored (committed) ${rate(storedN)} events/s, avg batch ${Math.round(storedN / Math.max(1, end.batches - start.batches))}`);
   console.log(`delivered to sub   ${rate(end.received - start.received)} events/s`);
   console.log(`latency node->sub  p50 ${subStats.p50} ms, p90 ${subStats.p90} ms, p99 ${subStats.p99} ms, max ${subStats.max} ms (${subStats.measured} samples)`);
-  console.log(`core CPU           ${cpuPct.toFixed(0)}% of one core; event-loop delay p99 ${(lag.percentile(99) / 1e6).toFixed(1)} ms max ${(lag.max / 1e6).toFixed(1)} ms; rss ${Math.round(process.memoryUsage().rss / 1048576)} MiB`);
+  console.log(
+    `core CPU           ${pct(cpuUs)} of one core = ${perEvent(cpuUs)} µs/event (main thread ${pct(mainUs)} = ${perEvent(mainUs)} µs/event; ` +
+      `other threads: SQLite writer, GC, I/O ${perEvent(cpuUs - mainUs)} µs/event)`,
+  );
+  console.log(`event loop         delay p50 ${(lag.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(lag.percentile(99) / 1e6).toFixed(1)} ms, max ${(lag.max / 1e6).toFixed(1)} ms; rss ${Math.round(process.memoryUsage().rss / 1048576)} MiB`);
   const commit = await registry.getSingleMetric('apiary_event_commit_seconds')!.get();
   const buckets = commit.values
     .filter((v) => (v as { metricName?: string }).metricName === 'apiary_event_commit_seconds_bucket')
@@ -236,11 +302,15 @@ async function runCore(): Promise<void> {
     .join(' ');
   console.log(`commit seconds     cumulative buckets ${buckets}`);
   const childCpu = (c: ChildStats) => `${(((c.cpu.user + c.cpu.system) / 1000 / c.ms) * 100).toFixed(0)}%`;
-  console.log(`child CPU          nodes ${childCpu(stoppedNodes)}, subscriber ${childCpu(subStats)} (whole run)`);
-  console.log(`totals             sent ${stoppedNodes.count}, stored ${committed}, delivered ${subStats.count}; db ${Math.round(statSync(dbPath).size / 1048576)} MiB`);
+  console.log(`child CPU          node processes ${nodeStats.map(childCpu).join(' + ')} of a core, subscriber ${childCpu(subStats)} (whole run)`);
+  // A simulated node counts an event as sent when it hands it to its socket; stop() destroys the
+  // socket, so what a paused core had not read yet (up to 1 MiB per node) is discarded by the node.
+  console.log(`totals             sent ${totalSent} (incl. what the nodes still buffered at stop), stored ${committed}, delivered ${subStats.count}; db ${Math.round(statSync(dbPath).size / 1048576)} MiB`);
 
   await gateway.close();
   await events.close();
+  await store.close();
+  await readPool.close();
   await broker.close();
   db.close();
   dir.cleanup();

@@ -8,8 +8,10 @@ import { TokenService, tokenRoutes } from './access/index.js';
 import {
   AnalyticsRetention,
   analyticsRoutes,
-  createAggregateContext,
-  createAttackIngest,
+  analyticsQueryModules,
+  analyticsWriterHook,
+  geoSources,
+  pooledAttackReader,
   SqliteAttackStore,
   type AnalyticsSettings,
 } from './analytics/index.js';
@@ -18,8 +20,8 @@ import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
 import { createCommandService, commandRoutes, parseGitUrlRule, type CommandService } from './commands/index.js';
 import { ConfigError, describeConfig, optionNames, type Config } from './config/index.js';
 import { ensurePrivateDir, ensurePrivateFile, sqliteFiles } from './datadir/index.js';
-import { openDatabase, type DatabaseHandle } from './db/index.js';
-import { BUILTIN_POT_TYPES, createEventService, eventRoutes, type EventService } from './events/index.js';
+import { openDatabase, ReadPool, type DatabaseHandle } from './db/index.js';
+import { BUILTIN_POT_TYPES, createEventService, eventQueryModules, eventRoutes, SqliteEventStore, type EventService } from './events/index.js';
 import { Broker, CompositeAuthStore, EnvAuthStore, JsonFileAuthStore, type AuthStore, type ListenAddress } from './hpfeeds/index.js';
 import { createNodeGateway, type NodeGatewayHandle } from './nodes/index.js';
 import { RedisDirInUseError, startSupervisedRedis, type SupervisedRedis } from './redis/index.js';
@@ -63,6 +65,8 @@ export async function buildCore(config: Config): Promise<Core> {
     broker?: Broker;
     gateway?: NodeGatewayHandle;
     events?: EventService;
+    eventStore?: SqliteEventStore;
+    readPool?: ReadPool;
     redis?: SupervisedRedis;
     commands?: CommandService;
     nodeListener?: { close(): Promise<void> };
@@ -81,6 +85,8 @@ export async function buildCore(config: Config): Promise<Core> {
       ['node gateway', parts.gateway && (() => parts.gateway!.close())],
       ['events', parts.events && (() => parts.events!.close())],
       ['analytics retention', parts.analyticsRetention && (() => parts.analyticsRetention!.stop())],
+      ['event store', parts.eventStore && (() => parts.eventStore!.close())],
+      ['read pool', parts.readPool && (() => parts.readPool!.close())],
       ['hpfeeds broker', parts.broker && (() => parts.broker!.close())],
       ['private redis', parts.redis && (() => parts.redis!.stop())],
       ['auth file', parts.authFile && (() => parts.authFile!.close())],
@@ -192,32 +198,49 @@ export async function buildCore(config: Config): Promise<Core> {
       },
     }));
 
-    // Attack analytics run in the events writer's transaction (rollups, attackers, sessions).
+    // Attack analytics run in the events writer's transaction (rollups, attackers, sessions), in the
+    // writer thread (a batch hook), and their reads in the read pool: none of it on this event loop.
     const analyticsSettings: AnalyticsSettings = {
       ignoreCidrs: config.ignoreCidrs,
       scannerCidrsFile: config.scannerCidrsFile,
       geo: { shipped: config.geoipShipped, cityMmdb: config.geoipCityMmdb, asnMmdb: config.geoipAsnMmdb },
       bruteforceMinFailures: config.bruteforceMinFailures,
     };
-    const analyticsContext = config.analyticsEnabled ? createAggregateContext(analyticsSettings) : undefined;
 
     // Event-shaped status lines often arrive with pot_type "": the pots table knows the type.
     const potTypeOf = database.sqlite.prepare<[string, string], { pot_type: string }>('SELECT pot_type FROM pots WHERE node_name = ? AND pot_id = ?');
+    // Expensive reads run in worker processes with read-only connections, event writes in a writer
+    // thread: the event loop serving nodes, hpfeeds and the API never waits on SQLite for them.
+    // Other domains add their query modules here and their batch hooks to the store (see
+    // src/db/read-pool.ts and src/events/store.ts).
+    const eventsLog = log.child({ domain: 'events' });
+    const readPool = (parts.readPool = new ReadPool({
+      dbPath: database.path,
+      modules: { ...eventQueryModules(), ...(config.analyticsEnabled ? analyticsQueryModules({ bruteforceMinFailures: config.bruteforceMinFailures }) : {}) },
+      size: config.queryWorkers,
+      timeoutMs: config.queryTimeout * 1000,
+      onLog: (level, msg, detail) => log[level]({ domain: 'db', ...detail }, msg),
+    }));
+    const eventStore = (parts.eventStore = new SqliteEventStore({
+      dbPath: database.path,
+      readPool,
+      batchHooks: config.analyticsEnabled ? [{ url: analyticsWriterHook(), options: analyticsSettings }] : [],
+    }));
     const events = (parts.events = createEventService({
-      db: database,
-      logger: log.child({ domain: 'events' }),
+      store: eventStore,
+      logger: eventsLog,
       registry,
       publisher: broker,
+      batch: { highWaterMark: config.eventQueueHighWater },
       potTypeLookup: (nodeName, potId) => potTypeOf.get(nodeName, potId)?.pot_type || undefined,
       // The real node forwards cowrie's lines under cowrie's sensor name: they belong to its cowrie pot.
       cowriePotLookup: (nodeName) => gateway.service.cowriePot(nodeName),
       channels: { allEvents: config.eventAllChannel || null, byPotType: config.eventChannelMap },
       retention: { maxAgeDays: config.eventRetentionDays, maxRows: config.eventMaxRows },
       knownPotTypes: [...BUILTIN_POT_TYPES, ...config.metricsPotTypes],
-      batch: analyticsContext && { inTransaction: createAttackIngest(analyticsSettings, analyticsContext) },
     }));
-    const attackStore = new SqliteAttackStore(database.sqlite, { bruteforceMinFailures: config.bruteforceMinFailures });
-    if (analyticsContext) {
+    if (config.analyticsEnabled) {
+      const attackStore = new SqliteAttackStore(database.sqlite, { bruteforceMinFailures: config.bruteforceMinFailures });
       parts.analyticsRetention = new AnalyticsRetention(attackStore, {
         maxAgeDays: config.eventRetentionDays,
         onError: (err) => log.error({ err }, 'analytics retention sweep failed; retried at the next interval'),
@@ -226,6 +249,7 @@ export async function buildCore(config: Config): Promise<Core> {
     }
     events.attach(gateway);
     for (const channel of events.nodeAuthkey('metrics-labels').pubchans) knownHpfeedsChannels.add(channel);
+    events.onFlow((saturated) => gateway.setInputPaused(saturated));
 
     // Every enrolled node gets an hpfeeds authkey for the channels its events go to, so the node
     // (or a sidecar on it) can also publish straight to the broker under its own name.
@@ -293,12 +317,12 @@ export async function buildCore(config: Config): Promise<Core> {
         await api.register(gateway.routes);
         await api.register(commandRoutes, { service: commands });
         await api.register(eventRoutes, { events });
-        if (analyticsContext) {
+        if (config.analyticsEnabled) {
           await api.register(analyticsRoutes, {
-            store: attackStore,
-            geoSources: analyticsContext.geo?.sources ?? { country: null, asn: null },
-            eventById: (id) => {
-              const e = events.get(id);
+            reader: pooledAttackReader(readPool),
+            geoSources: config.geoipShipped || config.geoipCityMmdb || config.geoipAsnMmdb ? geoSources(analyticsSettings.geo || {}) : { country: null, asn: null },
+            eventById: async (id) => {
+              const e = await events.get(id);
               return e && { id: e.id, node: e.node, potId: e.pot_id, potType: e.pot_type, eventType: e.event_type, timestamp: Date.parse(e.timestamp), data: e.data };
             },
           });

@@ -37,6 +37,19 @@ export interface GeoOptions {
   cacheSize?: number;
 }
 
+/** The data sources a GeoEnricher built from `opts` uses, without loading them (for the API's credits). */
+export function geoSources(opts: GeoOptions = {}): GeoSources {
+  const shipped = opts.shipped ?? true;
+  return {
+    country: opts.cityMmdb ? `file:${opts.cityMmdb}` : shipped ? 'DB-IP IP to Country Lite (CC BY 4.0, https://db-ip.com)' : null,
+    asn: opts.asnMmdb
+      ? `file:${opts.asnMmdb}`
+      : shipped
+        ? 'RouteViews, NRO and DB-IP IP to ASN Lite via ip-location-db (CC BY 4.0, https://db-ip.com)'
+        : null,
+  };
+}
+
 /** Short names of the data sources in use, for the API's credits. */
 export interface GeoSources {
   country: string | null;
@@ -203,14 +216,7 @@ export class GeoEnricher {
       this.asnV6 = null;
       this.asnDir = null;
     }
-    this.sources = {
-      country: opts.cityMmdb ? `file:${opts.cityMmdb}` : shipped ? 'DB-IP IP to Country Lite (CC BY 4.0, https://db-ip.com)' : null,
-      asn: opts.asnMmdb
-        ? `file:${opts.asnMmdb}`
-        : shipped
-          ? 'RouteViews, NRO and DB-IP IP to ASN Lite via ip-location-db (CC BY 4.0, https://db-ip.com)'
-          : null,
-    };
+    this.sources = geoSources(opts);
   }
 
   /** Enrichment of a canonical address (canonicalIp output). */

@@ -1,9 +1,11 @@
 // Public surface of attack analytics: the normalised attack record, offline enrichment, the ingest
 // run in the events writer's transaction, the AttackStore (rollups, attackers, sessions) and its
 // SQLite implementation, retention, intel feeds and the /api/v1 routes.
+import { moduleBeside } from '../db/index.js';
+
 export { normaliseEvent, MAX_FIELD_LENGTH } from './record.js';
 export type { AttackRecord, StoredEvent } from './record.js';
-export { GeoEnricher } from './geo.js';
+export { GeoEnricher, geoSources } from './geo.js';
 export type { GeoInfo, GeoOptions, GeoSources } from './geo.js';
 export { canonicalIp, ipScope, CidrList, CidrError } from './ip.js';
 export type { IpScope } from './ip.js';
@@ -15,6 +17,11 @@ export { DIMENSIONS, TAGS, DEFAULT_BRUTEFORCE_MIN_FAILURES } from './dimensions.
 export type { Dimension, Tag } from './dimensions.js';
 export type * from './store.js';
 export { analyticsRoutes } from './routes.js';
+export { ANALYTICS_QUERY_MODULE, analyticsQueryModules, directAttackReader, pooledAttackReader } from './reader.js';
+export type { AttackReader } from './reader.js';
+
+/** The events writer's batch hook module of this domain (pass it, with AnalyticsSettings, to the event store). */
+export const analyticsWriterHook = (): URL => moduleBeside(import.meta.url, 'writer-hook');
 export type { AnalyticsRoutesOptions } from './routes.js';
 export { buildStixBundle, uuidv5 } from './stix.js';
 export { intelIpJson, intelIpCsv, intelIpTxt } from './feeds.js';

@@ -11,17 +11,17 @@ import type { GeoSources } from './geo.js';
 import { normaliseEvent, type StoredEvent } from './record.js';
 import { AnalyticsQueryError } from './sqlite-queries.js';
 import { buildStixBundle } from './stix.js';
-import type { AttackStore } from './store.js';
+import type { AttackReader } from './reader.js';
 
 export interface AnalyticsRoutesOptions {
-  /** A store over a connection the routes may read (later: a read worker's). */
-  store: AttackStore;
+  /** The AttackStore's reads (in the core: through the read pool, off the event loop). */
+  reader: AttackReader;
   /** Names of the enrichment data in use, for GET /attacks/credits. */
   geoSources: GeoSources;
   /** STIX identity name of the fleet. Default 'Apiary honeypot fleet'. */
   stixIdentity?: string;
   /** Looks up a stored event for GET /attacks/records/{event_id}. */
-  eventById?: (id: number) => StoredEvent | undefined;
+  eventById?: (id: number) => Promise<StoredEvent | undefined>;
   /** For tests: the clock. */
   now?: () => number;
 }
@@ -159,11 +159,17 @@ function isoTimes<T extends object>(row: T, keys: readonly string[]): T {
 const factJson = (f: { value: string; count: number; first_seen: number; last_seen: number }) => isoTimes(f, ['first_seen', 'last_seen']);
 const sessionJson = (s: object) => isoTimes(s as Record<string, unknown>, ['started_at', 'last_seen']);
 
-function badRequest<T>(fn: () => T): T {
+/**
+ * Runs a read: a bad query is a 400 (by name: it may come from a read worker process), a query past
+ * its time limit or a full read pool a 503 (the API stays responsive meanwhile).
+ */
+async function answerQuery<T>(fn: () => Promise<T>): Promise<T> {
   try {
-    return fn();
+    return await fn();
   } catch (err) {
-    if (err instanceof AnalyticsQueryError) throw new ApiError(400, 'bad_request', err.message);
+    const name = (err as Error)?.name;
+    if (err instanceof AnalyticsQueryError || name === 'AnalyticsQueryError') throw new ApiError(400, 'bad_request', (err as Error).message);
+    if (name === 'QueryTimeoutError' || name === 'PoolBusyError') throw new ApiError(503, 'query_unavailable', (err as Error).message);
     throw err;
   }
 }
@@ -179,7 +185,7 @@ function decodeCursor(c: string): { startedAt: number; id: number } {
 }
 
 export const analyticsRoutes: FastifyPluginAsync<AnalyticsRoutesOptions> = async (instance: FastifyInstance, opts) => {
-  const { store } = opts;
+  const { reader } = opts;
   const now = opts.now ?? Date.now;
   const app = instance.withTypeProvider<ZodTypeProvider>();
   const window = (q: { since?: number; until?: number }, defaultMs = DAY) => {
@@ -202,7 +208,7 @@ export const analyticsRoutes: FastifyPluginAsync<AnalyticsRoutesOptions> = async
     },
     async (req) => {
       const q = req.query;
-      const r = badRequest(() => store.top({ ...window(q), by: q.by, node: q.node, potType: q.pot_type, limit: q.limit }));
+      const r = await answerQuery(() => reader.top({ ...window(q), by: q.by, node: q.node, potType: q.pot_type, limit: q.limit }));
       return { ...r, since: iso(r.since), until: iso(r.until) };
     },
   );
@@ -225,7 +231,7 @@ export const analyticsRoutes: FastifyPluginAsync<AnalyticsRoutesOptions> = async
     },
     async (req) => {
       const q = req.query;
-      const r = badRequest(() => store.timeline({ ...window(q), bucket: q.bucket, by: q.by, node: q.node, potType: q.pot_type, limit: q.limit }));
+      const r = await answerQuery(() => reader.timeline({ ...window(q), bucket: q.bucket, by: q.by, node: q.node, potType: q.pot_type, limit: q.limit }));
       return {
         ...r,
         since: iso(r.since),
@@ -250,7 +256,7 @@ export const analyticsRoutes: FastifyPluginAsync<AnalyticsRoutesOptions> = async
     async (req) => {
       const ip = canonicalIp(req.params.ip);
       if (ip === null) throw new ApiError(400, 'bad_request', 'not an IP address');
-      const p = store.attacker(ip, req.query.limit);
+      const p = await answerQuery(() => reader.attacker(ip, req.query.limit));
       if (p === undefined) throw new ApiError(404, 'not_found', `no attacker ${ip}`);
       return {
         ...isoTimes(p, ['first_seen', 'last_seen']),
@@ -289,10 +295,8 @@ export const analyticsRoutes: FastifyPluginAsync<AnalyticsRoutesOptions> = async
     async (req) => {
       const q = req.query;
       const srcIp = q.src_ip === undefined ? undefined : (canonicalIp(q.src_ip) ?? q.src_ip);
-      const rows = store.sessions({
-        since: q.since, until: q.until, srcIp, node: q.node, limit: q.limit + 1,
-        after: q.cursor === undefined ? undefined : decodeCursor(q.cursor),
-      });
+      const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+      const rows = await answerQuery(() => reader.sessions({ since: q.since, until: q.until, srcIp, node: q.node, limit: q.limit + 1, after }));
       const more = rows.length > q.limit;
       if (more) rows.length = q.limit;
       return {
@@ -314,7 +318,7 @@ export const analyticsRoutes: FastifyPluginAsync<AnalyticsRoutesOptions> = async
       config: { role: 'viewer' },
     },
     async (req) => {
-      const s = store.session(req.params.id);
+      const s = await answerQuery(() => reader.session(req.params.id));
       if (s === undefined) throw new ApiError(404, 'not_found', `session ${req.params.id} not found`);
       return { ...sessionJson(s), steps: s.steps.map((st) => isoTimes(st, ['at'])) } as unknown as z.infer<typeof sessionSchema> & {
         steps: z.infer<typeof stepSchema>[];
@@ -336,7 +340,7 @@ export const analyticsRoutes: FastifyPluginAsync<AnalyticsRoutesOptions> = async
         config: { role: 'viewer' },
       },
       async (req) => {
-        const e = eventById(req.params.event_id);
+        const e = await eventById(req.params.event_id);
         if (e === undefined) throw new ApiError(404, 'not_found', `event ${req.params.event_id} not found`);
         const r = normaliseEvent(e);
         return { ...r, timestamp: iso(r.timestamp) };
@@ -379,7 +383,7 @@ export const analyticsRoutes: FastifyPluginAsync<AnalyticsRoutesOptions> = async
     },
     async (req, reply) => {
       const q = req.query;
-      const rows = store.intelIps({ since: q.since ?? now() - DAY, minCount: q.min_count, tag: q.tag, limit: q.limit });
+      const rows = await answerQuery(() => reader.intelIps({ since: q.since ?? now() - DAY, minCount: q.min_count, tag: q.tag, limit: q.limit }));
       if (q.format === 'csv') return reply.type('text/csv; charset=utf-8').send(intelIpCsv(rows));
       if (q.format === 'txt') return reply.type('text/plain; charset=utf-8').send(intelIpTxt(rows));
       return reply.type('application/json; charset=utf-8').send(JSON.stringify({ data: intelIpJson(rows) }));
@@ -403,7 +407,7 @@ export const analyticsRoutes: FastifyPluginAsync<AnalyticsRoutesOptions> = async
     async (req, reply) => {
       const q = req.query;
       const until = now();
-      const items = store.top({ by: 'credential', since: q.since ?? until - DAY, until, limit: q.limit }).items;
+      const { items } = await answerQuery(() => reader.top({ by: 'credential', since: q.since ?? until - DAY, until, limit: q.limit }));
       const data = items.map((i) => ({ username: i.username ?? '', password: i.password ?? '', count: i.count }));
       if (q.format === 'csv') {
         return reply.type('text/csv; charset=utf-8').send(csv(['username', 'password', 'count'], data.map((d) => [d.username, d.password, d.count])));
@@ -430,12 +434,19 @@ export const analyticsRoutes: FastifyPluginAsync<AnalyticsRoutesOptions> = async
       const q = req.query;
       const until = now();
       const since = q.since ?? until - DAY;
+      const [ips, urls, hashes] = await answerQuery(() =>
+        Promise.all([
+          reader.intelIps({ since, minCount: q.min_count, limit: q.limit }),
+          reader.indicators('url', since, until, q.limit),
+          reader.indicators('hash', since, until, q.limit),
+        ]),
+      );
       const bundle = buildStixBundle({
         identityName: opts.stixIdentity ?? 'Apiary honeypot fleet',
         now: until,
-        ips: store.intelIps({ since, minCount: q.min_count, limit: q.limit }),
-        urls: store.indicators('url', since, until, q.limit).filter((u) => u.count >= q.min_count),
-        hashes: store.indicators('hash', since, until, q.limit).filter((h) => h.count >= q.min_count),
+        ips,
+        urls: urls.filter((u) => u.count >= q.min_count),
+        hashes: hashes.filter((h) => h.count >= q.min_count),
       });
       return reply.type('application/stix+json;version=2.1').send(JSON.stringify(bundle));
     },

@@ -268,7 +268,8 @@ export async function createHttpServer(opts: HttpServerOptions = {}): Promise<Fa
       return reply.code(500).send({ error: 'internal', message: 'response serialisation failed' });
     }
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 500;
-    if (status >= 500) {
+    // An ApiError carries a message meant for the caller (e.g. 503 'query exceeded its time limit').
+    if (status >= 500 && !(err instanceof ApiError)) {
       request.log.error({ err }, 'request failed');
       return reply.code(status).send({ error: 'internal', message: 'internal error' });
     }

@@ -9,6 +9,9 @@ import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import * as schema from './schema.js';
 
 export * as tables from './schema.js';
+export { ReadPool, QueryTimeoutError, PoolBusyError } from './read-pool.js';
+export type { ReadPoolOptions, QueryModule, QueryModuleRef } from './read-pool.js';
+export { moduleBeside, spawnModuleWorker } from './worker-spawn.js';
 
 export type Db = BetterSQLite3Database<typeof schema>;
 

@@ -16,6 +16,9 @@ export {
 export type { ChannelOptions, NodeAuthkey } from './channels.js';
 export type { CowrieAggregatorOptions, CowrieSessionSummary } from './cowrie.js';
 export type { BatchOptions } from './writer.js';
+export { SqliteEventStore, eventQueryModules } from './sqlite-store.js';
+export type { SqliteEventStoreOptions } from './sqlite-store.js';
+export type { EventStore, NewEvent, StoredEvent, RetentionStep } from './store.js';
 export type { RetentionOptions } from './retention.js';
 export type { StreamOptions, StreamSocket } from './stream.js';
 export type { EventListQuery, EventPage, EventStats, EventStatsQuery, StatsBucket } from './queries.js';

@@ -51,6 +51,8 @@ export interface EventMetrics {
   invalidTimestamp: LabelledCounter;
   cowrieText: LabelledCounter;
   pending: Gauge<string>;
+  saturated: Gauge<string>;
+  hookFailures: Counter<string>;
 }
 
 export function createEventMetrics(registry: Registry): EventMetrics {
@@ -168,6 +170,16 @@ export function createEventMetrics(registry: Registry): EventMetrics {
     pending: new Gauge({
       name: 'apiary_events_pending',
       help: 'Events received but not yet committed',
+      registers,
+    }),
+    saturated: new Gauge({
+      name: 'apiary_events_ingest_saturated',
+      help: '1 while the event queue is above its high-water mark and node sockets are not read (back-pressure)',
+      registers,
+    }),
+    hookFailures: new Counter({
+      name: 'apiary_event_hook_failures_total',
+      help: 'Batch hook runs that threw (their writes were rolled back; the events were committed)',
       registers,
     }),
   };

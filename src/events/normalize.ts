@@ -183,7 +183,7 @@ export function normaliseAttackEvent(e: AttackEvent, potTypes: PotTypeCache, cow
       timestamp: timestampInvalid ? receivedAt : timestamp,
       receivedAt,
       data,
-      dataJson: serialiseData(data),
+      dataJson: typeof msg.dataJson === 'string' && data === rawData ? msg.dataJson : serialiseData(data),
       fromStatus: false,
       timestampInvalid,
     };

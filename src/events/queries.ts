@@ -106,6 +106,15 @@ function whereClause(f: EventFilter): { sql: string; params: unknown[]; shape: s
   return { sql: parts.join(' AND '), params, shape };
 }
 
+/** Throws QueryError for a range stats cannot answer. */
+export function checkStatsRange(q: { since: number; until: number; bucket?: StatsBucket }): void {
+  const bucket = q.bucket ?? 'hour';
+  if (q.until <= q.since) throw new QueryError('until must be after since');
+  if ((q.until - q.since) / BUCKET_MS[bucket] > MAX_STATS_BUCKETS) {
+    throw new QueryError(`range too large for ${bucket} buckets (max ${MAX_STATS_BUCKETS})`);
+  }
+}
+
 /** Read side of the events table. Statements are prepared once per filter shape. */
 export class EventQueries {
   private readonly statements = new Map<string, Database.Statement>();
@@ -165,10 +174,7 @@ export class EventQueries {
   stats(q: EventStatsQuery & { since: number; until: number }): EventStats {
     const bucket = q.bucket ?? 'hour';
     const size = BUCKET_MS[bucket];
-    if (q.until <= q.since) throw new QueryError('until must be after since');
-    if ((q.until - q.since) / size > MAX_STATS_BUCKETS) {
-      throw new QueryError(`range too large for ${bucket} buckets (max ${MAX_STATS_BUCKETS})`);
-    }
+    checkStatsRange(q);
     const w = whereClause(q);
     const where = 'WHERE ' + w.sql;
     const group = (col: string) =>

@@ -1,6 +1,6 @@
-import type Database from 'better-sqlite3';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EventMetrics } from './metrics.js';
+import type { EventStore } from './store.js';
 
 export interface RetentionOptions {
   /** Delete events received more than this many days ago. Default 30; 0 disables. */
@@ -16,24 +16,21 @@ export interface RetentionOptions {
 const DAY_MS = 86_400_000;
 
 /**
- * Periodic retention. Work per step is one DELETE of at most chunkSize rows (a few ms), and the
- * sweep yields to the event loop between steps, so a large backlog (retention just lowered) is
- * worked off without stalling node sessions or the batch writer.
+ * Periodic retention. The deletes run in the store's writer (for SQLite: the writer thread), one
+ * step of at most chunkSize rows at a time, so event batches interleave with a long sweep (retention
+ * just lowered) instead of waiting behind it, and the main event loop never runs a DELETE.
  */
 export class RetentionSweeper {
   private readonly maxAgeMs: number;
   private readonly maxRows: number;
   private readonly intervalMs: number;
   private readonly chunkSize: number;
-  private readonly deleteByAge: Database.Statement;
-  private readonly deleteByRows: Database.Statement;
-  private readonly maxId: Database.Statement;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<number> | undefined;
   private stopped = false;
 
   constructor(
-    sqlite: Database.Database,
+    private readonly store: EventStore,
     private readonly metrics: EventMetrics,
     private readonly logger: FastifyBaseLogger,
     opts: RetentionOptions = {},
@@ -42,17 +39,6 @@ export class RetentionSweeper {
     this.maxRows = Math.max(0, Math.floor(opts.maxRows ?? 5_000_000));
     this.intervalMs = Math.max(10, opts.intervalMs ?? 60_000);
     this.chunkSize = Math.max(1, opts.chunkSize ?? 2000);
-    // received_at, not the node's timestamp: a node with a wrong clock must not get its events
-    // deleted on arrival (or kept forever). Uses events_received_idx.
-    this.deleteByAge = sqlite.prepare(
-      'DELETE FROM events WHERE id IN (SELECT id FROM events WHERE received_at < ? ORDER BY received_at LIMIT ?)',
-    );
-    // ids are AUTOINCREMENT (never reused) and retention only removes the oldest, so "the newest
-    // maxRows ids" bounds the row count without a COUNT(*) scan.
-    this.deleteByRows = sqlite.prepare(
-      'DELETE FROM events WHERE id <= ? AND id < (SELECT coalesce(min(id), 0) FROM events) + ?',
-    );
-    this.maxId = sqlite.prepare('SELECT coalesce(max(id), 0) AS maxId FROM events');
   }
 
   start(): void {
@@ -74,40 +60,30 @@ export class RetentionSweeper {
   }
 
   private async run(now: number): Promise<number> {
+    if (this.maxAgeMs === 0 && this.maxRows === 0) return 0;
     let total = 0;
+    const byAge = this.metrics.retentionDeleted.child('age');
+    const byRows = this.metrics.retentionDeleted.child('rows');
     try {
-      if (this.maxAgeMs > 0) {
-        const cutoff = now - this.maxAgeMs;
-        total += await this.loop('age', () => this.deleteByAge.run(cutoff, this.chunkSize).changes);
-      }
-      if (this.maxRows > 0) {
-        const maxId = (this.maxId.get() as { maxId: number }).maxId;
-        const keepAbove = maxId - this.maxRows;
-        if (keepAbove > 0) {
-          total += await this.loop('rows', () => this.deleteByRows.run(keepAbove, this.chunkSize).changes);
-        }
+      while (!this.stopped) {
+        const step = await this.store.retentionStep({
+          receivedBefore: this.maxAgeMs > 0 ? now - this.maxAgeMs : 0,
+          maxRows: this.maxRows,
+          limit: this.chunkSize,
+        });
+        if (step.age > 0) byAge.inc(step.age);
+        if (step.rows > 0) byRows.inc(step.rows);
+        total += step.age + step.rows;
+        if (step.age + step.rows === 0) break;
       }
     } catch (err) {
-      this.logger.error({ err }, 'event retention sweep failed; retried at the next interval');
+      if (!this.stopped) this.logger.error({ err }, 'event retention sweep failed; retried at the next interval');
     }
     if (total > 0) this.logger.info({ deleted: total }, 'event retention sweep');
     return total;
   }
 
-  private async loop(reason: 'age' | 'rows', step: () => number): Promise<number> {
-    const counter = this.metrics.retentionDeleted.child(reason);
-    let total = 0;
-    while (!this.stopped) {
-      const n = step();
-      if (n === 0) break;
-      total += n;
-      counter.inc(n);
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-    return total;
-  }
-
-  /** Stops the timer; an in-progress sweep ends after its current chunk. */
+  /** Stops the timer; an in-progress sweep ends after its current step. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== undefined) clearInterval(this.timer);

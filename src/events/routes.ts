@@ -94,11 +94,19 @@ function toFilter(q: {
 
 const tags = ['events'];
 
-function badRequestOnQueryError<T>(fn: () => T): T {
+/**
+ * Reads run in the read pool: a bad query is a 400, a query past its time limit or a full pool a
+ * 503 (the caller may retry; the API itself stays responsive meanwhile).
+ */
+async function answerQuery<T>(fn: () => Promise<T>): Promise<T> {
   try {
-    return fn();
+    return await fn();
   } catch (err) {
-    if (err instanceof QueryError) throw new ApiError(400, 'bad_request', err.message);
+    const name = (err as Error)?.name;
+    if (err instanceof QueryError || name === 'QueryError') throw new ApiError(400, 'bad_request', (err as Error).message);
+    if (name === 'QueryTimeoutError' || name === 'PoolBusyError') {
+      throw new ApiError(503, 'query_unavailable', (err as Error).message);
+    }
     throw err;
   }
 }
@@ -121,15 +129,13 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (instan
         tags,
         summary: 'List attack events, newest first, with filters and keyset paging',
         querystring: listQuery,
-        response: { 200: pageSchema, 400: errorSchema },
+        response: { 200: pageSchema, 400: errorSchema, 503: errorSchema },
       },
       config: { role: 'viewer' },
     },
     async (req) => {
       const q = req.query;
-      return badRequestOnQueryError(() =>
-        events.list({ ...toFilter(q), limit: q.limit, cursor: q.cursor, order: q.order }),
-      );
+      return answerQuery(() => events.list({ ...toFilter(q), limit: q.limit, cursor: q.cursor, order: q.order }));
     },
   );
 
@@ -140,11 +146,11 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (instan
         tags,
         summary: 'Event counts by event type, node, pot type and time bucket over a range (default: last 24 h)',
         querystring: statsQuery,
-        response: { 200: statsSchema, 400: errorSchema },
+        response: { 200: statsSchema, 400: errorSchema, 503: errorSchema },
       },
       config: { role: 'viewer' },
     },
-    async (req) => badRequestOnQueryError(() => events.stats({ ...toFilter(req.query), bucket: req.query.bucket })),
+    async (req) => answerQuery(() => events.stats({ ...toFilter(req.query), bucket: req.query.bucket })),
   );
 
   app.get(
@@ -172,12 +178,12 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (instan
         tags,
         summary: 'One attack event',
         params: z.object({ id: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER) }),
-        response: { 200: eventJsonSchema, 404: errorSchema },
+        response: { 200: eventJsonSchema, 404: errorSchema, 503: errorSchema },
       },
       config: { role: 'viewer' },
     },
     async (req) => {
-      const event = events.get(req.params.id);
+      const event = await answerQuery(() => events.get(req.params.id));
       if (event === undefined) throw new ApiError(404, 'not_found', `event ${req.params.id} not found`);
       return event;
     },

@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3';
+import { ReadPool } from '../db/read-pool.js';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
 import {
@@ -15,7 +15,7 @@ import { BUILTIN_POT_TYPES, EventLabels } from './labels.js';
 import { createEventMetrics, type EventMetrics } from './metrics.js';
 import { createCowrieTextContext, normaliseAttackEvent, PotTypeCache, type CowrieTextContext, type PendingEvent } from './normalize.js';
 import { CowrieTextSessions, type CowrieTextSessionOptions } from './cowrie-text-sessions.js';
-import { EventQueries, type EventListQuery, type EventPage, type EventStats, type EventStatsQuery } from './queries.js';
+import { checkStatsRange, decodeCursor, type EventListQuery, type EventPage, type EventStats, type EventStatsQuery } from './queries.js';
 import { RetentionSweeper, type RetentionOptions } from './retention.js';
 import { EventStreamHub, type StreamEvent, type StreamOptions, type StreamSocket } from './stream.js';
 import type {
@@ -28,6 +28,8 @@ import type {
   PotStatusNotice,
   PotTypeLookup,
 } from './types.js';
+import { eventQueryModules, SqliteEventStore } from './sqlite-store.js';
+import type { EventStore } from './store.js';
 import { EventWriter, type BatchOptions } from './writer.js';
 
 /** hpfeeds payloads are capped at 1 MiB by brokers (ours and the reference). */
@@ -35,8 +37,12 @@ const MAX_PAYLOAD_BYTES = 1024 * 1024;
 const DEFAULT_STATS_RANGE_MS = 86_400_000;
 
 export interface EventServiceOptions {
-  /** The core's database handle (openDatabase()); only the raw connection is used. */
-  db: { sqlite: Database.Database };
+  /**
+   * Where events are stored. The composition root passes a store; tests may pass `db` instead (the
+   * core's database handle: a SqliteEventStore with a one-worker read pool is then built on its file).
+   */
+  store?: EventStore;
+  db?: { path: string };
   logger: FastifyBaseLogger;
   registry: Registry;
   /** In-process hpfeeds broker (Broker.publish). Without one nothing is republished. */
@@ -77,19 +83,29 @@ export interface CommittedEvent {
   readonly timestamp: number;
   readonly receivedAt: number;
   readonly data: Readonly<Record<string, unknown>>;
+  /** data as stored and republished (the node's own JSON text when the codec kept it). */
+  readonly dataJson: string;
 }
 
 export interface EventService {
   /** Normalises and queues one gateway attackEvent; false if it was rejected (invalid, backlog, closed). */
   ingest(event: AttackEvent): boolean;
+  /**
+   * True while more events wait for their commit than the high-water mark allows: the gateway stops
+   * reading node sockets until 'drained'. Listen with onFlow().
+   */
+  readonly saturated: boolean;
+  /** Back-pressure notifications (saturated / drained). Returns the unsubscribe function. */
+  onFlow(listener: (saturated: boolean) => void): () => void;
   /** Listens to a source's 'attackEvent'; returns the detach function. close() detaches all. */
   attach(source: AttackEventSource): () => void;
-  /** Commits everything queued now (synchronously). False if the commit failed (kept, retried). */
-  flush(): boolean;
-  list(query?: EventListQuery): EventPage;
-  get(id: number): EventJson | undefined;
+  /** Commits everything queued now and resolves once it is committed. False if a commit failed (kept, retried). */
+  flush(): Promise<boolean>;
+  /** Reads run off the main thread (read pool) with a time limit. */
+  list(query?: EventListQuery): Promise<EventPage>;
+  get(id: number): Promise<EventJson | undefined>;
   /** Aggregates over [since, until) (default: the last 24 h). */
-  stats(query?: EventStatsQuery): EventStats;
+  stats(query?: EventStatsQuery): Promise<EventStats>;
   /** Called after every committed batch, after republishing. Returns an unsubscribe function. */
   onCommitted(listener: (events: readonly CommittedEvent[]) => void): () => void;
   /** Adds a live stream client (WebSocket). False if refused (limit reached). */
@@ -137,7 +153,9 @@ class EventServiceImpl implements EventService {
   private readonly potTypes: PotTypeCache;
   private readonly cowrieText: CowrieTextContext;
   private readonly writer: EventWriter;
-  private readonly queries: EventQueries;
+  private readonly store: EventStore;
+  /** Read pool built here (only when the caller gave `db` rather than a store). */
+  private readonly ownedPool: ReadPool | undefined;
   private readonly retention: RetentionSweeper;
   private readonly hub: EventStreamHub;
   private readonly cowrie: CowrieSessionAggregator | undefined;
@@ -170,9 +188,27 @@ class EventServiceImpl implements EventService {
       fixedChannels.filter((c): c is string => c !== null),
       [...(opts.knownPotTypes ?? BUILTIN_POT_TYPES), ...this.channels.byPotType.keys()],
     );
-    this.writer = new EventWriter(opts.db.sqlite, this.metrics, this.logger, (b) => this.afterCommit(b), opts.batch);
-    this.queries = new EventQueries(opts.db.sqlite);
-    this.retention = new RetentionSweeper(opts.db.sqlite, this.metrics, this.logger, opts.retention);
+    if (opts.store !== undefined) {
+      this.store = opts.store;
+    } else if (opts.db !== undefined) {
+      this.ownedPool = new ReadPool({ dbPath: opts.db.path, modules: eventQueryModules(), size: 1 });
+      this.store = new SqliteEventStore({ dbPath: opts.db.path, readPool: this.ownedPool });
+    } else {
+      throw new Error('createEventService needs a store (or db)');
+    }
+    this.store.observe?.({
+      commitSeconds: (s) => this.metrics.commitSeconds.observe(s),
+      hookFailed: (hook, error) => {
+        this.metrics.hookFailures.inc();
+        const suppressed = this.throttle.allow('hook:' + hook, Date.now());
+        if (suppressed !== false) {
+          this.logger.error({ hook, error, suppressed }, 'event batch hook failed; its writes were rolled back, the events committed');
+        }
+      },
+      writerError: (error) => this.logger.error({ error }, 'event writer error'),
+    });
+    this.writer = new EventWriter(this.store, this.metrics, this.logger, (b) => this.afterCommit(b), opts.batch);
+    this.retention = new RetentionSweeper(this.store, this.metrics, this.logger, opts.retention);
     this.hub = new EventStreamHub(this.metrics, opts.stream);
     if (this.channels.cowrieSessions !== null) {
       const channel = this.channels.cowrieSessions;
@@ -202,6 +238,21 @@ class EventServiceImpl implements EventService {
   }
   get streamClientCount(): number {
     return this.hub.size;
+  }
+
+  get saturated(): boolean {
+    return this.writer.saturated;
+  }
+
+  onFlow(listener: (saturated: boolean) => void): () => void {
+    const onSaturated = () => listener(true);
+    const onDrained = () => listener(false);
+    this.writer.on('saturated', onSaturated);
+    this.writer.on('drained', onDrained);
+    return () => {
+      this.writer.off('saturated', onSaturated);
+      this.writer.off('drained', onDrained);
+    };
   }
 
   ingest(event: AttackEvent): boolean {
@@ -266,7 +317,7 @@ class EventServiceImpl implements EventService {
     return detach;
   }
 
-  flush(): boolean {
+  flush(): Promise<boolean> {
     return this.writer.flush();
   }
 
@@ -274,18 +325,21 @@ class EventServiceImpl implements EventService {
     this.labels.addPotType(potType);
   }
 
-  list(query?: EventListQuery): EventPage {
-    return this.queries.list(query);
+  async list(query: EventListQuery = {}): Promise<EventPage> {
+    // Cursors are checked here so a bad one is a 400 before any worker is involved.
+    if (query.cursor !== undefined) decodeCursor(query.cursor);
+    return this.store.list(query);
   }
 
-  get(id: number): EventJson | undefined {
-    return this.queries.get(id);
+  get(id: number): Promise<EventJson | undefined> {
+    return this.store.get(id);
   }
 
-  stats(query: EventStatsQuery = {}): EventStats {
+  async stats(query: EventStatsQuery = {}): Promise<EventStats> {
     const until = query.until ?? Date.now();
     const since = query.since ?? until - DEFAULT_STATS_RANGE_MS;
-    return this.queries.stats({ ...query, since, until });
+    checkStatsRange({ ...query, since, until });
+    return this.store.stats({ ...query, since, until });
   }
 
   onCommitted(listener: (events: readonly CommittedEvent[]) => void): () => void {
@@ -419,7 +473,7 @@ class EventServiceImpl implements EventService {
     if (this.closed) return;
     for (const detach of [...this.detachers]) detach();
     this.closed = true;
-    if (!this.writer.close()) {
+    if (!(await this.writer.close())) {
       this.logger.error({ pending: this.writer.pendingCount }, 'events could not be committed at shutdown');
     }
     if (this.cowrieTimer !== undefined) clearInterval(this.cowrieTimer);
@@ -427,6 +481,10 @@ class EventServiceImpl implements EventService {
     this.metrics.cowrieOpen.set(0);
     this.hub.closeAll();
     await this.retention.stop();
+    if (this.ownedPool !== undefined) {
+      await this.store.close();
+      await this.ownedPool.close();
+    }
   }
 }
 

@@ -11,6 +11,8 @@ export interface PotEventMessage {
   /** ISO 8601 as sent by the node. */
   timestamp: string;
   data: Record<string, unknown>;
+  /** data as the node wrote it, when the codec kept the text: stored and republished as is. */
+  dataJson?: string;
 }
 
 /** PotStatusUpdate with `status: ""`: how real nodes forward honeypot output lines. */

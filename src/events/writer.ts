@@ -1,92 +1,100 @@
-import type Database from 'better-sqlite3';
+import { EventEmitter } from 'node:events';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EventMetrics } from './metrics.js';
 import type { PendingEvent } from './normalize.js';
+import type { EventStore } from './store.js';
 
 export interface BatchOptions {
-  /** A batch is committed at once when it reaches this many events. Default 1000. */
+  /** Most events per transaction. Default 2000. */
   maxSize?: number;
   /**
-   * Longest an event waits for its batch commit, in ms. 0 = commit at the end of the current I/O
-   * turn (setImmediate). Default 10.
+   * How long the first event of an idle writer waits for company before its batch is sent, in ms.
+   * 0 = at the end of the current I/O turn (setImmediate). Default 2. While a batch is being
+   * committed, arriving events simply queue and go out together as soon as it is done (group commit).
    */
   maxDelayMs?: number;
-  /** Events held while commits fail (disk full, locked); beyond this new events are dropped. Default 100 000. */
-  maxPending?: number;
   /**
-   * Runs inside each batch's transaction after the inserts (ids set), e.g. the attack analytics
-   * ingest. A throw is logged and the batch still commits: the hook must roll back its own writes
-   * (a nested transaction does).
+   * Events queued or being committed at which the writer reports itself saturated (the gateway then
+   * stops reading node sockets until the queue is back under half of it). Default 10 000 (five full batches: at 40k events/s, 250 ms of queue).
    */
-  inTransaction?: (sqlite: Database.Database, batch: readonly PendingEvent[]) => void;
+  highWaterMark?: number;
+  /** Hard cap of queued events (commits failing for long); beyond it new events are dropped. Default 100 000. */
+  maxPending?: number;
 }
 
 type Committed = (batch: readonly PendingEvent[]) => void;
 
+export interface FlowEvents {
+  saturated: [];
+  drained: [];
+}
+
 /**
- * Micro-batching event writer: one prepared INSERT per event, one transaction per batch, on the
- * raw better-sqlite3 connection. An event is *accepted* once the transaction holding it committed.
+ * Main-thread side of event persistence: queues normalised events and hands them to the store in
+ * batches, one batch in flight at a time, so batches commit in arrival order and the per-node order
+ * of events holds. An event is *accepted* once the store reports its batch committed; only then is
+ * onCommitted called (republishing). When the queue passes its high-water mark the writer emits
+ * 'saturated', and 'drained' once it is back under half of it: back-pressure for the node sockets.
  */
-export class EventWriter {
+export class EventWriter extends EventEmitter<FlowEvents> {
   private pending: PendingEvent[] = [];
+  private inFlight: PendingEvent[] | undefined;
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelayMs = 0;
   private closed = false;
   private droppedSinceLog = 0;
+  private _saturated = false;
+  private failures = 0;
+  private idleWaiters: (() => void)[] = [];
   private readonly maxSize: number;
   private readonly maxDelayMs: number;
+  private readonly highWater: number;
+  private readonly lowWater: number;
   private readonly maxPending: number;
-  private readonly insert: Database.Statement;
-  private readonly insertBatch: (batch: PendingEvent[]) => void;
 
   constructor(
-    sqlite: Database.Database,
+    private readonly store: EventStore,
     private readonly metrics: EventMetrics,
     private readonly logger: FastifyBaseLogger,
     private readonly onCommitted: Committed,
     opts: BatchOptions = {},
   ) {
-    this.maxSize = Math.max(1, opts.maxSize ?? 1000);
-    this.maxDelayMs = Math.max(0, opts.maxDelayMs ?? 10);
+    super();
+    this.maxSize = Math.max(1, opts.maxSize ?? 2000);
+    this.maxDelayMs = Math.max(0, opts.maxDelayMs ?? 2);
     this.maxPending = Math.max(this.maxSize, opts.maxPending ?? 100_000);
-    this.insert = sqlite.prepare(
-      'INSERT INTO events (node_name, pot_id, pot_type, event_type, timestamp, data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    );
-    const insert = this.insert;
-    const hook = opts.inTransaction;
-    this.insertBatch = sqlite.transaction((batch: PendingEvent[]) => {
-      for (let i = 0; i < batch.length; i++) {
-        const e = batch[i]!;
-        e.id = Number(insert.run(e.node, e.potId, e.potType, e.eventType, e.timestamp, e.dataJson, e.receivedAt).lastInsertRowid);
-      }
-      if (hook !== undefined) {
-        try {
-          hook(sqlite, batch);
-        } catch (err) {
-          this.logger.error({ err, batch: batch.length }, 'in-transaction batch hook failed; events committed without it');
-        }
-      }
-    });
+    this.highWater = Math.min(this.maxPending, Math.max(1, opts.highWaterMark ?? 10_000));
+    this.lowWater = Math.floor(this.highWater / 2);
   }
 
+  /** Events received and not yet committed (queued + in flight). */
   get pendingCount(): number {
-    return this.pending.length;
+    return this.pending.length + (this.inFlight?.length ?? 0);
   }
 
-  /** Queues an event; false if it was dropped because commits are failing and the backlog is full. */
+  get saturated(): boolean {
+    return this._saturated;
+  }
+
+  /** Queues an event; false if it was dropped (commits failing and the queue is full, or closed). */
   add(e: PendingEvent): boolean {
-    if (this.pending.length >= this.maxPending) {
+    if (this.pendingCount >= this.maxPending) {
       this.metrics.dropped.child('backlog').inc();
       if (this.droppedSinceLog++ === 0) {
-        this.logger.error({ pending: this.pending.length }, 'event backlog full (commits failing): dropping new events');
+        this.logger.error({ pending: this.pendingCount }, 'event backlog full (commits failing): dropping new events');
       }
       return false;
     }
     this.pending.push(e);
-    if (this.retryTimer !== undefined) return true; // a failing database: the retry timer flushes
-    if (this.pending.length >= this.maxSize) this.flush();
+    if (!this._saturated && this.pendingCount >= this.highWater) {
+      this._saturated = true;
+      this.metrics.saturated.set(1);
+      this.emit('saturated');
+    }
+    if (this.inFlight !== undefined || this.retryTimer !== undefined) return true; // sent when the current batch is done
+    if (this.pending.length >= this.maxSize) this.send();
     else if (this.timer === undefined && this.immediate === undefined) {
       if (this.maxDelayMs === 0) this.immediate = setImmediate(this.onTimer);
       else this.timer = setTimeout(this.onTimer, this.maxDelayMs);
@@ -97,74 +105,120 @@ export class EventWriter {
   private readonly onTimer = (): void => {
     this.timer = undefined;
     this.immediate = undefined;
-    this.flush();
+    this.send();
   };
 
-  /**
-   * Commits everything pending, synchronously, in transactions of at most maxSize events. Returns
-   * false when a commit failed (events stay pending and a retry is scheduled).
-   */
-  flush(): boolean {
-    this.cancelTimers();
-    while (this.pending.length > 0) {
-      const batch = this.pending.length <= this.maxSize ? this.pending : this.pending.slice(0, this.maxSize);
-      const started = process.hrtime.bigint();
-      try {
-        this.insertBatch(batch);
-      } catch (err) {
-        this.metrics.commitFailures.inc();
-        this.scheduleRetry(err);
-        return false;
-      }
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      if (batch === this.pending) this.pending = [];
-      else this.pending.splice(0, batch.length);
-      this.retryDelayMs = 0;
-      if (this.droppedSinceLog > 0) {
-        this.logger.warn({ dropped: this.droppedSinceLog }, 'event commits recovered');
-        this.droppedSinceLog = 0;
-      }
-      this.metrics.batchSize.observe(batch.length);
-      this.metrics.commitSeconds.observe(seconds);
-      this.metrics.stored.inc(batch.length);
-      try {
-        this.onCommitted(batch);
-      } catch (err) {
-        this.logger.error({ err }, 'event post-commit processing failed');
-      }
-    }
-    this.metrics.pending.set(0);
-    return true;
+  private cancelTimers(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    this.timer = undefined;
+    this.immediate = undefined;
   }
 
-  private scheduleRetry(err: unknown): void {
+  /** Hands the next batch to the store unless one is in flight. */
+  private send(): void {
+    if (this.inFlight !== undefined || this.pending.length === 0) return;
+    this.cancelTimers();
+    let batch: PendingEvent[];
+    if (this.pending.length <= this.maxSize) {
+      batch = this.pending;
+      this.pending = [];
+    } else {
+      batch = this.pending.slice(0, this.maxSize);
+      this.pending = this.pending.slice(this.maxSize);
+    }
+    this.inFlight = batch;
+    this.metrics.pending.set(this.pendingCount);
+    this.store.append(batch).then(
+      (ids) => this.committed(batch, ids),
+      (err: unknown) => this.failed(batch, err),
+    );
+  }
+
+  private committed(batch: PendingEvent[], ids: ArrayLike<number>): void {
+    this.inFlight = undefined;
+    for (let i = 0; i < batch.length; i++) batch[i]!.id = ids[i]!;
+    this.retryDelayMs = 0;
+    if (this.droppedSinceLog > 0) {
+      this.logger.warn({ dropped: this.droppedSinceLog }, 'event commits recovered');
+      this.droppedSinceLog = 0;
+    }
+    this.metrics.batchSize.observe(batch.length);
+    this.metrics.stored.inc(batch.length);
+    // The next batch goes out before this one is republished, so the writer thread works meanwhile.
+    this.send();
+    try {
+      this.onCommitted(batch);
+    } catch (err) {
+      this.logger.error({ err }, 'event post-commit processing failed');
+    }
+    this.afterProgress();
+  }
+
+  private failed(batch: PendingEvent[], err: unknown): void {
+    this.inFlight = undefined;
+    this.pending = batch.concat(this.pending);
+    this.metrics.commitFailures.inc();
+    this.failures++;
     this.retryDelayMs = Math.min(5_000, this.retryDelayMs === 0 ? 100 : this.retryDelayMs * 2);
     this.logger.error(
       { err, pending: this.pending.length, retryInMs: this.retryDelayMs },
       'event batch commit failed; events kept in memory and retried',
     );
-    this.metrics.pending.set(this.pending.length);
-    if (this.closed) return;
+    this.metrics.pending.set(this.pendingCount);
+    if (this.closed) {
+      this.afterProgress();
+      return;
+    }
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      this.flush();
+      this.send();
     }, this.retryDelayMs);
+    this.afterProgress();
   }
 
-  private cancelTimers(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    if (this.immediate !== undefined) clearImmediate(this.immediate);
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
-    this.timer = undefined;
-    this.immediate = undefined;
-    this.retryTimer = undefined;
+  private afterProgress(): void {
+    const count = this.pendingCount;
+    this.metrics.pending.set(count);
+    if (this._saturated && count <= this.lowWater) {
+      this._saturated = false;
+      this.metrics.saturated.set(0);
+      this.emit('drained');
+    }
+    if (this.inFlight === undefined && (this.pending.length === 0 || this.retryTimer !== undefined || this.closed)) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
   }
 
-  /** Final flush; later add() calls still queue but nothing schedules them. */
-  close(): boolean {
+  /**
+   * Sends everything queued now and resolves once it is committed (true), or once a commit failed
+   * (false: the events stay queued and are retried, unless the writer is closed).
+   */
+  async flush(): Promise<boolean> {
+    for (;;) {
+      if (this.inFlight === undefined) {
+        if (this.pending.length === 0) return true;
+        if (this.retryTimer !== undefined) {
+          clearTimeout(this.retryTimer);
+          this.retryTimer = undefined;
+        }
+        this.send();
+      }
+      const before = this.failures;
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      if (this.failures !== before) return false;
+    }
+  }
+
+  /** Final flush (one attempt per queued batch); later add() calls queue but nothing sends them. */
+  async close(): Promise<boolean> {
+    const ok = await this.flush();
     this.closed = true;
-    const ok = this.flush();
     this.cancelTimers();
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     return ok;
   }
 }

@@ -76,6 +76,9 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
   private readonly sessions = new Set<NodeSession>();
   /** Sessions whose last_seen moved since the last flush. */
   private readonly dirty = new Set<NodeSession>();
+  /** Back-pressure: while true, transports stop reading node sockets (see setInputPaused). */
+  private paused = false;
+  private readonly flowListeners = new Set<(paused: boolean) => void>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -124,6 +127,36 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
   /** Open sessions of every state (for diagnostics and the benchmark). */
   get sessionCount(): number {
     return this.sessions.size;
+  }
+
+  // ------------------------------------------------------------ back-pressure
+
+  /**
+   * Stops (true) or resumes (false) reading from every node connection, e.g. while the event
+   * pipeline is saturated: the nodes' own sockets then fill and they slow down, instead of the core
+   * queueing without bound. Time spent paused does not count towards a node's staleness.
+   */
+  setInputPaused(paused: boolean): void {
+    if (paused === this.paused) return;
+    this.paused = paused;
+    if (!paused) {
+      const now = Date.now();
+      for (const session of this.live.values()) if (session.lastSeen < now) session.lastSeen = now;
+    }
+    this.metrics.inputPaused.set(paused ? 1 : 0);
+    if (paused) this.metrics.inputPauses.inc();
+    this.logger.debug({ paused }, paused ? 'node input paused (back-pressure)' : 'node input resumed');
+    for (const l of this.flowListeners) l(paused);
+  }
+
+  get inputPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Transports follow the input flow state through this; returns the unsubscribe function. */
+  onInputFlow(listener: (paused: boolean) => void): () => void {
+    this.flowListeners.add(listener);
+    return () => this.flowListeners.delete(listener);
   }
 
   // ------------------------------------------------------------ transports
@@ -283,6 +316,11 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
   // ------------------------------------------------------------ housekeeping
 
   sweep(now = Date.now()): void {
+    // Paused nodes cannot be heard; they are judged again once input resumes.
+    if (this.paused) {
+      this.enrollment.sweep(now);
+      return;
+    }
     for (const [name, session] of this.live) {
       const silentMs = now - session.lastSeen;
       if (silentMs > this.staleAfterMs) {

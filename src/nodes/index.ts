@@ -68,6 +68,12 @@ export interface NodeGatewayHandle extends NodeGateway {
   readonly wsRoute: (app: FastifyInstance) => Promise<void>;
   /** fastify plugin: the operator routes; register with prefix '/api/v1'. */
   readonly routes: (app: FastifyInstance) => Promise<void>;
+  /**
+   * Back-pressure from the event pipeline: true stops reading every node connection (TCP and
+   * WebSocket) until called with false. See GatewayCore.setInputPaused.
+   */
+  setInputPaused(paused: boolean): void;
+  readonly inputPaused: boolean;
   /** Closes every session (reason 'shutdown'), the TCP listeners and the sweep timer. */
   close(): Promise<void>;
 }
@@ -162,6 +168,10 @@ export function createNodeGateway(opts: NodeGatewayOptions): NodeGatewayHandle {
           await listener.close();
         },
       };
+    },
+    setInputPaused: (paused) => core.setInputPaused(paused),
+    get inputPaused() {
+      return core.inputPaused;
     },
     wsRoute: nodeWsRoute(core, lineMaxBytes, limiter),
     routes: nodeRestRoutes(service),

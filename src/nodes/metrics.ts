@@ -16,7 +16,10 @@ export class NodeMetrics {
   readonly connectionsRefused: Counter<'transport' | 'reason'>;
   readonly preAuthClosed: Counter<'transport' | 'reason'>;
   readonly potsCapped: Counter<string>;
-  private readonly messageChildren = new Map<string, { inc(): void }>();
+  readonly inputPaused: Gauge<string>;
+  readonly inputPauses: Counter<string>;
+  /** Message counts not yet added to `messages` (bounded: one key per message type). */
+  private readonly pendingMessages = new Map<string, number>();
 
   constructor(registry: Registry) {
     this.sessions = new Gauge({
@@ -25,11 +28,18 @@ export class NodeMetrics {
       labelNames: ['transport'],
       registers: [registry],
     });
+    const pending = this.pendingMessages;
     this.messages = new Counter({
       name: 'apiary_node_messages_total',
       help: 'Valid envelopes received from nodes, per message type',
       labelNames: ['type'],
       registers: [registry],
+      // Per-message counts are kept in a plain map and added here, at scrape time: a prom-client
+      // child's inc() hashes its label set on every call.
+      collect() {
+        for (const [type, n] of pending) if (n > 0) this.labels(type).inc(n);
+        pending.clear();
+      },
     });
     this.invalid = new Counter({
       name: 'apiary_node_invalid_messages_total',
@@ -83,15 +93,20 @@ export class NodeMetrics {
       help: 'Pot status lines not stored because their node already has the maximum number of pots',
       registers: [registry],
     });
+    this.inputPaused = new Gauge({
+      name: 'apiary_node_input_paused',
+      help: '1 while node connections are not read because the event pipeline is saturated (back-pressure)',
+      registers: [registry],
+    });
+    this.inputPauses = new Counter({
+      name: 'apiary_node_input_pauses_total',
+      help: 'Times reading from node connections was paused for back-pressure',
+      registers: [registry],
+    });
     for (const t of ['tcp', 'tls', 'ws'] as const) this.sessions.set({ transport: t }, 0);
   }
 
   message(type: string): void {
-    let child = this.messageChildren.get(type);
-    if (!child) {
-      child = this.messages.labels(type);
-      this.messageChildren.set(type, child);
-    }
-    child.inc();
+    this.pendingMessages.set(type, (this.pendingMessages.get(type) ?? 0) + 1);
   }
 }

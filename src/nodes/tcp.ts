@@ -140,6 +140,7 @@ export async function listenTcp(
       }
       if (!socket.destroyed) splitter.push(chunk);
     });
+    if (core.inputPaused) socket.pause();
     socket.on('error', (err: NodeJS.ErrnoException) => {
       logger.debug({ remoteAddress: transport.remoteAddress, nodeName: session.nodeName, code: err.code }, 'node connection error');
     });
@@ -196,12 +197,21 @@ export async function listenTcp(
   const addr = server.address() as net.AddressInfo;
   logger.info({ host: addr.address, port: addr.port, tls: !!opts.tls }, 'node TCP listener ready');
 
+  // Back-pressure: stop reading every node socket while the core is saturated.
+  const offFlow = core.onInputFlow((paused) => {
+    for (const socket of sessions.keys()) {
+      if (paused) socket.pause();
+      else socket.resume();
+    }
+  });
+
   let closing: Promise<void> | undefined;
   return {
     host: addr.address,
     port: addr.port,
     tls: !!opts.tls,
     close() {
+      offFlow();
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const session of sessions.values()) session.close('shutdown');

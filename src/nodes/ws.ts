@@ -117,7 +117,13 @@ export function nodeWsRoute(core: GatewayCore, lineMaxBytes: number, limiter: Co
         socket.on('error', (err: Error) => {
           core.logger.debug({ remoteAddress: transport.remoteAddress, nodeName: session.nodeName, error: err.message }, 'node WebSocket error');
         });
-        socket.on('close', () => session.transportClosed());
+        // Back-pressure: the ws stops reading its socket while the core is saturated.
+        if (core.inputPaused) socket.pause();
+        const offFlow = core.onInputFlow((paused) => (paused ? socket.pause() : socket.resume()));
+        socket.on('close', () => {
+          offFlow();
+          session.transportClosed();
+        });
       },
     );
   };

@@ -15,6 +15,7 @@ import {
   type InstallPotCommand,
   type NodeCommandBody,
 } from './schemas.js';
+import { parseHotEnvelope } from './hot-path.js';
 import { scanJson, u64Problem, type NodeId } from './u64.js';
 
 /** Envelope + variant + body use 3-4 levels; cowrie-like event data a few more. */
@@ -57,6 +58,11 @@ export interface PotEventMsg {
   event_type: string;
   timestamp: string;
   data: Record<string, unknown>;
+  /**
+   * `data` as the node wrote it, when the parser kept that text (the hot path does): stored and
+   * republished verbatim, so the values received are the values kept (big integers included).
+   */
+  dataJson?: string;
 }
 export interface NodeEventMsg {
   type: 'NodeEvent';
@@ -309,9 +315,21 @@ function parseNodeMessageUnchecked(text: unknown): ParseResult {
   }
 }
 
+/** The general parser alone (no hot path): for tests comparing both. Never throws. */
+export function parseNodeMessageGeneral(text: string): ParseResult {
+  try {
+    return parseNodeMessageUnchecked(text);
+  } catch (err) {
+    return fail('schema', `unexpected parser failure: ${clip(err instanceof Error ? err.message : String(err), 200)}`);
+  }
+}
+
 /** node -> core. Never throws. */
 export function parseNodeMessage(text: string): ParseResult {
   try {
+    // Nearly every line is one of the hot shapes: matched by hand, one JSON.parse of the data only.
+    const hot = parseHotEnvelope(text);
+    if (hot !== undefined) return { ok: true, message: hot as NodeMessage };
     return parseNodeMessageUnchecked(text);
   } catch (err) {
     return fail('schema', `unexpected parser failure: ${clip(err instanceof Error ? err.message : String(err), 200)}`);

@@ -11,9 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import type { FastifyInstance } from 'fastify';
-import { analyticsRoutes, createAggregateContext, createAttackIngest, SqliteAttackStore } from '../../src/analytics/index.js';
+import { analyticsQueryModules, analyticsRoutes, analyticsWriterHook, geoSources, pooledAttackReader } from '../../src/analytics/index.js';
 import { createHttpServer } from '../../src/api/index.js';
-import { createEventService, type EventService } from '../../src/events/index.js';
+import { ReadPool } from '../../src/db/index.js';
+import { createEventService, eventQueryModules, SqliteEventStore, type EventService } from '../../src/events/index.js';
 import { newRegistry, potEvent, silentLogger, testDb, type TestDb } from '../events/helpers.js';
 
 const SCHEMA_DIR = join(fileURLToPath(new URL('.', import.meta.url)), '../fixtures/stix2.1-schemas');
@@ -37,6 +38,8 @@ function stixValidator() {
 describe('analytics API', () => {
   let db: TestDb;
   let events: EventService;
+  let readPool: ReadPool;
+  let store: SqliteEventStore;
   let app: FastifyInstance;
   let base: string;
 
@@ -54,13 +57,11 @@ describe('analytics API', () => {
 
   before(async () => {
     db = testDb();
-    const ctx = createAggregateContext({ ignoreCidrs: ['203.0.113.0/24'], scannerCidrs: ['45.148.10.0/24 test-scanner'] });
-    events = createEventService({
-      db: db.handle,
-      logger: silentLogger(),
-      registry: newRegistry(),
-      batch: { maxDelayMs: 1, inTransaction: createAttackIngest({ bruteforceMinFailures: 3 }, ctx) },
-    });
+    // The core's own wiring: the ingest is the writer thread's batch hook, the reads run in the read pool.
+    const settings = { ignoreCidrs: ['203.0.113.0/24'], scannerCidrs: ['45.148.10.0/24 test-scanner'], bruteforceMinFailures: 3 };
+    readPool = new ReadPool({ dbPath: db.path, modules: { ...eventQueryModules(), ...analyticsQueryModules({ bruteforceMinFailures: 3 }) }, size: 1 });
+    store = new SqliteEventStore({ dbPath: db.path, readPool, batchHooks: [{ url: analyticsWriterHook(), options: settings }] });
+    events = createEventService({ store, logger: silentLogger(), registry: newRegistry(), batch: { maxDelayMs: 1 } });
     session('hb-a', '::ffff:45.148.10.242', 'aaa111', T0, [
       ['cowrie.login.failed', { username: 'root', password: '123456' }],
       ['cowrie.login.failed', { username: 'root', password: 'admin' }],
@@ -71,15 +72,15 @@ describe('analytics API', () => {
     ]);
     session('hb-b', '8.8.8.8', 'bbb222', T0 + 3_600_000, [['cowrie.login.failed', { username: 'root', password: '123456' }]]);
     session('hb-b', '203.0.113.5', 'ccc333', T0, [['cowrie.login.failed', { username: 'ignored', password: 'ignored' }]]);
-    assert.ok(events.flush());
+    assert.ok(await events.flush());
     app = await createHttpServer();
     await app.register(analyticsRoutes, {
       prefix: '/api/v1',
-      store: new SqliteAttackStore(db.handle.sqlite, { bruteforceMinFailures: 3 }),
-      geoSources: ctx.geo!.sources,
+      reader: pooledAttackReader(readPool),
+      geoSources: geoSources({}),
       now: () => NOW,
-      eventById: (id) => {
-        const e = events.get(id);
+      eventById: async (id) => {
+        const e = await events.get(id);
         return e && { id: e.id, node: e.node, potId: e.pot_id, potType: e.pot_type, eventType: e.event_type, timestamp: Date.parse(e.timestamp), data: e.data };
       },
     });
@@ -89,6 +90,8 @@ describe('analytics API', () => {
 
   after(async () => {
     await events.close();
+    await store.close();
+    await readPool.close();
     await app.close();
     db.cleanup();
   });

@@ -33,7 +33,7 @@ describe('events API', () => {
       svc.ingest(potEvent(i % 2 ? 'hb-a' : 'hb-b', { event_type: i % 3 ? 'cowrie.login.failed' : 'cowrie.command.input', timestamp: new Date(t0 + i * 600_000).toISOString(), data: { i } }));
     }
     svc.ingest(statusEvent('hb-a', 'free text that is no cowrie format'));
-    svc.flush();
+    await svc.flush();
     app = await createHttpServer();
     await app.register(eventRoutes, { prefix: '/api/v1', events: svc });
     await app.listen({ host: '127.0.0.1', port: 0 });
@@ -127,7 +127,7 @@ describe('events API', () => {
     svc.ingest(potEvent('hb-live', { data: { n: 4 } }));
     await waitFor(() => got.length === 2, 5000, 'stream messages');
     assert.deepEqual(got.map((e) => e.data.n), [1, 4]);
-    assert.deepEqual(svc.get(got[0].id), got[0]);
+    assert.deepEqual(await svc.get(got[0].id), got[0]);
     ws.close();
     await waitFor(() => svc.streamClientCount === 0, 5000, 'unregistration');
   });
@@ -163,7 +163,7 @@ describe('events API', () => {
     const deadline = Date.now() + 20_000;
     while (svc.streamClientCount > 0 && Date.now() < deadline) {
       for (let i = 0; i < 100; i++) svc.ingest(potEvent('hb-flood', { data: { big } }));
-      svc.flush();
+      await svc.flush();
       await new Promise((r) => setTimeout(r, 20));
     }
     assert.equal(svc.streamClientCount, 0, 'slow client disconnected');

@@ -18,7 +18,7 @@ const events = createEventService({ db, logger, registry, batch: { maxSize: 200,
 events.attach(gateway);
 events.onCommitted((batch) => {
   const hash = createHash('sha1');
-  for (const e of batch) hash.update(`${e.id}|${e.node}|${JSON.stringify(e.data)}\n`);
+  for (const e of batch) hash.update(`${e.id}|${e.node}|${e.dataJson}\n`);
   process.send!({ type: 'committed', first: batch[0]!.id, last: batch[batch.length - 1]!.id, count: batch.length, digest: hash.digest('hex') });
 });
 const tcp = await gateway.listenTcp({ host: '127.0.0.1', port: 0 });

@@ -88,7 +88,7 @@ describe('republishing events on hpfeeds', () => {
     assert.equal(body.timestamp, '2024-05-01T10:00:00.123Z');
     assert.equal(body.received_at, new Date(1_714_557_600_500).toISOString());
     assert.deepEqual(body.data, { username: 'root', password: 'x' });
-    assert.deepEqual(svc.get(body.id), body, 'hpfeeds payload = the stored record as the API returns it');
+    assert.deepEqual(await svc.get(body.id), body, 'hpfeeds payload = the stored record as the API returns it');
     const status = (await sub.inbox.waitFor('testpot.events', 1))[0]!;
     assert.equal(JSON.parse(status.payload).event_type, 'status_message');
     const all = await sub.inbox.waitFor('apiary.events', 2);

@@ -1,0 +1,199 @@
+// SQLite implementation of the EventStore (store.ts). Writes go to one writer worker thread that
+// owns its own connection (writer-worker.ts); reads go to the shared read pool (src/db/read-pool.ts),
+// whose workers load this domain's query module (read-queries.ts). The main thread only copies
+// each batch once, as columns (arrays of strings and typed arrays), into the worker.
+import type { Worker } from 'node:worker_threads';
+import { moduleBeside, spawnModuleWorker } from '../db/worker-spawn.js';
+import type { ReadPool } from '../db/read-pool.js';
+import type { EventListQuery, EventPage, EventStats, EventStatsQuery } from './queries.js';
+import { EVENT_QUERY_MODULE } from './read-queries.js';
+import type { EventStore, EventStoreObserver, NewEvent, RetentionStep } from './store.js';
+import type { EventJson } from './types.js';
+
+/** @internal worker protocol */
+export interface WriterWorkerData {
+  dbPath: string;
+  batchHooks: { url: string; options?: unknown }[];
+  busyTimeoutMs: number;
+}
+/** @internal one batch as columns: cloned once, strings shared, numbers in transferred buffers. */
+export interface AppendRequest {
+  type: 'append';
+  seq: number;
+  node: string[];
+  potId: string[];
+  potType: string[];
+  eventType: string[];
+  timestamp: Float64Array;
+  receivedAt: Float64Array;
+  dataJson: string[];
+  fromStatus: Uint8Array;
+}
+/** @internal */
+export type WriterRequest = AppendRequest | ({ type: 'retention'; seq: number } & RetentionStep) | { type: 'close'; seq: number };
+/** @internal */
+export type WriterReply =
+  | { type: 'ready' | 'closed'; seq: number }
+  | { type: 'startFailed'; seq: number; error: string }
+  | { type: 'appended'; seq: number; ids: Float64Array; seconds: number; hookFailures: { hook: string; error: string }[] }
+  | { type: 'retained'; seq: number; age: number; rows: number }
+  | { type: 'failed'; seq: number; error: string };
+
+export interface SqliteEventStoreOptions {
+  /** The SQLite file, already migrated by the main connection (openDatabase). */
+  dbPath: string;
+  /** Read workers; they must have loaded the events query module (eventQueryModules()). */
+  readPool: ReadPool;
+  /** How long a commit waits for another process's write lock before it fails (and is retried). Default 5000. */
+  busyTimeoutMs?: number;
+  /**
+   * Batch hook modules run by the writer inside each batch transaction (see store.ts), each with
+   * plain-data options handed to its init().
+   */
+  batchHooks?: readonly (string | URL | { url: string | URL; options?: unknown })[];
+}
+
+/** Read-pool modules the SQLite event store needs: pass them to the ReadPool's `modules`. */
+export function eventQueryModules(): Record<string, URL> {
+  return { [EVENT_QUERY_MODULE]: moduleBeside(import.meta.url, 'read-queries') };
+}
+
+const WRITER_URL = moduleBeside(import.meta.url, 'writer-worker');
+
+interface Waiter {
+  resolve(v: WriterReply): void;
+  reject(e: Error): void;
+}
+
+export class SqliteEventStore implements EventStore {
+  private worker!: Worker;
+  private readonly waiters = new Map<number, Waiter>();
+  private seq = 1;
+  private closed = false;
+  private readonly workerData: WriterWorkerData;
+  private observer: EventStoreObserver | undefined;
+
+  constructor(private readonly opts: SqliteEventStoreOptions) {
+    this.workerData = {
+      dbPath: opts.dbPath,
+      batchHooks: (opts.batchHooks ?? []).map((h) => {
+        const ref = typeof h === 'string' || h instanceof URL ? { url: h } : h;
+        return { url: typeof ref.url === 'string' ? ref.url : ref.url.href, options: ref.options };
+      }),
+      busyTimeoutMs: Math.max(0, opts.busyTimeoutMs ?? 5000),
+    };
+    this.startWorker();
+  }
+
+  observe(observer: EventStoreObserver): void {
+    this.observer = observer;
+  }
+
+  private startWorker(): void {
+    const worker = spawnModuleWorker(WRITER_URL, { workerData: this.workerData });
+    this.worker = worker;
+    // The thread keeps the process alive only while a request is in flight.
+    worker.unref();
+    worker.on('message', (m: WriterReply) => {
+      if (m.type === 'ready') return;
+      if (m.type === 'startFailed') {
+        this.observer?.writerError(`event writer failed to start: ${m.error}`);
+        return; // its exit follows
+      }
+      if (m.type === 'appended') {
+        this.observer?.commitSeconds(m.seconds);
+        for (const f of m.hookFailures) this.observer?.hookFailed(f.hook, f.error);
+      }
+      const w = this.waiters.get(m.seq);
+      if (w === undefined) return;
+      this.waiters.delete(m.seq);
+      if (this.waiters.size === 0) worker.unref();
+      w.resolve(m);
+    });
+    worker.on('error', (err) => this.observer?.writerError(err.message));
+    worker.on('exit', () => {
+      if (this.worker !== worker) return;
+      // Whatever was in flight has an unknown fate only if the thread died mid-commit; it is reported
+      // failed and retried by the caller.
+      const pending = [...this.waiters.values()];
+      this.waiters.clear();
+      for (const w of pending) w.reject(new Error('event writer thread exited'));
+      if (!this.closed) {
+        this.observer?.writerError('event writer thread exited; restarting it');
+        setTimeout(() => {
+          if (!this.closed) this.startWorker();
+        }, 500).unref();
+      }
+    });
+  }
+
+  private request(msg: WriterRequest, transfer: ArrayBuffer[] = []): Promise<WriterReply> {
+    if (this.closed && msg.type !== 'close') return Promise.reject(new Error('event store closed'));
+    return new Promise<WriterReply>((resolve, reject) => {
+      if (this.waiters.size === 0) this.worker.ref();
+      this.waiters.set(msg.seq, { resolve, reject });
+      this.worker.postMessage(msg, transfer);
+    });
+  }
+
+  async append(batch: readonly NewEvent[]): Promise<ArrayLike<number>> {
+    const n = batch.length;
+    const msg: AppendRequest = {
+      type: 'append',
+      seq: this.seq++,
+      node: new Array(n),
+      potId: new Array(n),
+      potType: new Array(n),
+      eventType: new Array(n),
+      timestamp: new Float64Array(n),
+      receivedAt: new Float64Array(n),
+      dataJson: new Array(n),
+      fromStatus: new Uint8Array(n),
+    };
+    for (let i = 0; i < n; i++) {
+      const e = batch[i]!;
+      msg.node[i] = e.node;
+      msg.potId[i] = e.potId;
+      msg.potType[i] = e.potType;
+      msg.eventType[i] = e.eventType;
+      msg.timestamp[i] = e.timestamp;
+      msg.receivedAt[i] = e.receivedAt;
+      msg.dataJson[i] = e.dataJson;
+      msg.fromStatus[i] = e.fromStatus ? 1 : 0;
+    }
+    const reply = await this.request(msg, [msg.timestamp.buffer as ArrayBuffer, msg.receivedAt.buffer as ArrayBuffer, msg.fromStatus.buffer as ArrayBuffer]);
+    if (reply.type === 'failed') throw new Error(reply.error);
+    if (reply.type !== 'appended') throw new Error(`unexpected writer reply ${reply.type}`);
+    return reply.ids;
+  }
+
+  async retentionStep(step: RetentionStep): Promise<{ age: number; rows: number }> {
+    const reply = await this.request({ type: 'retention', seq: this.seq++, ...step });
+    if (reply.type === 'failed') throw new Error(reply.error);
+    if (reply.type !== 'retained') throw new Error(`unexpected writer reply ${reply.type}`);
+    return { age: reply.age, rows: reply.rows };
+  }
+
+  list(query: EventListQuery): Promise<EventPage> {
+    return this.opts.readPool.run(EVENT_QUERY_MODULE, 'list', query);
+  }
+
+  get(id: number): Promise<EventJson | undefined> {
+    return this.opts.readPool.run(EVENT_QUERY_MODULE, 'get', { id });
+  }
+
+  stats(query: EventStatsQuery & { since: number; until: number }): Promise<EventStats> {
+    return this.opts.readPool.run(EVENT_QUERY_MODULE, 'stats', query);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const worker = this.worker;
+    // Requests are handled in order: 'closed' arrives after every append sent before it.
+    const done = this.request({ type: 'close', seq: this.seq++ }).catch(() => undefined);
+    const timeout = new Promise((r) => setTimeout(r, 10_000).unref());
+    await Promise.race([done, timeout]);
+    await worker.terminate().catch(() => undefined);
+  }
+}

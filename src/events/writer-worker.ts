@@ -1,0 +1,144 @@
+// Entry point of the event writer thread (see sqlite-store.ts). It owns the one connection that
+// writes the events table: batch inserts, the batch hooks of other domains (store.ts describes that
+// seam), and retention deletes, so none of that synchronous disk work runs on the main event loop.
+// Messages are handled strictly in arrival order: batches commit in the order they were sent.
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import type { StoredEvent } from './store.js';
+import type { AppendRequest, WriterReply, WriterRequest, WriterWorkerData } from './sqlite-store.js';
+
+type BatchHook = (db: Database.Database, batch: readonly StoredEvent[]) => void;
+
+const config = workerData as WriterWorkerData;
+const port = parentPort!;
+
+/** A committed event as hooks see it; `data` is parsed on first use only. */
+class StoredEventView implements StoredEvent {
+  private parsed: Record<string, unknown> | undefined;
+  constructor(
+    readonly id: number,
+    readonly node: string,
+    readonly potId: string,
+    readonly potType: string,
+    readonly eventType: string,
+    readonly timestamp: number,
+    readonly receivedAt: number,
+    readonly dataJson: string,
+    readonly fromStatus: boolean,
+  ) {}
+  get data(): Record<string, unknown> {
+    if (this.parsed === undefined) {
+      try {
+        const v: unknown = JSON.parse(this.dataJson);
+        this.parsed = v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : { value: v };
+      } catch {
+        this.parsed = { raw: this.dataJson };
+      }
+    }
+    return this.parsed;
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+async function main(): Promise<void> {
+  const db = new Database(config.dbPath, { fileMustExist: true });
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma(`busy_timeout = ${Math.floor(config.busyTimeoutMs)}`);
+  db.pragma('foreign_keys = ON');
+
+  const hooks: { name: string; fn: BatchHook }[] = [];
+  for (const { url, options } of config.batchHooks) {
+    const mod = (await import(url)) as { init?: (db: Database.Database, options?: unknown) => void; onEventBatch?: BatchHook };
+    if (typeof mod.onEventBatch !== 'function') throw new Error(`batch hook module ${url} exports no onEventBatch(db, batch)`);
+    mod.init?.(db, options);
+    hooks.push({ name: url, fn: mod.onEventBatch });
+  }
+
+  const insert = db.prepare(
+    'INSERT INTO events (node_name, pot_id, pot_type, event_type, timestamp, data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  );
+  // A nested db.transaction() is a SAVEPOINT: a throwing hook rolls back its own writes only.
+  const runHook = db.transaction((fn: BatchHook, events: readonly StoredEvent[]) => fn(db, events));
+  let hookFailures: { hook: string; error: string }[] = [];
+
+  const appendBatch = db.transaction((m: AppendRequest): Float64Array => {
+    const n = m.node.length;
+    const ids = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      ids[i] = Number(insert.run(m.node[i], m.potId[i], m.potType[i], m.eventType[i], m.timestamp[i], m.dataJson[i], m.receivedAt[i]).lastInsertRowid);
+    }
+    if (hooks.length > 0) {
+      const events: StoredEvent[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        events[i] = new StoredEventView(ids[i]!, m.node[i]!, m.potId[i]!, m.potType[i]!, m.eventType[i]!, m.timestamp[i]!, m.receivedAt[i]!, m.dataJson[i]!, m.fromStatus[i] === 1);
+      }
+      for (const hook of hooks) {
+        try {
+          runHook(hook.fn, events);
+        } catch (err) {
+          hookFailures.push({ hook: hook.name, error: errorText(err) });
+        }
+      }
+    }
+    return ids;
+  });
+
+  // received_at, not the node's timestamp: a node with a wrong clock must not get its events
+  // deleted on arrival (or kept forever). Uses events_received_idx.
+  const deleteByAge = db.prepare(
+    'DELETE FROM events WHERE id IN (SELECT id FROM events WHERE received_at < ? ORDER BY received_at LIMIT ?)',
+  );
+  // ids are AUTOINCREMENT (never reused) and retention only removes the oldest, so "the newest
+  // maxRows ids" bounds the row count without a COUNT(*) scan.
+  const deleteByRows = db.prepare('DELETE FROM events WHERE id <= ? AND id < (SELECT coalesce(min(id), 0) FROM events) + ?');
+  const maxId = db.prepare('SELECT coalesce(max(id), 0) AS maxId FROM events');
+
+  const handle = (m: WriterRequest): void => {
+    let reply: WriterReply;
+    switch (m.type) {
+      case 'append': {
+        hookFailures = [];
+        try {
+          const started = performance.now();
+          const ids = appendBatch(m);
+          reply = { type: 'appended', seq: m.seq, ids, seconds: (performance.now() - started) / 1000, hookFailures };
+          port.postMessage(reply, [ids.buffer as ArrayBuffer]);
+        } catch (err) {
+          port.postMessage({ type: 'failed', seq: m.seq, error: errorText(err) } satisfies WriterReply);
+        }
+        return;
+      }
+      case 'retention': {
+        try {
+          let age = 0;
+          let rows = 0;
+          if (m.receivedBefore > 0) age = deleteByAge.run(m.receivedBefore, m.limit).changes;
+          if (m.maxRows > 0 && age < m.limit) {
+            const keepAbove = (maxId.get() as { maxId: number }).maxId - m.maxRows;
+            if (keepAbove > 0) rows = deleteByRows.run(keepAbove, m.limit - age).changes;
+          }
+          reply = { type: 'retained', seq: m.seq, age, rows };
+        } catch (err) {
+          reply = { type: 'failed', seq: m.seq, error: errorText(err) };
+        }
+        port.postMessage(reply);
+        return;
+      }
+      case 'close':
+        db.close();
+        port.postMessage({ type: 'closed', seq: m.seq } satisfies WriterReply);
+        port.close();
+        return;
+    }
+  };
+  port.on('message', handle);
+  port.postMessage({ type: 'ready', seq: 0 } satisfies WriterReply);
+}
+
+main().catch((err: unknown) => {
+  port.postMessage({ type: 'startFailed', seq: 0, error: errorText(err) } satisfies WriterReply);
+});

@@ -94,11 +94,15 @@ describe('role check', () => {
     assert.equal(err.code, 'teapot');
   });
 
-  it('redacts access_token and token query values, and only those', () => {
+  it('redacts the values of token-, secret-, password-, auth- and key-like query parameters, and only those', () => {
     assert.equal(redactUrl('/x?token=abc'), '/x?token=[redacted]');
     assert.equal(redactUrl('/x?a=1&token=abc&b=2'), '/x?a=1&token=[redacted]&b=2');
     assert.equal(redactUrl('/x?access_token=abc'), '/x?access_token=[redacted]');
-    assert.equal(redactUrl('/x?mytoken=abc&token_type=x'), '/x?mytoken=abc&token_type=x');
+    // Names are compared after percent-decoding and in any case; anything token-like is hidden.
+    assert.equal(redactUrl('/x?access%5Ftoken=abc&ACCESS_TOKEN=d'), '/x?access%5Ftoken=[redacted]&ACCESS_TOKEN=[redacted]');
+    assert.equal(redactUrl('/x?mytoken=abc&token_type=x'), '/x?mytoken=[redacted]&token_type=[redacted]');
+    assert.equal(redactUrl('/x?secret=s&password=p&apikey=k'), '/x?secret=[redacted]&password=[redacted]&apikey=[redacted]');
+    assert.equal(redactUrl('/x?node=edge-1&limit=10'), '/x?node=edge-1&limit=10');
     assert.equal(redactUrl('/x/token=abc'), '/x/token=abc');
   });
 });

@@ -72,6 +72,8 @@ export class SqliteEventStore implements EventStore {
   private closed = false;
   private readonly workerData: WriterWorkerData;
   private observer: EventStoreObserver | undefined;
+  private restartDelayMs = 500;
+  private workerAlive = false;
 
   constructor(private readonly opts: SqliteEventStoreOptions) {
     this.workerData = {
@@ -92,10 +94,14 @@ export class SqliteEventStore implements EventStore {
   private startWorker(): void {
     const worker = spawnModuleWorker(WRITER_URL, { workerData: this.workerData });
     this.worker = worker;
+    this.workerAlive = true;
     // The thread keeps the process alive only while a request is in flight.
     worker.unref();
     worker.on('message', (m: WriterReply) => {
-      if (m.type === 'ready') return;
+      if (m.type === 'ready') {
+        this.restartDelayMs = 500;
+        return;
+      }
       if (m.type === 'startFailed') {
         this.observer?.writerError(`event writer failed to start: ${m.error}`);
         return; // its exit follows
@@ -113,6 +119,7 @@ export class SqliteEventStore implements EventStore {
     worker.on('error', (err) => this.observer?.writerError(err.message));
     worker.on('exit', () => {
       if (this.worker !== worker) return;
+      this.workerAlive = false;
       // Whatever was in flight has an unknown fate only if the thread died mid-commit; it is reported
       // failed and retried by the caller.
       const pending = [...this.waiters.values()];
@@ -120,15 +127,19 @@ export class SqliteEventStore implements EventStore {
       for (const w of pending) w.reject(new Error('event writer thread exited'));
       if (!this.closed) {
         this.observer?.writerError('event writer thread exited; restarting it');
+        // Backs off while it keeps failing (e.g. a batch hook module that does not load).
         setTimeout(() => {
           if (!this.closed) this.startWorker();
-        }, 500).unref();
+        }, this.restartDelayMs).unref();
+        this.restartDelayMs = Math.min(30_000, this.restartDelayMs * 2);
       }
     });
   }
 
   private request(msg: WriterRequest, transfer: ArrayBuffer[] = []): Promise<WriterReply> {
     if (this.closed && msg.type !== 'close') return Promise.reject(new Error('event store closed'));
+    // Between a writer's death and its restart requests fail at once (the caller retries later).
+    if (!this.workerAlive) return Promise.reject(new Error('event writer thread is restarting'));
     return new Promise<WriterReply>((resolve, reject) => {
       if (this.waiters.size === 0) this.worker.ref();
       this.waiters.set(msg.seq, { resolve, reject });

@@ -19,6 +19,7 @@ import { Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { analyticsQueryModules, analyticsWriterHook } from '../src/analytics/index.js';
 import { openDatabase, ReadPool } from '../src/db/index.js';
 import { createEventService, eventQueryModules, SqliteEventStore } from '../src/events/index.js';
 import { Broker, HpfeedsClient, MemoryAuthStore } from '../src/hpfeeds/index.js';
@@ -41,6 +42,8 @@ const { values: args } = parseArgs({
     first: { type: 'string', default: '0' },
     port: { type: 'string', default: '0' },
     channel: { type: 'string', default: 'apiary.events' },
+    // The core runs attack analytics by default (ANALYTICS_ENABLED): --analytics on measures that.
+    analytics: { type: 'string', default: 'off' },
   },
 });
 
@@ -194,8 +197,9 @@ async function runCore(): Promise<void> {
   const hp = await broker.listen('tcp:port=0:interface=127.0.0.1');
   const gateway = createNodeGateway({ db, logger, registry, enrollment: 'open' });
   // Composed like src/app.ts: writer thread + read pool, back-pressure from the events to the gateway.
-  const readPool = new ReadPool({ dbPath, modules: eventQueryModules(), size: 1 });
-  const store = new SqliteEventStore({ dbPath, readPool });
+  const analytics = args.analytics === 'on';
+  const readPool = new ReadPool({ dbPath, modules: { ...eventQueryModules(), ...(analytics ? analyticsQueryModules() : {}) }, size: 1 });
+  const store = new SqliteEventStore({ dbPath, readPool, batchHooks: analytics ? [{ url: analyticsWriterHook(), options: {} }] : [] });
   const events = createEventService({
     store,
     logger,
@@ -249,7 +253,7 @@ async function runCore(): Promise<void> {
   const seconds = Number(args.seconds);
   console.log(
     `nodes=${totalNodes} in ${nodeProcs.length} processes, rate/node=${args.rate}/s (offered ${totalNodes * Number(args.rate)}/s), form=${args.form}, ` +
-      `batch=${args.batch} delay=${args.delay}ms high-water=${args['high-water']}, warmup ${args.warmup}s, measure ${seconds}s`,
+      `batch=${args.batch} delay=${args.delay}ms high-water=${args['high-water']} analytics=${args.analytics}, warmup ${args.warmup}s, measure ${seconds}s`,
   );
   await new Promise((r) => setTimeout(r, warmupMs));
   sub.send({ type: 'measure' });

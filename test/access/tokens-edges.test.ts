@@ -97,8 +97,10 @@ describe('operator tokens: edges', () => {
     const db2 = openDatabase(join(d.path, 'b.sqlite'));
     try {
       const nested = join(d.path, 'not', 'yet', 'admin-token');
-      assert.equal(new TokenService(db2).bootstrapAdmin(nested), nested);
+      const t2 = new TokenService(db2);
+      assert.equal(t2.bootstrapAdmin(nested), nested);
       assert.match(readFileSync(nested, 'utf8'), /^apiary_\S+\n$/);
+      assert.deepEqual(t2.list().map((t) => [t.name, t.role]), [['bootstrap-admin', 'admin']]);
 
       const db3 = openDatabase(join(d.path, 'c.sqlite'));
       try {
@@ -149,5 +151,21 @@ describe('operator tokens: edges', () => {
     assert.equal(del.body, '');
     const after = (await app.inject({ url: '/api/v1/tokens', headers: auth })).json() as { id: string; revokedAt: number | null }[];
     assert.equal(typeof after.find((t) => t.id === body.id)!.revokedAt, 'number');
+  });
+
+  it('OpenAPI documents every token route: tag, summary, responses', () => {
+    const spec = app.swagger() as { paths: Record<string, Record<string, { tags?: string[]; summary?: string; responses?: Record<string, unknown> }>> };
+    const want: [string, string, string[]][] = [
+      ['/api/v1/tokens', 'get', ['200']],
+      ['/api/v1/tokens', 'post', ['201']],
+      ['/api/v1/tokens/{id}', 'delete', ['204', '404']],
+    ];
+    for (const [path, method, codes] of want) {
+      const op = spec.paths[path]?.[method];
+      assert.ok(op, `${method} ${path}`);
+      assert.deepEqual(op.tags, ['tokens']);
+      assert.ok((op.summary ?? '').length > 10, `${method} ${path} has a summary`);
+      for (const code of codes) assert.ok(op.responses?.[code], `${method} ${path} documents ${code}`);
+    }
   });
 });

@@ -4,7 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ApiError, errorSchema } from '../api/index.js';
-import { authkeyInputSchema, type AuthkeyService } from './service.js';
+import { authkeyInputSchema, name255, type AuthkeyService } from './service.js';
 
 const channels = z.array(z.string().min(1).max(255));
 const summary = z.object({
@@ -16,7 +16,7 @@ const summary = z.object({
   updatedAt: z.number().int(),
 });
 const withSecret = z.object({ ident: z.string(), owner: z.string(), secret: z.string(), pubchans: channels, subchans: channels });
-const identParams = z.object({ ident: z.string().min(1).max(255) });
+const identParams = z.object({ ident: name255 });
 const tags = ['hpfeeds'];
 
 export const authkeyRoutes: FastifyPluginAsync<{ authkeys: AuthkeyService }> = async (app, { authkeys }) => {
@@ -59,7 +59,7 @@ export const authkeyRoutes: FastifyPluginAsync<{ authkeys: AuthkeyService }> = a
         tags,
         summary: 'Change owner or channels; live connections of the ident are re-checked at once',
         params: identParams,
-        body: z.object({ owner: z.string().max(255).optional(), pubchans: channels.optional(), subchans: channels.optional() }),
+        body: z.object({ owner: z.string().max(255).optional(), pubchans: z.array(name255).max(1000).optional(), subchans: z.array(name255).max(1000).optional() }),
         response: { 200: summary, 404: errorSchema },
       },
       config: { role: 'admin' },

@@ -7,10 +7,10 @@ import { asc, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { DatabaseHandle } from '../db/index.js';
 import { tables } from '../db/index.js';
-import type { AuthChangeListener, AuthKey, AuthStore } from '../hpfeeds/index.js';
+import { fitsString8, type AuthChangeListener, type AuthKey, type AuthStore } from '../hpfeeds/index.js';
 
-/** ident and channel names travel in uint8-length-prefixed hpfeeds fields. */
-const name255 = z.string().min(1).max(255);
+/** ident and channel names travel in uint8-length-prefixed hpfeeds fields: 1..255 UTF-8 bytes. */
+export const name255 = z.string().min(1).refine(fitsString8, { message: 'must be 1 to 255 bytes of UTF-8 (hpfeeds length-prefixed field)' });
 
 /** Channels per direction of one authkey: each becomes a broker ACL entry checked per frame. */
 const MAX_CHANNELS_PER_KEY = 1000;

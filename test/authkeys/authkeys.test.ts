@@ -30,6 +30,14 @@ describe('hpfeeds authkeys in SQLite', () => {
     assert.throws(() => keys.put({ ident: 'x'.repeat(256) }));
   });
 
+  it('measures idents and channels in UTF-8 bytes, as the wire does', () => {
+    // '€' is 3 bytes: 85 of them fit a 255-byte field, 100 (300 bytes, 100 characters) do not.
+    assert.equal(keys.put({ ident: '€'.repeat(85), subchans: ['€'.repeat(85)] }).ident, '€'.repeat(85));
+    assert.throws(() => keys.put({ ident: '€'.repeat(100) }), /255 bytes of UTF-8/);
+    assert.throws(() => keys.put({ ident: 'sensor-utf8', pubchans: ['€'.repeat(100)] }), /255 bytes of UTF-8/);
+    assert.equal(keys.get('€'.repeat(100)), undefined);
+  });
+
   it('imports the reference JSON auth file format', () => {
     const n = keys.importReference({ a: { owner: 'o', secret: 's3cr3t-aaa', pubchans: ['p'], subchans: ['s'] }, b: { secret: 'bbbbbbbbb' } });
     assert.equal(n, 2);

@@ -70,6 +70,13 @@ class Cursor {
 }
 
 /** At most MAX_DATA_NESTING opening brackets in all: then nesting cannot exceed it (strings may overcount; fine). */
+/**
+ * True when the text may hold a number JSON.parse would alter (16+ digits: beyond 2^53; a 3-digit
+ * exponent: overflow or underflow). Such data goes to the general parser, which keeps those numbers
+ * as the exact text the node sent. A long digit run inside a string only costs the slow path.
+ */
+const MAY_BE_INEXACT = /\d{16}|[eE][+-]?\d{3}/;
+
 function shallow(json: string): boolean {
   let n = 0;
   for (let i = json.indexOf('{'); i >= 0; i = json.indexOf('{', i + 1)) if (++n > MAX_DATA_NESTING) return false;
@@ -129,7 +136,7 @@ export function parseHotEnvelope(text: string): HotMessage | undefined {
       const timestamp = c.value;
       if (!c.lit(',"data":')) return undefined;
       const dataJson = text.slice(c.pos, tailEnd);
-      if (!shallow(dataJson)) return undefined;
+      if (!shallow(dataJson) || MAY_BE_INEXACT.test(dataJson)) return undefined;
       let data: unknown;
       try {
         data = JSON.parse(dataJson);

@@ -98,13 +98,21 @@ describe('protocol hot path', () => {
   it('takes the hot shapes the Go node writes, and keeps data verbatim', () => {
     const line =
       '{"version":2,"message":{"PotEvent":{"node_id":18446744073709551615,"pot_id":"cowrie-01","pot_type":"cowrie","event_type":"cowrie.login.failed",' +
-      '"timestamp":"2024-05-01T10:00:00.123Z","data":{"big":12345678901234567890,"cmd":"a \\u0026\\u0026 b"}}}}';
+      '"timestamp":"2024-05-01T10:00:00.123Z","data":{"n":1234567890,"cmd":"a \\u0026\\u0026 b"}}}}';
     const hot = parseHotEnvelope(line);
     assert.ok(hot && hot.type === 'PotEvent');
     assert.equal(hot.node_id, '18446744073709551615');
-    assert.equal(hot.dataJson, '{"big":12345678901234567890,"cmd":"a \\u0026\\u0026 b"}');
+    assert.equal(hot.dataJson, '{"n":1234567890,"cmd":"a \\u0026\\u0026 b"}');
     assert.equal(hot.data.cmd, 'a && b');
     compare(line);
+    // Numbers JSON.parse would alter go to the general parser, which keeps them as the digits sent.
+    for (const n of ['12345678901234567890', '1e999', '-1e-400']) {
+      const big = line.replace('1234567890', n);
+      assert.equal(parseHotEnvelope(big), undefined, n);
+      const general = parseNodeMessage(big);
+      assert.ok(general.ok && general.message.type === 'PotEvent');
+      assert.equal((general.message.data as { n: unknown }).n, n);
+    }
     for (const text of fixtureLines()) {
       if (/"(PotEvent|PotStatusUpdate|NodeStatusUpdate)"/.test(text) && !text.includes('\\')) assert.ok(parseHotEnvelope(text), text);
       compare(text);

@@ -28,6 +28,11 @@ export const mutationModules = {
     mutate: ['src/hpfeeds/auth-stores.ts', 'src/hpfeeds/connection.ts:240-381'],
     tests: ['test/hpfeeds/auth-stores.test.ts', 'test/hpfeeds/broker.test.ts'],
   },
+  // The answer tracker alone against its unit test: a fast first pass (seconds per mutant).
+  'command-tracker': {
+    mutate: ['src/commands/tracker.ts'],
+    tests: ['test/commands/tracker.test.ts'],
+  },
   'command-state': {
     // tracker: what an answer means; store: the guarded status transitions.
     mutate: ['src/commands/tracker.ts', 'src/commands/store.ts:137-170'],

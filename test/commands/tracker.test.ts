@@ -194,4 +194,46 @@ describe('AnswerTracker outcomes', () => {
     await until(() => Date.now() - start > 150, 'the cleared timers to pass');
     assert.deepEqual(settled, []);
   });
+
+  it('timers only for the kinds that use them; grace counted from sentAt; empty statuses and ignored verdicts change nothing', async () => {
+    const { tracker, settled, progress, track } = setup({ quietPeriodMs: 20, updateConfigGraceMs: 20 });
+    // GetInstalledPots with no report at all completes empty after the quiet period.
+    track('g', 'GetInstalledPots', { potId: null });
+    tracker.potStatus({ ...pot('', 'x'), status: '' });
+    await until(() => settled.length === 1, 'the empty inventory');
+    assert.deepEqual(settled[0], { id: 'g', status: 'succeeded', result: { pots: [] } });
+    assert.equal(progress.length, 0, 'an empty status is no report');
+
+    // A pot query has neither a quiet period nor a grace period: it waits for its answer.
+    track('q', 'GetPotStatus');
+    // An UpdateConfig sent 1 s ago with a 60 s grace still has 59 s to go.
+    const slow = setup({ quietPeriodMs: 20, updateConfigGraceMs: 60_000 });
+    slow.track('u', 'UpdateConfig', { potId: null, sentAt: Date.now() - 1000 });
+    // A Restart that somehow names a pot ignores that pot's updates (no progress either).
+    const other = setup();
+    other.track('r', 'Restart');
+    other.tracker.potStatus(pot('Running'));
+    assert.deepEqual(other.progress, []);
+    assert.deepEqual(other.settled, []);
+    const start = Date.now();
+    await until(() => Date.now() - start > 200, 'ten quiet/grace periods to pass');
+    assert.equal(settled.length, 1, 'the pot query did not settle by a timer');
+    assert.deepEqual(slow.settled, [], 'grace counts from sentAt, not from now or zero');
+    tracker.clearAll();
+    slow.tracker.clearAll();
+    other.tracker.clearAll();
+  });
+
+  it('messages: node restarted, and a timeout whose last pot status had no message', async () => {
+    const { tracker, settled, track } = setup();
+    track('n', 'GetPotStatus');
+    tracker.online({ nodeName: 'n1', nodeId: '99' });
+    assert.equal(settled[0]!.result.message, 'the node process restarted while the command was in flight; its outcome is unknown');
+    const now = Date.now();
+    track('t', 'DeployPot', { sentAt: now - 5_000, deadline: now + 60_000 });
+    tracker.potStatus(pot('Starting'));
+    assert.equal(tracker.timeoutNow('t', 'n1'), true);
+    assert.equal(settled[1]!.result.message, 'no answer from the node within 65 s (last pot status Starting)');
+    assert.equal(settled[1]!.result.potStatus, 'Starting');
+  });
 });

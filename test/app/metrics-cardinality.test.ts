@@ -116,7 +116,13 @@ describe('metric label cardinality under a pot_type flood', () => {
       10_000,
       'four events stored',
     );
-    const text = await coreMetricsText();
+    // Rows are visible once the writer thread commits; republishing (and its counter) follows on the
+    // main thread when the commit is reported, so wait for the last of them.
+    let text = '';
+    const published = (t: string) => ['mypot', 'newpot', 'cowrie'].every((p) => new RegExp(`apiary_events_published_total\\{channel="${p}.events"\\} 1\\b`).test(t));
+    const deadline = Date.now() + 10_000;
+    do text = await coreMetricsText();
+    while (!published(text) && Date.now() < deadline && (await new Promise((r) => setTimeout(r, 50)), true));
     for (const potType of ['mypot', 'newpot', 'cowrie']) {
       assert.match(text, new RegExp(`apiary_events_received_total\\{pot_type="${potType}"\\} 1\\b`), potType);
       assert.match(text, new RegExp(`apiary_events_published_total\\{channel="${potType}.events"\\} 1\\b`), potType);

@@ -25,6 +25,7 @@ import { checkGitPolicy, compileGitPolicy, type GitUrlRule } from './git-policy.
 import { createCommandMetrics, type CommandMetrics } from './metrics.js';
 import { CommandStore, toView, type CommandRow, type NewCommand } from './store.js';
 import { AnswerTracker, type Flight } from './tracker.js';
+import { sinkLateConnectionErrors } from './bullmq-close.js';
 import {
   COMMAND_KINDS,
   CommandError,
@@ -737,6 +738,8 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       stopStalledCheck();
       tracker.clearAll();
       await quietly(queue.close(), 3000);
+      sinkLateConnectionErrors(worker, log);
+      sinkLateConnectionErrors(queue, log);
       for (const c of [queueClient, workerClient]) {
         if (c.status === 'ready') await quietly(c.quit(), 2000);
         c.disconnect();

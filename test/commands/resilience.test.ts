@@ -180,4 +180,27 @@ describe('command queue resilience', () => {
     assert.equal(done.status, 'succeeded');
     assert.deepEqual(got, ['UpdateConfig:']);
   });
+
+  it('a service closed while its Redis connections are still initializing stops without an uncaught error', async () => {
+    // BullMQ sends INFO once a shared client is ready; closing the Queue/Worker in that window and
+    // then disconnecting the clients used to surface "Connection is closed" as an 'error' no one
+    // listened to, which killed a core that stopped right after starting (a port in use, say).
+    const escaped: Error[] = [];
+    const catcher = (err: Error) => escaped.push(err);
+    process.on('uncaughtException', catcher);
+    try {
+      for (let i = 0; i < 40; i++) {
+        const service = await stack.restartService({}, { start: true });
+        if (i % 4) await sleep(i % 7);
+        await service.close();
+        await new Promise((r) => setImmediate(r));
+      }
+      await sleep(200);
+    } finally {
+      process.off('uncaughtException', catcher);
+    }
+    assert.deepEqual(escaped.map((e) => e.message), []);
+    await stack.restartService();
+    assert.ok(stack.service.redisReady() || (await waitFor(() => stack.service.redisReady(), 'service to reach Redis again')));
+  });
 });

@@ -16,6 +16,7 @@ import {
   type AnalyticsSettings,
 } from './analytics/index.js';
 import { createHttpServer, limitConnections } from './api/index.js';
+import { AuditRetention, auditRoutes, installAuditRecorder, SqliteAuditStore, type AuditStore } from './audit/index.js';
 import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
 import { createCommandService, commandRoutes, parseGitUrlRule, type CommandService } from './commands/index.js';
 import { ConfigError, describeConfig, optionNames, type Config } from './config/index.js';
@@ -37,6 +38,8 @@ export interface Core {
   gateway: NodeGatewayHandle;
   events: EventService;
   commands: CommandService;
+  /** The audit log's store and retention sweeper. */
+  audit: { store: AuditStore; retention: AuditRetention };
   /** Where each listener ended up (ports are resolved when the config asked for port 0). */
   addresses: { api: { host: string; port: number }; nodeTcp: { host: string; port: number; tls: boolean }; hpfeeds: ListenAddress[] };
   /** Set when the bootstrap admin token was created at this start. */
@@ -72,6 +75,7 @@ export async function buildCore(config: Config): Promise<Core> {
     nodeListener?: { close(): Promise<void> };
     revocationCheck?: NodeJS.Timeout;
     analyticsRetention?: AnalyticsRetention;
+    auditRetention?: AuditRetention;
   } = {};
   const shutdown = async () => {
     const steps: [string, (() => unknown) | undefined][] = [
@@ -85,6 +89,7 @@ export async function buildCore(config: Config): Promise<Core> {
       ['node gateway', parts.gateway && (() => parts.gateway!.close())],
       ['events', parts.events && (() => parts.events!.close())],
       ['analytics retention', parts.analyticsRetention && (() => parts.analyticsRetention!.stop())],
+      ['audit retention', parts.auditRetention && (() => parts.auditRetention!.stop())],
       ['event store', parts.eventStore && (() => parts.eventStore!.close())],
       ['read pool', parts.readPool && (() => parts.readPool!.close())],
       ['hpfeeds broker', parts.broker && (() => parts.broker!.close())],
@@ -129,6 +134,14 @@ export async function buildCore(config: Config): Promise<Core> {
     }, 1000);
     revocationCheck.unref();
     parts.revocationCheck = revocationCheck;
+    // Every mutating request an operator makes is recorded by one hook, installed before any route.
+    const auditStore = new SqliteAuditStore(database);
+    installAuditRecorder(app, { store: auditStore, logger: log.child({ domain: 'audit' }), registry });
+    parts.auditRetention = new AuditRetention(auditStore, {
+      maxAgeDays: config.auditRetentionDays,
+      onError: (err) => log.error({ err }, 'audit retention sweep failed; retried at the next interval'),
+    });
+    parts.auditRetention.start();
     const adminTokenFile = operatorTokens.bootstrapAdmin(join(config.dataDir, 'admin-token'), config.adminToken);
     if (adminTokenFile) log.warn({ file: adminTokenFile }, 'created the bootstrap admin token; read it from this file');
 
@@ -329,6 +342,7 @@ export async function buildCore(config: Config): Promise<Core> {
         }
         await api.register(tokenRoutes, { tokens: operatorTokens });
         await api.register(authkeyRoutes, { authkeys });
+        await api.register(auditRoutes, { store: auditStore });
       },
       { prefix: '/api/v1' },
     );
@@ -372,6 +386,7 @@ export async function buildCore(config: Config): Promise<Core> {
       gateway,
       events,
       commands,
+      audit: { store: auditStore, retention: parts.auditRetention },
       addresses: { api, nodeTcp: { host: nodeListener.host, port: nodeListener.port, tls: nodeListener.tls }, hpfeeds },
       adminTokenFile,
       redisUrl,

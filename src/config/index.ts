@@ -92,6 +92,7 @@ const options = {
   ignoreCidrs: { env: 'IGNORE_CIDRS', flag: 'ignore-cidr', schema: list, default: [], repeatable: true, help: 'sources never counted as attacks (events still stored; counted as ignored): CIDRs or addresses' },
   scannerCidrsFile: { env: 'SCANNER_CIDRS_FILE', flag: 'scanner-cidrs-file', schema: z.string().optional(), help: "known scanner ranges, one 'CIDR [label]' a line: their addresses are tagged scanner" },
   bruteforceMinFailures: { env: 'BRUTEFORCE_MIN_FAILURES', flag: 'bruteforce-min-failures', schema: positiveInt, default: 5, help: 'failed logins that tag a source address bruteforce' },
+  auditRetentionDays: { env: 'AUDIT_RETENTION_DAYS', flag: 'audit-retention-days', schema: positiveInt, default: 365, help: 'audit log entries (operator actions through the API) older than this are deleted' },
 } satisfies Record<string, Option>;
 
 type Options = typeof options;

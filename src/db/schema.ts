@@ -323,3 +323,29 @@ export const attackSessionSteps = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.sessionId, t.eventId] })],
 );
+
+/** Operator actions through the API (src/audit/); the request body is stored with secrets masked. */
+export const auditLog = sqliteTable(
+  'audit_log',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    at: integer('at').notNull(),
+    actorId: text('actor_id'),
+    actorName: text('actor_name'),
+    actorRole: text('actor_role'),
+    source: text('source').notNull(),
+    action: text('action').notNull(),
+    method: text('method').notNull(),
+    route: text('route').notNull(),
+    target: text('target'),
+    status: integer('status').notNull(),
+    changes: text('changes'),
+  },
+  (t) => [
+    index('audit_log_at_idx').on(t.at),
+    index('audit_log_actor_name_idx').on(t.actorName, t.id),
+    index('audit_log_actor_id_idx').on(t.actorId, t.id),
+    index('audit_log_action_idx').on(t.action, t.id),
+    index('audit_log_target_idx').on(t.target, t.id),
+  ],
+);

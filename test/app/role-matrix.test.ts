@@ -53,6 +53,8 @@ const EXPECTED: Record<string, Need> = {
   'GET /api/v1/intel/ips': 'viewer',
   'GET /api/v1/intel/credentials': 'viewer',
   'GET /api/v1/intel/stix': 'viewer',
+  // Audit log (issue 13): admins only.
+  'GET /api/v1/audit': 'admin',
   'GET /healthz': 'public',
   'GET /readyz': 'public',
   'GET /metrics': 'viewer',

@@ -11,10 +11,12 @@ import {
   analyticsQueryModules,
   analyticsWriterHook,
   geoSources,
+  normaliseEvent,
   pooledAttackReader,
   SqliteAttackStore,
   type AnalyticsSettings,
 } from './analytics/index.js';
+import { AlertService, alertRoutes, SqliteAlertStore, type AttackFact } from './alerts/index.js';
 import { createHttpServer, limitConnections } from './api/index.js';
 import { AuditRetention, auditRoutes, installAuditRecorder, SqliteAuditStore, type AuditStore } from './audit/index.js';
 import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
@@ -38,6 +40,7 @@ export interface Core {
   gateway: NodeGatewayHandle;
   events: EventService;
   commands: CommandService;
+  alerts: AlertService;
   /** The audit log's store and retention sweeper. */
   audit: { store: AuditStore; retention: AuditRetention };
   /** Where each listener ended up (ports are resolved when the config asked for port 0). */
@@ -76,6 +79,7 @@ export async function buildCore(config: Config): Promise<Core> {
     revocationCheck?: NodeJS.Timeout;
     analyticsRetention?: AnalyticsRetention;
     auditRetention?: AuditRetention;
+    alerts?: AlertService;
   } = {};
   const shutdown = async () => {
     const steps: [string, (() => unknown) | undefined][] = [
@@ -86,6 +90,7 @@ export async function buildCore(config: Config): Promise<Core> {
       ['token revocation check', parts.revocationCheck && (() => clearInterval(parts.revocationCheck))],
       ['http', () => app.close()],
       ['commands', parts.commands && (() => parts.commands!.close())],
+      ['alerts', parts.alerts && (() => parts.alerts!.close())],
       ['node gateway', parts.gateway && (() => parts.gateway!.close())],
       ['events', parts.events && (() => parts.events!.close())],
       ['analytics retention', parts.analyticsRetention && (() => parts.analyticsRetention!.stop())],
@@ -284,6 +289,26 @@ export async function buildCore(config: Config): Promise<Core> {
       }
     });
 
+    // Alerts observe the gateway, the committed events and (below) the command service; delivery
+    // is queued per channel and never holds up the code that observed something.
+    const alerts = (parts.alerts = new AlertService({
+      store: new SqliteAlertStore(database),
+      logger: log.child({ domain: 'alerts' }),
+      registry,
+      sendTimeoutMs: config.alertSendTimeout * 1000,
+      maxAttempts: config.alertMaxAttempts,
+      retryDelayMs: config.alertRetryDelayMs,
+      queueMax: config.alertQueueMax,
+    }));
+    gateway.on('online', (e) => alerts.nodeOnline(e));
+    gateway.on('offline', (e) => alerts.nodeOffline(e));
+    gateway.on('potStatus', (e) => alerts.potStatus(e));
+    events.onCommitted((batch) => {
+      // Normalising costs CPU per event: only while a rule reads events.
+      if (!alerts.wantsEvents) return;
+      alerts.eventsCommitted(batch.map((e) => attackFact(e)));
+    });
+
     let redisUrl = config.redisUrl;
     if (!redisUrl) {
       const dir = join(config.dataDir, 'redis');
@@ -322,6 +347,7 @@ export async function buildCore(config: Config): Promise<Core> {
         log.error({ err, node: c.node }, 'could not mark the pots a node no longer reports');
       }
     });
+    commands.onFinished((c) => alerts.commandFinished(c));
     await commands.start();
 
     await app.register(gateway.wsRoute);
@@ -343,6 +369,7 @@ export async function buildCore(config: Config): Promise<Core> {
         await api.register(tokenRoutes, { tokens: operatorTokens });
         await api.register(authkeyRoutes, { authkeys });
         await api.register(auditRoutes, { store: auditStore });
+        await api.register(alertRoutes, { alerts });
       },
       { prefix: '/api/v1' },
     );
@@ -386,6 +413,7 @@ export async function buildCore(config: Config): Promise<Core> {
       gateway,
       events,
       commands,
+      alerts,
       audit: { store: auditStore, retention: parts.auditRetention },
       addresses: { api, nodeTcp: { host: nodeListener.host, port: nodeListener.port, tls: nodeListener.tls }, hpfeeds },
       adminTokenFile,
@@ -396,6 +424,26 @@ export async function buildCore(config: Config): Promise<Core> {
     await shutdown();
     throw err;
   }
+}
+
+/** The fields alert rules read, from the normalised attack record of a committed event. */
+function attackFact(e: { id: number; node: string; potId: string; potType: string; eventType: string; timestamp: number; receivedAt: number; data: Readonly<Record<string, unknown>> }): AttackFact {
+  const r = normaliseEvent({ id: e.id, node: e.node, potId: e.potId, potType: e.potType, eventType: e.eventType, timestamp: e.timestamp, data: e.data as Record<string, unknown> });
+  return {
+    eventId: e.id,
+    node: e.node,
+    potId: e.potId,
+    potType: e.potType,
+    type: r.type,
+    receivedAt: e.receivedAt,
+    srcIp: r.src_ip,
+    login: r.login,
+    username: r.ssh_username,
+    password: r.ssh_password,
+    url: r.url,
+    md5: r.md5,
+    sha256: r.sha256,
+  };
 }
 
 function gitUrlRules(entries: readonly string[]) {

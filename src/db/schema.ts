@@ -349,3 +349,37 @@ export const auditLog = sqliteTable(
     index('audit_log_target_idx').on(t.target, t.id),
   ],
 );
+
+/** Alert delivery channels (src/alerts/); `secrets` is never returned by the API unmasked. */
+export const alertChannels = sqliteTable(
+  'alert_channels',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    type: text('type').notNull(),
+    config: text('config').notNull(),
+    secrets: text('secrets').notNull(),
+    enabled: integer('enabled').notNull().default(1),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [uniqueIndex('alert_channels_name_idx').on(t.name)],
+);
+
+/** Alert rules (src/alerts/): what fires, to which channels, with de-duplication and quiet period. */
+export const alertRules = sqliteTable(
+  'alert_rules',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    kind: text('kind').notNull(),
+    params: text('params').notNull(),
+    channels: text('channels').notNull(),
+    dedupSeconds: integer('dedup_seconds').notNull(),
+    quietSeconds: integer('quiet_seconds').notNull(),
+    enabled: integer('enabled').notNull().default(1),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [uniqueIndex('alert_rules_name_idx').on(t.name)],
+);

@@ -55,6 +55,18 @@ const EXPECTED: Record<string, Need> = {
   'GET /api/v1/intel/stix': 'viewer',
   // Audit log (issue 13): admins only.
   'GET /api/v1/audit': 'admin',
+  // Alerts (issue 13): rules and channels hold secrets and reach outside: admins only.
+  'GET /api/v1/alerts/rules': 'admin',
+  'POST /api/v1/alerts/rules': 'admin',
+  'GET /api/v1/alerts/rules/{id}': 'admin',
+  'PATCH /api/v1/alerts/rules/{id}': 'admin',
+  'DELETE /api/v1/alerts/rules/{id}': 'admin',
+  'GET /api/v1/alerts/channels': 'admin',
+  'POST /api/v1/alerts/channels': 'admin',
+  'GET /api/v1/alerts/channels/{id}': 'admin',
+  'PATCH /api/v1/alerts/channels/{id}': 'admin',
+  'DELETE /api/v1/alerts/channels/{id}': 'admin',
+  'POST /api/v1/alerts/channels/{id}/test': 'admin',
   'GET /healthz': 'public',
   'GET /readyz': 'public',
   'GET /metrics': 'viewer',

@@ -90,7 +90,8 @@ export class AlertDispatcher {
     if (this.closed || lane.queue.length >= this.opts.queueMax) {
       lane.stats.dropped++;
       this.deliveries.inc({ type: channel.type, outcome: 'dropped' });
-      this.opts.logger.warn({ channel: channel.id, channelName: channel.name, alert: alert.id, queueMax: this.opts.queueMax }, 'alert dropped: the channel queue is full');
+      const why = this.closed ? 'alert dropped: the core is stopping' : 'alert dropped: the channel queue is full';
+      this.opts.logger[this.closed ? 'debug' : 'warn']({ channel: channel.id, channelName: channel.name, alert: alert.id, queueMax: this.opts.queueMax }, why);
       return false;
     }
     lane.queue.push(alert);

@@ -426,8 +426,8 @@ export async function buildCore(config: Config): Promise<Core> {
   }
 }
 
-/** The fields alert rules read, from the normalised attack record of a committed event. */
-function attackFact(e: { id: number; node: string; potId: string; potType: string; eventType: string; timestamp: number; receivedAt: number; data: Readonly<Record<string, unknown>> }): AttackFact {
+/** The fields alert rules read, from the normalised attack record of a committed event (exported for bench/alerts.ts). */
+export function attackFact(e: { id: number; node: string; potId: string; potType: string; eventType: string; timestamp: number; receivedAt: number; data: Readonly<Record<string, unknown>> }): AttackFact {
   const r = normaliseEvent({ id: e.id, node: e.node, potId: e.potId, potType: e.potType, eventType: e.eventType, timestamp: e.timestamp, data: e.data as Record<string, unknown> });
   return {
     eventId: e.id,

@@ -206,5 +206,19 @@ describe('alerts on the composed core', () => {
     const channel = await admin('GET', `/api/v1/alerts/channels/${channelId}`);
     assert.equal(channel.body.stats.failed, 0);
     assert.ok(channel.body.stats.delivered >= 9);
+
+    // Rotating the webhook secret: merged, shown masked, audited masked; deleting a rule is audited.
+    const rotated = await admin('PATCH', `/api/v1/alerts/channels/${channelId}`, { secrets: { hmacSecret: 'rotated-hmac-secret-abcdefWXYZ' } });
+    assert.equal(rotated.status, 200);
+    assert.deepEqual(rotated.body.secrets, { hmacSecret: '****WXYZ' });
+    assert.equal(rotated.body.config.url, `${hook.url}/alerts`);
+    assert.equal((await admin('DELETE', `/api/v1/alerts/rules/${rules.output_backlog}`)).status, 204);
+    const audit = (await admin('GET', '/api/v1/audit?action=alerts.*&limit=500')).body.entries as any[];
+    const update = audit.find((e) => e.action === 'alerts.channels.update' && e.target === channelId);
+    assert.deepEqual(update.changes, { secrets: '[masked]' });
+    assert.equal(audit.find((e) => e.action === 'alerts.rules.delete').target, rules.output_backlog);
+    assert.ok(audit.some((e) => e.action === 'alerts.channels.test' && e.target === channelId));
+    assert.ok(audit.some((e) => e.action === 'alerts.rules.update' && e.target === rules.node_online && e.changes.enabled === false));
+    assert.ok(!JSON.stringify(audit).includes('rotated-hmac-secret'));
   });
 });

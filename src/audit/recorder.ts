@@ -1,7 +1,8 @@
 // The one hook that records every operator action: each mutating request (POST, PUT, PATCH,
-// DELETE) on a role-guarded route, made by an authenticated operator, whatever its outcome.
+// DELETE) on a role-guarded route, made by an authenticated operator, whatever its outcome (a
+// 403 for a role too low included).
 // Installed on the root fastify instance before the domains' routes are registered.
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import { actionFor, maskedChanges, targetFor } from './describe.js';
 import type { AuditStore } from './store.js';
@@ -35,9 +36,11 @@ export function installAuditRecorder(app: FastifyInstance, opts: AuditRecorderOp
   written.inc({ outcome: 'failed' }, 0);
   const now = opts.now ?? Date.now;
   const audited = (method: string, role: unknown, operator: unknown) => MUTATING.has(method) && role !== undefined && operator !== undefined;
+  // A refused attempt (403: the token's role is too low) is recorded with the operator who made it.
+  const actorOf = (request: FastifyRequest) => request.operator ?? request.deniedOperator;
 
   app.addHook('onSend', async (request, _reply, payload) => {
-    if (!audited(request.method, request.routeOptions.config.role, request.operator)) return payload;
+    if (!audited(request.method, request.routeOptions.config.role, actorOf(request))) return payload;
     let answer: unknown;
     if (typeof payload === 'string' && payload.length <= MAX_ANSWER_PARSE) {
       try {
@@ -52,7 +55,7 @@ export function installAuditRecorder(app: FastifyInstance, opts: AuditRecorderOp
   });
 
   app.addHook('onResponse', async (request, reply) => {
-    const operator = request.operator;
+    const operator = actorOf(request);
     if (!audited(request.method, request.routeOptions.config.role, operator) || !operator) return;
     const route = request.routeOptions.url ?? request.url.split('?')[0]!;
     try {

@@ -70,8 +70,10 @@ describe('audit log on the core', () => {
     const cmd = await t.api('POST', '/api/v1/nodes/audit-node/commands', { token: operator.token, body: { command: { GetPotStatus: 'p1' } } });
     assert.equal(cmd.status, 201, JSON.stringify(cmd.body));
     assert.equal((await t.api('POST', `/api/v1/commands/${cmd.body.id}/cancel`, { token: operator.token })).status, 200);
-    // a refused attempt is recorded too
+    // refused attempts are recorded too: a failed one, and one the role does not allow
     assert.equal((await t.api('DELETE', '/api/v1/nodes/no-such-node', { token: t.adminToken })).status, 404);
+    assert.equal((await t.api('DELETE', '/api/v1/nodes/audit-node', { token: viewer })).status, 403);
+    assert.equal((await t.api('DELETE', '/api/v1/nodes/audit-node')).status, 401);
     assert.equal((await t.api('DELETE', `/api/v1/tokens/${o.body.id}`, { token: t.adminToken })).status, 204);
 
     const all = (await entries('?limit=500')).entries;
@@ -104,6 +106,11 @@ describe('audit log on the core', () => {
     assert.deepEqual(send.changes, { command: { GetPotStatus: 'p1' } });
     assert.equal(find('commands.cancel', cmd.body.id).actor.id, operator.id);
     assert.equal(find('nodes.delete', 'no-such-node').status, 404);
+    const denied = all.filter((e) => e.action === 'nodes.delete' && e.target === 'audit-node');
+    assert.equal(denied.length, 1, 'the 403 is recorded once; the 401 (no identity) is not');
+    assert.equal(denied[0].status, 403);
+    assert.equal(denied[0].actor.name, 'audit-viewer');
+    assert.equal(denied[0].actor.role, 'viewer');
     assert.equal(find('tokens.delete', o.body.id).status, 204);
 
     // Nothing secret anywhere in the log: not the node secret, the hpfeeds secret, nor a token.

@@ -11,11 +11,14 @@ import {
   analyticsQueryModules,
   analyticsWriterHook,
   geoSources,
+  normaliseEvent,
   pooledAttackReader,
   SqliteAttackStore,
   type AnalyticsSettings,
 } from './analytics/index.js';
+import { AlertService, alertRoutes, SqliteAlertStore, type AttackFact } from './alerts/index.js';
 import { createHttpServer, limitConnections } from './api/index.js';
+import { AuditRetention, auditRoutes, installAuditRecorder, SqliteAuditStore, type AuditStore } from './audit/index.js';
 import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
 import { createCommandService, commandRoutes, parseGitUrlRule, type CommandService } from './commands/index.js';
 import { ConfigError, describeConfig, optionNames, type Config } from './config/index.js';
@@ -37,6 +40,9 @@ export interface Core {
   gateway: NodeGatewayHandle;
   events: EventService;
   commands: CommandService;
+  alerts: AlertService;
+  /** The audit log's store and retention sweeper. */
+  audit: { store: AuditStore; retention: AuditRetention };
   /** Where each listener ended up (ports are resolved when the config asked for port 0). */
   addresses: { api: { host: string; port: number }; nodeTcp: { host: string; port: number; tls: boolean }; hpfeeds: ListenAddress[] };
   /** Set when the bootstrap admin token was created at this start. */
@@ -72,6 +78,8 @@ export async function buildCore(config: Config): Promise<Core> {
     nodeListener?: { close(): Promise<void> };
     revocationCheck?: NodeJS.Timeout;
     analyticsRetention?: AnalyticsRetention;
+    auditRetention?: AuditRetention;
+    alerts?: AlertService;
   } = {};
   const shutdown = async () => {
     const steps: [string, (() => unknown) | undefined][] = [
@@ -82,9 +90,11 @@ export async function buildCore(config: Config): Promise<Core> {
       ['token revocation check', parts.revocationCheck && (() => clearInterval(parts.revocationCheck))],
       ['http', () => app.close()],
       ['commands', parts.commands && (() => parts.commands!.close())],
+      ['alerts', parts.alerts && (() => parts.alerts!.close())],
       ['node gateway', parts.gateway && (() => parts.gateway!.close())],
       ['events', parts.events && (() => parts.events!.close())],
       ['analytics retention', parts.analyticsRetention && (() => parts.analyticsRetention!.stop())],
+      ['audit retention', parts.auditRetention && (() => parts.auditRetention!.stop())],
       ['event store', parts.eventStore && (() => parts.eventStore!.close())],
       ['read pool', parts.readPool && (() => parts.readPool!.close())],
       ['hpfeeds broker', parts.broker && (() => parts.broker!.close())],
@@ -129,6 +139,14 @@ export async function buildCore(config: Config): Promise<Core> {
     }, 1000);
     revocationCheck.unref();
     parts.revocationCheck = revocationCheck;
+    // Every mutating request an operator makes is recorded by one hook, installed before any route.
+    const auditStore = new SqliteAuditStore(database);
+    installAuditRecorder(app, { store: auditStore, logger: log.child({ domain: 'audit' }), registry });
+    parts.auditRetention = new AuditRetention(auditStore, {
+      maxAgeDays: config.auditRetentionDays,
+      onError: (err) => log.error({ err }, 'audit retention sweep failed; retried at the next interval'),
+    });
+    parts.auditRetention.start();
     const adminTokenFile = operatorTokens.bootstrapAdmin(join(config.dataDir, 'admin-token'), config.adminToken);
     if (adminTokenFile) log.warn({ file: adminTokenFile }, 'created the bootstrap admin token; read it from this file');
 
@@ -271,6 +289,26 @@ export async function buildCore(config: Config): Promise<Core> {
       }
     });
 
+    // Alerts observe the gateway, the committed events and (below) the command service; delivery
+    // is queued per channel and never holds up the code that observed something.
+    const alerts = (parts.alerts = new AlertService({
+      store: new SqliteAlertStore(database),
+      logger: log.child({ domain: 'alerts' }),
+      registry,
+      sendTimeoutMs: config.alertSendTimeout * 1000,
+      maxAttempts: config.alertMaxAttempts,
+      retryDelayMs: config.alertRetryDelayMs,
+      queueMax: config.alertQueueMax,
+    }));
+    gateway.on('online', (e) => alerts.nodeOnline(e));
+    gateway.on('offline', (e) => alerts.nodeOffline(e));
+    gateway.on('potStatus', (e) => alerts.potStatus(e));
+    events.onCommitted((batch) => {
+      // Normalising costs CPU per event: only while a rule reads events.
+      if (!alerts.wantsEvents) return;
+      alerts.eventsCommitted(batch.map((e) => attackFact(e)));
+    });
+
     let redisUrl = config.redisUrl;
     if (!redisUrl) {
       const dir = join(config.dataDir, 'redis');
@@ -309,6 +347,7 @@ export async function buildCore(config: Config): Promise<Core> {
         log.error({ err, node: c.node }, 'could not mark the pots a node no longer reports');
       }
     });
+    commands.onFinished((c) => alerts.commandFinished(c));
     await commands.start();
 
     await app.register(gateway.wsRoute);
@@ -329,6 +368,8 @@ export async function buildCore(config: Config): Promise<Core> {
         }
         await api.register(tokenRoutes, { tokens: operatorTokens });
         await api.register(authkeyRoutes, { authkeys });
+        await api.register(auditRoutes, { store: auditStore });
+        await api.register(alertRoutes, { alerts });
       },
       { prefix: '/api/v1' },
     );
@@ -372,6 +413,8 @@ export async function buildCore(config: Config): Promise<Core> {
       gateway,
       events,
       commands,
+      alerts,
+      audit: { store: auditStore, retention: parts.auditRetention },
       addresses: { api, nodeTcp: { host: nodeListener.host, port: nodeListener.port, tls: nodeListener.tls }, hpfeeds },
       adminTokenFile,
       redisUrl,
@@ -381,6 +424,26 @@ export async function buildCore(config: Config): Promise<Core> {
     await shutdown();
     throw err;
   }
+}
+
+/** The fields alert rules read, from the normalised attack record of a committed event (exported for bench/alerts.ts). */
+export function attackFact(e: { id: number; node: string; potId: string; potType: string; eventType: string; timestamp: number; receivedAt: number; data: Readonly<Record<string, unknown>> }): AttackFact {
+  const r = normaliseEvent({ id: e.id, node: e.node, potId: e.potId, potType: e.potType, eventType: e.eventType, timestamp: e.timestamp, data: e.data as Record<string, unknown> });
+  return {
+    eventId: e.id,
+    node: e.node,
+    potId: e.potId,
+    potType: e.potType,
+    type: r.type,
+    receivedAt: e.receivedAt,
+    srcIp: r.src_ip,
+    login: r.login,
+    username: r.ssh_username,
+    password: r.ssh_password,
+    url: r.url,
+    md5: r.md5,
+    sha256: r.sha256,
+  };
 }
 
 function gitUrlRules(entries: readonly string[]) {

@@ -13,7 +13,7 @@ common: --db PATH (default: $APIARY_DB or <data-dir>/apiary.sqlite)`;
 const options = { role: { type: 'string' }, name: { type: 'string' } } as const;
 
 export async function runTokenCli(argv: string[], io: CliIo, dbPath: string): Promise<number> {
-  return runDatabaseCommand(argv, { options, usage, defaultDbPath: dbPath }, io, ({ sub, values, positionals, database }) => {
+  return runDatabaseCommand(argv, { options, usage, defaultDbPath: dbPath, audit: { command: 'token', readOnly: ['list'] } }, io, ({ sub, values, positionals, database }) => {
     const tokens = new TokenService(database);
     switch (sub) {
       case 'create': {

@@ -32,6 +32,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     operator?: Operator;
+    /** The authenticated operator whose role was too low for the route (answered 403): for the audit log. */
+    deniedOperator?: Operator;
   }
   interface FastifyInstance {
     /** Open WebSockets per operator token, so revoking a token can close them at once. */
@@ -247,6 +249,7 @@ export async function createHttpServer(opts: HttpServerOptions = {}): Promise<Fa
         return reply.code(401).send({ error: 'unauthorized', message: 'invalid or revoked token' });
       }
       if (!roleAllows(operator.role, need)) {
+        request.deniedOperator = operator;
         return reply
           .code(403)
           .send({ error: 'forbidden', message: `role ${operator.role} may not do this (needs ${need})` });

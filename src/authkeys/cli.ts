@@ -21,7 +21,7 @@ const options = {
 } as const;
 
 export async function runAuthkeyCli(argv: string[], io: CliIo, dbPath: string): Promise<number> {
-  return runDatabaseCommand(argv, { options, usage, defaultDbPath: dbPath }, io, ({ sub, values, positionals, database }) => {
+  return runDatabaseCommand(argv, { options, usage, defaultDbPath: dbPath, audit: { command: 'authkey', readOnly: ['list'] } }, io, ({ sub, values, positionals, database }) => {
     const keys = new AuthkeyService({ database });
     try {
       switch (sub) {

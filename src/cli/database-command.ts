@@ -1,7 +1,9 @@
 // The frame shared by the commands that work on the database directly (`apiary token`,
 // `apiary authkey`): `<sub> [args] [--db PATH] [--help]`, usage errors answered with exit code 2,
 // the database opened for the command and closed after it, whatever happens.
+import { userInfo } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { maskedChanges, SqliteAuditStore } from '../audit/index.js';
 import { openDatabase, type DatabaseHandle } from '../db/index.js';
 
 export interface CliIo {
@@ -22,7 +24,13 @@ export interface DatabaseCommand<O extends OptionsConfig> {
 
 export async function runDatabaseCommand<O extends OptionsConfig>(
   argv: string[],
-  spec: { options: O; usage: string; defaultDbPath: string },
+  spec: {
+    options: O;
+    usage: string;
+    defaultDbPath: string;
+    /** Changes made by this command go to the audit log, like those made through the API. */
+    audit?: { command: string; readOnly: readonly string[] };
+  },
   io: CliIo,
   run: (cmd: DatabaseCommand<O>) => number | Promise<number>,
 ): Promise<number> {
@@ -55,9 +63,47 @@ export async function runDatabaseCommand<O extends OptionsConfig>(
     return 0;
   }
   const database = openDatabase(db ?? spec.defaultDbPath);
+  let status = 1;
   try {
-    return await run({ sub, values, positionals, database });
+    status = await run({ sub, values, positionals, database });
+    return status;
   } finally {
+    if (spec.audit && !spec.audit.readOnly.includes(sub)) recordCliAction(database, spec.audit.command, sub, values, positionals, status);
     database.close();
+  }
+}
+
+/** The local user name, or undefined where the platform cannot say. */
+function localUser(): string | undefined {
+  try {
+    return userInfo().username;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An audit entry for a CLI change: actor `cli:<local user>`, source `local`, action
+ * `cli.<command>.<sub>`, method `CLI`, status the exit code, the options with secrets masked.
+ */
+function recordCliAction(database: DatabaseHandle, command: string, sub: string, values: object, positionals: string[], status: number): void {
+  const { db: _db, help: _help, ...options } = values as Record<string, unknown>;
+  const user = localUser();
+  try {
+    new SqliteAuditStore(database).append({
+      at: Date.now(),
+      actorId: null,
+      actorName: `cli:${user ?? 'unknown'}`,
+      actorRole: null,
+      source: 'local',
+      action: `cli.${command}.${sub}`,
+      method: 'CLI',
+      route: `apiary ${command} ${sub}`,
+      target: positionals[0] ?? (typeof options.name === 'string' ? options.name : null),
+      status,
+      changes: maskedChanges({ ...options, ...(positionals.length ? { args: positionals } : {}) }),
+    });
+  } catch {
+    // The change itself is done; an audit write that fails must not turn it into an error.
   }
 }

@@ -92,6 +92,11 @@ const options = {
   ignoreCidrs: { env: 'IGNORE_CIDRS', flag: 'ignore-cidr', schema: list, default: [], repeatable: true, help: 'sources never counted as attacks (events still stored; counted as ignored): CIDRs or addresses' },
   scannerCidrsFile: { env: 'SCANNER_CIDRS_FILE', flag: 'scanner-cidrs-file', schema: z.string().optional(), help: "known scanner ranges, one 'CIDR [label]' a line: their addresses are tagged scanner" },
   bruteforceMinFailures: { env: 'BRUTEFORCE_MIN_FAILURES', flag: 'bruteforce-min-failures', schema: positiveInt, default: 5, help: 'failed logins that tag a source address bruteforce' },
+  auditRetentionDays: { env: 'AUDIT_RETENTION_DAYS', flag: 'audit-retention-days', schema: positiveInt, default: 365, help: 'audit log entries (operator actions through the API) older than this are deleted' },
+  alertSendTimeout: { env: 'ALERT_SEND_TIMEOUT', flag: 'alert-send-timeout', schema: positiveInt, default: 10, help: 'seconds one alert delivery attempt (webhook, Slack, Telegram, SMTP) may take' },
+  alertMaxAttempts: { env: 'ALERT_MAX_ATTEMPTS', flag: 'alert-max-attempts', schema: z.coerce.number().int().min(1).max(20), default: 4, help: 'delivery attempts per alert and channel before it is counted as failed' },
+  alertRetryDelayMs: { env: 'ALERT_RETRY_DELAY_MS', flag: 'alert-retry-delay-ms', schema: positiveInt, default: 2000, help: 'milliseconds before the first retry of a failed alert delivery; doubled for each next one' },
+  alertQueueMax: { env: 'ALERT_QUEUE_MAX', flag: 'alert-queue-max', schema: positiveInt, default: 1000, help: 'alerts waiting per channel; beyond it new ones are dropped (counted and logged)' },
 } satisfies Record<string, Option>;
 
 type Options = typeof options;

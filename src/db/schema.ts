@@ -323,3 +323,63 @@ export const attackSessionSteps = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.sessionId, t.eventId] })],
 );
+
+/** Operator actions through the API (src/audit/); the request body is stored with secrets masked. */
+export const auditLog = sqliteTable(
+  'audit_log',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    at: integer('at').notNull(),
+    actorId: text('actor_id'),
+    actorName: text('actor_name'),
+    actorRole: text('actor_role'),
+    source: text('source').notNull(),
+    action: text('action').notNull(),
+    method: text('method').notNull(),
+    route: text('route').notNull(),
+    target: text('target'),
+    status: integer('status').notNull(),
+    changes: text('changes'),
+  },
+  (t) => [
+    index('audit_log_at_idx').on(t.at),
+    index('audit_log_actor_name_idx').on(t.actorName, t.id),
+    index('audit_log_actor_id_idx').on(t.actorId, t.id),
+    index('audit_log_action_idx').on(t.action, t.id),
+    index('audit_log_target_idx').on(t.target, t.id),
+  ],
+);
+
+/** Alert delivery channels (src/alerts/); `secrets` is never returned by the API unmasked. */
+export const alertChannels = sqliteTable(
+  'alert_channels',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    type: text('type').notNull(),
+    config: text('config').notNull(),
+    secrets: text('secrets').notNull(),
+    enabled: integer('enabled').notNull().default(1),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [uniqueIndex('alert_channels_name_idx').on(t.name)],
+);
+
+/** Alert rules (src/alerts/): what fires, to which channels, with de-duplication and quiet period. */
+export const alertRules = sqliteTable(
+  'alert_rules',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    kind: text('kind').notNull(),
+    params: text('params').notNull(),
+    channels: text('channels').notNull(),
+    dedupSeconds: integer('dedup_seconds').notNull(),
+    quietSeconds: integer('quiet_seconds').notNull(),
+    enabled: integer('enabled').notNull().default(1),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [uniqueIndex('alert_rules_name_idx').on(t.name)],
+);

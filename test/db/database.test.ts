@@ -13,10 +13,11 @@ describe('database', () => {
     const first = openDatabase(path);
     const tablesCreated = first.sqlite.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE '\\_\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[];
     assert.deepEqual(tablesCreated.map((t) => t.name), [
+      'alert_channels', 'alert_rules',
       'api_tokens',
       'attack_asn', 'attack_ignored', 'attack_meta', 'attack_minute', 'attack_rollup_day', 'attack_rollup_hour',
       'attack_session_steps', 'attack_sessions', 'attacker_facts', 'attackers',
-      'authkeys', 'commands', 'events', 'node_log', 'nodes', 'pots', 'unknown_registrations',
+      'audit_log', 'authkeys', 'commands', 'events', 'node_log', 'nodes', 'pots', 'unknown_registrations',
     ]);
     assert.equal(first.sqlite.pragma('journal_mode', { simple: true }), 'wal');
     first.sqlite.prepare("INSERT INTO node_log (node_name, kind, at) VALUES ('n', 'test', 1)").run();

@@ -1,6 +1,7 @@
 // Composition root: the only place that knows every domain. It builds them from the config in
 // dependency order, wires their events together, mounts their routes, and tears them down in the
 // reverse order so nothing accepted is lost on shutdown.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -10,7 +11,10 @@ import {
   analyticsRoutes,
   analyticsQueryModules,
   analyticsWriterHook,
+  CidrList,
   geoSources,
+  normaliseEvent,
+  readCidrFile,
   pooledAttackReader,
   SqliteAttackStore,
   type AnalyticsSettings,
@@ -24,6 +28,7 @@ import { openDatabase, ReadPool, type DatabaseHandle } from './db/index.js';
 import { BUILTIN_POT_TYPES, createEventService, eventQueryModules, eventRoutes, SqliteEventStore, type EventService } from './events/index.js';
 import { Broker, CompositeAuthStore, EnvAuthStore, JsonFileAuthStore, type AuthStore, type ListenAddress } from './hpfeeds/index.js';
 import { createNodeGateway, type NodeGatewayHandle } from './nodes/index.js';
+import { createOutputs, describeOutputs, loadOutputs, OutputsConfigError, type OutputConfig, type Outputs } from './outputs/index.js';
 import { RedisDirInUseError, startSupervisedRedis, type SupervisedRedis } from './redis/index.js';
 import { checkDataDir, checkNodeTls, listening, openingDatabase, StartupError } from './startup.js';
 
@@ -72,6 +77,7 @@ export async function buildCore(config: Config): Promise<Core> {
     nodeListener?: { close(): Promise<void> };
     revocationCheck?: NodeJS.Timeout;
     analyticsRetention?: AnalyticsRetention;
+    outputs?: Outputs;
   } = {};
   const shutdown = async () => {
     const steps: [string, (() => unknown) | undefined][] = [
@@ -84,6 +90,9 @@ export async function buildCore(config: Config): Promise<Core> {
       ['commands', parts.commands && (() => parts.commands!.close())],
       ['node gateway', parts.gateway && (() => parts.gateway!.close())],
       ['events', parts.events && (() => parts.events!.close())],
+      // After the event flush (whose commits reach the outputs): stops delivery and closes the
+      // backlogs; what is still undelivered waits on disk for the next start.
+      ['outputs', parts.outputs && (() => parts.outputs!.close())],
       ['analytics retention', parts.analyticsRetention && (() => parts.analyticsRetention!.stop())],
       ['event store', parts.eventStore && (() => parts.eventStore!.close())],
       ['read pool', parts.readPool && (() => parts.readPool!.close())],
@@ -108,6 +117,7 @@ export async function buildCore(config: Config): Promise<Core> {
     // What a person can get wrong is checked before anything listens or spawns.
     checkDataDir(config);
     checkNodeTls(config);
+    const outputConfigs = readOutputsConfig(config);
     // Secrets live here: the directory 0700, its secret files 0600 (existing ones fixed, with a
     // warning). A --db outside the data directory gets its files fixed but not its directory.
     ensurePrivateDir(config.dataDir, log);
@@ -247,6 +257,21 @@ export async function buildCore(config: Config): Promise<Core> {
       });
       parts.analyticsRetention.start();
     }
+    if (outputConfigs.length > 0) {
+      log.info({ outputs: describeOutputs(outputConfigs) }, 'starting outputs');
+      const scanners = config.scannerCidrsFile ? new CidrList(readCidrFile(config.scannerCidrsFile)) : null;
+      const outputs = (parts.outputs = createOutputs({
+        outputs: outputConfigs,
+        dataDir: config.dataDir,
+        registry,
+        logger: log.child({ domain: 'outputs' }),
+        normalise: normaliseEvent,
+        channelsFor: (potType) => events.channelsFor(potType),
+        isScanner: scanners ? (ip) => scanners.match(ip) !== undefined : undefined,
+        cef: { vendor: 'Apiary', product: 'Apiary', version: packageVersion() },
+      }));
+      events.onCommitted((batch) => outputs.handle(batch));
+    }
     events.attach(gateway);
     for (const channel of events.nodeAuthkey('metrics-labels').pubchans) knownHpfeedsChannels.add(channel);
     events.onFlow((saturated) => gateway.setInputPaused(saturated));
@@ -380,6 +405,24 @@ export async function buildCore(config: Config): Promise<Core> {
   } catch (err) {
     await shutdown();
     throw err;
+  }
+}
+
+/** The outputs file and OUTPUTS, validated before anything starts (errors name the file, output and field). */
+function readOutputsConfig(config: Config): OutputConfig[] {
+  try {
+    return loadOutputs(config.outputsFile, config.outputs);
+  } catch (err) {
+    if (err instanceof OutputsConfigError) throw new StartupError(`${err.message} (${optionNames('outputsFile')}, ${optionNames('outputs')})`);
+    throw err;
+  }
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0';
   }
 }
 

@@ -92,6 +92,8 @@ const options = {
   ignoreCidrs: { env: 'IGNORE_CIDRS', flag: 'ignore-cidr', schema: list, default: [], repeatable: true, help: 'sources never counted as attacks (events still stored; counted as ignored): CIDRs or addresses' },
   scannerCidrsFile: { env: 'SCANNER_CIDRS_FILE', flag: 'scanner-cidrs-file', schema: z.string().optional(), help: "known scanner ranges, one 'CIDR [label]' a line: their addresses are tagged scanner" },
   bruteforceMinFailures: { env: 'BRUTEFORCE_MIN_FAILURES', flag: 'bruteforce-min-failures', schema: positiveInt, default: 5, help: 'failed logins that tag a source address bruteforce' },
+  outputsFile: { env: 'OUTPUTS_FILE', flag: 'outputs-file', schema: z.string().min(1).optional(), help: 'JSON file of SIEM outputs (file, syslog, splunk_hec, elasticsearch, webhook; formats json, raw_json, splunk, cef), read at start: see README "Outputs"' },
+  outputs: { env: 'OUTPUTS', flag: 'outputs', schema: z.string().min(1).optional(), secret: true, help: 'the same outputs JSON inline (added to --outputs-file; may hold tokens, so never printed)' },
 } satisfies Record<string, Option>;
 
 type Options = typeof options;

@@ -28,7 +28,7 @@ export interface BacklogBatch {
 
 export interface OutputBacklog {
   /** Appends in order; returns how many were refused because the bound was reached (0: all kept). */
-  append(entries: readonly Buffer[], now?: number): number;
+  append(entries: readonly (string | Buffer)[], now?: number): number;
   /** Up to maxEntries / about maxBytes from the read position, without removing them; null when empty. */
   peek(maxEntries: number, maxBytes: number): BacklogBatch | null;
   /** Acknowledges everything before `pos` (durably), and frees what is behind it. */
@@ -174,13 +174,16 @@ export class FileBacklog implements OutputBacklog {
     this.fd = openSync(join(this.dir, segName(last.seq)), 'a');
   }
 
-  append(entries: readonly Buffer[], now = Date.now()): number {
+  append(entries: readonly (string | Buffer)[], now = Date.now()): number {
     if (this.closed) throw new Error('backlog is closed');
+    const lengths = new Array<number>(entries.length);
     let kept = 0;
     let bytes = 0;
     for (const e of entries) {
-      if (this.pendingB + bytes + HEADER + e.length > this.maxBytes) break;
-      bytes += HEADER + e.length;
+      const len = typeof e === 'string' ? Buffer.byteLength(e) : e.length;
+      if (this.pendingB + bytes + HEADER + len > this.maxBytes) break;
+      lengths[kept] = len;
+      bytes += HEADER + len;
       kept++;
     }
     if (kept === 0) return entries.length;
@@ -188,21 +191,21 @@ export class FileBacklog implements OutputBacklog {
     while (i < kept) {
       let seg = this.segments.at(-1)!;
       if (seg.size >= this.segmentBytes) seg = this.roll();
-      // One buffer per write: entries until the segment is full.
-      const parts: Buffer[] = [];
-      let size = 0;
+      // One buffer, one write: the entries that fit in this segment.
       const start = i;
-      while (i < kept && (i === start || seg.size + size + HEADER + entries[i]!.length <= this.segmentBytes)) {
-        const h = Buffer.allocUnsafe(HEADER);
-        h.writeUInt32LE(entries[i]!.length, 0);
-        h.writeDoubleLE(now, 4);
-        parts.push(h, entries[i]!);
-        size += HEADER + entries[i]!.length;
-        i++;
+      let size = 0;
+      while (i < kept && (i === start || seg.size + size + HEADER + lengths[i]! <= this.segmentBytes)) size += HEADER + lengths[i++]!;
+      const buf = Buffer.allocUnsafe(size);
+      let off = 0;
+      for (let j = start; j < i; j++) {
+        const e = entries[j]!;
+        buf.writeUInt32LE(lengths[j]!, off);
+        buf.writeDoubleLE(now, off + 4);
+        off += HEADER;
+        off += typeof e === 'string' ? buf.write(e, off, 'utf8') : e.copy(buf, off);
       }
-      const buf = Buffer.concat(parts, size);
       let written = 0;
-      while (written < buf.length) written += writeSync(this.fd!, buf, written);
+      while (written < size) written += writeSync(this.fd!, buf, written, size - written);
       seg.size += size;
       if (seg.entries === 0) seg.firstAppendedAt = now;
       seg.entries += i - start;
@@ -278,7 +281,7 @@ export class FileBacklog implements OutputBacklog {
           }
           if (entries.length > 0 && bytes + HEADER + len > maxBytes) break;
           appendedAt.push(buf.readDoubleLE(off + 4));
-          entries.push(Buffer.from(buf.subarray(off + HEADER, off + HEADER + len)));
+          entries.push(buf.subarray(off + HEADER, off + HEADER + len));
           off += HEADER + len;
           bytes += HEADER + len;
         }

@@ -136,8 +136,8 @@ function hecUrl(url: string): string {
 export function hecEncoder(cfg: HecOutputConfig) {
   const fixed = `"source":${JSON.stringify(cfg.source)},"sourcetype":${JSON.stringify(cfg.sourcetype)}${cfg.index ? `,"index":${JSON.stringify(cfg.index)}` : ''}`;
   const json = cfg.format === 'json' || cfg.format === 'raw_json';
-  return (r: AttackRecord, line: string): Buffer =>
-    Buffer.from(`{"time":${(r.timestamp / 1000).toFixed(3)},"host":${JSON.stringify(r.sensor)},${fixed},"event":${json ? line : JSON.stringify(line)}}`);
+  return (r: AttackRecord, line: string): string =>
+    `{"time":${(r.timestamp / 1000).toFixed(3)},"host":${JSON.stringify(r.sensor)},${fixed},"event":${json ? line : JSON.stringify(line)}}`;
 }
 
 export class HecSender extends WholeBatchSender {
@@ -171,7 +171,7 @@ const NL = Buffer.from('\n');
 /** The `_bulk` action line and document of one record (both newline-terminated). */
 export function bulkEncoder(cfg: BulkOutputConfig) {
   const action = `{"${cfg.action}":{"_index":${JSON.stringify(cfg.index)}}}\n`;
-  return (_r: AttackRecord, line: string): Buffer => Buffer.from(`${action}${line}\n`);
+  return (_r: AttackRecord, line: string): string => `${action}${line}\n`;
 }
 
 function bulkUrl(url: string): string {

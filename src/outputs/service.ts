@@ -41,7 +41,7 @@ export interface Outputs {
   close(): Promise<void>;
 }
 
-type Encode = (r: AttackRecord, line: string) => Buffer;
+type Encode = (r: AttackRecord, line: string) => string;
 
 interface ActiveOutput {
   name: string;
@@ -49,7 +49,7 @@ interface ActiveOutput {
   line(r: AttackRecord, e: OutputEvent): string;
   encode: Encode;
   perEvent: boolean;
-  take(entries: Buffer[]): void;
+  take(entries: string[]): void;
   pending(): number;
   close(): Promise<void>;
 }
@@ -69,8 +69,6 @@ function filterOf(cfg: OutputConfig, opts: OutputsOptions): (r: AttackRecord, e:
     return true;
   };
 }
-
-const NL = Buffer.from('\n');
 
 export function createOutputs(opts: OutputsOptions): Outputs {
   const metrics = new OutputMetrics(opts.registry);
@@ -100,12 +98,10 @@ export function createOutputs(opts: OutputsOptions): Outputs {
       metrics.add({ name: cfg.name, backlogEntries: () => 0, backlogBytes: () => 0, lagSeconds: () => 0 });
       return {
         ...base,
-        encode: (_r, l) => Buffer.from(l),
+        encode: (_r, l) => l,
         take(entries) {
-          const parts: Buffer[] = [];
-          for (const e of entries) parts.push(e, NL);
           try {
-            file.write(Buffer.concat(parts));
+            file.write(Buffer.from(`${entries.join('\n')}\n`));
             metrics.sent.inc({ output: cfg.name }, entries.length);
           } catch (err) {
             metrics.dropped.inc({ output: cfg.name }, entries.length);
@@ -137,7 +133,7 @@ export function createOutputs(opts: OutputsOptions): Outputs {
         sender = new BulkSender(cfg, log);
         break;
       case 'webhook':
-        encode = (_r, l) => Buffer.from(l);
+        encode = (_r, l) => l;
         sender = new WebhookSender(cfg, log);
         break;
     }
@@ -203,7 +199,7 @@ export function createOutputs(opts: OutputsOptions): Outputs {
         }
       }
       for (const out of active) {
-        const entries: Buffer[] = [];
+        const entries: string[] = [];
         for (let i = 0; i < events.length; i++) {
           const e = events[i]!;
           for (const r of records[i]!) {

@@ -26,7 +26,7 @@ export function syslogEncoder(cfg: Pick<SyslogOutputConfig, 'facility' | 'hostna
   const host = (cfg.hostname ?? osHostname().replace(/[^!-~]/g, '')) || '-';
   const fac = facilityCode(cfg.facility) * 8;
   const head = ` ${host} ${cfg.appName} ${procId} - - `;
-  return (r: AttackRecord, line: string): Buffer => Buffer.from(`<${fac + (SEVERITY[r.severity] ?? 6)}>1 ${isoTime(r.timestamp)}${head}${line}`);
+  return (r: AttackRecord, line: string): string => `<${fac + (SEVERITY[r.severity] ?? 6)}>1 ${isoTime(r.timestamp)}${head}${line}`;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string, onTimeout: () => void): Promise<T> {

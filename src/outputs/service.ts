@@ -47,6 +47,8 @@ interface ActiveOutput {
   name: string;
   accepts(r: AttackRecord, e: OutputEvent): boolean;
   line(r: AttackRecord, e: OutputEvent): string;
+  /** Outputs with the same key format a record to the same line. */
+  lineKey: string;
   encode: Encode;
   perEvent: boolean;
   take(entries: string[]): void;
@@ -91,7 +93,7 @@ export function createOutputs(opts: OutputsOptions): Outputs {
           // in JSON text) is kept on one line: every output is line- or entry-oriented.
           (_r: AttackRecord, e: OutputEvent) => (/[\r\n]/.test(e.dataJson) ? e.dataJson.replace(/[\r\n]+/g, ' ') : e.dataJson)
         : (r: AttackRecord) => formatRecord(fmt, r, { cef, cefTimestampPrefix: isFile });
-    const base = { name: cfg.name, accepts: filterOf(cfg, opts), line, perEvent: fmt === 'raw_json' };
+    const base = { name: cfg.name, accepts: filterOf(cfg, opts), line, lineKey: fmt === 'cef' && isFile ? 'cef-file' : fmt, perEvent: fmt === 'raw_json' };
     if (cfg.type === 'file') {
       const file = new RotatingFile(cfg.path, cfg.rotate);
       let lastLog = 0;
@@ -198,13 +200,19 @@ export function createOutputs(opts: OutputsOptions): Outputs {
           log.error({ err, eventId: events[i]!.id }, 'could not normalise an event for the outputs');
         }
       }
+      // Outputs with the same format share each formatted line (formatting is most of the cost).
+      const lines = new Map<string, Map<AttackRecord, string>>();
       for (const out of active) {
+        let cache = lines.get(out.lineKey);
+        if (cache === undefined) lines.set(out.lineKey, (cache = new Map()));
         const entries: string[] = [];
         for (let i = 0; i < events.length; i++) {
           const e = events[i]!;
           for (const r of records[i]!) {
             if (!out.accepts(r, e)) continue;
-            entries.push(out.encode(r, out.line(r, e)));
+            let line = cache.get(r);
+            if (line === undefined) cache.set(r, (line = out.line(r, e)));
+            entries.push(out.encode(r, line));
             // raw_json writes the event's payload once, however many records it has.
             if (out.perEvent) break;
           }

@@ -45,6 +45,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string, onTimeout: () =
 export class StreamSyslogSender implements Sender {
   private socket: Socket | null = null;
   private ca: Buffer | undefined;
+  private closed = false;
 
   constructor(private readonly cfg: SyslogOutputConfig) {
     if (cfg.transport === 'tls' && cfg.tls?.ca) this.ca = readFileSync(cfg.tls.ca);
@@ -83,7 +84,13 @@ export class StreamSyslogSender implements Sender {
   async send(entries: readonly Buffer[]): Promise<{ done: number; rejected: number }> {
     if (!this.usable(this.socket)) {
       (this.socket as Socket | null)?.destroy();
-      this.socket = await this.connect();
+      const fresh = await this.connect();
+      // close() ran while connecting: do not keep a connection nobody will close.
+      if (this.closed) {
+        fresh.destroy();
+        throw new Error('syslog output closed');
+      }
+      this.socket = fresh;
     }
     const s = this.socket;
     const parts: Buffer[] = [];
@@ -101,6 +108,7 @@ export class StreamSyslogSender implements Sender {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const s = this.socket;
     this.socket = null;
     if (!s || s.destroyed) return;

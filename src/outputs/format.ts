@@ -19,8 +19,18 @@ export const DEFAULT_CEF_PRODUCT: CefProduct = { vendor: 'Apiary', product: 'Api
 
 /** UTC ISO 8601 with milliseconds: `2026-12-01T02:03:04.567Z`. */
 export function isoTime(ms: number): string {
-  return Number.isFinite(ms) ? new Date(ms).toISOString() : new Date(0).toISOString();
+  // Records of a batch often share their millisecond (a cowrie session's burst): reuse the last one.
+  if (ms === lastIsoMs) return lastIso;
+  lastIso = Number.isFinite(ms) ? new Date(ms).toISOString() : new Date(0).toISOString();
+  lastIsoMs = ms;
+  return lastIso;
 }
+let lastIsoMs = NaN;
+let lastIso = '';
+
+/** Characters JSON.stringify would escape (quotes, backslash, controls, lone surrogates). */
+// eslint-disable-next-line no-control-regex
+const JSON_SPECIAL = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /** JSON with `timestamp` (UTC ISO) first, then every record field in the record's own order (nulls kept, as the classic logger did). */
 export function formatJson(r: AttackRecord): string {
@@ -30,7 +40,7 @@ export function formatJson(r: AttackRecord): string {
   for (const k in r) {
     if (k === 'timestamp') continue;
     const v = (r as unknown as Record<string, unknown>)[k];
-    out += `,"${k}":${v === null || v === undefined ? 'null' : typeof v === 'number' ? (Number.isFinite(v) ? String(v) : 'null') : JSON.stringify(v)}`;
+    out += `,"${k}":${v === null || v === undefined ? 'null' : typeof v === 'number' ? (Number.isFinite(v) ? String(v) : 'null') : typeof v === 'string' && !JSON_SPECIAL.test(v) ? `"${v}"` : JSON.stringify(v)}`;
   }
   return `${out}}`;
 }

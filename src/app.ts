@@ -1,6 +1,7 @@
 // Composition root: the only place that knows every domain. It builds them from the config in
 // dependency order, wires their events together, mounts their routes, and tears them down in the
 // reverse order so nothing accepted is lost on shutdown.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -10,8 +11,10 @@ import {
   analyticsRoutes,
   analyticsQueryModules,
   analyticsWriterHook,
+  CidrList,
   geoSources,
   normaliseEvent,
+  readCidrFile,
   pooledAttackReader,
   SqliteAttackStore,
   type AnalyticsSettings,
@@ -27,6 +30,7 @@ import { openDatabase, ReadPool, type DatabaseHandle } from './db/index.js';
 import { BUILTIN_POT_TYPES, createEventService, eventQueryModules, eventRoutes, SqliteEventStore, type EventService } from './events/index.js';
 import { Broker, CompositeAuthStore, EnvAuthStore, JsonFileAuthStore, type AuthStore, type ListenAddress } from './hpfeeds/index.js';
 import { createNodeGateway, type NodeGatewayHandle } from './nodes/index.js';
+import { createOutputs, describeOutputs, loadOutputs, OutputsConfigError, type OutputConfig, type Outputs } from './outputs/index.js';
 import { RedisDirInUseError, startSupervisedRedis, type SupervisedRedis } from './redis/index.js';
 import { checkDataDir, checkNodeTls, listening, openingDatabase, StartupError } from './startup.js';
 
@@ -80,6 +84,8 @@ export async function buildCore(config: Config): Promise<Core> {
     analyticsRetention?: AnalyticsRetention;
     auditRetention?: AuditRetention;
     alerts?: AlertService;
+    outputs?: Outputs;
+    backlogWatch?: NodeJS.Timeout;
   } = {};
   const shutdown = async () => {
     const steps: [string, (() => unknown) | undefined][] = [
@@ -90,9 +96,13 @@ export async function buildCore(config: Config): Promise<Core> {
       ['token revocation check', parts.revocationCheck && (() => clearInterval(parts.revocationCheck))],
       ['http', () => app.close()],
       ['commands', parts.commands && (() => parts.commands!.close())],
+      ['output backlog watch', parts.backlogWatch && (() => clearInterval(parts.backlogWatch))],
       ['alerts', parts.alerts && (() => parts.alerts!.close())],
       ['node gateway', parts.gateway && (() => parts.gateway!.close())],
       ['events', parts.events && (() => parts.events!.close())],
+      // After the event flush (whose commits reach the outputs): stops delivery and closes the
+      // backlogs; what is still undelivered waits on disk for the next start.
+      ['outputs', parts.outputs && (() => parts.outputs!.close())],
       ['analytics retention', parts.analyticsRetention && (() => parts.analyticsRetention!.stop())],
       ['audit retention', parts.auditRetention && (() => parts.auditRetention!.stop())],
       ['event store', parts.eventStore && (() => parts.eventStore!.close())],
@@ -118,6 +128,7 @@ export async function buildCore(config: Config): Promise<Core> {
     // What a person can get wrong is checked before anything listens or spawns.
     checkDataDir(config);
     checkNodeTls(config);
+    const outputConfigs = readOutputsConfig(config);
     // Secrets live here: the directory 0700, its secret files 0600 (existing ones fixed, with a
     // warning). A --db outside the data directory gets its files fixed but not its directory.
     ensurePrivateDir(config.dataDir, log);
@@ -265,6 +276,21 @@ export async function buildCore(config: Config): Promise<Core> {
       });
       parts.analyticsRetention.start();
     }
+    if (outputConfigs.length > 0) {
+      log.info({ outputs: describeOutputs(outputConfigs) }, 'starting outputs');
+      const scanners = config.scannerCidrsFile ? new CidrList(readCidrFile(config.scannerCidrsFile)) : null;
+      const outputs = (parts.outputs = createOutputs({
+        outputs: outputConfigs,
+        dataDir: config.dataDir,
+        registry,
+        logger: log.child({ domain: 'outputs' }),
+        normalise: normaliseEvent,
+        channelsFor: (potType) => events.channelsFor(potType),
+        isScanner: scanners ? (ip) => scanners.match(ip) !== undefined : undefined,
+        cef: { vendor: 'Apiary', product: 'Apiary', version: packageVersion() },
+      }));
+      events.onCommitted((batch) => outputs.handle(batch));
+    }
     events.attach(gateway);
     for (const channel of events.nodeAuthkey('metrics-labels').pubchans) knownHpfeedsChannels.add(channel);
     events.onFlow((saturated) => gateway.setInputPaused(saturated));
@@ -303,6 +329,15 @@ export async function buildCore(config: Config): Promise<Core> {
     gateway.on('online', (e) => alerts.nodeOnline(e));
     gateway.on('offline', (e) => alerts.nodeOffline(e));
     gateway.on('potStatus', (e) => alerts.potStatus(e));
+    // The output_backlog rule reads each output's backlog every few seconds (its dedup and quiet
+    // period decide what reaches a person).
+    const outputs = parts.outputs;
+    if (outputs) {
+      parts.backlogWatch = setInterval(() => {
+        for (const o of outputConfigs) alerts.signal({ kind: 'output_backlog', output: o.name, backlog: outputs.backlog(o.name) });
+      }, config.outputBacklogCheckMs);
+      parts.backlogWatch.unref();
+    }
     events.onCommitted((batch) => {
       // Normalising costs CPU per event: only while a rule reads events.
       if (!alerts.wantsEvents) return;
@@ -444,6 +479,24 @@ export function attackFact(e: { id: number; node: string; potId: string; potType
     md5: r.md5,
     sha256: r.sha256,
   };
+}
+
+/** The outputs file and OUTPUTS, validated before anything starts (errors name the file, output and field). */
+function readOutputsConfig(config: Config): OutputConfig[] {
+  try {
+    return loadOutputs(config.outputsFile, config.outputs);
+  } catch (err) {
+    if (err instanceof OutputsConfigError) throw new StartupError(`${err.message} (${optionNames('outputsFile')}, ${optionNames('outputs')})`);
+    throw err;
+  }
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0';
+  }
 }
 
 function gitUrlRules(entries: readonly string[]) {

@@ -97,6 +97,9 @@ const options = {
   alertMaxAttempts: { env: 'ALERT_MAX_ATTEMPTS', flag: 'alert-max-attempts', schema: z.coerce.number().int().min(1).max(20), default: 4, help: 'delivery attempts per alert and channel before it is counted as failed' },
   alertRetryDelayMs: { env: 'ALERT_RETRY_DELAY_MS', flag: 'alert-retry-delay-ms', schema: positiveInt, default: 2000, help: 'milliseconds before the first retry of a failed alert delivery; doubled for each next one' },
   alertQueueMax: { env: 'ALERT_QUEUE_MAX', flag: 'alert-queue-max', schema: positiveInt, default: 1000, help: 'alerts waiting per channel; beyond it new ones are dropped (counted and logged)' },
+  outputBacklogCheckMs: { env: 'OUTPUT_BACKLOG_CHECK_MS', flag: 'output-backlog-check-ms', schema: positiveInt, default: 5000, help: 'milliseconds between checks of the outputs\' backlogs against output_backlog alert rules' },
+  outputsFile: { env: 'OUTPUTS_FILE', flag: 'outputs-file', schema: z.string().min(1).optional(), help: 'JSON file of SIEM outputs (file, syslog, splunk_hec, elasticsearch, webhook; formats json, raw_json, splunk, cef), read at start: see README "Outputs"' },
+  outputs: { env: 'OUTPUTS', flag: 'outputs', schema: z.string().min(1).optional(), secret: true, help: 'the same outputs JSON inline (added to --outputs-file; may hold tokens, so never printed)' },
 } satisfies Record<string, Option>;
 
 type Options = typeof options;

@@ -1,7 +1,7 @@
 // Every rule kind fires from real activity on the composed core: a simulated node coming online and
 // going offline, a pot failing and the InstallPot command failing with it (the simulator's failure
-// injection), cowrie login and download events, an attacker crossing N events in M minutes, and an
-// output backlog raised through signal(). De-duplication and the quiet period are shown on the
+// injection), cowrie login and download events, an attacker crossing N events in M minutes, and a
+// SIEM output whose receiver keeps failing, so its backlog grows past the bound. De-duplication and the quiet period are shown on the
 // same path. Rules and channels are managed through the API, and the audit log records them with
 // their secrets masked.
 import assert from 'node:assert/strict';
@@ -17,6 +17,7 @@ const HMAC_SECRET = 'core-test-hmac-secret-0123456789';
 describe('alerts on the composed core', () => {
   let t: TestCore;
   let hook: HttpReceiver;
+  let siem: HttpReceiver;
   let node: SimulatedNode;
   let channelId: string;
   const rules: Record<string, string> = {};
@@ -49,13 +50,20 @@ describe('alerts on the composed core', () => {
   };
 
   before(async () => {
-    t = await startTestCore({ env: { ENROLLMENT_MODE: 'provisioned', ALERT_RETRY_DELAY_MS: '20', ALERT_MAX_ATTEMPTS: '2' } });
+    // A webhook output whose receiver answers 503 to everything: committed events wait in its backlog.
+    siem = await startHttpReceiver();
+    siem.failNext(1_000_000);
+    const outputs = [{ name: 'siem-1', type: 'webhook', url: `${siem.url}/ingest`, retry: { initialMs: 50, maxMs: 200 } }];
+    t = await startTestCore({
+      env: { ENROLLMENT_MODE: 'provisioned', ALERT_RETRY_DELAY_MS: '20', ALERT_MAX_ATTEMPTS: '2', OUTPUTS: JSON.stringify(outputs), OUTPUT_BACKLOG_CHECK_MS: '100' },
+    });
     hook = await startHttpReceiver();
   });
   after(async () => {
     await node?.stop().catch(() => {});
     await t?.close();
     await hook?.close();
+    await siem?.close();
   });
 
   it('channels and rules are managed through the API; secrets come back masked and the audit log masks them', async () => {
@@ -79,7 +87,7 @@ describe('alerts on the composed core', () => {
     await make('honeypot login', 'login_success', {}, { dedupSeconds: 600 });
     await make('downloads', 'file_download', {}, { dedupSeconds: 0, quietSeconds: 2 });
     await make('noisy attacker', 'attacker_events', { events: 5, minutes: 1 });
-    await make('siem backlog', 'output_backlog', { bound: 100 });
+    await make('siem backlog', 'output_backlog', { bound: 3 });
 
     const bad = await admin('POST', '/api/v1/alerts/rules', { name: 'bad', kind: 'attacker_events', params: { events: 5 }, channels: [channelId] });
     assert.equal(bad.status, 400);
@@ -177,12 +185,12 @@ describe('alerts on the composed core', () => {
     assert.equal(alertsOf('attacker_events').length, 1);
   });
 
-  it('an output backlog above its bound fires through signal()', async () => {
-    t.core.alerts.signal({ kind: 'output_backlog', output: 'siem-1', backlog: 100 });
-    t.core.alerts.signal({ kind: 'output_backlog', output: 'siem-1', backlog: 250 });
+  it('an output whose receiver keeps failing fires the backlog rule once its backlog passes the bound', async () => {
+    // The events of the tests above were committed and are waiting for siem-1's receiver.
     const [backlog] = await waitAlerts('output_backlog', 1);
     assert.equal(backlog.subject, 'siem-1');
-    assert.equal(backlog.details.backlog, 250);
+    assert.ok(backlog.details.backlog > 3, JSON.stringify(backlog.details));
+    assert.ok(siem.hits.length > 0 && siem.hits.every((h) => h.path === '/ingest'), 'the output kept trying its receiver');
   });
 
   it('the node going offline fires; a disabled rule and the test endpoint', async () => {

@@ -12,6 +12,8 @@ export * as tables from './schema.js';
 export { ReadPool, QueryTimeoutError, PoolBusyError } from './read-pool.js';
 export type { ReadPoolOptions, QueryModule, QueryModuleRef } from './read-pool.js';
 export { moduleBeside, spawnModuleWorker } from './worker-spawn.js';
+export { ChunkedSweep } from './chunked-sweep.js';
+export type { ChunkedSweepOptions } from './chunked-sweep.js';
 
 export type Db = BetterSQLite3Database<typeof schema>;
 

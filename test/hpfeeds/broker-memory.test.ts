@@ -44,6 +44,8 @@ describe('hpfeeds broker: memory after a burst', () => {
   it('returns RSS to within 20% of its idle level after a 10-subscriber burst', { timeout: 90_000 }, async (t) => {
     const child = fork(fileURLToPath(new URL('./broker-child.ts', import.meta.url)), [], {
       execArgv: ['--import', 'tsx'],
+      // As the core is started (Dockerfile, deploy/apiary.service, npm start): see src/hpfeeds/idle-gc.ts.
+      env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '65536' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const sockets: Socket[] = [];

@@ -7,9 +7,12 @@
 // started with the environment the core is started with: MALLOC_MMAP_THRESHOLD_=65536, see
 // src/hpfeeds/idle-gc.ts; `--malloc default` leaves glibc's defaults, to see the difference), so
 // its CPU time and RSS are its own; they are read from /proc/<pid>. Publishers and subscribers
-// live in `--workers` load-generator children (bench/hpfeeds-loadgen.ts; default 2), as cheap as
-// Node clients get (raw sockets reading into one reusable buffer, pre-encoded frames, subscribers
-// that only walk fixed-length frames to check each publisher's sequence numbers). Per row the
+// live in `--workers` load-generator children (bench/hpfeeds-loadgen.ts; default one per core
+// minus the broker's, at least one), as cheap as Node clients get (raw sockets reading into one
+// reusable buffer, pre-encoded 64 KiB writes, subscribers that only walk fixed-length frames to
+// check each publisher's sequence numbers; at fixed rates the subscribers that do not sample
+// latency read every 20 ms). On 2 cores one child costs less CPU in total than two (measured:
+// 10x10 max 21% vs 35% of a core for the same load), so the default there is one. Per row the
 // output gives the broker's CPU, the load generators' (all children plus this coordinator) and
 // the busiest child's, and the whole machine's, and flags rows where the load generator is not
 // below the broker or a child of it is saturated, or where the machine had no CPU to spare.
@@ -26,7 +29,8 @@
 // (e.g. `git worktree add /tmp/broker-old 3b0365e`) and prints both.
 // Diagnostics (env): BENCH_MEMORY=1 prints the child's process.memoryUsage() and resident memory
 // by kind of mapping (smaps: [heap] is glibc's main heap, anon mostly V8's) before and after each
-// shape; BENCH_CHILD_FLAGS adds node flags to the child (e.g. --max-semi-space-size=1);
+// shape; BENCH_CHILD_FLAGS adds node flags to the broker child (e.g. --max-semi-space-size=1),
+// BENCH_LOADGEN_FLAGS to the load-generator children (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof);
 // BENCH_IDLE_MS changes the idle time before "after" is read.
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -52,7 +56,7 @@ const ALL_SHAPES: Record<string, Shape> = {
 };
 
 function parseArgs(argv: string[]) {
-  const opts = { shapes: Object.keys(ALL_SHAPES), seconds: 3, size: 200, workers: 2, malloc: 'tuned', lib: '', compare: '', json: false };
+  const opts = { shapes: Object.keys(ALL_SHAPES), seconds: 3, size: 200, workers: Math.max(1, availableParallelism() - 1), malloc: 'tuned', lib: '', compare: '', json: false };
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i].replace(/^--/, '');
     if (name === 'json') opts.json = true;
@@ -164,7 +168,7 @@ class Worker {
 
   static async start(): Promise<Worker> {
     const proc = fork(fileURLToPath(new URL('./hpfeeds-loadgen.ts', import.meta.url)), [], {
-      execArgv: ['--import', 'tsx'],
+      execArgv: ['--import', 'tsx', ...(process.env.BENCH_LOADGEN_FLAGS ?? '').split(' ').filter(Boolean)],
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

@@ -16,7 +16,8 @@
 // IPC (advanced serialization), every request answered by one message of the same type:
 //   {type:'subs', port, count, samplers:[local index...]}   connect and subscribe, in order
 //   {type:'pubs', port, ids:[global publisher id...], pubCount, size}
-//   {type:'phase', phase:'warmup'|'max'|'rate', seconds, rate, batches, latencyCapacity} -> {published}
+//   {type:'phase', phase:'warmup'|'max'|'rate', seconds, rate, frames, latencyCapacity} -> {published}
+//     (warmup: `frames` per publisher in one write)
 //   {type:'counts'} -> {received, minReceived, gaps, backwards, corrupt}
 //   {type:'latencies'} -> {latencies: Float64Array}   (rate phase, samplers only)
 //   {type:'stop'} -> exits
@@ -197,7 +198,7 @@ const publishers: Publisher[] = [];
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const turn = () => new Promise<void>((r) => setImmediate(r));
 
-async function runPhase(phase: 'warmup' | 'max' | 'rate', seconds: number, rate: number, batches: number, latencyCapacity: number): Promise<number> {
+async function runPhase(phase: 'warmup' | 'max' | 'rate', seconds: number, rate: number, frames: number, latencyCapacity: number): Promise<number> {
   let published = 0;
   sampling = phase === 'rate';
   batchReads = phase === 'rate';
@@ -206,11 +207,10 @@ async function runPhase(phase: 'warmup' | 'max' | 'rate', seconds: number, rate:
     latencyCount = 0;
   }
   if (phase === 'warmup') {
-    for (let i = 0; i < batches; i++) {
-      for (const pub of publishers) {
-        pub.write(pub.framesPerBatch, nowMs());
-        published += pub.framesPerBatch;
-      }
+    // Small on purpose: what it leaves behind must not inflate the broker's idle RSS ("before").
+    for (const pub of publishers) {
+      pub.write(Math.min(frames, pub.framesPerBatch), nowMs());
+      published += Math.min(frames, pub.framesPerBatch);
     }
     return published;
   }
@@ -259,7 +259,7 @@ async function runPhase(phase: 'warmup' | 'max' | 'rate', seconds: number, rate:
 type Request =
   | { type: 'subs'; port: number; count: number; samplers: number[]; size: number; pubCount: number }
   | { type: 'pubs'; port: number; ids: number[]; size: number; pubCount: number }
-  | { type: 'phase'; phase: 'warmup' | 'max' | 'rate'; seconds: number; rate: number; batches: number; latencyCapacity: number }
+  | { type: 'phase'; phase: 'warmup' | 'max' | 'rate'; seconds: number; rate: number; frames: number; latencyCapacity: number }
   | { type: 'counts' }
   | { type: 'latencies' }
   | { type: 'stop' };
@@ -290,7 +290,7 @@ process.on('message', async (msg: Request) => {
       return;
     }
     case 'phase':
-      process.send!({ type: 'phase', published: await runPhase(msg.phase, msg.seconds, msg.rate, msg.batches, msg.latencyCapacity) });
+      process.send!({ type: 'phase', published: await runPhase(msg.phase, msg.seconds, msg.rate, msg.frames, msg.latencyCapacity) });
       return;
     case 'counts': {
       let received = 0;

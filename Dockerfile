@@ -12,7 +12,9 @@ RUN npm run build && npm prune --omit=dev
 # Runtime stage: only what the core needs to run. No redis-server in the image: set REDIS_URL.
 # The core is PID 1 and handles SIGTERM itself (docker stop: graceful shutdown).
 FROM node:20-bookworm-slim
-ENV NODE_ENV=production APIARY_DATA_DIR=/data
+# MALLOC_MMAP_THRESHOLD_: buffers of 64 KiB or more get their own mapping, so the memory of an
+# hpfeeds burst goes back to the system afterwards (see src/hpfeeds/idle-gc.ts).
+ENV NODE_ENV=production APIARY_DATA_DIR=/data MALLOC_MMAP_THRESHOLD_=65536
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -4,6 +4,7 @@
 // the broker runs with its defaults (the ones `apiary serve` uses), as a deployment would.
 // Talks to the parent over IPC: sends {type:'ready', port}; answers {type:'stats'} with
 // deliveries and drops (CPU and RSS are read by the parent from /proc, for any build).
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Registry } from 'prom-client';
@@ -28,6 +29,26 @@ async function metricValue(name: string): Promise<number> {
   return data?.values.reduce((sum, v) => sum + v.value, 0) ?? 0;
 }
 
+/**
+ * Resident memory by kind of mapping, from /proc/self/smaps: the [heap] (glibc's main arena),
+ * anonymous mappings (V8's heap pages, other malloc arenas, large malloc'd blocks) and files.
+ */
+function smapsByKind(): Record<string, number> {
+  const out: Record<string, number> = {};
+  let kind = '';
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      const name = head[1];
+      kind = name === '' ? 'anon' : name.startsWith('[') ? name : name.includes('.so') ? 'libs' : 'files';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) out[kind] = Math.round(((out[kind] ?? 0) + Number(rss[1]) / 1024) * 10) / 10;
+  }
+  return out;
+}
+
 process.on('message', async (msg: { type: string }) => {
   if (msg.type === 'stats') {
     process.send!({
@@ -40,7 +61,7 @@ process.on('message', async (msg: { type: string }) => {
     const before = process.memoryUsage().rss;
     (globalThis as { gc?: () => void }).gc?.();
     await new Promise((r) => setTimeout(r, 500));
-    const m = { ...process.memoryUsage(), rssBeforeGc: before };
+    const m = { ...process.memoryUsage(), rssBeforeGc: before, smapsMiB: smapsByKind() };
     process.send!({ type: 'memory', ...m });
   } else if (msg.type === 'stop') {
     await broker.close();

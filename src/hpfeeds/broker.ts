@@ -49,7 +49,7 @@ export class Broker implements ConnectionHost {
   private readonly channels = new Map<string, ChannelRoute<Connection>>();
   private readonly stats = new Map<string, Map<string, PublishStats>>();
   private deliveryCount = 0;
-  /** Bytes of frames routed to at least one subscriber, ever (drives the idle collection). */
+  /** Bytes of frames queued for subscribers (once per subscriber), ever (drives the idle collection). */
   private routedBytes = 0;
   /** Routes with frames in this turn, and connections with something to write. */
   private activeRoutes: ChannelRoute<Connection>[] = [];
@@ -94,7 +94,7 @@ export class Broker implements ConnectionHost {
     if (gc) {
       this.idleGc = new IdleGc(
         gc,
-        { burstBytes: 32 * 1024 * 1024, quietBytes: 1024 * 1024, periodMs: 2000 },
+        { burstBytes: 32 * 1024 * 1024, quietBytes: 1024 * 1024, periodMs: 2000, followUpMs: 6000 },
         () => this.routedBytes,
         () => this.queuedBytes,
       );
@@ -229,7 +229,6 @@ export class Broker implements ConnectionHost {
         queued = true;
         if (!route.active) this.activeRoutes.push(route);
         route.push(buf, frameStart, frameEnd);
-        this.routedBytes += length;
         this.reserveQueued(length);
       }
       if (firstThisTurn) this.scheduleFlush(sub);
@@ -239,6 +238,8 @@ export class Broker implements ConnectionHost {
       }
     }
     this.deliveryCount += delivered;
+    // Bytes handed to subscribers: what a burst costs in buffers and write requests.
+    this.routedBytes += length * delivered;
     if (source !== undefined && this.queuedBytes > this.sendLimits.maxQueuedBytes / 2) {
       this.globalWaiters.add(source);
       pause = true;

@@ -58,8 +58,9 @@ export interface BrokerOptions {
    */
   metricLabels?: { channels?: LabelPolicy; idents?: LabelPolicy };
   /**
-   * After a burst (32 MiB routed since the last time) the broker runs one full garbage collection
-   * once it has been quiet for a 2 s period, so the burst's memory is given back (see idle-gc.ts). 'auto' (default)
+   * After a burst (32 MiB queued for subscribers since the last time) the broker runs a full
+   * garbage collection once it has been quiet for a 2 s period, and another 6 s later, so the
+   * burst's memory is given back (see idle-gc.ts). 'auto' (default)
    * uses the engine's gc, enabling it at run time if needed; false disables; or pass a function.
    */
   idleGc?: 'auto' | false | GcFunction;

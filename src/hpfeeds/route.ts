@@ -4,10 +4,12 @@
 // per turn, not one per subscriber per frame, and N slow subscribers hold one buffer, not N.
 
 /**
- * Size of the pieces a turn's bytes are copied into. Below glibc's 128 KiB mmap threshold on
- * purpose: freeing mmapped buffers raises that threshold (up to 32 MiB), after which bursts are
- * served from the heap and fragment it, and RSS stays high long after the burst (measured:
- * +60 MiB held at idle after a 10x10 burst with whole-turn buffers, ~0 with 64 KiB pieces).
+ * Size of the pieces a turn's bytes are copied into. With glibc's default, dynamic mmap threshold
+ * (128 KiB, raised to the size of every mmapped block freed, up to 32 MiB) whole-turn buffers
+ * soon come from the heap and a burst leaves it fragmented (measured: +60 MiB held at idle after
+ * a 10x10 burst). Pieces of 64 KiB are the unit the process is started for: the core runs with
+ * MALLOC_MMAP_THRESHOLD_=65536 (see idle-gc.ts), so each piece, like each 64 KiB socket read
+ * buffer, is its own mapping, returned to the system when it is freed.
  */
 export const CHUNK_BYTES = 64 * 1024;
 

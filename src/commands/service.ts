@@ -17,15 +17,15 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
-import { DelayedError, Queue, Worker, type Job } from 'bullmq';
-import { Redis, type RedisOptions } from 'ioredis';
+import { DelayedError, type Job } from 'bullmq';
+import type { RedisOptions } from 'ioredis';
 import type { DatabaseHandle } from '../db/index.js';
 import { nodeCommandSchema, type NodeCommandBody } from '../protocol/index.js';
 import { checkGitPolicy, compileGitPolicy, type GitUrlRule } from './git-policy.js';
 import { createCommandMetrics, type CommandMetrics } from './metrics.js';
 import { CommandStore, toView, type CommandRow, type NewCommand } from './store.js';
 import { AnswerTracker, type Flight } from './tracker.js';
-import { sinkLateConnectionErrors } from './bullmq-close.js';
+import { createCommandQueue, withTimeout, type JobData } from './queue.js';
 import {
   COMMAND_KINDS,
   CommandError,
@@ -147,11 +147,6 @@ export interface FinishedCommand {
 /** requested_by of the GetInstalledPots the core queues itself when a node registers. */
 export const REGISTRATION_REQUESTER = 'core:registration';
 
-interface JobData {
-  node: string;
-  seq: number;
-}
-
 const DEFAULT_TIMEOUTS: Record<CommandKind, number> = {
   InstallPot: 120_000,
   Restart: 120_000,
@@ -178,16 +173,6 @@ function commandPotId(body: NodeCommandBody): string | null {
   return typeof value === 'string' ? value : null;
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, rej) => {
-      timer = setTimeout(() => rej(new Error(`${what} timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 const redisUnavailable = () =>
   new CommandError(503, 'redis_unavailable', 'the command queue (Redis) is unavailable: nothing was queued, retry later');
 
@@ -201,8 +186,6 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       ? Object.fromEntries(COMMAND_KINDS.map((k) => [k, opts.answerTimeoutMs as number])) as Record<CommandKind, number>
       : { ...DEFAULT_TIMEOUTS, ...(opts.answerTimeoutMs ?? {}) };
   const gitAllowed = opts.gitUrlAllowList && opts.gitUrlAllowList.length > 0 ? compileGitPolicy(opts.gitUrlAllowList) : null;
-  const queueName = opts.queueName ?? 'apiary-commands';
-  const prefix = opts.prefix ?? 'bull';
   const redisTimeoutMs = opts.redisTimeoutMs ?? 3000;
   const recheckMs = opts.recheckMs ?? 600_000;
   const sweepIntervalMs = opts.sweepIntervalMs ?? 15_000;
@@ -212,72 +195,24 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     inFlight: () => store.count('sent'),
   });
 
-  if (!opts.connection && !opts.redisUrl) throw new Error('createCommandService needs redisUrl or connection');
-  // Reconnect quickly and forever: the queue must recover by itself when Redis comes back.
-  const retryStrategy = (times: number) => Math.min(100 * times, 1000);
-  const makeClient = (extra: RedisOptions): Redis => {
-    const o: RedisOptions = { ...opts.connection, ...extra, retryStrategy, lazyConnect: false };
-    return opts.connection ? new Redis(o) : new Redis(opts.redisUrl as string, o);
-  };
-  // API-side client: no offline queue and a command timeout, so a dead Redis fails a request in
-  // milliseconds instead of parking it behind ioredis reconnect attempts.
-  const queueClient = makeClient({
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: redisTimeoutMs,
-    connectionName: 'apiary-commands-queue',
+  const commandQueue = createCommandQueue({
+    logger: log,
+    onRedisError: () => metrics.redisError(),
+    redisUrl: opts.redisUrl,
+    connection: opts.connection,
+    queueName: opts.queueName ?? 'apiary-commands',
+    prefix: opts.prefix ?? 'bull',
+    redisTimeoutMs,
+    concurrency: opts.concurrency ?? 64,
+    lockDurationMs: opts.lockDurationMs ?? 30_000,
+    stalledIntervalMs: opts.stalledIntervalMs ?? 15_000,
   });
-  // Worker-side client: BullMQ requires maxRetriesPerRequest null; its operations wait for Redis.
-  const workerClient = makeClient({ maxRetriesPerRequest: null, connectionName: 'apiary-commands-worker' });
+  const redisReady = commandQueue.redisReady;
 
-  let redisDown = false;
-  const onRedisError = (which: string) => (err: Error) => {
-    metrics.redisError();
-    if (!redisDown) {
-      redisDown = true;
-      log.warn({ err: err.message, client: which }, 'command queue lost Redis; sends answer 503 until it is back');
-    } else {
-      log.debug({ err: err.message, client: which }, 'command queue redis error');
-    }
-  };
-  queueClient.on('error', onRedisError('queue'));
-  workerClient.on('error', onRedisError('worker'));
-  // A Redis shutting down cleanly closes the connection without an error event.
-  queueClient.on('close', () => {
-    if (closed || redisDown) return;
-    redisDown = true;
-    log.warn('command queue lost its Redis connection; sends answer 503 until it is back');
-  });
-
-  const queue = new Queue<JobData>(queueName, {
-    connection: queueClient,
-    prefix,
-    defaultJobOptions: { removeOnComplete: true, removeOnFail: true, attempts: 1 },
-  });
-  queue.on('error', onRedisError('queue'));
-
-  let worker: Worker<JobData> | undefined;
   let started = false;
   let closed = false;
   let sweepTimer: NodeJS.Timeout | undefined;
   let reconciling: Promise<void> | undefined;
-
-  const redisReady = () => queueClient.status === 'ready' && !closed;
-
-  async function waitForRedis(ms: number): Promise<void> {
-    if (redisReady()) return;
-    let onReadyOnce: (() => void) | undefined;
-    await withTimeout(
-      new Promise<void>((res) => {
-        onReadyOnce = res;
-        queueClient.once('ready', res);
-      }),
-      ms,
-      'redis',
-    ).catch(() => undefined);
-    if (onReadyOnce) queueClient.off('ready', onReadyOnce);
-    await withTimeout(queue.waitUntilReady(), ms, 'queue').catch(() => undefined);
-  }
 
   // ------------------------------------------------------------------ settling
 
@@ -292,7 +227,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       'command finished',
     );
     // A job parked until its deadline or expiry completes now instead of lingering in Redis.
-    if (!inWorker) promote(row.id);
+    if (!inWorker) commandQueue.promote(row.id);
     wake(row.nodeName);
     const done: FinishedCommand = { id: row.id, node: row.nodeName, kind: row.kind as CommandKind, status: to, result, requestedBy: row.requestedBy, createdAt: row.createdAt };
     for (const l of finishedListeners) {
@@ -365,16 +300,6 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
   const nodeIds = new Map<string, string>();
   const waking = new Map<string, boolean>();
 
-  function promote(id: string): void {
-    if (!redisReady()) return;
-    void (async () => {
-      const job = await queue.getJob(id);
-      if (job) await job.promote();
-    })().catch(() => {
-      // Not delayed (waiting or running): it runs anyway.
-    });
-  }
-
   /** Makes the node's next command run now if it can; coalesces concurrent calls per node. */
   function wake(node: string): void {
     if (waking.has(node)) {
@@ -398,10 +323,10 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     if (closed || !redisReady() || !gateway.isOnline(node) || store.inFlight(node)) return;
     const next = store.nextQueued(node);
     if (!next) return;
-    const job = await queue.getJob(next.id);
+    const job = await commandQueue.getJob(next.id);
     if (!job) {
       // Its job is gone (Redis lost data, or the job failed and was removed): recreate it.
-      await queue.add(next.kind, { node: next.nodeName, seq: next.seq }, { jobId: next.id });
+      await commandQueue.add(next);
       return;
     }
     if (await job.isDelayed()) await job.promote().catch(() => undefined);
@@ -433,7 +358,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     const id = job.id as string;
     setImmediate(() => {
       try {
-        if (!closed && runnable(id)) promote(id);
+        if (!closed && runnable(id)) commandQueue.promote(id);
       } catch (err) {
         log.error({ err, job: id }, 'could not re-check a parked command job; the sweep will');
       }
@@ -509,7 +434,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       const rows = store.pending();
       for (let i = 0; i < rows.length && redisReady(); i += 500) {
         const chunk = rows.slice(i, i + 500);
-        await queue.addBulk(chunk.map((r) => ({ name: r.kind, data: { node: r.nodeName, seq: r.seq }, opts: { jobId: r.id } })));
+        await commandQueue.addBulk(chunk);
       }
       for (const node of new Set(rows.map((r) => r.nodeName))) wake(node);
       if (rows.length) log.info({ pending: rows.length }, 'command queue re-synchronised with Redis');
@@ -540,13 +465,10 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     for (const node of store.nodesWithQueued()) if (gateway.isOnline(node) && !store.inFlight(node)) wake(node);
   }
 
-  const onReady = () => {
-    if (redisDown) log.info('command queue reconnected to Redis');
-    redisDown = false;
+  commandQueue.onReady(() => {
     if (started && !closed) void reconcile();
     else needsReconcile = true;
-  };
-  queueClient.on('ready', onReady);
+  });
 
   // ------------------------------------------------------------------ gateway events
 
@@ -626,9 +548,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     }
     const inserted = store.insert(rows);
     try {
-      const jobs = inserted.map((r) => ({ name: r.kind, data: { node: r.nodeName, seq: r.seq }, opts: { jobId: r.id } }));
-      const adding: Promise<unknown> =
-        jobs.length === 1 ? queue.add(jobs[0].name, jobs[0].data, jobs[0].opts) : queue.addBulk(jobs);
+      const adding = inserted.length === 1 ? commandQueue.add(inserted[0]) : commandQueue.addBulk(inserted);
       await withTimeout(adding, redisTimeoutMs * 2, 'queueing');
     } catch (err) {
       metrics.redisError();
@@ -694,24 +614,12 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       gateway.on('offline', onOffline);
       gateway.on('potStatus', onPotStatus);
       gateway.on('nodeEvent', onNodeEvent);
-      worker = new Worker<JobData>(queueName, processor, {
-        connection: workerClient,
-        prefix,
-        concurrency: opts.concurrency ?? 64,
-        lockDuration: opts.lockDurationMs ?? 30_000,
-        stalledInterval: opts.stalledIntervalMs ?? 15_000,
-        // Restarts and Redis outages stall jobs legitimately; a stalled job is simply re-run.
-        maxStalledCount: 1000,
-        // After a Redis outage the worker retries after this long (BullMQ's default is 15 s).
-        runRetryDelay: 1000,
-        drainDelay: 5,
-      });
-      worker.on('error', onRedisError('worker'));
+      commandQueue.startWorker(processor);
       sweepTimer = setInterval(sweep, sweepIntervalMs);
       sweepTimer.unref();
       // Give a Redis that is starting alongside us a moment, so the first requests are not 503s;
       // a Redis that stays away is not waited for (the queue recovers when it comes).
-      await waitForRedis(startWaitMs);
+      await commandQueue.waitForRedis(startWaitMs);
       needsReconcile = !redisReady();
       if (!needsReconcile) void reconcile();
     },
@@ -724,29 +632,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       gateway.off('offline', onOffline);
       gateway.off('potStatus', onPotStatus);
       gateway.off('nodeEvent', onNodeEvent);
-      queueClient.off('ready', onReady);
-      const up = queueClient.status === 'ready';
-      const quietly = (p: Promise<unknown> | undefined, ms: number) =>
-        p ? withTimeout(p, ms, 'close').catch((err: Error) => log.debug({ err: err.message }, 'command queue close step')) : undefined;
-      // A graceful worker close waits for running jobs; with Redis gone they could wait forever.
-      await quietly(worker?.close(!up), 10_000);
-      // BullMQ 5 can arm its stalled-check timer (stalledInterval, not unref'd) after close() when
-      // close lands during a check; stop it again (here and once the connections are gone) so a
-      // closed service holds no timers.
-      const stopStalledCheck = () =>
-        (worker as unknown as { stalledCheckStopper?: () => void } | undefined)?.stalledCheckStopper?.();
-      stopStalledCheck();
-      tracker.clearAll();
-      await quietly(queue.close(), 3000);
-      sinkLateConnectionErrors(worker, log);
-      sinkLateConnectionErrors(queue, log);
-      for (const c of [queueClient, workerClient]) {
-        if (c.status === 'ready') await quietly(c.quit(), 2000);
-        c.disconnect();
-      }
-      stopStalledCheck();
-      await new Promise((r) => setImmediate(r));
-      stopStalledCheck();
+      await commandQueue.close(() => tracker.clearAll());
     },
 
     async send(node, command, o = {}) {

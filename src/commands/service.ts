@@ -24,7 +24,7 @@ import { nodeCommandSchema, type NodeCommandBody } from '../protocol/index.js';
 import { checkGitPolicy, compileGitPolicy, type GitUrlRule } from './git-policy.js';
 import { createCommandMetrics, type CommandMetrics } from './metrics.js';
 import { CommandStore, toView, type CommandRow, type NewCommand } from './store.js';
-import { AnswerTracker, type Flight } from './tracker.js';
+import { answerTimeouts, createStatusTracking } from './status.js';
 import { createCommandQueue, withTimeout, type JobData } from './queue.js';
 import {
   COMMAND_KINDS,
@@ -37,7 +37,6 @@ import {
   type CommandTransport,
   type CommandView,
   type NodeSelector,
-  type ReportedPot,
   type TerminalStatus,
 } from './types.js';
 
@@ -147,20 +146,6 @@ export interface FinishedCommand {
 /** requested_by of the GetInstalledPots the core queues itself when a node registers. */
 export const REGISTRATION_REQUESTER = 'core:registration';
 
-const DEFAULT_TIMEOUTS: Record<CommandKind, number> = {
-  InstallPot: 120_000,
-  Restart: 120_000,
-  DeployPot: 30_000,
-  StopPot: 30_000,
-  RestartPot: 30_000,
-  GetPotStatus: 30_000,
-  GetPotInfo: 30_000,
-  GetPotLogs: 30_000,
-  GetPotMetrics: 30_000,
-  GetInstalledPots: 30_000,
-  UpdateConfig: 30_000,
-};
-
 function commandKind(body: NodeCommandBody): CommandKind {
   const key = Object.keys(body)[0];
   if (!(COMMAND_KINDS as readonly string[]).includes(key)) throw new CommandError(400, 'bad_request', `unknown command ${key}`);
@@ -181,10 +166,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
   const gateway = opts.gateway;
   const store = new CommandStore(opts.db);
   const ttlMs = opts.ttlMs ?? 24 * 3600_000;
-  const timeouts: Record<CommandKind, number> =
-    typeof opts.answerTimeoutMs === 'number'
-      ? Object.fromEntries(COMMAND_KINDS.map((k) => [k, opts.answerTimeoutMs as number])) as Record<CommandKind, number>
-      : { ...DEFAULT_TIMEOUTS, ...(opts.answerTimeoutMs ?? {}) };
+  const timeouts = answerTimeouts(opts.answerTimeoutMs);
   const gitAllowed = opts.gitUrlAllowList && opts.gitUrlAllowList.length > 0 ? compileGitPolicy(opts.gitUrlAllowList) : null;
   const redisTimeoutMs = opts.redisTimeoutMs ?? 3000;
   const recheckMs = opts.recheckMs ?? 600_000;
@@ -219,7 +201,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
   /** Side effects of a row that just reached a final status. */
   function finished(row: CommandRow, to: TerminalStatus, result: CommandResult | null, inWorker: boolean): void {
     const now = Date.now();
-    tracker.forget(row.id, row.nodeName);
+    tracking.forget(row.id, row.nodeName);
     metrics.finished(row.kind as CommandKind, to);
     if (row.sentAt !== null && (to === 'succeeded' || to === 'failed')) metrics.answered(row.kind as CommandKind, (now - row.sentAt) / 1000);
     log.info(
@@ -247,57 +229,25 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     return true;
   }
 
-  const tracker = new AnswerTracker(
-    {
-      // Called from timers and gateway events: a failure here must be logged, never thrown.
-      settle: (f: Flight, status, result) => {
-        if (closed) return;
-        try {
-          settle(f.id, 'sent', status, result);
-        } catch (err) {
-          log.error({ err, command: f.id }, 'could not record a command outcome');
-        }
-      },
-      progress: (f: Flight, result) => {
-        if (closed) return;
-        try {
-          store.progress(f.id, result);
-        } catch (err) {
-          log.error({ err, command: f.id }, 'could not record command progress');
-        }
-      },
+  const tracking = createStatusTracking({
+    store,
+    gateway,
+    logger: log,
+    timeouts,
+    quietPeriodMs: opts.quietPeriodMs ?? 2000,
+    updateConfigGraceMs: opts.updateConfigGraceMs ?? 2000,
+    isClosed: () => closed,
+    settleSent: (id, status, result) => {
+      settle(id, 'sent', status, result);
     },
-    { quietPeriodMs: opts.quietPeriodMs ?? 2000, updateConfigGraceMs: opts.updateConfigGraceMs ?? 2000 },
-  );
-
-  function trackSent(row: CommandRow, nodeId: string | undefined): void {
-    const body = JSON.parse(row.command) as NodeCommandBody;
-    let pots: ReportedPot[] = [];
-    if (row.result) {
-      try {
-        pots = (JSON.parse(row.result) as CommandResult).pots ?? [];
-      } catch {
-        pots = [];
-      }
-    }
-    tracker.track(
-      {
-        id: row.id,
-        node: row.nodeName,
-        kind: row.kind as CommandKind,
-        potId: row.potId,
-        autoStart: 'InstallPot' in body ? body.InstallPot.auto_start : false,
-        sentAt: row.sentAt ?? Date.now(),
-        deadline: (row.sentAt ?? Date.now()) + timeouts[row.kind as CommandKind],
-        nodeId,
-      },
-      pots,
-    );
-  }
+    onNodeOnline: (node) => {
+      wake(node);
+      if (opts.installedPotsOnRegistration) requestInstalledPots(node);
+    },
+  });
 
   // ------------------------------------------------------------------ waking
 
-  const nodeIds = new Map<string, string>();
   const waking = new Map<string, boolean>();
 
   /** Makes the node's next command run now if it can; coalesces concurrent calls per node. */
@@ -383,12 +333,12 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       if (row.status === 'sent') {
         const deadline = (row.sentAt ?? now) + timeouts[kind];
         if (now >= deadline) {
-          if (!tracker.timeoutNow(id, row.nodeName)) {
+          if (!tracking.timeoutNow(id, row.nodeName)) {
             settle(id, 'sent', 'failed', { reason: 'timeout', message: `no answer from the node within ${Math.round(timeouts[kind] / 1000)} s` }, true);
           }
           continue;
         }
-        if (!tracker.get(row.nodeName)) trackSent(row, undefined);
+        if (!tracking.isTracking(row.nodeName)) tracking.trackRecovered(row);
         return park(job, token, deadline);
       }
       if (now >= row.expiresAt) {
@@ -404,7 +354,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
         log.debug({ command: id, node: row.nodeName }, 'node went away before the command could be written; parked');
         return park(job, token, Math.min(row.expiresAt, now + recheckMs));
       }
-      trackSent({ ...row, status: 'sent', sentAt: now }, nodeIds.get(row.nodeName));
+      tracking.trackSent({ ...row, status: 'sent', sentAt: now });
       metrics.delivered((now - row.createdAt) / 1000);
       log.info({ command: id, node: row.nodeName, kind, seq: row.seq }, 'command sent');
       return park(job, token, now + timeouts[kind]);
@@ -470,14 +420,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     else needsReconcile = true;
   });
 
-  // ------------------------------------------------------------------ gateway events
-
-  const onOnline = (n: { nodeName: string; nodeId: string }) => {
-    nodeIds.set(n.nodeName, n.nodeId);
-    tracker.online(n);
-    wake(n.nodeName);
-    if (opts.installedPotsOnRegistration) requestInstalledPots(n.nodeName);
-  };
+  // ------------------------------------------------------------------ registrations
 
   /** Queues the GetInstalledPots of a (re)registration, unless one is already waiting. */
   function requestInstalledPots(node: string): void {
@@ -492,13 +435,6 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       (err: Error) => log.warn({ err: err.message, node }, 'could not queue GetInstalledPots for the registration'),
     );
   }
-  const onOffline = (n: { nodeName: string }) => {
-    nodeIds.delete(n.nodeName);
-  };
-  const onPotStatus = (u: { nodeName: string; potId: string; potType: string; status: string; message?: string }) =>
-    tracker.potStatus(u);
-  const onNodeEvent = (e: { nodeName: string; event: string; message?: string; description?: string }) =>
-    tracker.nodeEvent(e);
 
   // ------------------------------------------------------------------ accepting commands
 
@@ -609,11 +545,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     async start() {
       if (started || closed) return;
       started = true;
-      for (const row of store.pending()) if (row.status === 'sent') trackSent(row, undefined);
-      gateway.on('online', onOnline);
-      gateway.on('offline', onOffline);
-      gateway.on('potStatus', onPotStatus);
-      gateway.on('nodeEvent', onNodeEvent);
+      tracking.start();
       commandQueue.startWorker(processor);
       sweepTimer = setInterval(sweep, sweepIntervalMs);
       sweepTimer.unref();
@@ -628,11 +560,8 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       if (closed) return;
       closed = true;
       if (sweepTimer) clearInterval(sweepTimer);
-      gateway.off('online', onOnline);
-      gateway.off('offline', onOffline);
-      gateway.off('potStatus', onPotStatus);
-      gateway.off('nodeEvent', onNodeEvent);
-      await commandQueue.close(() => tracker.clearAll());
+      tracking.stopListening();
+      await commandQueue.close(() => tracking.clearAll());
     },
 
     async send(node, command, o = {}) {

@@ -1,35 +1,34 @@
 // The operator command queue. Each command is a row in SQLite (the authority on its status) and a
 // BullMQ job in Redis (the durable obligation to deliver it; job id = command id).
 //
-// Delivery rules
-// - One in flight per node, strictly in seq order: a job runs its command only when the node is
-//   online, nothing of that node is 'sent', and no lower seq of that node is still 'queued'.
-//   Otherwise the job parks itself (moveToDelayed) until it is woken or its command expires.
-// - Waking: when a node comes online, or its in-flight command ends, the node's lowest queued
-//   command's job is promoted. A periodic sweep repeats that for every online idle node as a
-//   backstop, and expires overdue commands in SQLite even while Redis is down.
-// - Once sent, the job parks until the answer deadline; the answer tracker (fed by gateway events)
-//   settles the row and promotes the job so it completes. After a core restart the tracker is
-//   rebuilt from the 'sent' rows, so late answers still count and deadlines still apply.
+// This file is the public surface (send, broadcast, list, get, cancel: parsing, git policy, node
+// selection, accepting a command into SQLite and Redis) and composes the parts:
+// - queue.ts: the BullMQ Queue/Worker and their Redis clients, Redis up/down, close.
+// - delivery.ts: the job processor (in order per node, one in flight, parked while it cannot run)
+//   and waking parked jobs.
+// - status.ts: what nodes answer, fed to the answer tracker (tracker.ts), and answer deadlines.
 // - Redis is re-synchronised from SQLite at start and whenever the connection comes back: every
 //   queued/sent row gets its job re-added (adding an existing job id is a no-op). That is what
-//   makes an accepted command survive a Redis that lost its last second of AOF.
+//   makes an accepted command survive a Redis that lost its last second of AOF. A periodic sweep
+//   wakes every online idle node as a backstop, and expires overdue commands in SQLite even while
+//   Redis is down.
+// After a core restart the answer tracker is rebuilt from the 'sent' rows, so late answers still
+// count and deadlines still apply.
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
-import { DelayedError, type Job } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 import type { DatabaseHandle } from '../db/index.js';
 import { nodeCommandSchema, type NodeCommandBody } from '../protocol/index.js';
 import { checkGitPolicy, compileGitPolicy, type GitUrlRule } from './git-policy.js';
 import { createCommandMetrics, type CommandMetrics } from './metrics.js';
 import { CommandStore, toView, type CommandRow, type NewCommand } from './store.js';
+import { createDelivery } from './delivery.js';
 import { answerTimeouts, createStatusTracking } from './status.js';
-import { createCommandQueue, withTimeout, type JobData } from './queue.js';
+import { createCommandQueue, withTimeout } from './queue.js';
 import {
   COMMAND_KINDS,
   CommandError,
-  isTerminal,
   MAX_SELECTOR_STATUSES,
   type CommandKind,
   type CommandResult,
@@ -246,134 +245,21 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     },
   });
 
-  // ------------------------------------------------------------------ waking
-
-  const waking = new Map<string, boolean>();
-
-  /** Makes the node's next command run now if it can; coalesces concurrent calls per node. */
-  function wake(node: string): void {
-    if (waking.has(node)) {
-      waking.set(node, true);
-      return;
-    }
-    waking.set(node, false);
-    void (async () => {
-      do {
-        waking.set(node, false);
-        await wakeOnce(node).catch((err: Error) => {
-          metrics.redisError();
-          log.debug({ err: err.message, node }, 'could not wake the node lane; the sweep will retry');
-        });
-      } while (waking.get(node) === true && !closed);
-      waking.delete(node);
-    })();
-  }
-
-  async function wakeOnce(node: string): Promise<void> {
-    if (closed || !redisReady() || !gateway.isOnline(node) || store.inFlight(node)) return;
-    const next = store.nextQueued(node);
-    if (!next) return;
-    const job = await commandQueue.getJob(next.id);
-    if (!job) {
-      // Its job is gone (Redis lost data, or the job failed and was removed): recreate it.
-      await commandQueue.add(next);
-      return;
-    }
-    if (await job.isDelayed()) await job.promote().catch(() => undefined);
-  }
-
-  /** Whether a row's job should run now rather than stay parked. */
-  function runnable(id: string): boolean {
-    const row = store.get(id);
-    if (!row) return true;
-    if (isTerminal(row.status)) return true;
-    if (row.status === 'sent') return Date.now() >= (row.sentAt ?? 0) + timeouts[row.kind as CommandKind];
-    if (Date.now() >= row.expiresAt) return true;
-    return blockedBy(row) === null;
-  }
-
-  function blockedBy(row: CommandRow): 'offline' | 'busy' | 'behind' | null {
-    if (!gateway.isOnline(row.nodeName)) return 'offline';
-    if (store.inFlight(row.nodeName)) return 'busy';
-    if (store.hasEarlierQueued(row.nodeName, row.seq)) return 'behind';
-    return null;
-  }
-
-  // ------------------------------------------------------------------ worker
-
-  async function park(job: Job<JobData>, token: string | undefined, until: number): Promise<never> {
-    await job.moveToDelayed(until, token);
-    // Something may have made the job runnable while it was active (wake() cannot promote an
-    // active job); re-check once it is in the delayed set.
-    const id = job.id as string;
-    setImmediate(() => {
-      try {
-        if (!closed && runnable(id)) commandQueue.promote(id);
-      } catch (err) {
-        log.error({ err, job: id }, 'could not re-check a parked command job; the sweep will');
-      }
-    });
-    throw new DelayedError();
-  }
-
-  async function processJob(job: Job<JobData>, token?: string): Promise<string> {
-    const id = job.id as string;
-    // Shutting down: nothing new goes out (its answer could not be tracked); the job is due at
-    // once for whichever worker runs next.
-    if (closed) return park(job, token, Date.now());
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const row = store.get(id);
-      if (!row) {
-        log.warn({ job: id }, 'command job without a command row (never accepted); dropped');
-        return 'orphan';
-      }
-      const now = Date.now();
-      if (isTerminal(row.status)) return row.status;
-      const kind = row.kind as CommandKind;
-      if (row.status === 'sent') {
-        const deadline = (row.sentAt ?? now) + timeouts[kind];
-        if (now >= deadline) {
-          if (!tracking.timeoutNow(id, row.nodeName)) {
-            settle(id, 'sent', 'failed', { reason: 'timeout', message: `no answer from the node within ${Math.round(timeouts[kind] / 1000)} s` }, true);
-          }
-          continue;
-        }
-        if (!tracking.isTracking(row.nodeName)) tracking.trackRecovered(row);
-        return park(job, token, deadline);
-      }
-      if (now >= row.expiresAt) {
-        settle(id, 'queued', 'expired', { reason: 'ttl', message: 'not delivered before its TTL: the node was offline or busy' }, true);
-        continue;
-      }
-      if (blockedBy(row)) return park(job, token, Math.min(row.expiresAt, now + recheckMs));
-      // Checked and claimed in the same tick: nothing else can slip a command to this node between.
-      if (!store.markSent(id, now)) continue;
-      const body = JSON.parse(row.command) as NodeCommandBody;
-      if (!gateway.sendCommand(row.nodeName, body)) {
-        store.unmarkSent(id);
-        log.debug({ command: id, node: row.nodeName }, 'node went away before the command could be written; parked');
-        return park(job, token, Math.min(row.expiresAt, now + recheckMs));
-      }
-      tracking.trackSent({ ...row, status: 'sent', sentAt: now });
-      metrics.delivered((now - row.createdAt) / 1000);
-      log.info({ command: id, node: row.nodeName, kind, seq: row.seq }, 'command sent');
-      return park(job, token, now + timeouts[kind]);
-    }
-    return 'settled';
-  }
-
-  async function processor(job: Job<JobData>, token?: string): Promise<string> {
-    try {
-      return await processJob(job, token);
-    } catch (err) {
-      if (err instanceof DelayedError) throw err;
-      // The job must not fail: a failed job is removed and its command would depend on the
-      // sweep to be re-queued. Retry shortly instead.
-      log.error({ err, job: job.id }, 'command job failed; retrying in 5 s');
-      await job.moveToDelayed(Date.now() + 5000, token);
-      throw new DelayedError();
-    }
-  }
+  const delivery = createDelivery({
+    store,
+    gateway,
+    commandQueue,
+    tracking,
+    logger: log,
+    metrics,
+    timeouts,
+    recheckMs,
+    isClosed: () => closed,
+    settleFromJob: (id, from, to, result) => {
+      settle(id, from, to, result, true);
+    },
+  });
+  const wake = delivery.wake;
 
   // ------------------------------------------------------------------ housekeeping
 
@@ -546,7 +432,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       if (started || closed) return;
       started = true;
       tracking.start();
-      commandQueue.startWorker(processor);
+      commandQueue.startWorker(delivery.processor);
       sweepTimer = setInterval(sweep, sweepIntervalMs);
       sweepTimer.unref();
       // Give a Redis that is starting alongside us a moment, so the first requests are not 503s;

@@ -7,13 +7,8 @@
 // - delivery.ts: the job processor (in order per node, one in flight, parked while it cannot run)
 //   and waking parked jobs.
 // - status.ts: what nodes answer, fed to the answer tracker (tracker.ts), and answer deadlines.
-// - Redis is re-synchronised from SQLite at start and whenever the connection comes back: every
-//   queued/sent row gets its job re-added (adding an existing job id is a no-op). That is what
-//   makes an accepted command survive a Redis that lost its last second of AOF. A periodic sweep
-//   wakes every online idle node as a backstop, and expires overdue commands in SQLite even while
-//   Redis is down.
-// After a core restart the answer tracker is rebuilt from the 'sent' rows, so late answers still
-// count and deadlines still apply.
+// - reconcile.ts: re-adding the jobs of queued/sent rows when Redis (re)connects, and the periodic
+//   sweep (expiry, idle-node wake-up).
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -24,6 +19,7 @@ import { checkGitPolicy, compileGitPolicy, type GitUrlRule } from './git-policy.
 import { createCommandMetrics, type CommandMetrics } from './metrics.js';
 import { CommandStore, toView, type CommandRow, type NewCommand } from './store.js';
 import { createDelivery } from './delivery.js';
+import { createReconciler } from './reconcile.js';
 import { answerTimeouts, createStatusTracking } from './status.js';
 import { createCommandQueue, withTimeout } from './queue.js';
 import {
@@ -169,7 +165,6 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
   const gitAllowed = opts.gitUrlAllowList && opts.gitUrlAllowList.length > 0 ? compileGitPolicy(opts.gitUrlAllowList) : null;
   const redisTimeoutMs = opts.redisTimeoutMs ?? 3000;
   const recheckMs = opts.recheckMs ?? 600_000;
-  const sweepIntervalMs = opts.sweepIntervalMs ?? 15_000;
   const startWaitMs = opts.startWaitMs ?? 5000;
   const metrics: CommandMetrics = createCommandMetrics(opts.registry, {
     queued: () => store.count('queued'),
@@ -192,8 +187,6 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
 
   let started = false;
   let closed = false;
-  let sweepTimer: NodeJS.Timeout | undefined;
-  let reconciling: Promise<void> | undefined;
 
   // ------------------------------------------------------------------ settling
 
@@ -261,49 +254,15 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
   });
   const wake = delivery.wake;
 
-  // ------------------------------------------------------------------ housekeeping
-
-  /** Re-adds the job of every queued/sent row (existing ids are left alone) and wakes idle lanes. */
-  async function reconcile(): Promise<void> {
-    if (reconciling) return reconciling;
-    reconciling = (async () => {
-      const rows = store.pending();
-      for (let i = 0; i < rows.length && redisReady(); i += 500) {
-        const chunk = rows.slice(i, i + 500);
-        await commandQueue.addBulk(chunk);
-      }
-      for (const node of new Set(rows.map((r) => r.nodeName))) wake(node);
-      if (rows.length) log.info({ pending: rows.length }, 'command queue re-synchronised with Redis');
-    })()
-      .catch((err: Error) => {
-        metrics.redisError();
-        log.warn({ err: err.message }, 'command queue re-synchronisation failed; retried on the next reconnect or sweep');
-      })
-      .finally(() => {
-        reconciling = undefined;
-      });
-    return reconciling;
-  }
-
-  let needsReconcile = true;
-  function sweep(): void {
-    const now = Date.now();
-    const result: CommandResult = { reason: 'ttl', message: 'not delivered before its TTL: the node was offline or busy' };
-    for (const row of store.dueForExpiry(now)) {
-      if (store.finish(row.id, 'queued', 'expired', result, now)) finished(row, 'expired', result, false);
-    }
-    if (!redisReady()) return;
-    if (needsReconcile) {
-      needsReconcile = false;
-      void reconcile();
-      return;
-    }
-    for (const node of store.nodesWithQueued()) if (gateway.isOnline(node) && !store.inFlight(node)) wake(node);
-  }
-
-  commandQueue.onReady(() => {
-    if (started && !closed) void reconcile();
-    else needsReconcile = true;
+  const reconciler = createReconciler({
+    store,
+    gateway,
+    commandQueue,
+    logger: log,
+    metrics,
+    sweepIntervalMs: opts.sweepIntervalMs ?? 15_000,
+    wake,
+    finished: (row, to, result) => finished(row, to, result, false),
   });
 
   // ------------------------------------------------------------------ registrations
@@ -433,19 +392,17 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       started = true;
       tracking.start();
       commandQueue.startWorker(delivery.processor);
-      sweepTimer = setInterval(sweep, sweepIntervalMs);
-      sweepTimer.unref();
+      reconciler.start();
       // Give a Redis that is starting alongside us a moment, so the first requests are not 503s;
       // a Redis that stays away is not waited for (the queue recovers when it comes).
       await commandQueue.waitForRedis(startWaitMs);
-      needsReconcile = !redisReady();
-      if (!needsReconcile) void reconcile();
+      reconciler.syncIfReady();
     },
 
     async close() {
       if (closed) return;
       closed = true;
-      if (sweepTimer) clearInterval(sweepTimer);
+      reconciler.stop();
       tracking.stopListening();
       await commandQueue.close(() => tracking.clearAll());
     },

@@ -50,7 +50,10 @@ export interface StatusTrackingOptions {
 }
 
 export interface StatusTracking {
-  /** Rebuilds the flights of 'sent' rows (a core restart), then subscribes to the gateway. */
+  /**
+   * Rebuilds the flights of 'sent' rows, then subscribes to the gateway. After a core restart that
+   * is what makes late answers still count and deadlines still apply.
+   */
   start(): void;
   stopListening(): void;
   /** Tracks a command just written to its node's current session. */

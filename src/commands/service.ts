@@ -1,8 +1,9 @@
 // The operator command queue. Each command is a row in SQLite (the authority on its status) and a
 // BullMQ job in Redis (the durable obligation to deliver it; job id = command id).
 //
-// This file is the public surface (send, broadcast, list, get, cancel: parsing, git policy, node
-// selection, accepting a command into SQLite and Redis) and composes the parts:
+// This file is the public surface (send, broadcast, list, get, cancel; accepting a command into
+// SQLite and Redis, the settling of rows and its side effects) and composes the parts:
+// - intake.ts: what a command body (schema, git policy) and a node selection must satisfy.
 // - queue.ts: the BullMQ Queue/Worker and their Redis clients, Redis up/down, close.
 // - delivery.ts: the job processor (in order per node, one in flight, parked while it cannot run)
 //   and waking parked jobs.
@@ -14,18 +15,17 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { RedisOptions } from 'ioredis';
 import type { DatabaseHandle } from '../db/index.js';
-import { nodeCommandSchema, type NodeCommandBody } from '../protocol/index.js';
-import { checkGitPolicy, compileGitPolicy, type GitUrlRule } from './git-policy.js';
+import type { NodeCommandBody } from '../protocol/index.js';
+import { compileGitPolicy, type GitUrlRule } from './git-policy.js';
 import { createCommandMetrics, type CommandMetrics } from './metrics.js';
 import { CommandStore, toView, type CommandRow, type NewCommand } from './store.js';
 import { createDelivery } from './delivery.js';
+import { createCommandIntake, type ParsedCommand } from './intake.js';
 import { createReconciler } from './reconcile.js';
 import { answerTimeouts, createStatusTracking } from './status.js';
 import { createCommandQueue, withTimeout } from './queue.js';
 import {
-  COMMAND_KINDS,
   CommandError,
-  MAX_SELECTOR_STATUSES,
   type CommandKind,
   type CommandResult,
   type CommandStatus,
@@ -141,18 +141,6 @@ export interface FinishedCommand {
 /** requested_by of the GetInstalledPots the core queues itself when a node registers. */
 export const REGISTRATION_REQUESTER = 'core:registration';
 
-function commandKind(body: NodeCommandBody): CommandKind {
-  const key = Object.keys(body)[0];
-  if (!(COMMAND_KINDS as readonly string[]).includes(key)) throw new CommandError(400, 'bad_request', `unknown command ${key}`);
-  return key as CommandKind;
-}
-
-function commandPotId(body: NodeCommandBody): string | null {
-  if ('InstallPot' in body) return body.InstallPot.pot_id;
-  const value = Object.values(body)[0];
-  return typeof value === 'string' ? value : null;
-}
-
 const redisUnavailable = () =>
   new CommandError(503, 'redis_unavailable', 'the command queue (Redis) is unavailable: nothing was queued, retry later');
 
@@ -184,6 +172,8 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     stalledIntervalMs: opts.stalledIntervalMs ?? 15_000,
   });
   const redisReady = commandQueue.redisReady;
+
+  const intake = createCommandIntake({ store, gateway, metrics, gitAllowed });
 
   let started = false;
   let closed = false;
@@ -274,7 +264,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       return;
     }
     if (store.list({ node, status: 'queued', kind: 'GetInstalledPots', limit: 1 }).length > 0) return;
-    const row = newRow(node, parseCommand({ GetInstalledPots: {} }), Date.now(), null, REGISTRATION_REQUESTER);
+    const row = newRow(node, intake.parse({ GetInstalledPots: {} }), Date.now(), null, REGISTRATION_REQUESTER);
     enqueue([row]).then(
       () => log.debug({ command: row.id, node }, 'GetInstalledPots queued for the registration'),
       (err: Error) => log.warn({ err: err.message, node }, 'could not queue GetInstalledPots for the registration'),
@@ -283,42 +273,8 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
 
   // ------------------------------------------------------------------ accepting commands
 
-  function parseCommand(command: unknown): { body: NodeCommandBody; kind: CommandKind; potId: string | null } {
-    const parsed = nodeCommandSchema.safeParse(command);
-    if (!parsed.success) {
-      metrics.rejected('invalid');
-      const detail = parsed.error.issues
-        .map((i) => `${i.path.length ? `command.${i.path.join('.')}: ` : ''}${i.message}`)
-        .join('; ');
-      throw new CommandError(400, 'bad_request', detail || 'invalid command');
-    }
-    const body = parsed.data;
-    try {
-      checkGitPolicy(body, gitAllowed);
-    } catch (err) {
-      metrics.rejected('git_url');
-      throw err;
-    }
-    return { body, kind: commandKind(body), potId: commandPotId(body) };
-  }
-
   function noteInstall(body: NodeCommandBody): void {
     if ('InstallPot' in body) opts.onInstallPot?.(body.InstallPot.honeypot_type);
-  }
-
-  function checkNodes(names: string[]): void {
-    const known = store.knownNodes(names);
-    const unknown = names.filter((n) => !known.has(n));
-    if (unknown.length) {
-      metrics.rejected('unknown_node');
-      const shown = unknown.slice(0, 20).join(', ') + (unknown.length > 20 ? `, and ${unknown.length - 20} more` : '');
-      throw new CommandError(404, 'unknown_node', `unknown node${unknown.length > 1 ? 's' : ''}: ${shown}`);
-    }
-    const revoked = names.filter((n) => known.get(n) === 'revoked');
-    if (revoked.length) {
-      metrics.rejected('revoked_node');
-      throw new CommandError(409, 'node_revoked', `revoked node${revoked.length > 1 ? 's' : ''} cannot receive commands: ${revoked.slice(0, 20).join(', ')}`);
-    }
   }
 
   /** Stores the rows, then hands their jobs to Redis; only then are they accepted. */
@@ -348,7 +304,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     return inserted;
   }
 
-  function newRow(node: string, parsed: ReturnType<typeof parseCommand>, now: number, batchId: string | null, by: string | null): NewCommand {
+  function newRow(node: string, parsed: ParsedCommand, now: number, batchId: string | null, by: string | null): NewCommand {
     return {
       id: randomUUID(),
       nodeName: node,
@@ -360,28 +316,6 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       createdAt: now,
       expiresAt: now + ttlMs,
     };
-  }
-
-  function resolveSelector(selector: NodeSelector): string[] {
-    if (Array.isArray(selector)) {
-      const names = [...new Set(selector)];
-      checkNodes(names);
-      return names;
-    }
-    if (selector === 'all') return store.selectNodes();
-    if (selector === 'online') {
-      const online = new Set(gateway.onlineNodes());
-      return store.selectNodes().filter((n) => online.has(n));
-    }
-    if (selector && typeof selector === 'object' && 'status' in selector) {
-      const statuses = [...new Set(Array.isArray(selector.status) ? selector.status : [selector.status])];
-      // Each status is one bound SQL parameter: the list is bounded, never passed through whole.
-      if (statuses.length > MAX_SELECTOR_STATUSES) {
-        throw new CommandError(400, 'bad_request', `nodes.status lists at most ${MAX_SELECTOR_STATUSES} statuses`);
-      }
-      return store.selectNodes(statuses);
-    }
-    throw new CommandError(400, 'bad_request', 'nodes must be a list of node names, "all", "online" or {"status": ...}');
   }
 
   // ------------------------------------------------------------------ public surface
@@ -408,8 +342,8 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     },
 
     async send(node, command, o = {}) {
-      const parsed = parseCommand(command);
-      checkNodes([node]);
+      const parsed = intake.parse(command);
+      intake.checkNodes([node]);
       const [row] = await enqueue([newRow(node, parsed, Date.now(), null, o.requestedBy ?? null)]);
       log.info({ command: row.id, node, kind: row.kind, seq: row.seq, by: row.requestedBy }, 'command queued');
       noteInstall(parsed.body);
@@ -417,8 +351,8 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     },
 
     async broadcast(selector, command, o = {}) {
-      const parsed = parseCommand(command);
-      const names = resolveSelector(selector);
+      const parsed = intake.parse(command);
+      const names = intake.resolveSelector(selector);
       if (names.length === 0) {
         metrics.rejected('empty_selection');
         throw new CommandError(422, 'no_nodes_selected', 'the node selection matched no nodes; nothing was queued');

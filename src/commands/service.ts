@@ -211,6 +211,9 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     return true;
   }
 
+  // The parts need each other in a cycle (an answer settles a row, which wakes the node's lane in
+  // delivery, which tracks the next sent command), so they are joined here through closures that
+  // are only called once start() has run, when every part exists.
   const tracking = createStatusTracking({
     store,
     gateway,

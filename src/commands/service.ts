@@ -1,43 +1,37 @@
 // The operator command queue. Each command is a row in SQLite (the authority on its status) and a
 // BullMQ job in Redis (the durable obligation to deliver it; job id = command id).
 //
-// Delivery rules
-// - One in flight per node, strictly in seq order: a job runs its command only when the node is
-//   online, nothing of that node is 'sent', and no lower seq of that node is still 'queued'.
-//   Otherwise the job parks itself (moveToDelayed) until it is woken or its command expires.
-// - Waking: when a node comes online, or its in-flight command ends, the node's lowest queued
-//   command's job is promoted. A periodic sweep repeats that for every online idle node as a
-//   backstop, and expires overdue commands in SQLite even while Redis is down.
-// - Once sent, the job parks until the answer deadline; the answer tracker (fed by gateway events)
-//   settles the row and promotes the job so it completes. After a core restart the tracker is
-//   rebuilt from the 'sent' rows, so late answers still count and deadlines still apply.
-// - Redis is re-synchronised from SQLite at start and whenever the connection comes back: every
-//   queued/sent row gets its job re-added (adding an existing job id is a no-op). That is what
-//   makes an accepted command survive a Redis that lost its last second of AOF.
+// This file is the public surface (send, broadcast, list, get, cancel; accepting a command into
+// SQLite and Redis, the settling of rows and its side effects) and composes the parts:
+// - intake.ts: what a command body (schema, git policy) and a node selection must satisfy.
+// - queue.ts: the BullMQ Queue/Worker and their Redis clients, Redis up/down, close.
+// - delivery.ts: the job processor (in order per node, one in flight, parked while it cannot run)
+//   and waking parked jobs.
+// - status.ts: what nodes answer, fed to the answer tracker (tracker.ts), and answer deadlines.
+// - reconcile.ts: re-adding the jobs of queued/sent rows when Redis (re)connects, and the periodic
+//   sweep (expiry, idle-node wake-up).
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
-import { DelayedError, Queue, Worker, type Job } from 'bullmq';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import type { DatabaseHandle } from '../db/index.js';
-import { nodeCommandSchema, type NodeCommandBody } from '../protocol/index.js';
-import { checkGitPolicy, compileGitPolicy, type GitUrlRule } from './git-policy.js';
+import type { NodeCommandBody } from '../protocol/index.js';
+import { compileGitPolicy, type GitUrlRule } from './git-policy.js';
 import { createCommandMetrics, type CommandMetrics } from './metrics.js';
 import { CommandStore, toView, type CommandRow, type NewCommand } from './store.js';
-import { AnswerTracker, type Flight } from './tracker.js';
-import { sinkLateConnectionErrors } from './bullmq-close.js';
+import { createDelivery } from './delivery.js';
+import { createCommandIntake, type ParsedCommand } from './intake.js';
+import { createReconciler } from './reconcile.js';
+import { answerTimeouts, createStatusTracking } from './status.js';
+import { createCommandQueue, withTimeout } from './queue.js';
 import {
-  COMMAND_KINDS,
   CommandError,
-  isTerminal,
-  MAX_SELECTOR_STATUSES,
   type CommandKind,
   type CommandResult,
   type CommandStatus,
   type CommandTransport,
   type CommandView,
   type NodeSelector,
-  type ReportedPot,
   type TerminalStatus,
 } from './types.js';
 
@@ -147,47 +141,6 @@ export interface FinishedCommand {
 /** requested_by of the GetInstalledPots the core queues itself when a node registers. */
 export const REGISTRATION_REQUESTER = 'core:registration';
 
-interface JobData {
-  node: string;
-  seq: number;
-}
-
-const DEFAULT_TIMEOUTS: Record<CommandKind, number> = {
-  InstallPot: 120_000,
-  Restart: 120_000,
-  DeployPot: 30_000,
-  StopPot: 30_000,
-  RestartPot: 30_000,
-  GetPotStatus: 30_000,
-  GetPotInfo: 30_000,
-  GetPotLogs: 30_000,
-  GetPotMetrics: 30_000,
-  GetInstalledPots: 30_000,
-  UpdateConfig: 30_000,
-};
-
-function commandKind(body: NodeCommandBody): CommandKind {
-  const key = Object.keys(body)[0];
-  if (!(COMMAND_KINDS as readonly string[]).includes(key)) throw new CommandError(400, 'bad_request', `unknown command ${key}`);
-  return key as CommandKind;
-}
-
-function commandPotId(body: NodeCommandBody): string | null {
-  if ('InstallPot' in body) return body.InstallPot.pot_id;
-  const value = Object.values(body)[0];
-  return typeof value === 'string' ? value : null;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, rej) => {
-      timer = setTimeout(() => rej(new Error(`${what} timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 const redisUnavailable = () =>
   new CommandError(503, 'redis_unavailable', 'the command queue (Redis) is unavailable: nothing was queued, retry later');
 
@@ -196,95 +149,41 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
   const gateway = opts.gateway;
   const store = new CommandStore(opts.db);
   const ttlMs = opts.ttlMs ?? 24 * 3600_000;
-  const timeouts: Record<CommandKind, number> =
-    typeof opts.answerTimeoutMs === 'number'
-      ? Object.fromEntries(COMMAND_KINDS.map((k) => [k, opts.answerTimeoutMs as number])) as Record<CommandKind, number>
-      : { ...DEFAULT_TIMEOUTS, ...(opts.answerTimeoutMs ?? {}) };
+  const timeouts = answerTimeouts(opts.answerTimeoutMs);
   const gitAllowed = opts.gitUrlAllowList && opts.gitUrlAllowList.length > 0 ? compileGitPolicy(opts.gitUrlAllowList) : null;
-  const queueName = opts.queueName ?? 'apiary-commands';
-  const prefix = opts.prefix ?? 'bull';
   const redisTimeoutMs = opts.redisTimeoutMs ?? 3000;
   const recheckMs = opts.recheckMs ?? 600_000;
-  const sweepIntervalMs = opts.sweepIntervalMs ?? 15_000;
   const startWaitMs = opts.startWaitMs ?? 5000;
   const metrics: CommandMetrics = createCommandMetrics(opts.registry, {
     queued: () => store.count('queued'),
     inFlight: () => store.count('sent'),
   });
 
-  if (!opts.connection && !opts.redisUrl) throw new Error('createCommandService needs redisUrl or connection');
-  // Reconnect quickly and forever: the queue must recover by itself when Redis comes back.
-  const retryStrategy = (times: number) => Math.min(100 * times, 1000);
-  const makeClient = (extra: RedisOptions): Redis => {
-    const o: RedisOptions = { ...opts.connection, ...extra, retryStrategy, lazyConnect: false };
-    return opts.connection ? new Redis(o) : new Redis(opts.redisUrl as string, o);
-  };
-  // API-side client: no offline queue and a command timeout, so a dead Redis fails a request in
-  // milliseconds instead of parking it behind ioredis reconnect attempts.
-  const queueClient = makeClient({
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: redisTimeoutMs,
-    connectionName: 'apiary-commands-queue',
+  const commandQueue = createCommandQueue({
+    logger: log,
+    onRedisError: () => metrics.redisError(),
+    redisUrl: opts.redisUrl,
+    connection: opts.connection,
+    queueName: opts.queueName ?? 'apiary-commands',
+    prefix: opts.prefix ?? 'bull',
+    redisTimeoutMs,
+    concurrency: opts.concurrency ?? 64,
+    lockDurationMs: opts.lockDurationMs ?? 30_000,
+    stalledIntervalMs: opts.stalledIntervalMs ?? 15_000,
   });
-  // Worker-side client: BullMQ requires maxRetriesPerRequest null; its operations wait for Redis.
-  const workerClient = makeClient({ maxRetriesPerRequest: null, connectionName: 'apiary-commands-worker' });
+  const redisReady = commandQueue.redisReady;
 
-  let redisDown = false;
-  const onRedisError = (which: string) => (err: Error) => {
-    metrics.redisError();
-    if (!redisDown) {
-      redisDown = true;
-      log.warn({ err: err.message, client: which }, 'command queue lost Redis; sends answer 503 until it is back');
-    } else {
-      log.debug({ err: err.message, client: which }, 'command queue redis error');
-    }
-  };
-  queueClient.on('error', onRedisError('queue'));
-  workerClient.on('error', onRedisError('worker'));
-  // A Redis shutting down cleanly closes the connection without an error event.
-  queueClient.on('close', () => {
-    if (closed || redisDown) return;
-    redisDown = true;
-    log.warn('command queue lost its Redis connection; sends answer 503 until it is back');
-  });
+  const intake = createCommandIntake({ store, gateway, metrics, gitAllowed });
 
-  const queue = new Queue<JobData>(queueName, {
-    connection: queueClient,
-    prefix,
-    defaultJobOptions: { removeOnComplete: true, removeOnFail: true, attempts: 1 },
-  });
-  queue.on('error', onRedisError('queue'));
-
-  let worker: Worker<JobData> | undefined;
   let started = false;
   let closed = false;
-  let sweepTimer: NodeJS.Timeout | undefined;
-  let reconciling: Promise<void> | undefined;
-
-  const redisReady = () => queueClient.status === 'ready' && !closed;
-
-  async function waitForRedis(ms: number): Promise<void> {
-    if (redisReady()) return;
-    let onReadyOnce: (() => void) | undefined;
-    await withTimeout(
-      new Promise<void>((res) => {
-        onReadyOnce = res;
-        queueClient.once('ready', res);
-      }),
-      ms,
-      'redis',
-    ).catch(() => undefined);
-    if (onReadyOnce) queueClient.off('ready', onReadyOnce);
-    await withTimeout(queue.waitUntilReady(), ms, 'queue').catch(() => undefined);
-  }
 
   // ------------------------------------------------------------------ settling
 
   /** Side effects of a row that just reached a final status. */
   function finished(row: CommandRow, to: TerminalStatus, result: CommandResult | null, inWorker: boolean): void {
     const now = Date.now();
-    tracker.forget(row.id, row.nodeName);
+    tracking.forget(row.id, row.nodeName);
     metrics.finished(row.kind as CommandKind, to);
     if (row.sentAt !== null && (to === 'succeeded' || to === 'failed')) metrics.answered(row.kind as CommandKind, (now - row.sentAt) / 1000);
     log.info(
@@ -292,7 +191,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       'command finished',
     );
     // A job parked until its deadline or expiry completes now instead of lingering in Redis.
-    if (!inWorker) promote(row.id);
+    if (!inWorker) commandQueue.promote(row.id);
     wake(row.nodeName);
     const done: FinishedCommand = { id: row.id, node: row.nodeName, kind: row.kind as CommandKind, status: to, result, requestedBy: row.requestedBy, createdAt: row.createdAt };
     for (const l of finishedListeners) {
@@ -312,250 +211,54 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     return true;
   }
 
-  const tracker = new AnswerTracker(
-    {
-      // Called from timers and gateway events: a failure here must be logged, never thrown.
-      settle: (f: Flight, status, result) => {
-        if (closed) return;
-        try {
-          settle(f.id, 'sent', status, result);
-        } catch (err) {
-          log.error({ err, command: f.id }, 'could not record a command outcome');
-        }
-      },
-      progress: (f: Flight, result) => {
-        if (closed) return;
-        try {
-          store.progress(f.id, result);
-        } catch (err) {
-          log.error({ err, command: f.id }, 'could not record command progress');
-        }
-      },
+  // The parts need each other in a cycle (an answer settles a row, which wakes the node's lane in
+  // delivery, which tracks the next sent command), so they are joined here through closures that
+  // are only called once start() has run, when every part exists.
+  const tracking = createStatusTracking({
+    store,
+    gateway,
+    logger: log,
+    timeouts,
+    quietPeriodMs: opts.quietPeriodMs ?? 2000,
+    updateConfigGraceMs: opts.updateConfigGraceMs ?? 2000,
+    isClosed: () => closed,
+    settleSent: (id, status, result) => {
+      settle(id, 'sent', status, result);
     },
-    { quietPeriodMs: opts.quietPeriodMs ?? 2000, updateConfigGraceMs: opts.updateConfigGraceMs ?? 2000 },
-  );
+    onNodeOnline: (node) => {
+      wake(node);
+      if (opts.installedPotsOnRegistration) requestInstalledPots(node);
+    },
+  });
 
-  function trackSent(row: CommandRow, nodeId: string | undefined): void {
-    const body = JSON.parse(row.command) as NodeCommandBody;
-    let pots: ReportedPot[] = [];
-    if (row.result) {
-      try {
-        pots = (JSON.parse(row.result) as CommandResult).pots ?? [];
-      } catch {
-        pots = [];
-      }
-    }
-    tracker.track(
-      {
-        id: row.id,
-        node: row.nodeName,
-        kind: row.kind as CommandKind,
-        potId: row.potId,
-        autoStart: 'InstallPot' in body ? body.InstallPot.auto_start : false,
-        sentAt: row.sentAt ?? Date.now(),
-        deadline: (row.sentAt ?? Date.now()) + timeouts[row.kind as CommandKind],
-        nodeId,
-      },
-      pots,
-    );
-  }
+  const delivery = createDelivery({
+    store,
+    gateway,
+    commandQueue,
+    tracking,
+    logger: log,
+    metrics,
+    timeouts,
+    recheckMs,
+    isClosed: () => closed,
+    settleFromJob: (id, from, to, result) => {
+      settle(id, from, to, result, true);
+    },
+  });
+  const wake = delivery.wake;
 
-  // ------------------------------------------------------------------ waking
+  const reconciler = createReconciler({
+    store,
+    gateway,
+    commandQueue,
+    logger: log,
+    metrics,
+    sweepIntervalMs: opts.sweepIntervalMs ?? 15_000,
+    wake,
+    finished: (row, to, result) => finished(row, to, result, false),
+  });
 
-  const nodeIds = new Map<string, string>();
-  const waking = new Map<string, boolean>();
-
-  function promote(id: string): void {
-    if (!redisReady()) return;
-    void (async () => {
-      const job = await queue.getJob(id);
-      if (job) await job.promote();
-    })().catch(() => {
-      // Not delayed (waiting or running): it runs anyway.
-    });
-  }
-
-  /** Makes the node's next command run now if it can; coalesces concurrent calls per node. */
-  function wake(node: string): void {
-    if (waking.has(node)) {
-      waking.set(node, true);
-      return;
-    }
-    waking.set(node, false);
-    void (async () => {
-      do {
-        waking.set(node, false);
-        await wakeOnce(node).catch((err: Error) => {
-          metrics.redisError();
-          log.debug({ err: err.message, node }, 'could not wake the node lane; the sweep will retry');
-        });
-      } while (waking.get(node) === true && !closed);
-      waking.delete(node);
-    })();
-  }
-
-  async function wakeOnce(node: string): Promise<void> {
-    if (closed || !redisReady() || !gateway.isOnline(node) || store.inFlight(node)) return;
-    const next = store.nextQueued(node);
-    if (!next) return;
-    const job = await queue.getJob(next.id);
-    if (!job) {
-      // Its job is gone (Redis lost data, or the job failed and was removed): recreate it.
-      await queue.add(next.kind, { node: next.nodeName, seq: next.seq }, { jobId: next.id });
-      return;
-    }
-    if (await job.isDelayed()) await job.promote().catch(() => undefined);
-  }
-
-  /** Whether a row's job should run now rather than stay parked. */
-  function runnable(id: string): boolean {
-    const row = store.get(id);
-    if (!row) return true;
-    if (isTerminal(row.status)) return true;
-    if (row.status === 'sent') return Date.now() >= (row.sentAt ?? 0) + timeouts[row.kind as CommandKind];
-    if (Date.now() >= row.expiresAt) return true;
-    return blockedBy(row) === null;
-  }
-
-  function blockedBy(row: CommandRow): 'offline' | 'busy' | 'behind' | null {
-    if (!gateway.isOnline(row.nodeName)) return 'offline';
-    if (store.inFlight(row.nodeName)) return 'busy';
-    if (store.hasEarlierQueued(row.nodeName, row.seq)) return 'behind';
-    return null;
-  }
-
-  // ------------------------------------------------------------------ worker
-
-  async function park(job: Job<JobData>, token: string | undefined, until: number): Promise<never> {
-    await job.moveToDelayed(until, token);
-    // Something may have made the job runnable while it was active (wake() cannot promote an
-    // active job); re-check once it is in the delayed set.
-    const id = job.id as string;
-    setImmediate(() => {
-      try {
-        if (!closed && runnable(id)) promote(id);
-      } catch (err) {
-        log.error({ err, job: id }, 'could not re-check a parked command job; the sweep will');
-      }
-    });
-    throw new DelayedError();
-  }
-
-  async function processJob(job: Job<JobData>, token?: string): Promise<string> {
-    const id = job.id as string;
-    // Shutting down: nothing new goes out (its answer could not be tracked); the job is due at
-    // once for whichever worker runs next.
-    if (closed) return park(job, token, Date.now());
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const row = store.get(id);
-      if (!row) {
-        log.warn({ job: id }, 'command job without a command row (never accepted); dropped');
-        return 'orphan';
-      }
-      const now = Date.now();
-      if (isTerminal(row.status)) return row.status;
-      const kind = row.kind as CommandKind;
-      if (row.status === 'sent') {
-        const deadline = (row.sentAt ?? now) + timeouts[kind];
-        if (now >= deadline) {
-          if (!tracker.timeoutNow(id, row.nodeName)) {
-            settle(id, 'sent', 'failed', { reason: 'timeout', message: `no answer from the node within ${Math.round(timeouts[kind] / 1000)} s` }, true);
-          }
-          continue;
-        }
-        if (!tracker.get(row.nodeName)) trackSent(row, undefined);
-        return park(job, token, deadline);
-      }
-      if (now >= row.expiresAt) {
-        settle(id, 'queued', 'expired', { reason: 'ttl', message: 'not delivered before its TTL: the node was offline or busy' }, true);
-        continue;
-      }
-      if (blockedBy(row)) return park(job, token, Math.min(row.expiresAt, now + recheckMs));
-      // Checked and claimed in the same tick: nothing else can slip a command to this node between.
-      if (!store.markSent(id, now)) continue;
-      const body = JSON.parse(row.command) as NodeCommandBody;
-      if (!gateway.sendCommand(row.nodeName, body)) {
-        store.unmarkSent(id);
-        log.debug({ command: id, node: row.nodeName }, 'node went away before the command could be written; parked');
-        return park(job, token, Math.min(row.expiresAt, now + recheckMs));
-      }
-      trackSent({ ...row, status: 'sent', sentAt: now }, nodeIds.get(row.nodeName));
-      metrics.delivered((now - row.createdAt) / 1000);
-      log.info({ command: id, node: row.nodeName, kind, seq: row.seq }, 'command sent');
-      return park(job, token, now + timeouts[kind]);
-    }
-    return 'settled';
-  }
-
-  async function processor(job: Job<JobData>, token?: string): Promise<string> {
-    try {
-      return await processJob(job, token);
-    } catch (err) {
-      if (err instanceof DelayedError) throw err;
-      // The job must not fail: a failed job is removed and its command would depend on the
-      // sweep to be re-queued. Retry shortly instead.
-      log.error({ err, job: job.id }, 'command job failed; retrying in 5 s');
-      await job.moveToDelayed(Date.now() + 5000, token);
-      throw new DelayedError();
-    }
-  }
-
-  // ------------------------------------------------------------------ housekeeping
-
-  /** Re-adds the job of every queued/sent row (existing ids are left alone) and wakes idle lanes. */
-  async function reconcile(): Promise<void> {
-    if (reconciling) return reconciling;
-    reconciling = (async () => {
-      const rows = store.pending();
-      for (let i = 0; i < rows.length && redisReady(); i += 500) {
-        const chunk = rows.slice(i, i + 500);
-        await queue.addBulk(chunk.map((r) => ({ name: r.kind, data: { node: r.nodeName, seq: r.seq }, opts: { jobId: r.id } })));
-      }
-      for (const node of new Set(rows.map((r) => r.nodeName))) wake(node);
-      if (rows.length) log.info({ pending: rows.length }, 'command queue re-synchronised with Redis');
-    })()
-      .catch((err: Error) => {
-        metrics.redisError();
-        log.warn({ err: err.message }, 'command queue re-synchronisation failed; retried on the next reconnect or sweep');
-      })
-      .finally(() => {
-        reconciling = undefined;
-      });
-    return reconciling;
-  }
-
-  let needsReconcile = true;
-  function sweep(): void {
-    const now = Date.now();
-    const result: CommandResult = { reason: 'ttl', message: 'not delivered before its TTL: the node was offline or busy' };
-    for (const row of store.dueForExpiry(now)) {
-      if (store.finish(row.id, 'queued', 'expired', result, now)) finished(row, 'expired', result, false);
-    }
-    if (!redisReady()) return;
-    if (needsReconcile) {
-      needsReconcile = false;
-      void reconcile();
-      return;
-    }
-    for (const node of store.nodesWithQueued()) if (gateway.isOnline(node) && !store.inFlight(node)) wake(node);
-  }
-
-  const onReady = () => {
-    if (redisDown) log.info('command queue reconnected to Redis');
-    redisDown = false;
-    if (started && !closed) void reconcile();
-    else needsReconcile = true;
-  };
-  queueClient.on('ready', onReady);
-
-  // ------------------------------------------------------------------ gateway events
-
-  const onOnline = (n: { nodeName: string; nodeId: string }) => {
-    nodeIds.set(n.nodeName, n.nodeId);
-    tracker.online(n);
-    wake(n.nodeName);
-    if (opts.installedPotsOnRegistration) requestInstalledPots(n.nodeName);
-  };
+  // ------------------------------------------------------------------ registrations
 
   /** Queues the GetInstalledPots of a (re)registration, unless one is already waiting. */
   function requestInstalledPots(node: string): void {
@@ -564,58 +267,17 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       return;
     }
     if (store.list({ node, status: 'queued', kind: 'GetInstalledPots', limit: 1 }).length > 0) return;
-    const row = newRow(node, parseCommand({ GetInstalledPots: {} }), Date.now(), null, REGISTRATION_REQUESTER);
+    const row = newRow(node, intake.parse({ GetInstalledPots: {} }), Date.now(), null, REGISTRATION_REQUESTER);
     enqueue([row]).then(
       () => log.debug({ command: row.id, node }, 'GetInstalledPots queued for the registration'),
       (err: Error) => log.warn({ err: err.message, node }, 'could not queue GetInstalledPots for the registration'),
     );
   }
-  const onOffline = (n: { nodeName: string }) => {
-    nodeIds.delete(n.nodeName);
-  };
-  const onPotStatus = (u: { nodeName: string; potId: string; potType: string; status: string; message?: string }) =>
-    tracker.potStatus(u);
-  const onNodeEvent = (e: { nodeName: string; event: string; message?: string; description?: string }) =>
-    tracker.nodeEvent(e);
 
   // ------------------------------------------------------------------ accepting commands
 
-  function parseCommand(command: unknown): { body: NodeCommandBody; kind: CommandKind; potId: string | null } {
-    const parsed = nodeCommandSchema.safeParse(command);
-    if (!parsed.success) {
-      metrics.rejected('invalid');
-      const detail = parsed.error.issues
-        .map((i) => `${i.path.length ? `command.${i.path.join('.')}: ` : ''}${i.message}`)
-        .join('; ');
-      throw new CommandError(400, 'bad_request', detail || 'invalid command');
-    }
-    const body = parsed.data;
-    try {
-      checkGitPolicy(body, gitAllowed);
-    } catch (err) {
-      metrics.rejected('git_url');
-      throw err;
-    }
-    return { body, kind: commandKind(body), potId: commandPotId(body) };
-  }
-
   function noteInstall(body: NodeCommandBody): void {
     if ('InstallPot' in body) opts.onInstallPot?.(body.InstallPot.honeypot_type);
-  }
-
-  function checkNodes(names: string[]): void {
-    const known = store.knownNodes(names);
-    const unknown = names.filter((n) => !known.has(n));
-    if (unknown.length) {
-      metrics.rejected('unknown_node');
-      const shown = unknown.slice(0, 20).join(', ') + (unknown.length > 20 ? `, and ${unknown.length - 20} more` : '');
-      throw new CommandError(404, 'unknown_node', `unknown node${unknown.length > 1 ? 's' : ''}: ${shown}`);
-    }
-    const revoked = names.filter((n) => known.get(n) === 'revoked');
-    if (revoked.length) {
-      metrics.rejected('revoked_node');
-      throw new CommandError(409, 'node_revoked', `revoked node${revoked.length > 1 ? 's' : ''} cannot receive commands: ${revoked.slice(0, 20).join(', ')}`);
-    }
   }
 
   /** Stores the rows, then hands their jobs to Redis; only then are they accepted. */
@@ -626,9 +288,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     }
     const inserted = store.insert(rows);
     try {
-      const jobs = inserted.map((r) => ({ name: r.kind, data: { node: r.nodeName, seq: r.seq }, opts: { jobId: r.id } }));
-      const adding: Promise<unknown> =
-        jobs.length === 1 ? queue.add(jobs[0].name, jobs[0].data, jobs[0].opts) : queue.addBulk(jobs);
+      const adding = inserted.length === 1 ? commandQueue.add(inserted[0]) : commandQueue.addBulk(inserted);
       await withTimeout(adding, redisTimeoutMs * 2, 'queueing');
     } catch (err) {
       metrics.redisError();
@@ -647,7 +307,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     return inserted;
   }
 
-  function newRow(node: string, parsed: ReturnType<typeof parseCommand>, now: number, batchId: string | null, by: string | null): NewCommand {
+  function newRow(node: string, parsed: ParsedCommand, now: number, batchId: string | null, by: string | null): NewCommand {
     return {
       id: randomUUID(),
       nodeName: node,
@@ -661,97 +321,32 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     };
   }
 
-  function resolveSelector(selector: NodeSelector): string[] {
-    if (Array.isArray(selector)) {
-      const names = [...new Set(selector)];
-      checkNodes(names);
-      return names;
-    }
-    if (selector === 'all') return store.selectNodes();
-    if (selector === 'online') {
-      const online = new Set(gateway.onlineNodes());
-      return store.selectNodes().filter((n) => online.has(n));
-    }
-    if (selector && typeof selector === 'object' && 'status' in selector) {
-      const statuses = [...new Set(Array.isArray(selector.status) ? selector.status : [selector.status])];
-      // Each status is one bound SQL parameter: the list is bounded, never passed through whole.
-      if (statuses.length > MAX_SELECTOR_STATUSES) {
-        throw new CommandError(400, 'bad_request', `nodes.status lists at most ${MAX_SELECTOR_STATUSES} statuses`);
-      }
-      return store.selectNodes(statuses);
-    }
-    throw new CommandError(400, 'bad_request', 'nodes must be a list of node names, "all", "online" or {"status": ...}');
-  }
-
   // ------------------------------------------------------------------ public surface
 
   return {
     async start() {
       if (started || closed) return;
       started = true;
-      for (const row of store.pending()) if (row.status === 'sent') trackSent(row, undefined);
-      gateway.on('online', onOnline);
-      gateway.on('offline', onOffline);
-      gateway.on('potStatus', onPotStatus);
-      gateway.on('nodeEvent', onNodeEvent);
-      worker = new Worker<JobData>(queueName, processor, {
-        connection: workerClient,
-        prefix,
-        concurrency: opts.concurrency ?? 64,
-        lockDuration: opts.lockDurationMs ?? 30_000,
-        stalledInterval: opts.stalledIntervalMs ?? 15_000,
-        // Restarts and Redis outages stall jobs legitimately; a stalled job is simply re-run.
-        maxStalledCount: 1000,
-        // After a Redis outage the worker retries after this long (BullMQ's default is 15 s).
-        runRetryDelay: 1000,
-        drainDelay: 5,
-      });
-      worker.on('error', onRedisError('worker'));
-      sweepTimer = setInterval(sweep, sweepIntervalMs);
-      sweepTimer.unref();
+      tracking.start();
+      commandQueue.startWorker(delivery.processor);
+      reconciler.start();
       // Give a Redis that is starting alongside us a moment, so the first requests are not 503s;
       // a Redis that stays away is not waited for (the queue recovers when it comes).
-      await waitForRedis(startWaitMs);
-      needsReconcile = !redisReady();
-      if (!needsReconcile) void reconcile();
+      await commandQueue.waitForRedis(startWaitMs);
+      reconciler.syncIfReady();
     },
 
     async close() {
       if (closed) return;
       closed = true;
-      if (sweepTimer) clearInterval(sweepTimer);
-      gateway.off('online', onOnline);
-      gateway.off('offline', onOffline);
-      gateway.off('potStatus', onPotStatus);
-      gateway.off('nodeEvent', onNodeEvent);
-      queueClient.off('ready', onReady);
-      const up = queueClient.status === 'ready';
-      const quietly = (p: Promise<unknown> | undefined, ms: number) =>
-        p ? withTimeout(p, ms, 'close').catch((err: Error) => log.debug({ err: err.message }, 'command queue close step')) : undefined;
-      // A graceful worker close waits for running jobs; with Redis gone they could wait forever.
-      await quietly(worker?.close(!up), 10_000);
-      // BullMQ 5 can arm its stalled-check timer (stalledInterval, not unref'd) after close() when
-      // close lands during a check; stop it again (here and once the connections are gone) so a
-      // closed service holds no timers.
-      const stopStalledCheck = () =>
-        (worker as unknown as { stalledCheckStopper?: () => void } | undefined)?.stalledCheckStopper?.();
-      stopStalledCheck();
-      tracker.clearAll();
-      await quietly(queue.close(), 3000);
-      sinkLateConnectionErrors(worker, log);
-      sinkLateConnectionErrors(queue, log);
-      for (const c of [queueClient, workerClient]) {
-        if (c.status === 'ready') await quietly(c.quit(), 2000);
-        c.disconnect();
-      }
-      stopStalledCheck();
-      await new Promise((r) => setImmediate(r));
-      stopStalledCheck();
+      reconciler.stop();
+      tracking.stopListening();
+      await commandQueue.close(() => tracking.clearAll());
     },
 
     async send(node, command, o = {}) {
-      const parsed = parseCommand(command);
-      checkNodes([node]);
+      const parsed = intake.parse(command);
+      intake.checkNodes([node]);
       const [row] = await enqueue([newRow(node, parsed, Date.now(), null, o.requestedBy ?? null)]);
       log.info({ command: row.id, node, kind: row.kind, seq: row.seq, by: row.requestedBy }, 'command queued');
       noteInstall(parsed.body);
@@ -759,8 +354,8 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     },
 
     async broadcast(selector, command, o = {}) {
-      const parsed = parseCommand(command);
-      const names = resolveSelector(selector);
+      const parsed = intake.parse(command);
+      const names = intake.resolveSelector(selector);
       if (names.length === 0) {
         metrics.rejected('empty_selection');
         throw new CommandError(422, 'no_nodes_selected', 'the node selection matched no nodes; nothing was queued');

@@ -1,0 +1,177 @@
+// Delivery of queued commands to their nodes: the BullMQ job processor and the waking of parked
+// jobs. The command row in SQLite is the authority on status; the job (job id = command id) is the
+// durable obligation to deliver it.
+//
+// - One in flight per node, strictly in seq order: a job runs its command only when the node is
+//   online, nothing of that node is 'sent', and no lower seq of that node is still 'queued'.
+//   Otherwise the job parks itself (moveToDelayed) until it is woken or its command expires.
+// - Waking: when a node comes online, or its in-flight command ends, the node's lowest queued
+//   command's job is promoted. A periodic sweep (reconcile.ts) repeats that for every online idle
+//   node as a backstop.
+// - Once sent, the job parks until the answer deadline; status tracking (status.ts) settles the row
+//   and promotes the job so it completes.
+import { DelayedError, type Job } from 'bullmq';
+import type { FastifyBaseLogger } from 'fastify';
+import type { NodeCommandBody } from '../protocol/index.js';
+import type { CommandMetrics } from './metrics.js';
+import type { CommandQueue, JobData } from './queue.js';
+import type { StatusTracking } from './status.js';
+import type { CommandRow, CommandStore } from './store.js';
+import { isTerminal, type CommandKind, type CommandResult, type CommandTransport, type TerminalStatus } from './types.js';
+
+export interface DeliveryOptions {
+  store: CommandStore;
+  gateway: CommandTransport;
+  commandQueue: CommandQueue;
+  tracking: Pick<StatusTracking, 'trackSent' | 'trackRecovered' | 'isTracking' | 'timeoutNow'>;
+  logger: FastifyBaseLogger;
+  metrics: Pick<CommandMetrics, 'delivered' | 'redisError'>;
+  timeouts: Record<CommandKind, number>;
+  /** Longest a parked job sleeps before re-checking by itself. */
+  recheckMs: number;
+  /** True once the service is closing: nothing new goes out. */
+  isClosed(): boolean;
+  /**
+   * Makes a final status stick (compare-and-set on `from`) with its side effects, from inside the
+   * row's own running job (so the job is not promoted: it completes by returning).
+   */
+  settleFromJob(id: string, from: 'queued' | 'sent', to: TerminalStatus, result: CommandResult): void;
+}
+
+export interface Delivery {
+  /** The BullMQ processor of command jobs. */
+  processor(job: Job<JobData>, token?: string): Promise<string>;
+  /** Makes the node's next command run now if it can; coalesces concurrent calls per node. */
+  wake(node: string): void;
+}
+
+export function createDelivery(opts: DeliveryOptions): Delivery {
+  const { store, gateway, commandQueue, tracking, metrics, timeouts, recheckMs, isClosed, settleFromJob } = opts;
+  const log = opts.logger;
+
+  const waking = new Map<string, boolean>();
+
+  function wake(node: string): void {
+    if (waking.has(node)) {
+      waking.set(node, true);
+      return;
+    }
+    waking.set(node, false);
+    void (async () => {
+      do {
+        waking.set(node, false);
+        await wakeOnce(node).catch((err: Error) => {
+          metrics.redisError();
+          log.debug({ err: err.message, node }, 'could not wake the node lane; the sweep will retry');
+        });
+      } while (waking.get(node) === true && !isClosed());
+      waking.delete(node);
+    })();
+  }
+
+  async function wakeOnce(node: string): Promise<void> {
+    if (isClosed() || !commandQueue.redisReady() || !gateway.isOnline(node) || store.inFlight(node)) return;
+    const next = store.nextQueued(node);
+    if (!next) return;
+    const job = await commandQueue.getJob(next.id);
+    if (!job) {
+      // Its job is gone (Redis lost data, or the job failed and was removed): recreate it.
+      await commandQueue.add(next);
+      return;
+    }
+    if (await job.isDelayed()) await job.promote().catch(() => undefined);
+  }
+
+  /** Whether a row's job should run now rather than stay parked. */
+  function runnable(id: string): boolean {
+    const row = store.get(id);
+    if (!row) return true;
+    if (isTerminal(row.status)) return true;
+    if (row.status === 'sent') return Date.now() >= (row.sentAt ?? 0) + timeouts[row.kind as CommandKind];
+    if (Date.now() >= row.expiresAt) return true;
+    return blockedBy(row) === null;
+  }
+
+  function blockedBy(row: CommandRow): 'offline' | 'busy' | 'behind' | null {
+    if (!gateway.isOnline(row.nodeName)) return 'offline';
+    if (store.inFlight(row.nodeName)) return 'busy';
+    if (store.hasEarlierQueued(row.nodeName, row.seq)) return 'behind';
+    return null;
+  }
+
+  async function park(job: Job<JobData>, token: string | undefined, until: number): Promise<never> {
+    await job.moveToDelayed(until, token);
+    // Something may have made the job runnable while it was active (wake() cannot promote an
+    // active job); re-check once it is in the delayed set.
+    const id = job.id as string;
+    setImmediate(() => {
+      try {
+        if (!isClosed() && runnable(id)) commandQueue.promote(id);
+      } catch (err) {
+        log.error({ err, job: id }, 'could not re-check a parked command job; the sweep will');
+      }
+    });
+    throw new DelayedError();
+  }
+
+  async function processJob(job: Job<JobData>, token?: string): Promise<string> {
+    const id = job.id as string;
+    // Shutting down: nothing new goes out (its answer could not be tracked); the job is due at
+    // once for whichever worker runs next.
+    if (isClosed()) return park(job, token, Date.now());
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const row = store.get(id);
+      if (!row) {
+        log.warn({ job: id }, 'command job without a command row (never accepted); dropped');
+        return 'orphan';
+      }
+      const now = Date.now();
+      if (isTerminal(row.status)) return row.status;
+      const kind = row.kind as CommandKind;
+      if (row.status === 'sent') {
+        const deadline = (row.sentAt ?? now) + timeouts[kind];
+        if (now >= deadline) {
+          if (!tracking.timeoutNow(id, row.nodeName)) {
+            settleFromJob(id, 'sent', 'failed', { reason: 'timeout', message: `no answer from the node within ${Math.round(timeouts[kind] / 1000)} s` });
+          }
+          continue;
+        }
+        if (!tracking.isTracking(row.nodeName)) tracking.trackRecovered(row);
+        return park(job, token, deadline);
+      }
+      if (now >= row.expiresAt) {
+        settleFromJob(id, 'queued', 'expired', { reason: 'ttl', message: 'not delivered before its TTL: the node was offline or busy' });
+        continue;
+      }
+      if (blockedBy(row)) return park(job, token, Math.min(row.expiresAt, now + recheckMs));
+      // Checked and claimed in the same tick: nothing else can slip a command to this node between.
+      if (!store.markSent(id, now)) continue;
+      const body = JSON.parse(row.command) as NodeCommandBody;
+      if (!gateway.sendCommand(row.nodeName, body)) {
+        store.unmarkSent(id);
+        log.debug({ command: id, node: row.nodeName }, 'node went away before the command could be written; parked');
+        return park(job, token, Math.min(row.expiresAt, now + recheckMs));
+      }
+      tracking.trackSent({ ...row, status: 'sent', sentAt: now });
+      metrics.delivered((now - row.createdAt) / 1000);
+      log.info({ command: id, node: row.nodeName, kind, seq: row.seq }, 'command sent');
+      return park(job, token, now + timeouts[kind]);
+    }
+    return 'settled';
+  }
+
+  async function processor(job: Job<JobData>, token?: string): Promise<string> {
+    try {
+      return await processJob(job, token);
+    } catch (err) {
+      if (err instanceof DelayedError) throw err;
+      // The job must not fail: a failed job is removed and its command would depend on the
+      // sweep to be re-queued. Retry shortly instead.
+      log.error({ err, job: job.id }, 'command job failed; retrying in 5 s');
+      await job.moveToDelayed(Date.now() + 5000, token);
+      throw new DelayedError();
+    }
+  }
+
+  return { processor, wake };
+}

@@ -1,0 +1,99 @@
+// Keeps Redis in step with SQLite, the authority on every command's status.
+// - Redis is re-synchronised from SQLite at start and whenever the connection comes back: every
+//   queued/sent row gets its job re-added (adding an existing job id is a no-op). That is what
+//   makes an accepted command survive a Redis that lost its last second of AOF.
+// - A periodic sweep wakes every online idle node as a backstop to the wake-ups of delivery.ts,
+//   and expires overdue commands in SQLite even while Redis is down.
+import type { FastifyBaseLogger } from 'fastify';
+import type { CommandMetrics } from './metrics.js';
+import type { CommandQueue } from './queue.js';
+import type { CommandRow, CommandStore } from './store.js';
+import type { CommandResult, CommandTransport, TerminalStatus } from './types.js';
+
+export interface ReconcileOptions {
+  store: CommandStore;
+  gateway: Pick<CommandTransport, 'isOnline'>;
+  commandQueue: Pick<CommandQueue, 'redisReady' | 'addBulk' | 'onReady'>;
+  logger: FastifyBaseLogger;
+  metrics: Pick<CommandMetrics, 'redisError'>;
+  sweepIntervalMs: number;
+  /** Makes the node's next command run now if it can. */
+  wake(node: string): void;
+  /** Side effects of a row the sweep just finished (outside its job). */
+  finished(row: CommandRow, status: TerminalStatus, result: CommandResult): void;
+}
+
+export interface Reconciler {
+  /** Starts the sweep; from now on every Redis (re)connection re-synchronises at once. */
+  start(): void;
+  /** The first re-synchronisation: now if Redis is up, else at the first sweep that finds it up. */
+  syncIfReady(): void;
+  stop(): void;
+}
+
+export function createReconciler(opts: ReconcileOptions): Reconciler {
+  const { store, gateway, commandQueue, metrics, wake, finished } = opts;
+  const log = opts.logger;
+  let running = false;
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let reconciling: Promise<void> | undefined;
+
+  /** Re-adds the job of every queued/sent row (existing ids are left alone) and wakes idle lanes. */
+  async function reconcile(): Promise<void> {
+    if (reconciling) return reconciling;
+    reconciling = (async () => {
+      const rows = store.pending();
+      for (let i = 0; i < rows.length && commandQueue.redisReady(); i += 500) {
+        const chunk = rows.slice(i, i + 500);
+        await commandQueue.addBulk(chunk);
+      }
+      for (const node of new Set(rows.map((r) => r.nodeName))) wake(node);
+      if (rows.length) log.info({ pending: rows.length }, 'command queue re-synchronised with Redis');
+    })()
+      .catch((err: Error) => {
+        metrics.redisError();
+        log.warn({ err: err.message }, 'command queue re-synchronisation failed; retried on the next reconnect or sweep');
+      })
+      .finally(() => {
+        reconciling = undefined;
+      });
+    return reconciling;
+  }
+
+  let needsReconcile = true;
+  function sweep(): void {
+    const now = Date.now();
+    const result: CommandResult = { reason: 'ttl', message: 'not delivered before its TTL: the node was offline or busy' };
+    for (const row of store.dueForExpiry(now)) {
+      if (store.finish(row.id, 'queued', 'expired', result, now)) finished(row, 'expired', result);
+    }
+    if (!commandQueue.redisReady()) return;
+    if (needsReconcile) {
+      needsReconcile = false;
+      void reconcile();
+      return;
+    }
+    for (const node of store.nodesWithQueued()) if (gateway.isOnline(node) && !store.inFlight(node)) wake(node);
+  }
+
+  commandQueue.onReady(() => {
+    if (running) void reconcile();
+    else needsReconcile = true;
+  });
+
+  return {
+    start() {
+      running = true;
+      sweepTimer = setInterval(sweep, opts.sweepIntervalMs);
+      sweepTimer.unref();
+    },
+    syncIfReady() {
+      needsReconcile = !commandQueue.redisReady();
+      if (!needsReconcile) void reconcile();
+    },
+    stop() {
+      running = false;
+      if (sweepTimer) clearInterval(sweepTimer);
+    },
+  };
+}

@@ -1,0 +1,159 @@
+// Status tracking of sent commands: feeds what the gateway reports about nodes (registrations,
+// pot status updates, node events) to the answer tracker (tracker.ts), and turns its verdicts and
+// deadlines into settled rows. The tracker judges; this file wires it to the store and the gateway.
+import type { FastifyBaseLogger } from 'fastify';
+import type { NodeCommandBody } from '../protocol/index.js';
+import type { CommandRow, CommandStore } from './store.js';
+import { AnswerTracker, type Flight } from './tracker.js';
+import {
+  COMMAND_KINDS,
+  type CommandKind,
+  type CommandResult,
+  type CommandTransport,
+  type ReportedPot,
+} from './types.js';
+
+const DEFAULT_ANSWER_TIMEOUTS: Record<CommandKind, number> = {
+  InstallPot: 120_000,
+  Restart: 120_000,
+  DeployPot: 30_000,
+  StopPot: 30_000,
+  RestartPot: 30_000,
+  GetPotStatus: 30_000,
+  GetPotInfo: 30_000,
+  GetPotLogs: 30_000,
+  GetPotMetrics: 30_000,
+  GetInstalledPots: 30_000,
+  UpdateConfig: 30_000,
+};
+
+/** How long a sent command of each kind waits for its answer (see CommandServiceOptions.answerTimeoutMs). */
+export function answerTimeouts(option: number | Partial<Record<CommandKind, number>> | undefined): Record<CommandKind, number> {
+  return typeof option === 'number'
+    ? (Object.fromEntries(COMMAND_KINDS.map((k) => [k, option])) as Record<CommandKind, number>)
+    : { ...DEFAULT_ANSWER_TIMEOUTS, ...(option ?? {}) };
+}
+
+export interface StatusTrackingOptions {
+  store: CommandStore;
+  gateway: CommandTransport;
+  logger: FastifyBaseLogger;
+  timeouts: Record<CommandKind, number>;
+  quietPeriodMs: number;
+  updateConfigGraceMs: number;
+  /** True once the service is closing: outcomes arriving after that are left for the next start. */
+  isClosed(): boolean;
+  /** Makes the outcome of a sent command stick (compare-and-set on 'sent') with its side effects. */
+  settleSent(id: string, status: 'succeeded' | 'failed', result: CommandResult): void;
+  /** A node (re)registered; its session is already known here. */
+  onNodeOnline(node: string): void;
+}
+
+export interface StatusTracking {
+  /**
+   * Rebuilds the flights of 'sent' rows, then subscribes to the gateway. After a core restart that
+   * is what makes late answers still count and deadlines still apply.
+   */
+  start(): void;
+  stopListening(): void;
+  /** Tracks a command just written to its node's current session. */
+  trackSent(row: CommandRow): void;
+  /** Tracks a sent command whose session is unknown (recovered from the store). */
+  trackRecovered(row: CommandRow): void;
+  isTracking(node: string): boolean;
+  /** Fails the node's flight `id` as timed out now; false when no such flight is tracked. */
+  timeoutNow(id: string, node: string): boolean;
+  forget(id: string, node: string): void;
+  /** Drops every flight and its timers. */
+  clearAll(): void;
+}
+
+export function createStatusTracking(opts: StatusTrackingOptions): StatusTracking {
+  const { store, gateway, timeouts } = opts;
+  const log = opts.logger;
+  /** Session id of every online node: a flight remembers the session its command went out on. */
+  const nodeIds = new Map<string, string>();
+
+  const tracker = new AnswerTracker(
+    {
+      // Called from timers and gateway events: a failure here must be logged, never thrown.
+      settle: (f: Flight, status, result) => {
+        if (opts.isClosed()) return;
+        try {
+          opts.settleSent(f.id, status, result);
+        } catch (err) {
+          log.error({ err, command: f.id }, 'could not record a command outcome');
+        }
+      },
+      progress: (f: Flight, result) => {
+        if (opts.isClosed()) return;
+        try {
+          store.progress(f.id, result);
+        } catch (err) {
+          log.error({ err, command: f.id }, 'could not record command progress');
+        }
+      },
+    },
+    { quietPeriodMs: opts.quietPeriodMs, updateConfigGraceMs: opts.updateConfigGraceMs },
+  );
+
+  function track(row: CommandRow, nodeId: string | undefined): void {
+    const body = JSON.parse(row.command) as NodeCommandBody;
+    let pots: ReportedPot[] = [];
+    if (row.result) {
+      try {
+        pots = (JSON.parse(row.result) as CommandResult).pots ?? [];
+      } catch {
+        pots = [];
+      }
+    }
+    tracker.track(
+      {
+        id: row.id,
+        node: row.nodeName,
+        kind: row.kind as CommandKind,
+        potId: row.potId,
+        autoStart: 'InstallPot' in body ? body.InstallPot.auto_start : false,
+        sentAt: row.sentAt ?? Date.now(),
+        deadline: (row.sentAt ?? Date.now()) + timeouts[row.kind as CommandKind],
+        nodeId,
+      },
+      pots,
+    );
+  }
+
+  const onOnline = (n: { nodeName: string; nodeId: string }) => {
+    nodeIds.set(n.nodeName, n.nodeId);
+    tracker.online(n);
+    opts.onNodeOnline(n.nodeName);
+  };
+  const onOffline = (n: { nodeName: string }) => {
+    nodeIds.delete(n.nodeName);
+  };
+  const onPotStatus = (u: { nodeName: string; potId: string; potType: string; status: string; message?: string }) =>
+    tracker.potStatus(u);
+  const onNodeEvent = (e: { nodeName: string; event: string; message?: string; description?: string }) =>
+    tracker.nodeEvent(e);
+
+  return {
+    start() {
+      for (const row of store.pending()) if (row.status === 'sent') track(row, undefined);
+      gateway.on('online', onOnline);
+      gateway.on('offline', onOffline);
+      gateway.on('potStatus', onPotStatus);
+      gateway.on('nodeEvent', onNodeEvent);
+    },
+    stopListening() {
+      gateway.off('online', onOnline);
+      gateway.off('offline', onOffline);
+      gateway.off('potStatus', onPotStatus);
+      gateway.off('nodeEvent', onNodeEvent);
+    },
+    trackSent: (row) => track(row, nodeIds.get(row.nodeName)),
+    trackRecovered: (row) => track(row, undefined),
+    isTracking: (node) => tracker.get(node) !== undefined,
+    timeoutNow: (id, node) => tracker.timeoutNow(id, node),
+    forget: (id, node) => tracker.forget(id, node),
+    clearAll: () => tracker.clearAll(),
+  };
+}

@@ -8,10 +8,11 @@
 //
 //   node --import tsx bench/events.ts [--nodes 10] [--rate 3000] [--seconds 10] [--form potevent|status|text]
 //                                     [--node-procs 2] [--batch 2000] [--delay 2] [--high-water 10000]
+//                                     [--analytics on] [--post-commit-slice 128 (0: whole batch in one go)]
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { statSync } from 'node:fs';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { constants as perfConstants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -44,6 +45,8 @@ const { values: args } = parseArgs({
     channel: { type: 'string', default: 'apiary.events' },
     // The core runs attack analytics by default (ANALYTICS_ENABLED): --analytics on measures that.
     analytics: { type: 'string', default: 'off' },
+    // Most committed events handed to republishing per slice (0: the whole batch in one go, as before).
+    'post-commit-slice': { type: 'string', default: '128' },
   },
 });
 
@@ -205,7 +208,12 @@ async function runCore(): Promise<void> {
     logger,
     registry,
     publisher: broker,
-    batch: { maxSize: Number(args.batch), maxDelayMs: Number(args.delay), highWaterMark: Number(args['high-water']) },
+    batch: {
+      maxSize: Number(args.batch),
+      maxDelayMs: Number(args.delay),
+      highWaterMark: Number(args['high-water']),
+      ...(args['post-commit-slice'] === '0' ? { postCommitSlice: Number.MAX_SAFE_INTEGER, postCommitBudgetMs: Infinity } : { postCommitSlice: Number(args['post-commit-slice']) }),
+    },
     retention: { maxAgeDays: 0, maxRows: 0 },
   });
   events.attach(gateway);
@@ -253,12 +261,18 @@ async function runCore(): Promise<void> {
   const seconds = Number(args.seconds);
   console.log(
     `nodes=${totalNodes} in ${nodeProcs.length} processes, rate/node=${args.rate}/s (offered ${totalNodes * Number(args.rate)}/s), form=${args.form}, ` +
-      `batch=${args.batch} delay=${args.delay}ms high-water=${args['high-water']} analytics=${args.analytics}, warmup ${args.warmup}s, measure ${seconds}s`,
+      `batch=${args.batch} delay=${args.delay}ms post-commit-slice=${args['post-commit-slice']} high-water=${args['high-water']} analytics=${args.analytics}, warmup ${args.warmup}s, measure ${seconds}s`,
   );
   await new Promise((r) => setTimeout(r, warmupMs));
   sub.send({ type: 'measure' });
   const mainTid = process.pid;
   const start = { t: performance.now(), sent: sent(), committed, received, cpu: process.cpuUsage(), main: threadCpuUs(mainTid), batches, pausedMs };
+  // GC pauses of the main thread (wall ms): young-generation scavenges are what per-event garbage costs.
+  const gcPauses: { ms: number; kind: number }[] = [];
+  const gcObs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcPauses.push({ ms: e.duration, kind: ((e as { detail?: { kind?: number } }).detail)?.kind ?? 0 });
+  });
+  gcObs.observe({ entryTypes: ['gc'] });
   const lag = monitorEventLoopDelay({ resolution: 10 });
   lag.enable();
   for (let s = 1; s <= seconds; s++) {
@@ -268,6 +282,7 @@ async function runCore(): Promise<void> {
   }
   const end = { t: performance.now(), sent: sent(), committed, received, cpu: process.cpuUsage(start.cpu), main: threadCpuUs(mainTid), batches, pausedMs: pausedMs + (gateway.inputPaused ? performance.now() - pausedAt : 0) };
   lag.disable();
+  gcObs.disconnect();
   const elapsed = (end.t - start.t) / 1000;
   const loadAfter = load();
 
@@ -299,6 +314,13 @@ async function runCore(): Promise<void> {
       `other threads: SQLite writer, GC, I/O ${perEvent(cpuUs - mainUs)} µs/event)`,
   );
   console.log(`event loop         delay p50 ${(lag.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(lag.percentile(99) / 1e6).toFixed(1)} ms, max ${(lag.max / 1e6).toFixed(1)} ms; rss ${Math.round(process.memoryUsage().rss / 1048576)} MiB`);
+  const gcLine = (kind: number, name: string) => {
+    const d = gcPauses.filter((g) => g.kind === kind).map((g) => g.ms).sort((x, y) => x - y);
+    if (d.length === 0) return `${name} none`;
+    const sum = d.reduce((x, y) => x + y, 0);
+    return `${name} ${d.length} (p50 ${d[d.length >> 1]!.toFixed(1)} ms, max ${d[d.length - 1]!.toFixed(1)} ms, total ${sum.toFixed(0)} ms)`;
+  };
+  console.log(`gc pauses          ${gcLine(perfConstants.NODE_PERFORMANCE_GC_MINOR, 'scavenges')}, ${gcLine(perfConstants.NODE_PERFORMANCE_GC_MAJOR, 'mark-compact')}`);
   const commit = await registry.getSingleMetric('apiary_event_commit_seconds')!.get();
   const buckets = commit.values
     .filter((v) => (v as { metricName?: string }).metricName === 'apiary_event_commit_seconds_bucket')

@@ -106,7 +106,10 @@ export interface EventService {
   get(id: number): Promise<EventJson | undefined>;
   /** Aggregates over [since, until) (default: the last 24 h). */
   stats(query?: EventStatsQuery): Promise<EventStats>;
-  /** Called after every committed batch, after republishing. Returns an unsubscribe function. */
+  /**
+   * Called with the committed events, after republishing them: a batch arrives in slices (of up to
+   * 128 events, across event-loop turns), always in commit order. Returns an unsubscribe function.
+   */
   onCommitted(listener: (events: readonly CommittedEvent[]) => void): () => void;
   /** Adds a live stream client (WebSocket). False if refused (limit reached). */
   addStreamClient(socket: StreamSocket, filter: EventFilter): boolean;

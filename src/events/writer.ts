@@ -20,6 +20,17 @@ export interface BatchOptions {
   highWaterMark?: number;
   /** Hard cap of queued events (commits failing for long); beyond it new events are dropped. Default 100 000. */
   maxPending?: number;
+  /**
+   * Committed events are handed to onCommitted (republishing, outputs, alerts) in slices of at most
+   * this many. Default 128. See postCommitBudgetMs.
+   */
+  postCommitSlice?: number;
+  /**
+   * Main-thread time, in ms, spent on post-commit slices in one event-loop turn; what is left waits
+   * for the next turn (setImmediate), so socket reads and timers run in between. A whole 2000-event
+   * batch handled in one go held the event loop for many ms. Default 2.
+   */
+  postCommitBudgetMs?: number;
 }
 
 type Committed = (batch: readonly PendingEvent[]) => void;
@@ -48,6 +59,12 @@ export class EventWriter extends EventEmitter<FlowEvents> {
   private _saturated = false;
   private failures = 0;
   private idleWaiters: (() => void)[] = [];
+  /** Committed slices not yet handed to onCommitted, in commit order (per-node order holds). */
+  private committedSlices: PendingEvent[][] = [];
+  private committedWaiting = 0;
+  private postCommitImmediate: NodeJS.Immediate | undefined;
+  private readonly postCommitSlice: number;
+  private readonly postCommitBudgetMs: number;
   private readonly maxSize: number;
   private readonly maxDelayMs: number;
   private readonly highWater: number;
@@ -67,6 +84,8 @@ export class EventWriter extends EventEmitter<FlowEvents> {
     this.maxPending = Math.max(this.maxSize, opts.maxPending ?? 100_000);
     this.highWater = Math.min(this.maxPending, Math.max(1, opts.highWaterMark ?? 10_000));
     this.lowWater = Math.floor(this.highWater / 2);
+    this.postCommitSlice = Math.max(1, opts.postCommitSlice ?? 128);
+    this.postCommitBudgetMs = Math.max(0, opts.postCommitBudgetMs ?? 2);
   }
 
   /** Events received and not yet committed (queued + in flight). */
@@ -88,7 +107,7 @@ export class EventWriter extends EventEmitter<FlowEvents> {
       return false;
     }
     this.pending.push(e);
-    if (!this._saturated && this.pendingCount >= this.highWater) {
+    if (!this._saturated && this.pendingCount + this.committedWaiting >= this.highWater) {
       this._saturated = true;
       this.metrics.saturated.set(1);
       this.emit('saturated');
@@ -147,13 +166,30 @@ export class EventWriter extends EventEmitter<FlowEvents> {
     this.metrics.stored.inc(batch.length);
     // The next batch goes out before this one is republished, so the writer thread works meanwhile.
     this.send();
-    try {
-      this.onCommitted(batch);
-    } catch (err) {
-      this.logger.error({ err }, 'event post-commit processing failed');
-    }
-    this.afterProgress();
+    const slice = this.postCommitSlice;
+    if (batch.length <= slice) this.committedSlices.push(batch);
+    else for (let i = 0; i < batch.length; i += slice) this.committedSlices.push(batch.slice(i, i + slice));
+    this.committedWaiting += batch.length;
+    if (this.postCommitImmediate === undefined) this.runPostCommit();
+    else this.afterProgress();
   }
+
+  /** Hands committed slices to onCommitted until the turn's budget is used; the rest waits a turn. */
+  private readonly runPostCommit = (): void => {
+    this.postCommitImmediate = undefined;
+    const t0 = performance.now();
+    do {
+      const slice = this.committedSlices.shift()!;
+      this.committedWaiting -= slice.length;
+      try {
+        this.onCommitted(slice);
+      } catch (err) {
+        this.logger.error({ err }, 'event post-commit processing failed');
+      }
+    } while (this.committedSlices.length > 0 && performance.now() - t0 < this.postCommitBudgetMs);
+    if (this.committedSlices.length > 0) this.postCommitImmediate = setImmediate(this.runPostCommit);
+    this.afterProgress();
+  };
 
   private failed(batch: PendingEvent[], err: unknown): void {
     this.inFlight = undefined;
@@ -180,12 +216,16 @@ export class EventWriter extends EventEmitter<FlowEvents> {
   private afterProgress(): void {
     const count = this.pendingCount;
     this.metrics.pending.set(count);
-    if (this._saturated && count <= this.lowWater) {
+    if (this._saturated && count + this.committedWaiting <= this.lowWater) {
       this._saturated = false;
       this.metrics.saturated.set(0);
       this.emit('drained');
     }
-    if (this.inFlight === undefined && (this.pending.length === 0 || this.retryTimer !== undefined || this.closed)) {
+    if (
+      this.inFlight === undefined &&
+      this.committedSlices.length === 0 &&
+      (this.pending.length === 0 || this.retryTimer !== undefined || this.closed)
+    ) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const w of waiters) w();
@@ -199,12 +239,15 @@ export class EventWriter extends EventEmitter<FlowEvents> {
   async flush(): Promise<boolean> {
     for (;;) {
       if (this.inFlight === undefined) {
-        if (this.pending.length === 0) return true;
-        if (this.retryTimer !== undefined) {
-          clearTimeout(this.retryTimer);
-          this.retryTimer = undefined;
+        // Done once everything is committed and handed to onCommitted.
+        if (this.pending.length === 0 && this.committedSlices.length === 0) return true;
+        if (this.pending.length > 0) {
+          if (this.retryTimer !== undefined) {
+            clearTimeout(this.retryTimer);
+            this.retryTimer = undefined;
+          }
+          this.send();
         }
-        this.send();
       }
       const before = this.failures;
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve));

@@ -63,6 +63,37 @@ describe('event persistence', () => {
     await svc.close();
   });
 
+  it('hands a large committed batch to onCommitted in slices across event-loop turns, in order; flush waits for all', async () => {
+    const svc = createEventService({
+      db: db.handle,
+      logger: silentLogger(),
+      registry: newRegistry(),
+      // budget 0: one slice per turn, so what runs in between can be seen
+      batch: { maxSize: 1000, maxDelayMs: 1000, postCommitSlice: 100, postCommitBudgetMs: 0 },
+    });
+    const seen: { len: number; ticks: number }[] = [];
+    const seqs: number[] = [];
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 0);
+    svc.onCommitted((b) => {
+      seen.push({ len: b.length, ticks });
+      for (const e of b) seqs.push(e.data.seq as number);
+    });
+    for (let i = 0; i < 1000; i++) svc.ingest(potEvent('hb-slice', { data: { seq: i } }));
+    // a full batch is sent at once; flush resolves only once every slice was handed over
+    assert.equal(await svc.flush(), true);
+    clearInterval(ticker);
+    assert.deepEqual(
+      seen.map((s) => s.len),
+      Array(10).fill(100),
+    );
+    assert.deepEqual(seqs, Array.from({ length: 1000 }, (_, i) => i));
+    // the event loop turned between slices: a timer ran while the batch was being handed over
+    assert.ok(seen[9]!.ticks > seen[0]!.ticks, `timers ran between slices (${seen.map((s) => s.ticks).join(',')})`);
+    assert.equal(svc.pendingCount, 0);
+    await svc.close();
+  });
+
   it('keeps events in memory while commits fail and stores them once the database recovers', async () => {
     const registry = newRegistry();
     const readPool = new ReadPool({ dbPath: db.path, modules: eventQueryModules(), size: 1 });

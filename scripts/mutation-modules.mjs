@@ -13,7 +13,7 @@ export const mutationModules = {
   },
   authkeys: {
     mutate: ['src/authkeys/service.ts', 'src/authkeys/routes.ts'],
-    tests: ['test/authkeys/authkeys.test.ts', 'test/authkeys/live-recheck.test.ts'],
+    tests: ['test/authkeys/authkeys.test.ts', 'test/authkeys/live-recheck.test.ts', 'test/authkeys/authkeys-edges.test.ts'],
   },
   'git-policy': {
     mutate: ['src/commands/git-policy.ts'],

@@ -21,7 +21,7 @@ export const mutationModules = {
   },
   enrollment: {
     mutate: ['src/nodes/enrollment.ts', 'src/nodes/rate-limit.ts'],
-    tests: ['test/nodes/enrollment.test.ts', 'test/nodes/enrollment-bounds.test.ts'],
+    tests: ['test/nodes/enrollment.test.ts', 'test/nodes/enrollment-bounds.test.ts', 'test/nodes/enrollment-edges.test.ts', 'test/nodes/failure-limiter.test.ts'],
   },
   'hpfeeds-auth': {
     // auth-stores: the credential backends; connection.ts lines: AUTH, SUBSCRIBE/PUBLISH ACL, live re-check.

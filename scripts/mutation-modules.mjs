@@ -26,7 +26,7 @@ export const mutationModules = {
   'hpfeeds-auth': {
     // auth-stores: the credential backends; connection.ts lines: AUTH, SUBSCRIBE/PUBLISH ACL, live re-check.
     mutate: ['src/hpfeeds/auth-stores.ts', 'src/hpfeeds/connection.ts:240-381'],
-    tests: ['test/hpfeeds/auth-stores.test.ts', 'test/hpfeeds/broker.test.ts'],
+    tests: ['test/hpfeeds/auth-stores.test.ts', 'test/hpfeeds/auth-stores-edges.test.ts', 'test/hpfeeds/broker.test.ts'],
   },
   // The answer tracker alone against its unit test: a fast first pass (seconds per mutant).
   'command-tracker': {

@@ -196,12 +196,46 @@ describe('enrollment decisions', () => {
   });
 });
 
+describe('trusted address and concurrent codes', () => {
+  const limits = { rateLimit: { maxUntrustedFailuresPerName: 2, maxFailuresPerName: 5, maxFailuresPerAddress: 20 } };
+
+  it('the address a node last authenticated from is not held to the untrusted budget others used up', async () => {
+    const s = setup('provisioned', limits);
+    const secret = enrolled(s, 'bee');
+    s.store.update('bee', { connectedAt: Date.now() - 1000, remoteAddress: '192.0.2.7' }, Date.now());
+    for (const a of ['198.51.100.1', '198.51.100.2']) assert.equal((await s.enrollment.decide(req('bee', { remoteAddress: a }))).result, 'missing_code');
+    // A third untrusted address is refused unchecked: the name's untrusted budget is spent.
+    assert.deepEqual(await s.enrollment.decide(req('bee', { remoteAddress: '203.0.113.5', totpCode: totpCode(secret, Date.now()) })), refused('rate_limited', 'Too many failed attempts'));
+    // The node itself, from its trusted address, gets in.
+    assert.equal((await s.enrollment.decide(req('bee', { totpCode: totpCode(secret, Date.now()) }))).result, 'accepted');
+  });
+
+  it('an address is trusted only once the node has authenticated from it', async () => {
+    const s = setup('provisioned', limits);
+    const secret = enrolled(s, 'fresh');
+    // Known address but never connected (connectedAt null): not trusted.
+    s.store.update('fresh', { remoteAddress: '192.0.2.7' }, Date.now());
+    for (const a of ['198.51.100.1', '198.51.100.2']) assert.equal((await s.enrollment.decide(req('fresh', { remoteAddress: a }))).result, 'missing_code');
+    assert.equal((await s.enrollment.decide(req('fresh', { totpCode: totpCode(secret, Date.now()) }))).result, 'rate_limited');
+  });
+
+  it('one code on two registrations decided at once is accepted once', async () => {
+    const s = setup('provisioned');
+    const secret = enrolled(s, 'twin');
+    const code = totpCode(secret, Date.now());
+    // Both read the node row before either spends the step: the store's compare-and-set decides.
+    const results = (await Promise.all([s.enrollment.decide(req('twin', { totpCode: code })), s.enrollment.decide(req('twin', { totpCode: code }))])).map((d) => d.result);
+    assert.deepEqual(results.sort(), ['accepted', 'code_reused']);
+  });
+});
+
 describe('node_log of rejections and housekeeping', () => {
   it('one node_log row per name and reason per interval; other reasons are logged apart', async () => {
-    const s = setup('provisioned', { rejectLogIntervalMs: 200 });
+    const s = setup('provisioned', { rejectLogIntervalMs: 200, rateLimit: { maxFailuresPerName: 100 } });
     enrolled(s, 'bee');
     for (let i = 0; i < 3; i++) await s.enrollment.decide(req('bee'));
     await s.enrollment.decide(req('bee', { totpCode: '000000' }));
+    await s.enrollment.decide(req('bee'));
     assert.deepEqual(s.nodeLog('bee'), [
       ['rejected', 'TOTP code required (from 192.0.2.7 via tcp)'],
       ['rejected', 'TOTP code invalid (from 192.0.2.7 via tcp)'],
@@ -218,10 +252,12 @@ describe('node_log of rejections and housekeeping', () => {
     await s.enrollment.decide(req('bee'));
     await s.enrollment.decide(req('bee'));
     assert.equal(s.nodeLog('bee').length, 1);
-    s.enrollment.sweep(Date.now() + 1000);
+    // The mark carries the time of the row it throttles.
+    const at = s.db.sqlite.prepare('SELECT at FROM node_log WHERE node_name = ?').pluck().get('bee') as number;
+    s.enrollment.sweep(at + 59_999);
     await s.enrollment.decide(req('bee'));
-    assert.equal(s.nodeLog('bee').length, 1, 'a recent mark is kept');
-    s.enrollment.sweep(Date.now() + 60_000);
+    assert.equal(s.nodeLog('bee').length, 1, 'a mark younger than the interval is kept');
+    s.enrollment.sweep(at + 60_000);
     await s.enrollment.decide(req('bee'));
     assert.equal(s.nodeLog('bee').length, 2);
   });
@@ -239,6 +275,22 @@ describe('node_log of rejections and housekeeping', () => {
     assert.equal(await s.metric('apiary_node_pending_removed_total', { reason: 'expired' }), 2);
     const line = s.logs.find((l) => l.msg === 'pending nodes expired (no registration attempt within the pending TTL)');
     assert.deepEqual([line?.level, line?.count, (line?.sample as string[] | undefined)?.sort(), line?.ttlMs], [30, 2, ['old-1', 'old-2'], 10_000]);
+    // Many at once: all counted, ten named.
+    for (let i = 0; i < 12; i++) s.store.insert({ name: `many-${i}`, enrollment: 'pending', now: t - 20_000 });
+    s.enrollment.sweep(t);
+    const many = s.logs.filter((l) => l.msg.startsWith('pending nodes expired')).at(-1);
+    assert.deepEqual([many?.count, (many?.sample as string[]).length], [12, 10]);
+    assert.equal(await s.metric('apiary_node_pending_removed_total', { reason: 'expired' }), 14);
+  });
+
+  it('a failed write of the unknown-name aggregate is logged, not thrown', async () => {
+    const s = setup('provisioned');
+    await s.enrollment.decide(req('stranger'));
+    s.db.close();
+    s.enrollment.flush();
+    const err = s.logs.find((l) => l.msg === 'could not record unknown-name registrations');
+    assert.equal(err?.level, 50);
+    assert.ok(err?.err, 'with the error');
   });
 
   it('sweep survives a store that fails, and says so', () => {
@@ -247,5 +299,6 @@ describe('node_log of rejections and housekeeping', () => {
     s.enrollment.sweep(Date.now());
     const err = s.logs.find((l) => l.msg === 'could not expire pending nodes');
     assert.equal(err?.level, 50);
+    assert.ok(err?.err, 'with the error');
   });
 });

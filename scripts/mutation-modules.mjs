@@ -28,6 +28,11 @@ export const mutationModules = {
     mutate: ['src/hpfeeds/auth-stores.ts', 'src/hpfeeds/connection.ts:240-381'],
     tests: ['test/hpfeeds/auth-stores.test.ts', 'test/hpfeeds/auth-stores-edges.test.ts', 'test/hpfeeds/broker.test.ts'],
   },
+  // The credential backends alone against their own tests (no broker.test.ts): a fast first pass.
+  'hpfeeds-auth-stores': {
+    mutate: ['src/hpfeeds/auth-stores.ts'],
+    tests: ['test/hpfeeds/auth-stores.test.ts', 'test/hpfeeds/auth-stores-edges.test.ts'],
+  },
   // The answer tracker alone against its unit test: a fast first pass (seconds per mutant).
   'command-tracker': {
     mutate: ['src/commands/tracker.ts'],

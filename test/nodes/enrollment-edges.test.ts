@@ -117,6 +117,9 @@ describe('enrollment decisions', () => {
     for (const name of ['p1', 'p2']) assert.equal((await s.enrollment.decide(req(name))).result, 'pending');
     assert.deepEqual(await s.enrollment.decide(req('p3')), refused('too_many_pending', 'Too many nodes pending approval: from 192.0.2.7'));
     assert.equal(s.store.get('p3'), undefined);
+    // A name without a row: aggregated per address, no node_log of its own.
+    assert.deepEqual(s.nodeLog('p3'), []);
+    assert.ok(s.logs.some((l) => l.msg === 'node registration of an unknown name refused: Too many nodes pending approval: from 192.0.2.7 (one line per address per minute)'));
     assert.equal((await s.enrollment.decide(req('p4', { remoteAddress: '198.51.100.1' }))).result, 'pending');
     assert.deepEqual(await s.enrollment.decide(req('p5', { remoteAddress: '203.0.113.9' })), refused('too_many_pending', 'Too many nodes pending approval'));
     assert.equal(s.store.countByEnrollment('pending'), 3);

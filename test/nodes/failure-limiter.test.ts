@@ -53,9 +53,10 @@ describe('FailureLimiter', () => {
 
   it('when full, expired keys are swept first, then the oldest-inserted key is forgotten', () => {
     const l = new FailureLimiter(1, 1000, 2);
-    l.record('a', 0);
     l.record('b', 600);
-    // Full; a's failure has left the window at 1000: sweeping makes room, b stays.
+    l.record('a', 0);
+    // Full; a's failure (inserted after b) has left the window at 1000: sweeping makes room, b,
+    // the oldest inserted, stays.
     l.record('c', 1000);
     assert.equal(l.size, 2);
     assert.equal(l.isBlocked('b', 1000), true);

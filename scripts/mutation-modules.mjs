@@ -13,7 +13,7 @@ export const mutationModules = {
   },
   authkeys: {
     mutate: ['src/authkeys/service.ts', 'src/authkeys/routes.ts'],
-    tests: ['test/authkeys/authkeys.test.ts', 'test/authkeys/live-recheck.test.ts'],
+    tests: ['test/authkeys/authkeys.test.ts', 'test/authkeys/live-recheck.test.ts', 'test/authkeys/authkeys-edges.test.ts'],
   },
   'git-policy': {
     mutate: ['src/commands/git-policy.ts'],
@@ -21,12 +21,17 @@ export const mutationModules = {
   },
   enrollment: {
     mutate: ['src/nodes/enrollment.ts', 'src/nodes/rate-limit.ts'],
-    tests: ['test/nodes/enrollment.test.ts', 'test/nodes/enrollment-bounds.test.ts'],
+    tests: ['test/nodes/enrollment.test.ts', 'test/nodes/enrollment-bounds.test.ts', 'test/nodes/enrollment-edges.test.ts', 'test/nodes/failure-limiter.test.ts'],
   },
   'hpfeeds-auth': {
     // auth-stores: the credential backends; connection.ts lines: AUTH, SUBSCRIBE/PUBLISH ACL, live re-check.
     mutate: ['src/hpfeeds/auth-stores.ts', 'src/hpfeeds/connection.ts:240-381'],
-    tests: ['test/hpfeeds/auth-stores.test.ts', 'test/hpfeeds/broker.test.ts'],
+    tests: ['test/hpfeeds/auth-stores.test.ts', 'test/hpfeeds/auth-stores-edges.test.ts', 'test/hpfeeds/broker.test.ts'],
+  },
+  // The credential backends alone against their own tests (no broker.test.ts): a fast first pass.
+  'hpfeeds-auth-stores': {
+    mutate: ['src/hpfeeds/auth-stores.ts'],
+    tests: ['test/hpfeeds/auth-stores.test.ts', 'test/hpfeeds/auth-stores-edges.test.ts'],
   },
   // The answer tracker alone against its unit test: a fast first pass (seconds per mutant).
   'command-tracker': {

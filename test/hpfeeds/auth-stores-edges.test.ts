@@ -1,0 +1,168 @@
+// hpfeeds auth stores edge by edge (mutation testing of src/hpfeeds/auth-stores.ts): the exact
+// error of each broken reference-file entry, owner defaults, change notifications of the memory
+// and composite stores (and stopping them), fall-through of the composite, and what a reload of
+// the JSON file reports.
+import assert from 'node:assert/strict';
+import { renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { CompositeAuthStore, EnvAuthStore, JsonFileAuthStore, MemoryAuthStore, parseAuthKeysJson } from '../../src/hpfeeds/auth-stores.js';
+import type { AuthKey, AuthStore } from '../../src/hpfeeds/types.js';
+import { tempDir } from '../helpers/tmp.js';
+import { CaptureLogger, key, sleep } from './harness.js';
+
+const parseError = (text: string, message: string) =>
+  assert.throws(
+    () => parseAuthKeysJson(text),
+    (err: unknown) => {
+      assert.ok(err instanceof Error);
+      assert.equal(err.message, message);
+      return true;
+    },
+  );
+
+describe('reference auth file parsing: exact errors', () => {
+  it('names the problem and the ident of every broken entry', () => {
+    for (const root of ['null', '[]', '1', '"x"']) parseError(root, 'root is not an object of ident -> authkey');
+    parseError('{"x":null}', 'entry "x" is not an object');
+    parseError('{"x":["s"]}', 'entry "x" is not an object');
+    parseError('{"x":"s"}', 'entry "x" is not an object');
+    parseError(JSON.stringify({ ['€'.repeat(100)]: { secret: 's' } }), `ident "${'€'.repeat(100)}" must be 1 to 255 bytes of UTF-8 (it is 300)`);
+    parseError('{"x":{"secret":""}}', 'entry "x" has no secret');
+    parseError('{"x":{"secret":5}}', 'entry "x" has no secret');
+    parseError('{"x":{"secret":"s","owner":5}}', 'entry "x": owner must be a string');
+    parseError('{"x":{"secret":"s","subchans":"a"}}', 'entry "x": subchans must be a list of strings');
+    parseError('{"x":{"secret":"s","pubchans":["a",1]}}', 'entry "x": pubchans must be a list of strings');
+    parseError('{"x":{"secret":"s","subchans":["a",""]}}', 'entry "x": channel "" in subchans must be 1 to 255 bytes of UTF-8 (it is 0)');
+  });
+
+  it('owner: the ident when absent, kept as given otherwise (even empty)', () => {
+    const keys = parseAuthKeysJson('{"a":{"secret":"s"},"b":{"secret":"s","owner":""},"c":{"secret":"s","owner":"org","pubchans":["p"]}}');
+    assert.deepEqual([...keys.values()], [
+      { ident: 'a', owner: 'a', secret: 's', pubchans: [], subchans: [] },
+      { ident: 'b', owner: '', secret: 's', pubchans: [], subchans: [] },
+      { ident: 'c', owner: 'org', secret: 's', pubchans: ['p'], subchans: [] },
+    ]);
+  });
+});
+
+describe('memory, env and composite stores', () => {
+  it('memory: set and delete of a known ident notify watchers with that ident; a stopped watcher hears nothing', () => {
+    const store = new MemoryAuthStore([key('a', 's', [], [])]);
+    const seen: (readonly string[] | undefined)[] = [];
+    const stop = store.watch((idents) => seen.push(idents));
+    store.set(key('b', 's', [], []));
+    assert.equal(store.delete('a'), true);
+    assert.equal(store.delete('a'), false);
+    assert.equal(store.delete('nobody'), false);
+    assert.deepEqual(seen, [['b'], ['a']]);
+    stop();
+    store.set(key('c', 's', [], []));
+    assert.equal(seen.length, 2);
+  });
+
+  it('env: the ident is upper-cased in the variable names; an empty owner means the ident', () => {
+    const store = new EnvAuthStore({ HPFEEDS_MIXED_CASE_SECRET: 'm', HPFEEDS_MIXED_CASE_OWNER: '', HPFEEDS_MIXED_CASE_SUBCHANS: ' a , b ' });
+    assert.deepEqual(store.get('Mixed_Case'), { ident: 'Mixed_Case', owner: 'Mixed_Case', secret: 'm', pubchans: [], subchans: ['a', 'b'] });
+  });
+
+  it('composite: a store answering null or undefined (sync or async) passes the question on', async () => {
+    const nullStore: AuthStore = { get: () => null as unknown as undefined };
+    const asyncNone: AuthStore = { get: async () => undefined };
+    const memory = new MemoryAuthStore([key('a', 'from-memory', [], [])]);
+    assert.equal((new CompositeAuthStore([nullStore, memory]).get('a') as AuthKey).secret, 'from-memory');
+    const viaAsync = new CompositeAuthStore([asyncNone, memory]).get('a');
+    assert.ok(viaAsync instanceof Promise);
+    assert.equal((await viaAsync)?.secret, 'from-memory');
+    assert.equal(new CompositeAuthStore([nullStore, memory]).get('b'), undefined);
+    assert.equal(new CompositeAuthStore([]).get('a'), undefined);
+  });
+
+  it('composite: watches every store that can be watched, and stops watching all of them', () => {
+    const one = new MemoryAuthStore();
+    const two = new MemoryAuthStore();
+    const composite = new CompositeAuthStore([one, new EnvAuthStore({}), two]);
+    const seen: string[] = [];
+    const stop = composite.watch((idents) => seen.push(...(idents ?? [])));
+    one.set(key('x', 's', [], []));
+    two.set(key('y', 's', [], []));
+    assert.deepEqual(seen, ['x', 'y']);
+    stop();
+    one.set(key('x2', 's', [], []));
+    two.set(key('y2', 's', [], []));
+    assert.deepEqual(seen, ['x', 'y']);
+  });
+});
+
+describe('JSON file store reloads', () => {
+  const dir = tempDir('apiary-hpfeeds-auth-edges-');
+  after(() => dir.cleanup());
+  let n = 0;
+  const write = (path: string, db: unknown) => {
+    writeFileSync(`${path}.tmp`, typeof db === 'string' ? db : JSON.stringify(db));
+    renameSync(`${path}.tmp`, path);
+  };
+
+  it('reports exactly the added, removed and changed idents; an unchanged file reports none', async () => {
+    const path = join(dir.path, `u${n++}.json`);
+    write(path, { same: { secret: 's' }, changes: { secret: 's' }, goes: { secret: 's' } });
+    const logger = new CaptureLogger();
+    const store = await JsonFileAuthStore.open({ path, logger, pollIntervalMs: 60_000 });
+    try {
+      const loaded = logger.entries.find((e) => e.msg === 'hpfeeds auth file loaded');
+      assert.deepEqual([loaded?.level, loaded?.obj.keys, loaded?.obj.path], ['info', 3, path]);
+      const seen: (readonly string[] | undefined)[] = [];
+      store.watch((idents) => seen.push(idents));
+      write(path, { same: { secret: 's' }, changes: { secret: 's', subchans: ['c'] }, comes: { secret: 's' } });
+      assert.equal(await store.reload(), true);
+      assert.deepEqual(seen.map((s) => [...(s ?? [])].sort()), [['changes', 'comes', 'goes']]);
+      const reloaded = logger.entries.find((e) => e.msg === 'hpfeeds auth file reloaded');
+      assert.deepEqual([reloaded?.level, reloaded?.obj.keys, reloaded?.obj.changed], ['info', 3, 3]);
+      assert.equal(await store.reload(), true);
+      assert.equal(seen.length, 1, 'nothing changed: nobody is told');
+      assert.equal(store.size, 3);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('a reload asked for during a reload runs again after it, and callers share the running one', async () => {
+    const path = join(dir.path, `u${n++}.json`);
+    write(path, { a: { secret: 's' } });
+    const store = await JsonFileAuthStore.open({ path, pollIntervalMs: 60_000 });
+    try {
+      const first = store.reload();
+      write(path, { a: { secret: 's' }, b: { secret: 's' } });
+      const second = store.reload();
+      assert.equal(second, first, 'the running reload is returned');
+      await first;
+      // The second request saw the file only if it ran again after the first.
+      const deadline = Date.now() + 3000;
+      while (!store.get('b') && Date.now() < deadline) await sleep(10);
+      assert.equal(store.get('b')?.secret, 's');
+    } finally {
+      store.close();
+    }
+  });
+
+  it('a bad edit keeps the previous keys and says why; once closed, edits are no longer picked up', async () => {
+    const path = join(dir.path, `u${n++}.json`);
+    write(path, { a: { secret: 's' } });
+    const logger = new CaptureLogger();
+    const store = await JsonFileAuthStore.open({ path, logger, pollIntervalMs: 30 });
+    write(path, '{"a":{}}');
+    assert.equal(await store.reload(), false);
+    const failed = logger.entries.find((e) => e.msg === 'hpfeeds auth file reload failed; keeping the previous keys');
+    assert.deepEqual([failed?.level, failed?.obj.err, failed?.obj.path], ['error', 'entry "a" has no secret', path]);
+    assert.equal(store.get('a')?.secret, 's');
+    // The watcher or the poll picks up a good edit by itself.
+    write(path, { a: { secret: 'new' } });
+    const deadline = Date.now() + 3000;
+    while (store.get('a')?.secret !== 'new' && Date.now() < deadline) await sleep(10);
+    assert.equal(store.get('a')?.secret, 'new');
+    store.close();
+    write(path, { a: { secret: 'after-close' } });
+    await sleep(300);
+    assert.equal(store.get('a')?.secret, 'new');
+  });
+});

@@ -264,9 +264,17 @@ export class JsonFileAuthStore implements AuthStore {
     }, this.pollIntervalMs).unref();
   }
 
-  /** Editors write in several steps; wait for the burst of events to settle. */
+  /**
+   * Editors write in several steps: events within 50 ms of the first one fold into one reload.
+   * The timer is not pushed back by later events: a poll shorter than the window that keeps seeing
+   * the changed file would otherwise postpone the reload forever. A write that lands after the
+   * reload read the file raises its own event (and changes the fingerprint), so it is not missed.
+   */
   private scheduleReload(): void {
-    clearTimeout(this.debounceTimer);
-    this.debounceTimer = setTimeout(() => void this.reload(), 50).unref();
+    if (this.debounceTimer) return;
+    this.debounceTimer = setTimeout(() => {
+      this.debounceTimer = undefined;
+      void this.reload();
+    }, 50).unref();
   }
 }

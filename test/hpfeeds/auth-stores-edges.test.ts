@@ -145,6 +145,21 @@ describe('JSON file store reloads', () => {
     }
   });
 
+  it('a poll shorter than the settle window still reloads a changed file (the window is not pushed back)', async () => {
+    const path = join(dir.path, `u${n++}.json`);
+    write(path, { a: { secret: 's' } });
+    // Each 5 ms poll sees the changed fingerprint until a reload runs; it must not keep postponing it.
+    const store = await JsonFileAuthStore.open({ path, pollIntervalMs: 5 });
+    try {
+      write(path, { a: { secret: 'polled' } });
+      const deadline = Date.now() + 1500;
+      while (store.get('a')?.secret !== 'polled' && Date.now() < deadline) await sleep(10);
+      assert.equal(store.get('a')?.secret, 'polled');
+    } finally {
+      store.close();
+    }
+  });
+
   it('a bad edit keeps the previous keys and says why; once closed, edits are no longer picked up', async () => {
     const path = join(dir.path, `u${n++}.json`);
     write(path, { a: { secret: 's' } });

@@ -179,6 +179,7 @@ export async function buildCore(config: Config): Promise<Core> {
       highWaterBytes: Math.min(config.hpfeedsHighWaterBytes, config.hpfeedsSendBufferBytes),
       maxQueuedBytes: config.hpfeedsQueueBudgetBytes,
       backpressureDeadlineMs: config.hpfeedsBackpressureDeadline * 1000,
+      flushLingerMs: config.hpfeedsFlushLinger,
       maxConnections: config.hpfeedsMaxConnections,
       maxConnectionsPerAddress: config.hpfeedsMaxConnectionsPerAddress,
       authFailuresPerAddress: config.hpfeedsAuthFailuresPerAddress,

@@ -56,6 +56,13 @@ export class Broker implements ConnectionHost {
   private dirty: Connection[] = [];
   private spareDirty: Connection[] = [];
   private flushScheduled = false;
+  /** Set while a flush waits for the linger window (frames of each turn must then be captured). */
+  private lingering: NodeJS.Timeout | undefined;
+  private captureScheduled = false;
+  /** When the last flush ran (performance.now()), for the linger window. */
+  private lastFlushAt = -Infinity;
+  /** See BrokerOptions.flushLingerMs. */
+  readonly flushLingerMs: number;
   /** Publishers paused because all queues together are past half the global budget. */
   private readonly globalWaiters = new Set<Connection>();
   private closing: Promise<void> | undefined;
@@ -71,6 +78,7 @@ export class Broker implements ConnectionHost {
     const resolved = resolveLimits(opts);
     this.limits = resolved.limits;
     this.sendLimits = resolved.sendLimits;
+    this.flushLingerMs = resolved.flushLingerMs;
     const admissionLimits = resolved.admissionLimits;
     this.admission = new Admission(admissionLimits, this.logger);
     this.identLabel = new LabelFolder(opts.metricLabels?.idents, BROKER_DEFAULTS.maxLabelValues);
@@ -232,6 +240,7 @@ export class Broker implements ConnectionHost {
         this.reserveQueued(length);
       }
       if (firstThisTurn) this.scheduleFlush(sub);
+      else if (this.lingering !== undefined && !this.captureScheduled && source !== undefined) this.scheduleCapture();
       if (result === OFFER_CONGESTED && source !== undefined) {
         sub.queue.addWaiter(source);
         pause = true;
@@ -295,17 +304,45 @@ export class Broker implements ConnectionHost {
     this.metrics.subscriptions.dec({ ident: conn.identLabels.ident, chan: this.channelLabel.fold(channel) });
   }
 
-  /** @internal Connections with queued frames are flushed together once the current I/O turn is done. */
+  /**
+   * @internal Connections with queued frames are flushed together once the current I/O turn is
+   * done, but not sooner than `flushLingerMs` after the previous flush: in a steady trickle (one
+   * message per turn) each subscriber then gets one write per window instead of one per message,
+   * which is most of the cost of small fan-out. A message after a quiet spell goes out at once.
+   */
   scheduleFlush(conn: Connection): void {
     this.dirty.push(conn);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
+    if (this.flushScheduled) {
+      if (this.lingering !== undefined && !this.captureScheduled) this.scheduleCapture();
+      return;
+    }
+    this.flushScheduled = true;
+    const wait = this.flushLingerMs - (performance.now() - this.lastFlushAt);
+    if (wait >= 1) {
+      this.lingering = setTimeout(this.flushDirty, wait);
+      this.scheduleCapture();
+    } else {
       setImmediate(this.flushDirty);
     }
   }
 
+  /** Frames of this turn may point into read buffers: they are copied before the turn ends. */
+  private scheduleCapture(): void {
+    this.captureScheduled = true;
+    setImmediate(this.captureTurn);
+  }
+
+  private readonly captureTurn = (): void => {
+    this.captureScheduled = false;
+    const routes = this.activeRoutes;
+    for (let i = 0; i < routes.length; i++) routes[i].capture();
+  };
+
   private readonly flushDirty = (): void => {
     this.flushScheduled = false;
+    clearTimeout(this.lingering);
+    this.lingering = undefined;
+    this.lastFlushAt = performance.now();
     const routes = this.activeRoutes;
     this.activeRoutes = [];
     const ticks: TickBuffer[] = [];
@@ -383,6 +420,8 @@ export class Broker implements ConnectionHost {
     const listenersClosed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     const connections = [...this.connections];
     for (const conn of connections) conn.shutdown();
+    // Connections closing behind lingering frames must not wait out the window.
+    if (this.lingering !== undefined) this.flushDirty();
     // Referenced on purpose: sockets stuck mid-TLS-handshake may hold no live handle, and close()
     // must still resolve.
     const reaper = setTimeout(() => {

@@ -58,11 +58,15 @@ export class TickBuffer {
 export class ChannelRoute<Subscriber> {
   /** Replaced, never mutated, on (un)subscribe so routing can iterate freely. */
   subscribers: readonly Subscriber[] = [];
-  /** Frames routed in this turn, as (buffer, start, end): ranges of read chunks or in-process frames, copied at seal. */
+  /**
+   * Frames routed since the last seal, as (buffer, start, end): ranges of read chunks or
+   * in-process frames, copied at seal. The first `owned` entries are copies made by capture().
+   */
   private readonly frameBufs: Buffer[] = [];
   private readonly frameStarts: number[] = [];
   private readonly frameEnds: number[] = [];
-  /** Bytes routed in this turn: the offset the next frame will have in the tick buffer. */
+  private owned = 0;
+  /** Bytes routed since the last seal: the offset the next frame will have in the tick buffer. */
   bytes = 0;
   /** Set by seal(), cleared by reset(). */
   tick: TickBuffer | undefined;
@@ -78,6 +82,28 @@ export class ChannelRoute<Subscriber> {
     this.frameStarts.push(start);
     this.frameEnds.push(end);
     this.bytes += end - start;
+  }
+
+  /**
+   * Copies the frames routed since the last capture into one buffer of their own, so they outlive
+   * the read chunks they point into (valid only until the end of the turn). Used when the flush
+   * is deferred past the turn (see the broker's flush linger); without it, seal() copies once.
+   */
+  capture(): void {
+    const bufs = this.frameBufs;
+    const from = this.owned;
+    if (from === bufs.length) return;
+    let size = 0;
+    for (let i = from; i < bufs.length; i++) size += this.frameEnds[i] - this.frameStarts[i];
+    const copy = Buffer.allocUnsafeSlow(size);
+    let at = 0;
+    for (let i = from; i < bufs.length; i++) at += bufs[i].copy(copy, at, this.frameStarts[i], this.frameEnds[i]);
+    bufs.length = from;
+    this.frameStarts.length = from;
+    this.frameEnds.length = from;
+    this.push(copy, 0, size);
+    this.bytes -= size;
+    this.owned = bufs.length;
   }
 
   seal(): TickBuffer {
@@ -110,6 +136,7 @@ export class ChannelRoute<Subscriber> {
     bufs.length = 0;
     starts.length = 0;
     ends.length = 0;
+    this.owned = 0;
     this.tick = new TickBuffer(chunks, this.bytes);
     return this.tick;
   }

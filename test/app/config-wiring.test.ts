@@ -40,6 +40,7 @@ describe('config wiring into the composed core', () => {
         '--hpfeeds-auth-file', authFile,
         '--hpfeeds-send-buffer-bytes', '123456',
         '--hpfeeds-backpressure-deadline', '3',
+        '--hpfeeds-flush-linger-ms', '7',
         '--command-ttl', '600',
         '--command-answer-timeout', '1',
         '--git-url-allow', 'https://git.example/',
@@ -90,7 +91,7 @@ describe('config wiring into the composed core', () => {
     assert.equal(t.core.redisUrl, t.redis.url);
   });
 
-  it('hpfeeds: broker name, auth file, send buffer and back-pressure deadline', async () => {
+  it('hpfeeds: broker name, auth file, send buffer, back-pressure deadline and flush linger', async () => {
     const c = new HpfeedsClient({ host: '127.0.0.1', port: t.core.addresses.hpfeeds[0]!.port, ident: 'from-file', secret: 'file-secret-123456', reconnect: false });
     hp.push(c);
     c.on('error', () => {});
@@ -99,6 +100,7 @@ describe('config wiring into the composed core', () => {
     assert.equal((await t.core.broker.authStore.get('from-file'))?.owner, 'file');
     assert.equal(t.core.broker.sendLimits.maxSendBufferBytes, 123456);
     assert.equal(t.core.broker.sendLimits.backpressureDeadlineMs, 3000);
+    assert.equal(t.core.broker.flushLingerMs, 7);
   });
 
   it('events: all-events channel and pot-type channel map; retention by age and by row count', async () => {

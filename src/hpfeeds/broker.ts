@@ -18,6 +18,9 @@ import { silentLogger, type AuthStore, type HpfeedsLogger } from './types.js';
 
 export { BROKER_DEFAULTS, type BrokerOptions, type ListenAddress } from './options.js';
 
+/** A flush carrying this much (all channels) is not followed by a lingering one. */
+const LINGER_MAX_BYTES = 16 * 1024;
+
 export class Broker implements ConnectionHost {
   readonly name: string;
   readonly registry: Registry;
@@ -61,6 +64,8 @@ export class Broker implements ConnectionHost {
   private captureScheduled = false;
   /** When the last flush ran (performance.now()), for the linger window. */
   private lastFlushAt = -Infinity;
+  /** Bytes of the channels' turns in the last flush: only small flushes linger (see scheduleFlush). */
+  private lastFlushBytes = 0;
   /** See BrokerOptions.flushLingerMs. */
   readonly flushLingerMs: number;
   /** Publishers paused because all queues together are past half the global budget. */
@@ -308,7 +313,10 @@ export class Broker implements ConnectionHost {
    * @internal Connections with queued frames are flushed together once the current I/O turn is
    * done, but not sooner than `flushLingerMs` after the previous flush: in a steady trickle (one
    * message per turn) each subscriber then gets one write per window instead of one per message,
-   * which is most of the cost of small fan-out. A message after a quiet spell goes out at once.
+   * which is most of the cost of small fan-out. A message after a quiet spell goes out at once,
+   * and so does everything after a flush of LINGER_MAX_BYTES or more: at high rates each turn
+   * already carries enough to fill a write, and holding it would only run subscribers into their
+   * high-water mark.
    */
   scheduleFlush(conn: Connection): void {
     this.dirty.push(conn);
@@ -317,7 +325,7 @@ export class Broker implements ConnectionHost {
       return;
     }
     this.flushScheduled = true;
-    const wait = this.flushLingerMs - (performance.now() - this.lastFlushAt);
+    const wait = this.lastFlushBytes < LINGER_MAX_BYTES ? this.flushLingerMs - (performance.now() - this.lastFlushAt) : 0;
     if (wait >= 1) {
       this.lingering = setTimeout(this.flushDirty, wait);
       this.scheduleCapture();
@@ -346,7 +354,9 @@ export class Broker implements ConnectionHost {
     const routes = this.activeRoutes;
     this.activeRoutes = [];
     const ticks: TickBuffer[] = [];
-    for (let i = 0; i < routes.length; i++) ticks.push(routes[i].seal());
+    let bytes = 0;
+    for (let i = 0; i < routes.length; i++) bytes += ticks[ticks.push(routes[i].seal()) - 1].size;
+    this.lastFlushBytes = bytes;
     const dirty = this.dirty;
     this.dirty = this.spareDirty;
     for (let i = 0; i < dirty.length; i++) dirty[i].flush();

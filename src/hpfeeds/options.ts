@@ -36,9 +36,10 @@ export interface BrokerOptions {
   /** A subscriber that stays past the high-water mark this long gets an ERROR after its queued data and is disconnected. Default 10 s. */
   backpressureDeadlineMs?: number;
   /**
-   * Subscribers' writes are flushed at most once per this many ms while messages keep coming
-   * (a message after a quiet spell is written at once). Trades at most this much latency for
-   * far fewer socket writes in small fan-out. 0 flushes every I/O turn. Default 5.
+   * Subscribers' writes are flushed at most once per this many ms while small amounts keep coming
+   * (a message after a quiet spell is written at once, and so is everything after a flush of
+   * 16 KiB or more). Trades at most this much latency for far fewer socket writes in small
+   * fan-out. 0 flushes every I/O turn. Default 5.
    */
   flushLingerMs?: number;
   /** Time a new connection has to complete AUTH (or a TLS handshake). Default 10 s. */

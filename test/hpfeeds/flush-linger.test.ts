@@ -68,6 +68,17 @@ describe('hpfeeds broker: flush linger', () => {
     assert.deepEqual(payloads(sub), ['first', 'second']);
   });
 
+  it('does not hold anything back after a large flush (high rates are never delayed)', async () => {
+    const { pub, sub } = await setUp(1500);
+    pub.publish('pub', 'events', 'x'.repeat(20 * 1024));
+    await waitFor(() => payloads(sub).length === 1, 5000, 'large message');
+    const nextAt = performance.now();
+    pub.publish('pub', 'events', 'right after');
+    await waitFor(() => payloads(sub).length === 2, 5000, 'next message');
+    const ms = performance.now() - nextAt;
+    assert.ok(ms < 1000, `the message after a 20 KiB flush took ${ms.toFixed(0)} ms (window 1500 ms)`);
+  });
+
   it('writes what lingers, in-process and external, before the broker closes the subscriber', async () => {
     const { pub, sub } = await setUp(5000);
     pub.publish('pub', 'events', 'opens the window');

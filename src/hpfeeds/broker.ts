@@ -12,14 +12,12 @@ import { IdleGc, obtainGc } from './idle-gc.js';
 import { LabelFolder } from './labels.js';
 import { BrokerMetrics, PublishStats } from './metrics.js';
 import { BROKER_DEFAULTS, resolveLimits, type BrokerOptions, type ListenAddress } from './options.js';
-import { ChannelRoute, type TickBuffer } from './route.js';
+import { TurnFlusher } from './flusher.js';
+import { ChannelRoute } from './route.js';
 import { OFFER_CONGESTED, OFFER_DROPPED, type SendLimits } from './send-queue.js';
 import { silentLogger, type AuthStore, type HpfeedsLogger } from './types.js';
 
 export { BROKER_DEFAULTS, type BrokerOptions, type ListenAddress } from './options.js';
-
-/** A flush carrying this much (all channels) is not followed by a lingering one. */
-const LINGER_MAX_BYTES = 16 * 1024;
 
 export class Broker implements ConnectionHost {
   readonly name: string;
@@ -54,20 +52,8 @@ export class Broker implements ConnectionHost {
   private deliveryCount = 0;
   /** Bytes of frames queued for subscribers (once per subscriber), ever (drives the idle collection). */
   private routedBytes = 0;
-  /** Routes with frames in this turn, and connections with something to write. */
-  private activeRoutes: ChannelRoute<Connection>[] = [];
-  private dirty: Connection[] = [];
-  private spareDirty: Connection[] = [];
-  private flushScheduled = false;
-  /** Set while a flush waits for the linger window (frames of each turn must then be captured). */
-  private lingering: NodeJS.Timeout | undefined;
-  private captureScheduled = false;
-  /** When the last flush ran (performance.now()), for the linger window. */
-  private lastFlushAt = -Infinity;
-  /** Bytes of the channels' turns in the last flush: only small flushes linger (see scheduleFlush). */
-  private lastFlushBytes = 0;
-  /** See BrokerOptions.flushLingerMs. */
-  readonly flushLingerMs: number;
+  /** Writes what this turn (or linger window) queued for subscribers. */
+  private readonly flusher: TurnFlusher<Connection>;
   /** Publishers paused because all queues together are past half the global budget. */
   private readonly globalWaiters = new Set<Connection>();
   private closing: Promise<void> | undefined;
@@ -83,7 +69,7 @@ export class Broker implements ConnectionHost {
     const resolved = resolveLimits(opts);
     this.limits = resolved.limits;
     this.sendLimits = resolved.sendLimits;
-    this.flushLingerMs = resolved.flushLingerMs;
+    this.flusher = new TurnFlusher(resolved.flushLingerMs, (bytes) => this.releaseQueued(bytes));
     const admissionLimits = resolved.admissionLimits;
     this.admission = new Admission(admissionLimits, this.logger);
     this.identLabel = new LabelFolder(opts.metricLabels?.idents, BROKER_DEFAULTS.maxLabelValues);
@@ -240,12 +226,11 @@ export class Broker implements ConnectionHost {
       delivered++;
       if (!queued) {
         queued = true;
-        if (!route.active) this.activeRoutes.push(route);
+        if (!route.active) this.flusher.routeActivated(route);
         route.push(buf, frameStart, frameEnd);
         this.reserveQueued(length);
       }
-      if (firstThisTurn) this.scheduleFlush(sub);
-      else if (this.lingering !== undefined && !this.captureScheduled && source !== undefined) this.scheduleCapture();
+      this.flusher.queued(sub, firstThisTurn, source !== undefined);
       if (result === OFFER_CONGESTED && source !== undefined) {
         sub.queue.addWaiter(source);
         pause = true;
@@ -309,67 +294,10 @@ export class Broker implements ConnectionHost {
     this.metrics.subscriptions.dec({ ident: conn.identLabels.ident, chan: this.channelLabel.fold(channel) });
   }
 
-  /**
-   * @internal Connections with queued frames are flushed together once the current I/O turn is
-   * done, but not sooner than `flushLingerMs` after the previous flush: in a steady trickle (one
-   * message per turn) each subscriber then gets one write per window instead of one per message,
-   * which is most of the cost of small fan-out. A message after a quiet spell goes out at once,
-   * and so does everything after a flush of LINGER_MAX_BYTES or more: at high rates each turn
-   * already carries enough to fill a write, and holding it would only run subscribers into their
-   * high-water mark.
-   */
-  scheduleFlush(conn: Connection): void {
-    this.dirty.push(conn);
-    if (this.flushScheduled) {
-      if (this.lingering !== undefined && !this.captureScheduled) this.scheduleCapture();
-      return;
-    }
-    this.flushScheduled = true;
-    const wait = this.lastFlushBytes < LINGER_MAX_BYTES ? this.flushLingerMs - (performance.now() - this.lastFlushAt) : 0;
-    if (wait >= 1) {
-      this.lingering = setTimeout(this.flushDirty, wait);
-      this.scheduleCapture();
-    } else {
-      setImmediate(this.flushDirty);
-    }
+  /** See BrokerOptions.flushLingerMs. */
+  get flushLingerMs(): number {
+    return this.flusher.lingerMs;
   }
-
-  /** Frames of this turn may point into read buffers: they are copied before the turn ends. */
-  private scheduleCapture(): void {
-    this.captureScheduled = true;
-    setImmediate(this.captureTurn);
-  }
-
-  private readonly captureTurn = (): void => {
-    this.captureScheduled = false;
-    const routes = this.activeRoutes;
-    for (let i = 0; i < routes.length; i++) routes[i].capture();
-  };
-
-  private readonly flushDirty = (): void => {
-    this.flushScheduled = false;
-    clearTimeout(this.lingering);
-    this.lingering = undefined;
-    this.lastFlushAt = performance.now();
-    const routes = this.activeRoutes;
-    this.activeRoutes = [];
-    const ticks: TickBuffer[] = [];
-    let bytes = 0;
-    for (let i = 0; i < routes.length; i++) bytes += ticks[ticks.push(routes[i].seal()) - 1].size;
-    this.lastFlushBytes = bytes;
-    const dirty = this.dirty;
-    this.dirty = this.spareDirty;
-    for (let i = 0; i < dirty.length; i++) dirty[i].flush();
-    dirty.length = 0;
-    this.spareDirty = dirty;
-    for (let i = 0; i < routes.length; i++) {
-      routes[i].reset();
-      const tick = ticks[i];
-      tick.open = false;
-      // Nobody took it (all its subscribers closed in this turn): its bytes are free now.
-      if (tick.refs === 0) this.releaseQueued(tick.size);
-    }
-  };
 
   /** @internal */
   connectionClosed(conn: Connection): void {
@@ -430,8 +358,7 @@ export class Broker implements ConnectionHost {
     const listenersClosed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     const connections = [...this.connections];
     for (const conn of connections) conn.shutdown();
-    // Connections closing behind lingering frames must not wait out the window.
-    if (this.lingering !== undefined) this.flushDirty();
+    this.flusher.flushLingering();
     // Referenced on purpose: sockets stuck mid-TLS-handshake may hold no live handle, and close()
     // must still resolve.
     const reaper = setTimeout(() => {

@@ -35,7 +35,6 @@ export interface ConnectionHost extends SendHost {
   publishStatsFor(ident: string, channel: string): PublishStats;
   addSubscription(conn: Connection, channel: string): void;
   removeSubscription(conn: Connection, channel: string): void;
-  scheduleFlush(conn: Connection): void;
   connectionClosed(conn: Connection): void;
 }
 

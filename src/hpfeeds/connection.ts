@@ -46,6 +46,17 @@ export interface ConnectionLimits {
   preAuthMaxBytes: number;
 }
 
+/**
+ * Whether `buf` holds `ref` at `at` (the caller checked the length). Idents and channels are
+ * short: a loop beats Buffer#compare's native call, which was ~5% of the broker's CPU per publish.
+ */
+function sameBytes(buf: Buffer, at: number, ref: Buffer): boolean {
+  const n = ref.length;
+  if (n > 64) return buf.compare(ref, 0, n, at, at + n) === 0;
+  for (let i = 0; i < n; i++) if (buf[at + i] !== ref[i]) return false;
+  return true;
+}
+
 const AWAIT_AUTH = 0;
 const AUTHENTICATING = 1;
 const READY = 2;
@@ -226,7 +237,7 @@ export class Connection implements SendOwner, PausedPublisher {
     const buf = raw.buf;
     const identBytes = this.identBytes;
     const identLength = raw.identEnd - raw.identStart;
-    if (identLength !== identBytes.length || buf.compare(identBytes, 0, identLength, raw.identStart, raw.identEnd) !== 0) {
+    if (identLength !== identBytes.length || !sameBytes(buf, raw.identStart, identBytes)) {
       this.fail('ident-mismatch-pub', `Invalid authkey in message, ident=${buf.toString('utf8', raw.identStart, raw.identEnd)}`);
       return;
     }
@@ -238,7 +249,7 @@ export class Connection implements SendOwner, PausedPublisher {
       channel === undefined ||
       stats === undefined ||
       last.length !== channelLength ||
-      buf.compare(last, 0, channelLength, raw.channelStart, raw.channelEnd) !== 0
+      !sameBytes(buf, raw.channelStart, last)
     ) {
       channel = buf.toString('utf8', raw.channelStart, raw.channelEnd);
       if (!this.pubchans.has(channel)) {

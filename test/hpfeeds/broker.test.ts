@@ -209,6 +209,15 @@ describe('hpfeeds broker: publish/subscribe', () => {
   it('rejects publishing under another ident', async () => {
     const alice = await login('alice', 'alice-secret', [encodePublish('bob', 'events', 'x')]);
     assert.equal(await alice.expectErrorAndClose(), 'Invalid authkey in message, ident=bob');
+    // Same length, one byte off (after a good publish, so the check is not only the first one).
+    const again = await login('alice', 'alice-secret', [encodePublish('alice', 'events', 'ok'), encodePublish('alicf', 'events', 'x')]);
+    assert.equal(await again.expectErrorAndClose(), 'Invalid authkey in message, ident=alicf');
+  });
+
+  it('checks the channel of every PUBLISH, not only the first one of a run', async () => {
+    // 'alerts' is allowed; 'alertz' has the same length and differs in its last byte.
+    const alice = await login('alice', 'alice-secret', [encodePublish('alice', 'alerts', 'ok'), encodePublish('alice', 'alertz', 'x')]);
+    assert.equal(await alice.expectErrorAndClose(), 'Authkey not allowed to pub here. ident=alice, chan=alertz');
   });
 
   it('delivers in-process publishes (no ACL check) and counts them', async () => {

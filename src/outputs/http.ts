@@ -168,10 +168,15 @@ export class WebhookSender extends WholeBatchSender {
 
 const NL = Buffer.from('\n');
 
-/** The `_bulk` action line and document of one record (both newline-terminated). */
+/**
+ * The `_bulk` action line and document of one record (both newline-terminated). The document id
+ * is derived from the record (event id, position in its event, event time), so a batch sent again
+ * after a lost answer or a 429 cannot index a record twice: with `create` the copy is refused with
+ * 409 (counted as delivered), with `index` it overwrites itself.
+ */
 export function bulkEncoder(cfg: BulkOutputConfig) {
-  const action = `{"${cfg.action}":{"_index":${JSON.stringify(cfg.index)}}}\n`;
-  return (_r: AttackRecord, line: string): string => `${action}${line}\n`;
+  const head = `{"${cfg.action}":{"_index":${JSON.stringify(cfg.index)},"_id":"`;
+  return (r: AttackRecord, line: string, k: number): string => `${head}${r.event_id}-${k}-${r.timestamp}"}}\n${line}\n`;
 }
 
 function bulkUrl(url: string): string {
@@ -218,6 +223,8 @@ export class BulkSender implements Sender {
       const item = Object.values(answer.items[i]!)[0] ?? {};
       const status = item.status ?? 0;
       if (status >= 200 && status <= 299) continue;
+      // Already indexed by an earlier try whose answer was lost or retried (see bulkEncoder).
+      if (status === 409 && this.cfg.action === 'create') continue;
       if (status === 429 || status >= 500 || status === 0) {
         this.logger.warn({ output: this.cfg.name, status, error: item.error }, '_bulk item failed; it and the records after it are retried');
         return { done: i, rejected };

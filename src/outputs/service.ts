@@ -41,7 +41,8 @@ export interface Outputs {
   close(): Promise<void>;
 }
 
-type Encode = (r: AttackRecord, line: string) => string;
+/** `k`: the record's position among its event's records (a cowrie session summary has several). */
+type Encode = (r: AttackRecord, line: string, k: number) => string;
 
 interface ActiveOutput {
   name: string;
@@ -208,11 +209,13 @@ export function createOutputs(opts: OutputsOptions): Outputs {
         const entries: string[] = [];
         for (let i = 0; i < events.length; i++) {
           const e = events[i]!;
-          for (const r of records[i]!) {
+          const recs = records[i]!;
+          for (let k = 0; k < recs.length; k++) {
+            const r = recs[k]!;
             if (!out.accepts(r, e)) continue;
             let line = cache.get(r);
             if (line === undefined) cache.set(r, (line = out.line(r, e)));
-            entries.push(out.encode(r, line));
+            entries.push(out.encode(r, line, k));
             // raw_json writes the event's payload once, however many records it has.
             if (out.perEvent) break;
           }

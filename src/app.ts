@@ -14,6 +14,9 @@ import {
   CidrList,
   geoSources,
   normaliseEvent,
+  sharedNormaliser,
+  type AttackRecord,
+  type StoredEvent,
   readCidrFile,
   pooledAttackReader,
   SqliteAttackStore,
@@ -277,6 +280,8 @@ export async function buildCore(config: Config): Promise<Core> {
       });
       parts.analyticsRetention.start();
     }
+    // Outputs and alert rules read the same committed batches: each event is normalised once.
+    const normaliseCommitted = sharedNormaliser();
     if (outputConfigs.length > 0) {
       log.info({ outputs: describeOutputs(outputConfigs) }, 'starting outputs');
       const scanners = config.scannerCidrsFile ? new CidrList(readCidrFile(config.scannerCidrsFile)) : null;
@@ -285,7 +290,7 @@ export async function buildCore(config: Config): Promise<Core> {
         dataDir: config.dataDir,
         registry,
         logger: log.child({ domain: 'outputs' }),
-        normalise: normaliseEvent,
+        normalise: normaliseCommitted,
         channelsFor: (potType) => events.channelsFor(potType),
         isScanner: scanners ? (ip) => scanners.match(ip) !== undefined : undefined,
         cef: { vendor: 'Apiary', product: 'Apiary', version: packageVersion() },
@@ -342,7 +347,7 @@ export async function buildCore(config: Config): Promise<Core> {
     events.onCommitted((batch) => {
       // Normalising costs CPU per event: only while a rule reads events.
       if (!alerts.wantsEvents) return;
-      alerts.eventsCommitted(batch.map((e) => attackFact(e)));
+      alerts.eventsCommitted(batch.map((e) => attackFact(e, normaliseCommitted)));
     });
 
     let redisUrl = config.redisUrl;
@@ -463,8 +468,8 @@ export async function buildCore(config: Config): Promise<Core> {
 }
 
 /** The fields alert rules read, from the normalised attack record of a committed event (exported for bench/alerts.ts). */
-export function attackFact(e: { id: number; node: string; potId: string; potType: string; eventType: string; timestamp: number; receivedAt: number; data: Readonly<Record<string, unknown>> }): AttackFact {
-  const r = normaliseEvent({ id: e.id, node: e.node, potId: e.potId, potType: e.potType, eventType: e.eventType, timestamp: e.timestamp, data: e.data as Record<string, unknown> });
+export function attackFact(e: StoredEvent & { receivedAt: number }, normalise: (e: StoredEvent) => Readonly<AttackRecord> = normaliseEvent): AttackFact {
+  const r = normalise(e);
   return {
     eventId: e.id,
     node: e.node,

@@ -4,6 +4,7 @@
 import { moduleBeside } from '../db/index.js';
 
 export { normaliseEvent, MAX_FIELD_LENGTH } from './record.js';
+export { sharedNormaliser } from './shared-normaliser.js';
 export type { AttackRecord, StoredEvent } from './record.js';
 export { GeoEnricher, geoSources } from './geo.js';
 export type { GeoInfo, GeoOptions, GeoSources } from './geo.js';

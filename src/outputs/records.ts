@@ -13,7 +13,8 @@ export interface OutputEvent extends StoredEvent {
   readonly dataJson: string;
 }
 
-export type Normaliser = (e: StoredEvent) => AttackRecord;
+/** Event → its attack record; the record may be shared with other readers: never changed here. */
+export type Normaliser = (e: StoredEvent) => Readonly<AttackRecord>;
 
 const MAX_SESSION_ITEMS = 500;
 
@@ -35,7 +36,7 @@ function hexOf(v: string, length: number): string | null {
 
 function expandSession(e: StoredEvent, normalise: Normaliser): AttackRecord[] {
   const d = e.data;
-  const base = normalise(e);
+  const base = { ...normalise(e) };
   const pot = e.eventType.startsWith('kippo.') ? 'kippo' : 'cowrie';
   const shell = d.protocol === 'telnet' ? 'Telnet' : 'SSH';
   base.type = e.eventType;

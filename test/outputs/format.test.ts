@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { normaliseEvent, type StoredEvent } from '../../src/analytics/index.js';
+import { normaliseEvent, sharedNormaliser, type StoredEvent } from '../../src/analytics/index.js';
 import { cefValue, formatCef, formatJson, formatSplunk } from '../../src/outputs/format.js';
 import { recordsOf } from '../../src/outputs/records.js';
 import { parseCef } from './cef-parser.js';
@@ -151,5 +151,20 @@ describe('cowrie session summaries', () => {
 
   it('other events give one record each', () => {
     assert.equal(recordsOf(login, normaliseEvent).length, 1);
+  });
+
+  it('share one normalisation per event object with other readers, and never change the shared record', () => {
+    // A kippo telnet summary: its session record differs from the generic normalisation.
+    const summary = event('kippo.sessions', { protocol: 'telnet', session: 's2', peerIP: '203.0.113.9', hostPort: 23, credentials: [['a', 'b']], commands: ['id'] }, 'kippo');
+    const shared = sharedNormaliser();
+    const first = shared(summary);
+    const before = structuredClone(first);
+    assert.deepEqual(before, normaliseEvent(summary));
+    const rs = recordsOf(summary, shared);
+    assert.equal(rs.length, 3);
+    assert.equal(rs[0]!.signature, 'Telnet session on kippo honeypot');
+    assert.equal(shared(summary), first, 'the same event object gets the same record');
+    assert.deepEqual(first, before, 'expanding the session left the shared record as it was');
+    assert.notEqual(shared({ ...summary }), first, 'another event object is normalised on its own');
   });
 });

@@ -1,7 +1,6 @@
 // Composition root: the only place that knows every domain. It builds them from the config in
 // dependency order, wires their events together, mounts their routes, and tears them down in the
 // reverse order so nothing accepted is lost on shutdown.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -35,6 +34,7 @@ import { Broker, CompositeAuthStore, EnvAuthStore, JsonFileAuthStore, type AuthS
 import { createNodeGateway, type NodeGatewayHandle } from './nodes/index.js';
 import { createOutputs, describeOutputs, loadOutputs, OutputsConfigError, type OutputConfig, type Outputs } from './outputs/index.js';
 import { RedisDirInUseError, startSupervisedRedis, type SupervisedRedis } from './redis/index.js';
+import { packageVersion } from './version.js';
 import { checkDataDir, checkNodeTls, listening, openingDatabase, StartupError } from './startup.js';
 
 export interface Core {
@@ -62,6 +62,7 @@ export interface Core {
 export async function buildCore(config: Config): Promise<Core> {
   let tokens: TokenService | undefined;
   const app = await createHttpServer({
+    version: packageVersion(),
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel, format: config.logFormat },
     docs: true,
     authenticate: (t) => tokens?.authenticate(t),
@@ -494,14 +495,6 @@ function readOutputsConfig(config: Config): OutputConfig[] {
   } catch (err) {
     if (err instanceof OutputsConfigError) throw new StartupError(`${err.message} (${optionNames('outputsFile')}, ${optionNames('outputs')})`);
     throw err;
-  }
-}
-
-function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return '0';
   }
 }
 

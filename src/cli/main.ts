@@ -1,7 +1,7 @@
 // The `apiary` command. Each subcommand loads only the domain it needs.
-import { readFileSync } from 'node:fs';
 import { ConfigError, configHelp, loadConfig } from '../config/index.js';
 import { StartupError } from '../startup.js';
+import { packageVersion } from '../version.js';
 
 const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
 
@@ -20,10 +20,6 @@ commands:
 Database commands (token, authkey) use APIARY_DB / APIARY_DATA_DIR like serve, or --db PATH.
 `;
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 /** DB path for the offline management commands, from the same config as `serve`. */
 function dbPath(): string {
@@ -69,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case '--version':
     case '-v':
-      io.stdout.write(`${version()}\n`);
+      io.stdout.write(`${packageVersion()}\n`);
       return 0;
     case undefined:
     case 'help':

@@ -46,7 +46,9 @@ describe('core end to end', () => {
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
     const ready = await fetch(`${base}/readyz`);
     assert.deepEqual(await ready.json(), { status: 'ready', database: true, redis: true });
-    const spec = (await (await fetch(`${base}/docs/json`)).json()) as { paths: Record<string, unknown> };
+    const spec = (await (await fetch(`${base}/docs/json`)).json()) as { paths: Record<string, unknown>; info: { version: string } };
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.equal(spec.info.version, pkg.version, 'OpenAPI carries the package version');
     for (const p of ['/api/v1/nodes', '/api/v1/events', '/api/v1/commands/{id}', '/api/v1/hpfeeds/authkeys', '/api/v1/tokens']) {
       assert.ok(spec.paths[p], `OpenAPI lists ${p}`);
     }

@@ -3,7 +3,7 @@
 // server uses (--db and the APIARY_DATA_DIR default), usage errors.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
@@ -64,6 +64,9 @@ describe('apiary CLI', () => {
     assert.match(unknown.stderr, /unknown command 'frobnicate'/);
     const help = await apiary(['serve', '--help']);
     assert.equal(help.code, 0);
+    const version = await apiary(['--version']);
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.deepEqual([version.code, version.stdout], [0, `${pkg.version}\n`]);
     for (const env of ['APIARY_DATA_DIR', 'APIARY_DB', 'METRICS_PUBLIC', 'ENROLLMENT_MODE', 'REDIS_URL', 'GIT_URL_ALLOW']) assert.match(help.stdout, new RegExp(env));
     const bad = await apiary(['serve', '--api-port', 'seventy'], { APIARY_DATA_DIR: join(dir.path, 'never') });
     assert.equal(bad.code, 1);

@@ -7,6 +7,7 @@ import { isPotEventShaped } from '../protocol/index.js';
 import type { Enrollment, RegistrationDecision, RegistrationRequest } from './enrollment.js';
 import { KeyedLogThrottle } from './log-throttle.js';
 import type { NodeMetrics } from './metrics.js';
+import { ReadScheduler } from './read-scheduler.js';
 import type { NodeRetention } from './retention.js';
 import { NodeSession, type SessionHub, type SessionTransport } from './session.js';
 import type { NodeStore } from './store.js';
@@ -65,6 +66,8 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
   readonly metrics: NodeMetrics;
   readonly authTimeoutMs: number;
   readonly preAuthLog = new KeyedLogThrottle(60_000);
+  /** Socket input of every stream transport, handled in bounded slices per event-loop turn. */
+  readonly reads = new ReadScheduler();
   private readonly store: NodeStore;
   private readonly enrollment: Enrollment;
   private readonly staleAfterMs: number;

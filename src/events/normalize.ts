@@ -46,6 +46,64 @@ const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
  * a guess either way.
  */
 export function parseIsoTimestamp(text: string): number {
+  const fast = parseCompactUtc(text);
+  return fast !== undefined ? fast : parseIsoTimestampGeneral(text);
+}
+
+/** Value of the ASCII digit at `i` of `t`, or -1. */
+function digit(t: string, i: number): number {
+  const c = t.charCodeAt(i) - 48;
+  return c >= 0 && c <= 9 ? c : -1;
+}
+
+/** Two digits at `i`, or -1. */
+function two(t: string, i: number): number {
+  const a = digit(t, i);
+  const b = digit(t, i + 1);
+  return a < 0 || b < 0 ? -1 : a * 10 + b;
+}
+
+/**
+ * The form nodes send nearly always, "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z", read digit by digit: the
+ * regex path allocated its match array and a dozen substrings per event (more garbage than the
+ * event's data). Same rules and result as parseIsoTimestampGeneral; undefined for any other form.
+ */
+function parseCompactUtc(t: string): number | undefined {
+  const n = t.length;
+  if (n < 20 || n > 30 || t.charCodeAt(n - 1) !== 90 /* Z */) return undefined;
+  if (t.charCodeAt(4) !== 45 || t.charCodeAt(7) !== 45 || t.charCodeAt(10) !== 84 || t.charCodeAt(13) !== 58 || t.charCodeAt(16) !== 58) return undefined;
+  const y1 = two(t, 0);
+  const y2 = two(t, 2);
+  const month = two(t, 5);
+  const day = two(t, 8);
+  const hour = two(t, 11);
+  const minute = two(t, 14);
+  const second = two(t, 17);
+  if (y1 < 0 || y2 < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return undefined;
+  const year = y1 * 100 + y2;
+  if (year < 100) return undefined; // Date.UTC's two-digit years: the general path handles them
+  let ms = 0;
+  if (n > 20) {
+    // '.' then 1..9 digits then 'Z'; only the first three count (sub-ms digits are dropped)
+    const digits = n - 21;
+    if (t.charCodeAt(19) !== 46 || digits < 1 || digits > 9) return undefined;
+    for (let i = 0; i < digits; i++) {
+      const d = digit(t, 20 + i);
+      if (d < 0) return undefined;
+      if (i < 3) ms = ms * 10 + d;
+    }
+    for (let i = digits; i < 3; i++) ms *= 10;
+  } else if (t.charCodeAt(19) !== 90) {
+    return undefined;
+  }
+  if (month < 1 || month > 12 || day < 1 || day > DAYS_IN_MONTH[month - 1]!) return NaN;
+  if (month === 2 && day === 29 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0))) return NaN;
+  if (hour > 23 || minute > 59 || second > 60) return NaN;
+  return Date.UTC(year, month - 1, day, hour, minute, Math.min(second, 59), ms);
+}
+
+/** @internal parseIsoTimestamp for every accepted form (exported for the test that compares both paths). */
+export function parseIsoTimestampGeneral(text: string): number {
   const m = ISO_8601.exec(text);
   if (m === null) return NaN;
   const year = +m[1]!;

@@ -7,6 +7,7 @@ import { isPotEventShaped } from '../protocol/index.js';
 import type { Enrollment, RegistrationDecision, RegistrationRequest } from './enrollment.js';
 import { KeyedLogThrottle } from './log-throttle.js';
 import type { NodeMetrics } from './metrics.js';
+import { ReadScheduler } from './read-scheduler.js';
 import type { NodeRetention } from './retention.js';
 import { NodeSession, type SessionHub, type SessionTransport } from './session.js';
 import type { NodeStore } from './store.js';
@@ -47,6 +48,9 @@ export interface LiveSessionInfo {
   lastSeen: number;
 }
 
+/** After this many last_seen flushes skipped for a busy database, the next one waits for the lock. */
+const BUSY_FLUSHES_BEFORE_WAITING = 10;
+
 export interface GatewayCoreOptions {
   store: NodeStore;
   enrollment: Enrollment;
@@ -65,6 +69,8 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
   readonly metrics: NodeMetrics;
   readonly authTimeoutMs: number;
   readonly preAuthLog = new KeyedLogThrottle(60_000);
+  /** Socket input of every stream transport, handled in bounded slices per event-loop turn. */
+  readonly reads = new ReadScheduler();
   private readonly store: NodeStore;
   private readonly enrollment: Enrollment;
   private readonly staleAfterMs: number;
@@ -79,6 +85,8 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
   /** Back-pressure: while true, transports stop reading node sockets (see setInputPaused). */
   private paused = false;
   private readonly flowListeners = new Set<(paused: boolean) => void>();
+  /** last_seen flushes skipped in a row because the database was busy (see flushLastSeen). */
+  private busyFlushes = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -221,24 +229,36 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
     this.dirty.add(session);
   }
 
-  /** Persists the last_seen of every node that spoke since the previous flush. */
+  /**
+   * Persists the last_seen of every node that spoke since the previous flush. It does not wait for
+   * the database's write lock: while another writer holds it the nodes stay dirty for the next
+   * interval, and only after BUSY_FLUSHES_BEFORE_WAITING skipped flushes in a row does it wait.
+   */
   flushLastSeen(): void {
     this.enrollment.flush();
     if (this.dirty.size === 0) return;
     const entries: [string, number][] = [];
+    const written: NodeSession[] = [];
     for (const session of this.dirty) {
       const name = session.nodeName;
       if (name && this.live.get(name) === session && session.lastSeen > session.lastSeenPersisted) {
         entries.push([name, session.lastSeen]);
-        session.lastSeenPersisted = session.lastSeen;
+        written.push(session);
       }
     }
-    this.dirty.clear();
     try {
-      this.store.touchAll(entries);
+      if (this.busyFlushes >= BUSY_FLUSHES_BEFORE_WAITING) this.store.touchAll(entries);
+      else if (!this.store.tryTouchAll(entries)) {
+        this.busyFlushes++;
+        this.metrics.lastSeenFlushesDeferred.inc();
+        return; // still dirty: the next interval tries again
+      }
     } catch (err) {
       this.logger.error({ err, nodes: entries.length }, 'node last_seen flush failed');
     }
+    this.busyFlushes = 0;
+    for (let i = 0; i < written.length; i++) written[i]!.lastSeenPersisted = entries[i]![1];
+    this.dirty.clear();
   }
 
   handleMessage(session: NodeSession, message: NodeMessage, now: number): void {

@@ -18,6 +18,7 @@ export class NodeMetrics {
   readonly potsCapped: Counter<string>;
   readonly inputPaused: Gauge<string>;
   readonly inputPauses: Counter<string>;
+  readonly lastSeenFlushesDeferred: Counter<string>;
   /** Message counts not yet added to `messages` (bounded: one key per message type). */
   private readonly pendingMessages = new Map<string, number>();
 
@@ -101,6 +102,11 @@ export class NodeMetrics {
     this.inputPauses = new Counter({
       name: 'apiary_node_input_pauses_total',
       help: 'Times reading from node connections was paused for back-pressure',
+      registers: [registry],
+    });
+    this.lastSeenFlushesDeferred = new Counter({
+      name: 'apiary_node_last_seen_flushes_deferred_total',
+      help: 'Periodic last_seen writes put off to the next interval because another connection held the database write lock',
       registers: [registry],
     });
     for (const t of ['tcp', 'tls', 'ws'] as const) this.sessions.set({ transport: t }, 0);

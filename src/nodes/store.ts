@@ -275,6 +275,26 @@ export class NodeStore {
     if (entries.length > 0) this.touchMany(entries);
   }
 
+  /**
+   * touchAll without waiting for another connection's write lock (the events writer thread holds it
+   * through each batch commit, tens of ms under load): false, with nothing written, when the
+   * database is busy. The periodic last_seen flush runs on the event loop and must not block it.
+   */
+  tryTouchAll(entries: [name: string, lastSeen: number][]): boolean {
+    if (entries.length === 0) return true;
+    const wait = this.sqlite.pragma('busy_timeout', { simple: true }) as number;
+    this.sqlite.pragma('busy_timeout = 0');
+    try {
+      this.touchMany(entries);
+      return true;
+    } catch (err) {
+      if (typeof (err as { code?: unknown }).code === 'string' && (err as { code: string }).code.startsWith('SQLITE_BUSY')) return false;
+      throw err;
+    } finally {
+      this.sqlite.pragma(`busy_timeout = ${Math.floor(wait)}`);
+    }
+  }
+
   setStatus(name: string, status: string, lastSeen: number): void {
     this.stmt.status.run(status, lastSeen, name);
   }

@@ -30,6 +30,11 @@ export interface TcpListener {
 
 /** Core->node traffic is small (acks, commands); a backlog this large means the node stopped reading. */
 const MAX_WRITE_BACKLOG = 4 * 1024 * 1024;
+/**
+ * Read but not yet handled input per connection (see ReadScheduler) at which the socket stops being
+ * read; it is read again once under half. One socket read is up to 64 KiB.
+ */
+const MAX_QUEUED_INPUT = 64 * 1024;
 
 export function normaliseAddress(addr: string | undefined): string {
   if (!addr) return 'unknown';
@@ -85,6 +90,8 @@ export async function listenTcp(
   const host = opts.host ?? '0.0.0.0';
   const sockets = new Set<net.Socket>();
   const sessions = new Map<net.Socket, NodeSession>();
+  /** Per socket: re-applies its read state (core back-pressure or its own input queue). */
+  const flowSync = new Map<net.Socket, () => void>();
   // Runs on the raw TCP socket, before any TLS handshake: a refused peer costs no crypto.
   const onConnection = (raw: net.Socket): void => {
     const address = normaliseAddress(raw.remoteAddress);
@@ -130,6 +137,30 @@ export async function listenTcp(
       registered = true;
       splitter.maxLineBytes = opts.lineMaxBytes;
     };
+    // Reads are queued and handled by the gateway's ReadScheduler a slice at a time. The socket is
+    // read while neither the core (back-pressure) nor its own queue says stop.
+    let backlogged = false;
+    const syncFlow = (): void => {
+      const stop = core.inputPaused || backlogged;
+      if (stop && !socket.isPaused()) socket.pause();
+      else if (!stop && socket.isPaused()) socket.resume();
+    };
+    const reader = {
+      drain: (maxLines: number): boolean => {
+        // A closed session ignores its input: drop it rather than framing it.
+        if (session.state === 'closed') {
+          splitter.clearQueue();
+          return true;
+        }
+        const empty = splitter.drain(maxLines);
+        if (backlogged && splitter.queuedBytes <= MAX_QUEUED_INPUT / 2) {
+          backlogged = false;
+          syncFlow();
+        }
+        return empty;
+      },
+    };
+    flowSync.set(socket, syncFlow);
     socket.on('data', (chunk: Buffer) => {
       if (!registered) {
         preAuthBytes += chunk.length;
@@ -138,15 +169,26 @@ export async function listenTcp(
           return;
         }
       }
-      if (!socket.destroyed) splitter.push(chunk);
+      if (socket.destroyed) return;
+      splitter.enqueue(chunk);
+      core.reads.schedule(reader);
+      if (!backlogged && splitter.queuedBytes >= MAX_QUEUED_INPUT) {
+        backlogged = true;
+        syncFlow();
+      }
     });
-    if (core.inputPaused) socket.pause();
+    syncFlow();
     socket.on('error', (err: NodeJS.ErrnoException) => {
       logger.debug({ remoteAddress: transport.remoteAddress, nodeName: session.nodeName, code: err.code }, 'node connection error');
     });
     socket.on('close', () => {
       sockets.delete(socket);
       sessions.delete(socket);
+      flowSync.delete(socket);
+      // What the node sent before it closed is handled before the session ends, as if read in one go.
+      core.reads.cancel(reader);
+      if (session.state !== 'closed') while (!splitter.drain(Number.MAX_SAFE_INTEGER));
+      splitter.clearQueue();
       session.transportClosed();
     });
     socket.on('end', () => {
@@ -198,11 +240,8 @@ export async function listenTcp(
   logger.info({ host: addr.address, port: addr.port, tls: !!opts.tls }, 'node TCP listener ready');
 
   // Back-pressure: stop reading every node socket while the core is saturated.
-  const offFlow = core.onInputFlow((paused) => {
-    for (const socket of sessions.keys()) {
-      if (paused) socket.pause();
-      else socket.resume();
-    }
+  const offFlow = core.onInputFlow(() => {
+    for (const sync of flowSync.values()) sync();
   });
 
   let closing: Promise<void> | undefined;

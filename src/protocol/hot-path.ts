@@ -71,11 +71,15 @@ class Cursor {
 
 /** At most MAX_DATA_NESTING opening brackets in all: then nesting cannot exceed it (strings may overcount; fine). */
 /**
- * True when the text may hold a number JSON.parse would alter (16+ digits: beyond 2^53; a 3-digit
- * exponent: overflow or underflow). Such data goes to the general parser, which keeps those numbers
- * as the exact text the node sent. A long digit run inside a string only costs the slow path.
+ * True when the text may hold a number JSON.parse would alter (a run of 16+ digits: beyond 2^53 or
+ * an underflowing fraction; a 3-digit exponent: overflow or underflow). Such data goes to the
+ * general parser, which keeps those numbers as the exact text the node sent. Only what can start a
+ * number token is looked at: a value after ':', ',' or '[' (JSON whitespace allowed). Text inside a
+ * string that happens to look like that (a ':' then digits) only costs the slow path; a hex id like
+ * cowrie's session "46e101c8383b" no longer does (its "e101" read as an exponent sent one cowrie
+ * event in eight down the general parser).
  */
-const MAY_BE_INEXACT = /\d{16}|[eE][+-]?\d{3}/;
+const MAY_BE_INEXACT = /[:,[]\s*-?(?:\d{16}|\d+\.\d{16}|\d+(?:\.\d+)?[eE][+-]?\d{3})/;
 
 function shallow(json: string): boolean {
   let n = 0;

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseIsoTimestamp, nodeAuthkeyFor, resolveChannels, channelsForPotType, STATUS_MESSAGE_EVENT_TYPE } from '../../src/events/index.js';
-import { normaliseAttackEvent, PotTypeCache, type PendingEvent } from '../../src/events/normalize.js';
+import { normaliseAttackEvent, parseIsoTimestampGeneral, PotTypeCache, type PendingEvent } from '../../src/events/normalize.js';
 import { dionaeaChannelFor } from '../../src/events/channels.js';
 import { potEvent, statusEvent } from './helpers.js';
 
@@ -27,6 +27,35 @@ describe('parseIsoTimestamp', () => {
     for (const bad of ['', 'yesterday', 'March 7 2020', '1700000000', '2023-02-29T00:00:00Z', '2024-13-01T00:00:00Z', '2024-01-01T25:00:00Z', '2024-01-01', '2024-01-01T00:00:00+25:00']) {
       assert.ok(Number.isNaN(parseIsoTimestamp(bad)), bad);
     }
+  });
+});
+
+describe('parseIsoTimestamp fast path', () => {
+  it('agrees with the general parser on the compact UTC form and its near misses', () => {
+    // a deterministic walk over digits and separators around "YYYY-MM-DDTHH:MM:SS.fffZ"
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed % n;
+    };
+    const pad = (v: number, w: number) => String(v).padStart(w, '0');
+    const samples = ['2024-02-29T23:59:60Z', '1900-02-29T00:00:00Z', '2000-02-29T00:00:00.1Z', '0099-01-01T00:00:00Z', '0100-01-01T00:00:00Z', '2024-01-01T00:00:00.Z', '2024-01-01T00:00:00.1234567890Z', '2024-01-01T00:00:00z', '2024-01-01t00:00:00Z', '2024-01-01 00:00:00Z', '2024-01-01T00:00:00.12a4Z', '+024-01-01T00:00:00Z'];
+    for (let i = 0; i < 20_000; i++) {
+      const frac = rnd(4) === 0 ? '' : '.' + pad(rnd(1_000_000_000), 9).slice(0, 1 + rnd(10));
+      let t = `${pad(rnd(3000), 4)}-${pad(rnd(14), 2)}-${pad(rnd(33), 2)}T${pad(rnd(26), 2)}:${pad(rnd(61), 2)}:${pad(rnd(62), 2)}${frac}Z`;
+      if (rnd(5) === 0) {
+        const at = rnd(t.length);
+        t = t.slice(0, at) + '0-:.TZz +'[rnd(9)] + t.slice(at + 1);
+      }
+      samples.push(t);
+    }
+    let valid = 0;
+    for (const t of samples) {
+      const general = parseIsoTimestampGeneral(t);
+      assert.equal(parseIsoTimestamp(t), general, t);
+      if (!Number.isNaN(general)) valid++;
+    }
+    assert.ok(valid > 5000, `valid timestamps exercised (${valid})`);
   });
 });
 

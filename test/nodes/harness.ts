@@ -96,6 +96,8 @@ export interface TestClient {
   closed: Promise<void>;
   isClosed(): boolean;
   close(): void;
+  /** Closes gracefully: what was written is delivered first (TCP: FIN; WebSocket: close frame). */
+  end(): void;
 }
 
 class Inbox {
@@ -163,6 +165,7 @@ function lineClient(socket: net.Socket): TestClient {
     },
     isClosed: () => closed,
     close: () => socket.destroy(),
+    end: () => socket.end(),
   };
 }
 
@@ -215,6 +218,7 @@ export async function wsClient(url: string): Promise<TestClient & { ws: WebSocke
     },
     isClosed: () => closed,
     close: () => ws.terminate(),
+    end: () => ws.close(),
   };
 }
 

@@ -119,6 +119,29 @@ describe('protocol hot path', () => {
     }
   });
 
+  it('looks for inexact numbers only where a number can start, wherever the data puts it', () => {
+    const event = (data: string) =>
+      `{"version":2,"message":{"PotEvent":{"node_id":1,"pot_id":"p","pot_type":"cowrie","event_type":"e","timestamp":"2024-05-01T10:00:00Z","data":${data}}}}`;
+    // cowrie session ids are hex: "e101" in one is text, not an exponent
+    for (const data of ['{"session":"46e101c8383b"}', '{"hash":"1234567890123456789a"}', '{"n":1.5e99,"m":-2E-12}']) {
+      assert.ok(parseHotEnvelope(event(data)), data);
+      compare(event(data));
+    }
+    // a number JSON.parse would alter, in every place a value can stand: the general parser's
+    for (const data of [
+      '{"n":1e999}',
+      '{"n": 12345678901234567890}',
+      '{"a":[1,\t-1e-400]}',
+      '{"a":[12345678901234567890]}',
+      '{"f":0.00000000000000000001}',
+      '{"f":1.2E+308,"g":1}',
+      '{"s":"x","n":\n9007199254740993}',
+    ]) {
+      assert.equal(parseHotEnvelope(event(data)), undefined, data);
+      compare(event(data));
+    }
+  });
+
   it('leaves other shapes, escapes, deep nesting and string node_ids to the general parser', () => {
     // 61 levels of data are the 64 of the codec's limit with the envelope's three
     const deep = '{"a":'.repeat(62) + '1' + '}'.repeat(62);

@@ -77,6 +77,10 @@ export interface BatchAggregate {
   asnNames: Map<number, string>;
   attackers: Map<string, AttackerDelta>;
   sessions: Map<string, SessionDelta>;
+  /** Highest event id folded in (0: none): the store records it as the ingest's watermark. */
+  lastEventId: number;
+  /** Events folded in. */
+  events: number;
 }
 
 export interface AggregateContext {
@@ -121,14 +125,18 @@ function sessionStep(r: AttackRecord): SessionStep | null {
 }
 
 export function emptyAggregate(): BatchAggregate {
-  return { hourly: new Map(), minutes: new Map(), ignored: new Map(), asnNames: new Map(), attackers: new Map(), sessions: new Map() };
+  return { hourly: new Map(), minutes: new Map(), ignored: new Map(), asnNames: new Map(), attackers: new Map(), sessions: new Map(), lastEventId: 0, events: 0 };
 }
 
-/** Folds one batch of stored events into counter increments. Pure apart from the geo cache. */
-export function aggregateBatch(batch: readonly StoredEvent[], ctx: AggregateContext): BatchAggregate {
-  const agg = emptyAggregate();
+/**
+ * Folds a batch of stored events into counter increments: into `agg` when given (the buffered
+ * ingest folds many writer batches into one aggregate), else a new one. Pure apart from the geo cache.
+ */
+export function aggregateBatch(batch: readonly StoredEvent[], ctx: AggregateContext, agg: BatchAggregate = emptyAggregate()): BatchAggregate {
+  agg.events += batch.length;
   for (let i = 0; i < batch.length; i++) {
     const e = batch[i]!;
+    if (e.id > agg.lastEventId) agg.lastEventId = e.id;
     const r = normaliseEvent(e);
     const ip = r.src_ip;
     const ts = e.timestamp;

@@ -5,6 +5,7 @@ import type Database from 'better-sqlite3';
 import type { BatchAggregate } from './aggregate.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS, ROLLED_DIM_IDS } from './dimensions.js';
 import { SqliteAttackQueries } from './sqlite-queries.js';
+import { DEFAULT_TOP_KEYS_PER_DAY, TopDaySummaries } from './sqlite-top-days.js';
 import type { AttackStore, RetentionResult } from './store.js';
 
 class WriteStatements {
@@ -18,6 +19,7 @@ class WriteStatements {
   readonly session: Database.Statement;
   readonly step: Database.Statement;
   readonly setDayUntil: Database.Statement;
+  readonly setIngestedUntil: Database.Statement;
   readonly compact: Database.Statement;
 
   constructor(db: Database.Database) {
@@ -71,6 +73,10 @@ class WriteStatements {
     this.setDayUntil = db.prepare(
       `INSERT INTO attack_meta (key, value) VALUES ('day_rollup_until_hour', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
     );
+    this.setIngestedUntil = db.prepare(
+      `INSERT INTO attack_meta (key, value) VALUES ('ingested_until_event_id', ?)
+       ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)`,
+    );
     // Per dim, so the scan is a primary-key range of the hour table.
     this.compact = db.prepare(
       `INSERT INTO attack_rollup_day (dim, bucket, node, pot_type, key, count)
@@ -86,9 +92,11 @@ class WriteStatements {
 
 export class SqliteAttackStore extends SqliteAttackQueries implements AttackStore {
   private writes: WriteStatements | undefined;
+  private readonly summaries: TopDaySummaries;
 
-  constructor(db: Database.Database, opts: { bruteforceMinFailures?: number; cacheMiB?: number } = {}) {
+  constructor(db: Database.Database, opts: { bruteforceMinFailures?: number; cacheMiB?: number; topKeysPerDay?: number } = {}) {
     super(db, opts);
+    this.summaries = new TopDaySummaries(db, Math.max(1, opts.topKeysPerDay ?? DEFAULT_TOP_KEYS_PER_DAY));
     // The rollup upserts touch pages all over several large B-trees; SQLite's default 2 MiB page
     // cache makes most of them reads from the OS. A larger cache on this connection (negative =
     // KiB) more than halves the ingest cost once the tables outgrow it.
@@ -116,7 +124,11 @@ export class SqliteAttackStore extends SqliteAttackQueries implements AttackStor
     }
     for (const inc of agg.hourly.values()) {
       s.hour.run(inc.dim, inc.hour, inc.node, inc.potType, inc.key, inc.count);
-      if (inc.hour < foldedUntil) s.day.run(inc.dim, Math.floor(inc.hour / 24), inc.node, inc.potType, inc.key, inc.count);
+      if (inc.hour < foldedUntil) {
+        const day = Math.floor(inc.hour / 24);
+        s.day.run(inc.dim, day, inc.node, inc.potType, inc.key, inc.count);
+        this.summaries.late(inc.dim, day, inc.key, inc.count);
+      }
     }
     // Hours before the batch's newest one are complete, bar late events; never fold past the clock
     // (a node with a clock in the future must not close hours that are still filling).
@@ -124,11 +136,19 @@ export class SqliteAttackStore extends SqliteAttackQueries implements AttackStor
     if (foldTo > foldedUntil) {
       for (const dim of ROLLED_DIM_IDS) s.compact.run(dim, foldedUntil, foldTo);
       s.setDayUntil.run(foldTo);
+      foldedUntil = foldTo;
     }
+    this.summaries.step(foldedUntil);
     this.writeRest(s, agg);
   }
 
+  ingestedUntil(): number | null {
+    const v = this.db.prepare("SELECT value FROM attack_meta WHERE key = 'ingested_until_event_id'").pluck().get() as number | undefined;
+    return v ?? null;
+  }
+
   private writeRest(s: WriteStatements, agg: BatchAggregate): void {
+    if (agg.lastEventId > 0) s.setIngestedUntil.run(agg.lastEventId);
     for (const m of agg.minutes.values()) s.minute.run(m.minute, m.node, m.potType, m.count);
     for (const [bucket, count] of agg.ignored) s.ignored.run(bucket, count);
     for (const [asn, org] of agg.asnNames) s.asn.run(asn, org);
@@ -178,6 +198,10 @@ export class SqliteAttackStore extends SqliteAttackQueries implements AttackStor
            (SELECT dim, bucket, node, pot_type, key FROM attack_rollup_day WHERE dim = ? AND bucket < ? LIMIT ?)`,
         dim, day,
       );
+    }
+    for (const dim of ROLLED_DIM_IDS) {
+      run('DELETE FROM attack_top_day WHERE (dim, bucket, key) IN (SELECT dim, bucket, key FROM attack_top_day WHERE dim = ? AND bucket < ? LIMIT ?)', dim, day);
+      run('DELETE FROM attack_top_day_floor WHERE (dim, bucket) IN (SELECT dim, bucket FROM attack_top_day_floor WHERE dim = ? AND bucket < ? LIMIT ?)', dim, day);
     }
     run(
       `DELETE FROM attack_minute WHERE (bucket, node, pot_type) IN

@@ -204,6 +204,34 @@ export const attackRollupDay = sqliteTable(
   (t) => [primaryKey({ columns: [t.dim, t.bucket, t.node, t.potType, t.key] })],
 );
 
+/**
+ * Per-day top-K summaries of attack_rollup_day for long-window top-N (src/analytics/sqlite-top-days.ts):
+ * the K keys with the highest day counts over all nodes and pot types, per dimension and day.
+ */
+export const attackTopDay = sqliteTable(
+  'attack_top_day',
+  {
+    dim: integer('dim').notNull(),
+    /** epoch ms / 86 400 000 */
+    bucket: integer('bucket').notNull(),
+    key: text('key').notNull(),
+    count: integer('count').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.dim, t.bucket, t.key] })],
+);
+
+/** Per (dim, day) summary: `floor` bounds the day count of any key not kept (0 = all kept), `n` keys kept. */
+export const attackTopDayFloor = sqliteTable(
+  'attack_top_day_floor',
+  {
+    dim: integer('dim').notNull(),
+    bucket: integer('bucket').notNull(),
+    floor: integer('floor').notNull(),
+    n: integer('n').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.dim, t.bucket] })],
+);
+
 /** Events per minute bucket (epoch ms / 60 000), node and pot type: minute timelines. */
 export const attackMinute = sqliteTable(
   'attack_minute',

@@ -58,7 +58,8 @@ describe('analytics API', () => {
   before(async () => {
     db = testDb();
     // The core's own wiring: the ingest is the writer thread's batch hook, the reads run in the read pool.
-    const settings = { ignoreCidrs: ['203.0.113.0/24'], scannerCidrs: ['45.148.10.0/24 test-scanner'], bruteforceMinFailures: 3 };
+    // flushMs 0: rollups are written with each batch, so they are complete once flush() resolves.
+    const settings = { ignoreCidrs: ['203.0.113.0/24'], scannerCidrs: ['45.148.10.0/24 test-scanner'], bruteforceMinFailures: 3, flushMs: 0 };
     readPool = new ReadPool({ dbPath: db.path, modules: { ...eventQueryModules(), ...analyticsQueryModules({ bruteforceMinFailures: 3 }) }, size: 1 });
     store = new SqliteEventStore({ dbPath: db.path, readPool, batchHooks: [{ url: analyticsWriterHook(), options: settings }] });
     events = createEventService({ store, logger: silentLogger(), registry: newRegistry(), batch: { maxDelayMs: 1 } });

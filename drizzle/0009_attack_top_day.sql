@@ -13,3 +13,6 @@ CREATE TABLE `attack_top_day_floor` (
 	`n` integer NOT NULL,
 	PRIMARY KEY(`dim`, `bucket`)
 ) WITHOUT ROWID;
+--> statement-breakpoint
+CREATE INDEX `attack_rollup_day_key_idx` ON `attack_rollup_day` (`dim`,`key`,`bucket`);--> statement-breakpoint
+CREATE INDEX `attack_rollup_hour_key_idx` ON `attack_rollup_hour` (`dim`,`key`,`bucket`);

@@ -248,7 +248,9 @@ export class SqliteAttackQueries {
           keyFilter = ` AND ${column} IN (SELECT value FROM json_each(?))`;
           params.push(JSON.stringify(keys));
         }
-        return `SELECT bucket / ${p.div} AS b, ${keys === null ? 'NULL' : column} AS k, count AS c FROM ${p.table}
+        // A few keys of a long window: their own buckets through key_idx, not the window's every row.
+        const from = keys !== null && column === 'key' ? `${p.table} INDEXED BY ${p.table}_key_idx` : p.table;
+        return `SELECT bucket / ${p.div} AS b, ${keys === null ? 'NULL' : column} AS k, count AS c FROM ${from}
                 WHERE dim = ? AND bucket >= ? AND bucket < ?${f}${keyFilter}`;
       });
       shape = `tl:${parts.map((p) => p.table + p.div).join()}:${column}:${keys !== null}:${q.node !== undefined}:${q.potType !== undefined}`;

@@ -190,6 +190,19 @@ export class SqliteAttackStore extends SqliteAttackQueries implements AttackStor
     this.writeRest(s, agg);
   }
 
+  /**
+   * Builds every summary the folded days still lack, at once (the writer builds one per write);
+   * for tools and benches that fill the rollups by other means. Returns the (day, dim) count built.
+   */
+  summariseFoldedDays(): number {
+    const folded = this.dayRollupUntilHour();
+    if (folded === null) return 0;
+    this.summaries.reset();
+    let n = 0;
+    while (this.summaries.step(folded)) n++;
+    return n;
+  }
+
   ingestedUntil(): number | null {
     const v = this.db.prepare("SELECT value FROM attack_meta WHERE key = 'ingested_until_event_id'").pluck().get() as number | undefined;
     return v ?? null;

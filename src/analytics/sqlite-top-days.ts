@@ -53,16 +53,16 @@ export class TopDaySummaries {
    * once per write; the first call starts at the oldest day of the day rollups (a database that had
    * day rows before summaries existed gets them all, one step at a time).
    */
-  step(foldedUntilHour: number): void {
+  step(foldedUntilHour: number): boolean {
     const s = this.writes();
     let progress = (this.progressCache ??= this.progress());
     if (progress === null) {
       const first = s.firstDay.get() as number | null;
-      if (first === null) return;
+      if (first === null) return false;
       progress = first * DIM_SLOTS;
     }
     const day = Math.floor(progress / DIM_SLOTS);
-    if ((day + 1) * 24 > foldedUntilHour) return;
+    if ((day + 1) * 24 > foldedUntilHour) return false;
     const dim = progress % DIM_SLOTS;
     const rows = s.dayKeys.all(dim, day, this.keysPerDay + 1) as { key: string; c: number }[];
     s.clearTop.run(dim, day);
@@ -72,6 +72,7 @@ export class TopDaySummaries {
     const next = dim >= LAST_DIM ? (day + 1) * DIM_SLOTS : progress + 1;
     s.setProgress.run(next);
     this.progressCache = next;
+    return true;
   }
 
   /** A late increment of a day already folded: keeps the summary (and its bound) true. */

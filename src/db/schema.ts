@@ -187,7 +187,8 @@ export const attackRollupHour = sqliteTable(
     key: text('key').notNull(),
     count: integer('count').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.dim, t.bucket, t.node, t.potType, t.key] })],
+  // key_idx: one key's buckets (timelines split by a dimension) without scanning the window's rows.
+  (t) => [primaryKey({ columns: [t.dim, t.bucket, t.node, t.potType, t.key] }), index('attack_rollup_hour_key_idx').on(t.dim, t.key, t.bucket)],
 );
 
 /** Same as attack_rollup_hour with day buckets (epoch ms / 86 400 000), for long windows. */
@@ -201,7 +202,8 @@ export const attackRollupDay = sqliteTable(
     key: text('key').notNull(),
     count: integer('count').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.dim, t.bucket, t.node, t.potType, t.key] })],
+  // key_idx: one key's buckets (timelines split by a dimension) without scanning the window's rows.
+  (t) => [primaryKey({ columns: [t.dim, t.bucket, t.node, t.potType, t.key] }), index('attack_rollup_day_key_idx').on(t.dim, t.key, t.bucket)],
 );
 
 /**

@@ -107,6 +107,8 @@ describe('analytics API', () => {
     const top = await get('/attacks/top?by=credential&limit=2');
     assert.equal(top.status, 200);
     assert.deepEqual(top.body.items[0], { key: '["root","123456"]', count: 2, username: 'root', password: '123456' });
+    assert.equal(top.body.exact, true);
+    assert.equal(top.body.max_undercount, 0);
     const ips = await get('/attacks/top?by=src_ip');
     assert.deepEqual(ips.body.items.map((i: { key: string }) => i.key), ['45.148.10.242', '8.8.8.8'], 'mapped address folded; ignored range absent');
     const asn = await get('/attacks/top?by=asn');

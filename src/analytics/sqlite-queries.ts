@@ -169,7 +169,8 @@ export class SqliteAttackQueries {
     const selects = sources.map((p) => {
       params.push(dim, p.from, p.to);
       const f = p.table === 'attack_top_day' ? '' : this.filterSql(q, params);
-      return `SELECT ${column} AS k, count AS c FROM ${p.table} WHERE dim = ? AND bucket >= ? AND bucket < ?${f}`;
+      // +column: a flattened GROUP BY on key would otherwise walk key_idx over every bucket of the dim.
+      return `SELECT +${column} AS k, count AS c FROM ${p.table} WHERE dim = ? AND bucket >= ? AND bucket < ?${f}`;
     });
     params.push(q.limit);
     const shape = `top:${column}:${sources.map((p) => p.table).join()}:${q.node !== undefined}:${q.potType !== undefined}`;
@@ -400,7 +401,7 @@ export class SqliteAttackQueries {
     const params: unknown[] = [];
     const selects = parts.map((p) => {
       params.push(dim, p.from, p.to);
-      return `SELECT key, count, bucket * ${p.unit} AS t0, (bucket + 1) * ${p.unit} AS t1 FROM ${p.table} WHERE dim = ? AND bucket >= ? AND bucket < ?`;
+      return `SELECT +key AS key, count, bucket * ${p.unit} AS t0, (bucket + 1) * ${p.unit} AS t1 FROM ${p.table} WHERE dim = ? AND bucket >= ? AND bucket < ?`;
     });
     params.push(limit);
     return this.prepared(`ind:${parts.map((p) => p.table).join()}`, () =>

@@ -239,6 +239,7 @@ export async function buildCore(config: Config): Promise<Core> {
       scannerCidrsFile: config.scannerCidrsFile,
       geo: { shipped: config.geoipShipped, cityMmdb: config.geoipCityMmdb, asnMmdb: config.geoipAsnMmdb },
       bruteforceMinFailures: config.bruteforceMinFailures,
+      flushMs: config.analyticsFlushMs,
     };
 
     // Event-shaped status lines often arrive with pot_type "": the pots table knows the type.

@@ -19,8 +19,18 @@ export interface AttackerDelta {
   loginsOk: number;
   commands: number;
   downloads: number;
-  /** kind SEP value -> count, first, last */
-  facts: Map<string, { kind: number; value: string; count: number; first: number; last: number }>;
+  /** One entry per (kind, value). */
+  facts: FactDelta[];
+  /** facts indexed by kind, then value (no composite key strings to build per event). */
+  factIndex: (Map<string, FactDelta> | undefined)[];
+}
+
+export interface FactDelta {
+  kind: number;
+  value: string;
+  count: number;
+  first: number;
+  last: number;
 }
 
 export interface SessionStep {
@@ -68,15 +78,30 @@ export interface MinuteIncrement {
 }
 
 export interface BatchAggregate {
-  /** Keyed by dim, hour bucket, node, pot type and key joined; the parts are kept in the value. */
-  hourly: Map<string, RollupIncrement>;
-  /** Keyed by minute bucket, node and pot type joined. */
-  minutes: Map<string, MinuteIncrement>;
+  /** One increment per (dim, hour bucket, node, pot type, key). */
+  hourly: RollupIncrement[];
+  /** One increment per (minute bucket, node, pot type). */
+  minutes: MinuteIncrement[];
+  /** Where each (node, pot type, hour)'s increments are found while folding. */
+  scopes: Map<string, Map<string, Map<number, Scope>>>;
   /** hour bucket -> events from ignored sources */
   ignored: Map<number, number>;
   asnNames: Map<number, string>;
   attackers: Map<string, AttackerDelta>;
   sessions: Map<string, SessionDelta>;
+  /** Highest event id folded in (0: none): the store records it as the ingest's watermark. */
+  lastEventId: number;
+  /** Events folded in. */
+  events: number;
+}
+
+/** The increments of one (node, pot type, hour), indexed by dim then key. */
+interface Scope {
+  hour: number;
+  node: string;
+  potType: string;
+  dims: (Map<string, RollupIncrement> | undefined)[];
+  minutes: Map<number, MinuteIncrement>;
 }
 
 export interface AggregateContext {
@@ -85,21 +110,54 @@ export interface AggregateContext {
   scanners: CidrList;
 }
 
-/** Counts one event under (dim, hour, node, potType, key) in the batch's hourly increments. */
-function bump(map: Map<string, RollupIncrement>, dim: number, hour: number, node: string, potType: string, prefix: string, key: string): void {
-  const k = dim + prefix + key;
-  const inc = map.get(k);
-  if (inc === undefined) map.set(k, { dim, hour, node, potType, key, count: 1 });
-  else inc.count++;
+function scopeOf(agg: BatchAggregate, node: string, potType: string, hour: number): Scope {
+  let byType = agg.scopes.get(node);
+  if (byType === undefined) agg.scopes.set(node, (byType = new Map()));
+  let byHour = byType.get(potType);
+  if (byHour === undefined) byType.set(potType, (byHour = new Map()));
+  let scope = byHour.get(hour);
+  if (scope === undefined) byHour.set(hour, (scope = { hour, node, potType, dims: [], minutes: new Map() }));
+  return scope;
+}
+
+/** Counts one event under (dim, key) in its scope's hourly increments. */
+function bump(agg: BatchAggregate, scope: Scope, dim: number, key: string): void {
+  let m = scope.dims[dim];
+  if (m === undefined) scope.dims[dim] = m = new Map();
+  const inc = m.get(key);
+  if (inc === undefined) {
+    const created = { dim, hour: scope.hour, node: scope.node, potType: scope.potType, key, count: 1 };
+    m.set(key, created);
+    agg.hourly.push(created);
+  } else inc.count++;
+}
+
+/** `target` fact values, JSON [node, pot_id, pot_type], built once per distinct triple. */
+const targets = new Map<string, Map<string, Map<string, string>>>();
+function targetKey(node: string, potId: string, potType: string): string {
+  let a = targets.get(node);
+  if (a === undefined) {
+    if (targets.size > 10_000) targets.clear();
+    targets.set(node, (a = new Map()));
+  }
+  let b = a.get(potId);
+  if (b === undefined) a.set(potId, (b = new Map()));
+  let t = b.get(potType);
+  if (t === undefined) b.set(potType, (t = JSON.stringify([node, potId, potType])));
+  return t;
 }
 
 const UNKNOWN_GEO: GeoInfo = { scope: 'public', country: null, asn: null, as_org: null, city: null, latitude: null, longitude: null };
 
 function fact(a: AttackerDelta, kind: number, value: string, at: number): void {
-  const k = kind + SEP + value;
-  const f = a.facts.get(k);
-  if (f === undefined) a.facts.set(k, { kind, value, count: 1, first: at, last: at });
-  else {
+  let m = a.factIndex[kind];
+  if (m === undefined) a.factIndex[kind] = m = new Map();
+  const f = m.get(value);
+  if (f === undefined) {
+    const created = { kind, value, count: 1, first: at, last: at };
+    m.set(value, created);
+    a.facts.push(created);
+  } else {
     f.count++;
     if (at < f.first) f.first = at;
     if (at > f.last) f.last = at;
@@ -121,14 +179,18 @@ function sessionStep(r: AttackRecord): SessionStep | null {
 }
 
 export function emptyAggregate(): BatchAggregate {
-  return { hourly: new Map(), minutes: new Map(), ignored: new Map(), asnNames: new Map(), attackers: new Map(), sessions: new Map() };
+  return { hourly: [], minutes: [], scopes: new Map(), ignored: new Map(), asnNames: new Map(), attackers: new Map(), sessions: new Map(), lastEventId: 0, events: 0 };
 }
 
-/** Folds one batch of stored events into counter increments. Pure apart from the geo cache. */
-export function aggregateBatch(batch: readonly StoredEvent[], ctx: AggregateContext): BatchAggregate {
-  const agg = emptyAggregate();
+/**
+ * Folds a batch of stored events into counter increments: into `agg` when given (the buffered
+ * ingest folds many writer batches into one aggregate), else a new one. Pure apart from the geo cache.
+ */
+export function aggregateBatch(batch: readonly StoredEvent[], ctx: AggregateContext, agg: BatchAggregate = emptyAggregate()): BatchAggregate {
+  agg.events += batch.length;
   for (let i = 0; i < batch.length; i++) {
     const e = batch[i]!;
+    if (e.id > agg.lastEventId) agg.lastEventId = e.id;
     const r = normaliseEvent(e);
     const ip = r.src_ip;
     const ts = e.timestamp;
@@ -137,34 +199,35 @@ export function aggregateBatch(batch: readonly StoredEvent[], ctx: AggregateCont
       agg.ignored.set(hour, (agg.ignored.get(hour) ?? 0) + 1);
       continue;
     }
-    // Map key only: node or pot type holding SEP could at worst merge two increments' keys, never split them.
-    const prefix = SEP + hour + SEP + e.node.length + SEP + e.node + SEP + e.potType.length + SEP + e.potType + SEP;
-    bump(agg.hourly, DIM_ID.event_type, hour, e.node, e.potType, prefix, String(e.eventType));
+    const scope = scopeOf(agg, e.node, e.potType, hour);
+    bump(agg, scope, DIM_ID.event_type, String(e.eventType));
     const minute = Math.floor(ts / MINUTE_MS);
-    const mk = minute + prefix;
-    const m = agg.minutes.get(mk);
-    if (m === undefined) agg.minutes.set(mk, { minute, node: e.node, potType: e.potType, count: 1 });
-    else m.count++;
-    if (r.dest_port !== null) bump(agg.hourly, DIM_ID.dst_port, hour, e.node, e.potType, prefix, String(r.dest_port));
+    const m = scope.minutes.get(minute);
+    if (m === undefined) {
+      const created = { minute, node: e.node, potType: e.potType, count: 1 };
+      scope.minutes.set(minute, created);
+      agg.minutes.push(created);
+    } else m.count++;
+    if (r.dest_port !== null) bump(agg, scope, DIM_ID.dst_port, String(r.dest_port));
     const loginAttempt = r.login !== null && (r.ssh_username !== null || r.ssh_password !== null);
     if (loginAttempt) {
       const u = r.ssh_username ?? '';
       const p = r.ssh_password ?? '';
-      bump(agg.hourly, DIM_ID.username, hour, e.node, e.potType, prefix, String(u));
-      bump(agg.hourly, DIM_ID.password, hour, e.node, e.potType, prefix, String(p));
-      bump(agg.hourly, DIM_ID.credential, hour, e.node, e.potType, prefix, String(credentialKey(u, p)));
+      bump(agg, scope, DIM_ID.username, u);
+      bump(agg, scope, DIM_ID.password, p);
+      bump(agg, scope, DIM_ID.credential, credentialKey(u, p));
     }
-    if (r.command !== null) bump(agg.hourly, DIM_ID.command, hour, e.node, e.potType, prefix, String(r.command));
-    if (r.url !== null) bump(agg.hourly, DIM_ID.url, hour, e.node, e.potType, prefix, String(r.url));
+    if (r.command !== null) bump(agg, scope, DIM_ID.command, r.command);
+    if (r.url !== null) bump(agg, scope, DIM_ID.url, r.url);
     const hash = r.sha256 ?? r.md5;
-    if (hash !== null) bump(agg.hourly, DIM_ID.hash, hour, e.node, e.potType, prefix, String(hash));
+    if (hash !== null) bump(agg, scope, DIM_ID.hash, hash);
 
     if (ip !== null) {
       const geo = ctx.geo?.lookup(ip) ?? UNKNOWN_GEO;
-      bump(agg.hourly, DIM_ID.src_ip, hour, e.node, e.potType, prefix, String(ip));
-      bump(agg.hourly, DIM_ID.country, hour, e.node, e.potType, prefix, String((geo.scope !== 'public' ? geo.scope : (geo.country ?? 'unknown'))));
+      bump(agg, scope, DIM_ID.src_ip, ip);
+      bump(agg, scope, DIM_ID.country, geo.scope !== 'public' ? geo.scope : (geo.country ?? 'unknown'));
       if (geo.asn !== null) {
-        bump(agg.hourly, DIM_ID.asn, hour, e.node, e.potType, prefix, String(geo.asn));
+        bump(agg, scope, DIM_ID.asn, String(geo.asn));
         if (geo.as_org !== null && !agg.asnNames.has(geo.asn)) agg.asnNames.set(geo.asn, geo.as_org);
       }
       let a = agg.attackers.get(ip);
@@ -181,14 +244,15 @@ export function aggregateBatch(batch: readonly StoredEvent[], ctx: AggregateCont
           loginsOk: 0,
           commands: 0,
           downloads: 0,
-          facts: new Map(),
+          facts: [],
+          factIndex: [],
         };
         agg.attackers.set(ip, a);
       }
       a.events++;
       if (ts < a.firstSeen) a.firstSeen = ts;
       if (ts > a.lastSeen) a.lastSeen = ts;
-      fact(a, FACT.target, JSON.stringify([e.node, e.potId, e.potType]), ts);
+      fact(a, FACT.target, targetKey(e.node, e.potId, e.potType), ts);
       if (r.dest_port !== null || r.protocol !== 'ip') fact(a, FACT.service, serviceKey(r.dest_port, r.protocol), ts);
       if (loginAttempt) {
         if (r.login === 'success') a.loginsOk++;

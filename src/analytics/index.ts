@@ -10,7 +10,7 @@ export { GeoEnricher, geoSources } from './geo.js';
 export type { GeoInfo, GeoOptions, GeoSources } from './geo.js';
 export { canonicalIp, ipScope, CidrList, CidrError } from './ip.js';
 export type { IpScope } from './ip.js';
-export { createAttackIngest, createAggregateContext, readCidrFile } from './ingest.js';
+export { BufferedAttackIngest, createAttackIngest, createAggregateContext, readCidrFile } from './ingest.js';
 export type { AnalyticsSettings, AttackIngest } from './ingest.js';
 export { SqliteAttackStore } from './sqlite-store.js';
 export { AnalyticsQueryError, MAX_TIMELINE_BUCKETS } from './sqlite-queries.js';

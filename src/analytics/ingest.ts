@@ -3,7 +3,7 @@
 // Everything it needs is built from serialisable settings, so a worker can build its own.
 import { readFileSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { aggregateBatch, type AggregateContext } from './aggregate.js';
+import { aggregateBatch, emptyAggregate, type AggregateContext, type BatchAggregate } from './aggregate.js';
 import { GeoEnricher, type GeoOptions } from './geo.js';
 import { CidrList } from './ip.js';
 import type { StoredEvent } from './record.js';
@@ -21,7 +21,20 @@ export interface AnalyticsSettings {
   geo?: GeoOptions | false;
   /** Failed logins that make an address a `bruteforce` attacker. */
   bruteforceMinFailures?: number;
+  /**
+   * The writer's batches are folded in memory and written at most this often (ms), so a key seen
+   * in many batches costs one upsert per interval instead of one per batch. 0 = write every batch.
+   * Default 1000.
+   */
+  flushMs?: number;
+  /** Events folded in memory before a write whatever the interval. Default 50 000. */
+  flushMaxEvents?: number;
+  /** Keys kept per dimension and day in the top-K summaries of long-window top-N (tests use tiny ones). */
+  topKeysPerDay?: number;
 }
+
+export const DEFAULT_FLUSH_MS = 1000;
+export const DEFAULT_FLUSH_MAX_EVENTS = 50_000;
 
 export type AttackIngest = (sqlite: Database.Database, batch: readonly StoredEvent[]) => void;
 
@@ -51,10 +64,74 @@ export function createAttackIngest(settings: AnalyticsSettings = {}, ctx = creat
     if (batch.length === 0) return;
     let entry = stores.get(sqlite);
     if (entry === undefined) {
-      const store = new SqliteAttackStore(sqlite, { bruteforceMinFailures: settings.bruteforceMinFailures });
+      const store = new SqliteAttackStore(sqlite, { bruteforceMinFailures: settings.bruteforceMinFailures, topKeysPerDay: settings.topKeysPerDay });
       entry = { store, apply: sqlite.transaction((b: readonly StoredEvent[]) => store.write(aggregateBatch(b, ctx))) };
       stores.set(sqlite, entry);
     }
     entry.apply(batch);
   };
+}
+
+/**
+ * The ingest as the events writer runs it: batches are folded into one in-memory aggregate and
+ * written when `flushMs` has passed since the last write (inside the batch's transaction), when
+ * `flushMaxEvents` are pending, or by flush() (the writer calls it when idle and before closing).
+ * Rollups then lag the events by up to flushMs. The store records the highest event id it wrote
+ * (its watermark) in the same transaction, so after a crash the events committed but not yet
+ * written to the rollups are exactly those above it: replayFrom() tells the writer where to start
+ * feeding them again.
+ */
+export class BufferedAttackIngest {
+  private readonly ctx: AggregateContext;
+  private readonly flushMs: number;
+  private readonly maxEvents: number;
+  private pending: BatchAggregate = emptyAggregate();
+  private lastFlush = performance.now();
+  private readonly stores = new WeakMap<Database.Database, SqliteAttackStore>();
+
+  constructor(private readonly settings: AnalyticsSettings = {}, ctx?: AggregateContext) {
+    this.ctx = ctx ?? createAggregateContext(settings);
+    this.flushMs = Math.max(0, settings.flushMs ?? DEFAULT_FLUSH_MS);
+    this.maxEvents = Math.max(1, settings.flushMaxEvents ?? DEFAULT_FLUSH_MAX_EVENTS);
+  }
+
+  private store(sqlite: Database.Database): AttackStore {
+    let s = this.stores.get(sqlite);
+    if (s === undefined) this.stores.set(sqlite, (s = new SqliteAttackStore(sqlite, { bruteforceMinFailures: this.settings.bruteforceMinFailures, topKeysPerDay: this.settings.topKeysPerDay })));
+    return s;
+  }
+
+  /** Events folded but not yet written. */
+  get pendingEvents(): number {
+    return this.pending.events;
+  }
+
+  /** Folds one committed batch; writes everything pending when due. Runs in the batch's transaction. */
+  onBatch(sqlite: Database.Database, batch: readonly StoredEvent[]): void {
+    if (batch.length > 0) aggregateBatch(batch, this.ctx, this.pending);
+    if (this.pending.events >= this.maxEvents || performance.now() - this.lastFlush >= this.flushMs) this.flush(sqlite);
+  }
+
+  /**
+   * Writes what is pending, in the caller's transaction. On failure what was pending is dropped
+   * (like a failed batch's analytics before buffering), so one bad write does not fail every later one.
+   */
+  flush(sqlite: Database.Database): void {
+    const agg = this.pending;
+    this.pending = emptyAggregate();
+    this.lastFlush = performance.now();
+    if (agg.events === 0) return;
+    this.store(sqlite).write(agg);
+  }
+
+  /**
+   * Where the writer should replay committed events from at start (their ids are above the
+   * returned one), or null for none: a first start, or a gap larger than could ever have been
+   * pending (analytics were off for a while: those events are not backfilled).
+   */
+  replayFrom(sqlite: Database.Database, maxEventId: number): number | null {
+    const until = this.store(sqlite).ingestedUntil();
+    if (until === null || until >= maxEventId || maxEventId - until > this.maxEvents + 1) return null;
+    return until;
+  }
 }

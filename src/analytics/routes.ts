@@ -57,7 +57,19 @@ const topItem = z.object({
   username: z.string().optional(),
   password: z.string().optional(),
 });
-const topResponse = z.object({ by: dimension, since: z.string(), until: z.string(), items: z.array(topItem) });
+const topResponse = z.object({
+  by: dimension,
+  since: z.string(),
+  until: z.string(),
+  exact: z.boolean().describe(
+    'true: exact counts and the true top. false: the whole days of an unfiltered window of 2 days or more were summed ' +
+      'from per-day top-2000 lists (dimensions with more keys a day); see max_undercount',
+  ),
+  max_undercount: z.number().int().describe(
+    'each count is at most this much below the true count (never above); a value not listed has a true count of at most the last listed count plus this',
+  ),
+  items: z.array(topItem),
+});
 const timelineResponse = z.object({
   bucket: z.enum(['minute', 'hour', 'day']),
   by: dimension.nullable(),

@@ -15,6 +15,7 @@ import {
   type Dimension,
   type Tag,
 } from './dimensions.js';
+import { SUMMARY_MIN_DAYS, TopDaySummaries } from './sqlite-top-days.js';
 import type {
   AttackerProfile,
   FactRow,
@@ -147,14 +148,32 @@ export class SqliteAttackQueries {
     if (q.until <= q.since) throw new AnalyticsQueryError('until must be after since');
     const { dim, column } = dimensionSource(q.by);
     const parts = windowParts(q.since, q.until, this.dayRollupUntilHour());
+    // Whole days of a long, unfiltered window come from the per-day top-K summaries where built
+    // (sqlite-top-days.ts): bounded work per day, at a stated error bound.
+    const sources: { table: string; from: number; to: number }[] = [];
+    let summarised: { from: number; to: number } | null = null;
+    for (const p of parts) {
+      const days = p.table === 'attack_rollup_day' ? p.to - p.from : 0;
+      if (days >= SUMMARY_MIN_DAYS && column === 'key' && q.node === undefined && q.potType === undefined) {
+        const until = Math.min(p.to, TopDaySummaries.summarisedUntilDay(this.topDayProgress(), dim));
+        if (until > p.from) {
+          summarised = { from: p.from, to: until };
+          sources.push({ table: 'attack_top_day', from: p.from, to: until });
+          if (until < p.to) sources.push({ table: p.table, from: until, to: p.to });
+          continue;
+        }
+      }
+      sources.push({ table: p.table, from: p.from, to: p.to });
+    }
     const params: unknown[] = [];
-    const selects = parts.map((p) => {
+    const selects = sources.map((p) => {
       params.push(dim, p.from, p.to);
-      const f = this.filterSql(q, params);
-      return `SELECT ${column} AS k, count AS c FROM ${p.table} WHERE dim = ? AND bucket >= ? AND bucket < ?${f}`;
+      const f = p.table === 'attack_top_day' ? '' : this.filterSql(q, params);
+      // +column: a flattened GROUP BY on key would otherwise walk key_idx over every bucket of the dim.
+      return `SELECT +${column} AS k, count AS c FROM ${p.table} WHERE dim = ? AND bucket >= ? AND bucket < ?${f}`;
     });
     params.push(q.limit);
-    const shape = `top:${column}:${parts.map((p) => (p.table.endsWith('day') ? 'd' : 'h')).join('')}:${q.node !== undefined}:${q.potType !== undefined}`;
+    const shape = `top:${column}:${sources.map((p) => p.table).join()}:${q.node !== undefined}:${q.potType !== undefined}`;
     const rows = this.prepared(shape, () =>
       `SELECT k, sum(c) AS c FROM (${selects.join(' UNION ALL ')}) GROUP BY k ORDER BY c DESC, k LIMIT ?`,
     ).all(...params) as { k: string; c: number }[];
@@ -165,7 +184,25 @@ export class SqliteAttackQueries {
     } else if (q.by === 'credential') {
       for (const it of items) Object.assign(it, parseCredentialKey(it.key));
     }
-    return { by: q.by, since: parts[0]!.from * parts[0]!.unit, until: parts.at(-1)!.to * parts.at(-1)!.unit, items };
+    const maxUndercount = summarised === null
+      ? 0
+      : (this.prepared('top:floor', () => 'SELECT coalesce(sum(floor), 0) FROM attack_top_day_floor WHERE dim = ? AND bucket >= ? AND bucket < ?')
+          .pluck()
+          .get(dim, summarised.from, summarised.to) as number);
+    return {
+      by: q.by,
+      since: parts[0]!.from * parts[0]!.unit,
+      until: parts.at(-1)!.to * parts.at(-1)!.unit,
+      exact: maxUndercount === 0,
+      max_undercount: maxUndercount,
+      items,
+    };
+  }
+
+  /** Per-day top-K summary progress (sqlite-top-days.ts), or null before the first. */
+  private topDayProgress(): number | null {
+    const v = this.prepared('meta:top', () => "SELECT value FROM attack_meta WHERE key = 'top_day_progress'").pluck().get() as number | undefined;
+    return v ?? null;
   }
 
   timeline(q: TimelineQuery): TimelineResult {
@@ -212,7 +249,9 @@ export class SqliteAttackQueries {
           keyFilter = ` AND ${column} IN (SELECT value FROM json_each(?))`;
           params.push(JSON.stringify(keys));
         }
-        return `SELECT bucket / ${p.div} AS b, ${keys === null ? 'NULL' : column} AS k, count AS c FROM ${p.table}
+        // A few keys of a long window: their own buckets through key_idx, not the window's every row.
+        const from = keys !== null && column === 'key' ? `${p.table} INDEXED BY ${p.table}_key_idx` : p.table;
+        return `SELECT bucket / ${p.div} AS b, ${keys === null ? 'NULL' : column} AS k, count AS c FROM ${from}
                 WHERE dim = ? AND bucket >= ? AND bucket < ?${f}${keyFilter}`;
       });
       shape = `tl:${parts.map((p) => p.table + p.div).join()}:${column}:${keys !== null}:${q.node !== undefined}:${q.potType !== undefined}`;
@@ -362,7 +401,7 @@ export class SqliteAttackQueries {
     const params: unknown[] = [];
     const selects = parts.map((p) => {
       params.push(dim, p.from, p.to);
-      return `SELECT key, count, bucket * ${p.unit} AS t0, (bucket + 1) * ${p.unit} AS t1 FROM ${p.table} WHERE dim = ? AND bucket >= ? AND bucket < ?`;
+      return `SELECT +key AS key, count, bucket * ${p.unit} AS t0, (bucket + 1) * ${p.unit} AS t1 FROM ${p.table} WHERE dim = ? AND bucket >= ? AND bucket < ?`;
     });
     params.push(limit);
     return this.prepared(`ind:${parts.map((p) => p.table).join()}`, () =>

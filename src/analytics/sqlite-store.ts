@@ -5,7 +5,46 @@ import type Database from 'better-sqlite3';
 import type { BatchAggregate } from './aggregate.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS, ROLLED_DIM_IDS } from './dimensions.js';
 import { SqliteAttackQueries } from './sqlite-queries.js';
+import { DEFAULT_TOP_KEYS_PER_DAY, TopDaySummaries } from './sqlite-top-days.js';
 import type { AttackStore, RetentionResult } from './store.js';
+
+/** Rows per multi-row INSERT: one statement step per 64 rows instead of per row. */
+const MULTI_ROWS = 64;
+
+/**
+ * A multi-row upsert: rows are collected (flat values) and run 64 to a statement, which costs
+ * about half of running the one-row statement per row (the flush writes tens of thousands of rows).
+ */
+class MultiRow {
+  private readonly statements = new Map<number, Database.Statement>();
+  private values: unknown[] = [];
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly width: number,
+    private readonly head: string,
+    private readonly tail: string,
+  ) {}
+
+  add(...row: unknown[]): void {
+    for (let i = 0; i < row.length; i++) this.values.push(row[i]);
+    if (this.values.length >= MULTI_ROWS * this.width) this.flush();
+  }
+
+  flush(): void {
+    const v = this.values;
+    if (v.length === 0) return;
+    this.values = [];
+    const rows = v.length / this.width;
+    let st = this.statements.get(rows);
+    if (st === undefined) {
+      const one = '(' + new Array(this.width).fill('?').join(', ') + ')';
+      st = this.db.prepare(`${this.head} VALUES ${new Array(rows).fill(one).join(', ')} ${this.tail}`);
+      this.statements.set(rows, st);
+    }
+    st.run(v);
+  }
+}
 
 class WriteStatements {
   readonly hour: Database.Statement;
@@ -17,7 +56,11 @@ class WriteStatements {
   readonly fact: Database.Statement;
   readonly session: Database.Statement;
   readonly step: Database.Statement;
+  readonly hours: MultiRow;
+  readonly facts: MultiRow;
+  readonly steps: MultiRow;
   readonly setDayUntil: Database.Statement;
+  readonly setIngestedUntil: Database.Statement;
   readonly compact: Database.Statement;
 
   constructor(db: Database.Database) {
@@ -71,6 +114,10 @@ class WriteStatements {
     this.setDayUntil = db.prepare(
       `INSERT INTO attack_meta (key, value) VALUES ('day_rollup_until_hour', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
     );
+    this.setIngestedUntil = db.prepare(
+      `INSERT INTO attack_meta (key, value) VALUES ('ingested_until_event_id', ?)
+       ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)`,
+    );
     // Per dim, so the scan is a primary-key range of the hour table.
     this.compact = db.prepare(
       `INSERT INTO attack_rollup_day (dim, bucket, node, pot_type, key, count)
@@ -81,14 +128,22 @@ class WriteStatements {
     this.step = db.prepare(
       'INSERT OR IGNORE INTO attack_session_steps (session_id, event_id, at, kind, value, detail) VALUES (?, ?, ?, ?, ?, ?)',
     );
+    this.hours = new MultiRow(db, 6, 'INSERT INTO attack_rollup_hour (dim, bucket, node, pot_type, key, count)',
+      'ON CONFLICT (dim, bucket, node, pot_type, key) DO UPDATE SET count = count + excluded.count');
+    this.facts = new MultiRow(db, 6, 'INSERT INTO attacker_facts (ip, kind, value, count, first_seen, last_seen)',
+      `ON CONFLICT (ip, kind, value) DO UPDATE SET count = count + excluded.count,
+         first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)`);
+    this.steps = new MultiRow(db, 6, 'INSERT OR IGNORE INTO attack_session_steps (session_id, event_id, at, kind, value, detail)', '');
   }
 }
 
 export class SqliteAttackStore extends SqliteAttackQueries implements AttackStore {
   private writes: WriteStatements | undefined;
+  private readonly summaries: TopDaySummaries;
 
-  constructor(db: Database.Database, opts: { bruteforceMinFailures?: number; cacheMiB?: number } = {}) {
+  constructor(db: Database.Database, opts: { bruteforceMinFailures?: number; cacheMiB?: number; topKeysPerDay?: number } = {}) {
     super(db, opts);
+    this.summaries = new TopDaySummaries(db, Math.max(1, opts.topKeysPerDay ?? DEFAULT_TOP_KEYS_PER_DAY));
     // The rollup upserts touch pages all over several large B-trees; SQLite's default 2 MiB page
     // cache makes most of them reads from the OS. A larger cache on this connection (negative =
     // KiB) more than halves the ingest cost once the tables outgrow it.
@@ -115,20 +170,46 @@ export class SqliteAttackStore extends SqliteAttackQueries implements AttackStor
       s.setDayUntil.run(foldedUntil);
     }
     for (const inc of agg.hourly.values()) {
-      s.hour.run(inc.dim, inc.hour, inc.node, inc.potType, inc.key, inc.count);
-      if (inc.hour < foldedUntil) s.day.run(inc.dim, Math.floor(inc.hour / 24), inc.node, inc.potType, inc.key, inc.count);
+      s.hours.add(inc.dim, inc.hour, inc.node, inc.potType, inc.key, inc.count);
+      if (inc.hour < foldedUntil) {
+        const day = Math.floor(inc.hour / 24);
+        s.day.run(inc.dim, day, inc.node, inc.potType, inc.key, inc.count);
+        this.summaries.late(inc.dim, day, inc.key, inc.count);
+      }
     }
+    s.hours.flush();
     // Hours before the batch's newest one are complete, bar late events; never fold past the clock
     // (a node with a clock in the future must not close hours that are still filling).
     const foldTo = Math.min(maxHour, Math.floor(Date.now() / HOUR_MS));
     if (foldTo > foldedUntil) {
       for (const dim of ROLLED_DIM_IDS) s.compact.run(dim, foldedUntil, foldTo);
       s.setDayUntil.run(foldTo);
+      foldedUntil = foldTo;
     }
+    this.summaries.step(foldedUntil);
     this.writeRest(s, agg);
   }
 
+  /**
+   * Builds every summary the folded days still lack, at once (the writer builds one per write);
+   * for tools and benches that fill the rollups by other means. Returns the (day, dim) count built.
+   */
+  summariseFoldedDays(): number {
+    const folded = this.dayRollupUntilHour();
+    if (folded === null) return 0;
+    this.summaries.reset();
+    let n = 0;
+    while (this.summaries.step(folded)) n++;
+    return n;
+  }
+
+  ingestedUntil(): number | null {
+    const v = this.db.prepare("SELECT value FROM attack_meta WHERE key = 'ingested_until_event_id'").pluck().get() as number | undefined;
+    return v ?? null;
+  }
+
   private writeRest(s: WriteStatements, agg: BatchAggregate): void {
+    if (agg.lastEventId > 0) s.setIngestedUntil.run(agg.lastEventId);
     for (const m of agg.minutes.values()) s.minute.run(m.minute, m.node, m.potType, m.count);
     for (const [bucket, count] of agg.ignored) s.ignored.run(bucket, count);
     for (const [asn, org] of agg.asnNames) s.asn.run(asn, org);
@@ -138,15 +219,17 @@ export class SqliteAttackStore extends SqliteAttackQueries implements AttackStor
         a.ip, a.firstSeen, a.lastSeen, a.events, g.scope, g.country, g.asn, g.as_org, g.city, g.latitude, g.longitude,
         a.scanner, a.loginsFailed, a.loginsOk, a.commands, a.downloads,
       );
-      for (const f of a.facts.values()) s.fact.run(a.ip, f.kind, f.value, f.count, f.first, f.last);
+      for (const f of a.facts.values()) s.facts.add(a.ip, f.kind, f.value, f.count, f.first, f.last);
     }
+    s.facts.flush();
     for (const x of agg.sessions.values()) {
       const row = s.session.get(
         x.node, x.potId, x.potType, x.session, x.srcIp, x.srcPort, x.destIp, x.destPort, x.protocol,
         x.startedAt, x.lastSeen, x.closed ? 1 : 0, x.events, x.loginsFailed, x.username, x.password,
       ) as { id: number };
-      for (const st of x.steps) s.step.run(row.id, st.eventId, st.at, st.kind, st.value, st.detail);
+      for (const st of x.steps) s.steps.add(row.id, st.eventId, st.at, st.kind, st.value, st.detail);
     }
+    s.steps.flush();
   }
 
   deleteOlderThan(cutoff: number, maxRows: number): RetentionResult {
@@ -178,6 +261,10 @@ export class SqliteAttackStore extends SqliteAttackQueries implements AttackStor
            (SELECT dim, bucket, node, pot_type, key FROM attack_rollup_day WHERE dim = ? AND bucket < ? LIMIT ?)`,
         dim, day,
       );
+    }
+    for (const dim of ROLLED_DIM_IDS) {
+      run('DELETE FROM attack_top_day WHERE (dim, bucket, key) IN (SELECT dim, bucket, key FROM attack_top_day WHERE dim = ? AND bucket < ? LIMIT ?)', dim, day);
+      run('DELETE FROM attack_top_day_floor WHERE (dim, bucket) IN (SELECT dim, bucket FROM attack_top_day_floor WHERE dim = ? AND bucket < ? LIMIT ?)', dim, day);
     }
     run(
       `DELETE FROM attack_minute WHERE (bucket, node, pot_type) IN

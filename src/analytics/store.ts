@@ -35,6 +35,14 @@ export interface TopResult {
   by: Dimension;
   since: number;
   until: number;
+  /**
+   * true: every count is the exact count of the (widened) window and the items are the true top.
+   * false (long windows of high-cardinality dimensions, answered from per-day top-K summaries):
+   * each count is at most `max_undercount` below the true count, never above it, and a key not
+   * listed has a true count of at most the last listed count + `max_undercount`.
+   */
+  exact: boolean;
+  max_undercount: number;
   items: TopItem[];
 }
 
@@ -163,8 +171,13 @@ export interface RetentionResult {
 }
 
 export interface AttackStore {
-  /** Applies one batch's increments. Called inside the events writer's transaction. */
+  /**
+   * Applies the increments of one or more writer batches (the buffered ingest folds batches) and
+   * records `agg.lastEventId` as the ingest's watermark, in the caller's transaction.
+   */
   write(agg: BatchAggregate): void;
+  /** Highest event id whose increments are written (the watermark), or null before any write. */
+  ingestedUntil(): number | null;
   top(q: TopQuery): TopResult;
   timeline(q: TimelineQuery): TimelineResult;
   attacker(ip: string, listLimit: number): AttackerProfile | undefined;

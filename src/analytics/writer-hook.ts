@@ -1,18 +1,37 @@
 // Batch hook of the events writer (the seam is described in src/events/store.ts): the attack
-// analytics ingest, run in the writer thread inside each batch's transaction, so rollups commit
-// with their events and none of that work runs on the event loop. Its settings arrive as plain
-// data (the hook's init options), and it builds its own geo databases and CIDR lists from them.
+// analytics ingest, run in the writer thread inside each batch's transaction, so none of that work
+// runs on the event loop. Batches are folded in memory and written about once per `flushMs`
+// (BufferedAttackIngest in ingest.ts); the writer calls flush() when idle and before closing, and
+// replays events committed after the last write at start. Settings arrive as plain data (the
+// hook's init options), and it builds its own geo databases and CIDR lists from them.
 import type Database from 'better-sqlite3';
-import { createAttackIngest, type AnalyticsSettings, type AttackIngest } from './ingest.js';
+import { BufferedAttackIngest, type AnalyticsSettings } from './ingest.js';
 import type { StoredEvent } from './record.js';
 
-let ingest: AttackIngest | undefined;
+let ingest: BufferedAttackIngest | undefined;
+
+function current(): BufferedAttackIngest {
+  if (ingest === undefined) throw new Error('analytics batch hook used before init()');
+  return ingest;
+}
 
 export function init(_db: Database.Database, settings?: AnalyticsSettings): void {
-  ingest = createAttackIngest(settings ?? {});
+  ingest = new BufferedAttackIngest(settings ?? {});
 }
 
 export function onEventBatch(db: Database.Database, batch: readonly StoredEvent[]): void {
-  if (ingest === undefined) throw new Error('analytics batch hook used before init()');
-  ingest(db, batch);
+  current().onBatch(db, batch);
+}
+
+export function flush(db: Database.Database): void {
+  current().flush(db);
+}
+
+/** Whether anything waits for flush(): the writer flushes when idle only then. */
+export function pending(): boolean {
+  return current().pendingEvents > 0;
+}
+
+export function replayFrom(db: Database.Database, maxEventId: number): number | null {
+  return current().replayFrom(db, maxEventId);
 }

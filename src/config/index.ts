@@ -92,6 +92,7 @@ const options = {
   geoipAsnMmdb: { env: 'GEOIP_ASN_MMDB', flag: 'geoip-asn-mmdb', schema: z.string().optional(), help: 'your own MaxMind GeoLite2-ASN or DB-IP ASN .mmdb; replaces the shipped ASN data' },
   ignoreCidrs: { env: 'IGNORE_CIDRS', flag: 'ignore-cidr', schema: list, default: [], repeatable: true, help: 'sources never counted as attacks (events still stored; counted as ignored): CIDRs or addresses' },
   scannerCidrsFile: { env: 'SCANNER_CIDRS_FILE', flag: 'scanner-cidrs-file', schema: z.string().optional(), help: "known scanner ranges, one 'CIDR [label]' a line: their addresses are tagged scanner" },
+  analyticsFlushMs: { env: 'ANALYTICS_FLUSH_MS', flag: 'analytics-flush-ms', schema: z.coerce.number().int().min(0).max(60_000), default: 1000, help: 'the analytics ingest folds event batches in memory and writes its rollups this often (ms); queries lag events by up to this (0: with every batch)' },
   bruteforceMinFailures: { env: 'BRUTEFORCE_MIN_FAILURES', flag: 'bruteforce-min-failures', schema: positiveInt, default: 5, help: 'failed logins that tag a source address bruteforce' },
   auditRetentionDays: { env: 'AUDIT_RETENTION_DAYS', flag: 'audit-retention-days', schema: positiveInt, default: 365, help: 'audit log entries (operator actions through the API) older than this are deleted' },
   alertSendTimeout: { env: 'ALERT_SEND_TIMEOUT', flag: 'alert-send-timeout', schema: positiveInt, default: 10, help: 'seconds one alert delivery attempt (webhook, Slack, Telegram, SMTP) may take' },

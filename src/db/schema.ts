@@ -187,7 +187,8 @@ export const attackRollupHour = sqliteTable(
     key: text('key').notNull(),
     count: integer('count').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.dim, t.bucket, t.node, t.potType, t.key] })],
+  // key_idx: one key's buckets (timelines split by a dimension) without scanning the window's rows.
+  (t) => [primaryKey({ columns: [t.dim, t.bucket, t.node, t.potType, t.key] }), index('attack_rollup_hour_key_idx').on(t.dim, t.key, t.bucket)],
 );
 
 /** Same as attack_rollup_hour with day buckets (epoch ms / 86 400 000), for long windows. */
@@ -201,7 +202,36 @@ export const attackRollupDay = sqliteTable(
     key: text('key').notNull(),
     count: integer('count').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.dim, t.bucket, t.node, t.potType, t.key] })],
+  // key_idx: one key's buckets (timelines split by a dimension) without scanning the window's rows.
+  (t) => [primaryKey({ columns: [t.dim, t.bucket, t.node, t.potType, t.key] }), index('attack_rollup_day_key_idx').on(t.dim, t.key, t.bucket)],
+);
+
+/**
+ * Per-day top-K summaries of attack_rollup_day for long-window top-N (src/analytics/sqlite-top-days.ts):
+ * the K keys with the highest day counts over all nodes and pot types, per dimension and day.
+ */
+export const attackTopDay = sqliteTable(
+  'attack_top_day',
+  {
+    dim: integer('dim').notNull(),
+    /** epoch ms / 86 400 000 */
+    bucket: integer('bucket').notNull(),
+    key: text('key').notNull(),
+    count: integer('count').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.dim, t.bucket, t.key] })],
+);
+
+/** Per (dim, day) summary: `floor` bounds the day count of any key not kept (0 = all kept), `n` keys kept. */
+export const attackTopDayFloor = sqliteTable(
+  'attack_top_day_floor',
+  {
+    dim: integer('dim').notNull(),
+    bucket: integer('bucket').notNull(),
+    floor: integer('floor').notNull(),
+    n: integer('n').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.dim, t.bucket] })],
 );
 
 /** Events per minute bucket (epoch ms / 60 000), node and pot type: minute timelines. */

@@ -14,7 +14,16 @@
 //   are rolled back, the events are still committed, and the failure is logged and counted
 //   (apiary_event_hook_failures_total). A hook therefore never costs events, and its writes commit
 //   atomically with them when it succeeds. Batches arrive in commit order; events of one node are in
-//   the order the node sent them. Pass hook module URLs in the store's `batchHooks` option
+//   the order the node sent them.
+//   A hook that buffers across batches (writes every N ms, not every batch) also exports
+//       export function flush(db): void              // write what is buffered; the writer calls it in a
+//                                                    // transaction when no batch came for 200 ms, and at close
+//       export function pending(): boolean           // optional: anything to flush?
+//       export function replayFrom(db, maxEventId: number): number | null
+//   replayFrom is asked once at writer start: the committed events with ids above the returned one
+//   (up to maxEventId) are fed to onEventBatch again, then flush() runs, before new batches are
+//   taken; so a hook that records the last event id it wrote loses nothing to a crash.
+//   Pass hook module URLs in the store's `batchHooks` option
 //   (moduleBeside(import.meta.url, 'ingest') from the hook's domain; .ts under tsx, .js when built).
 //
 //   Read-side queries of other domains run in the read pool (src/db/read-pool.ts, "query modules").

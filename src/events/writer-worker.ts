@@ -9,6 +9,19 @@ import type { AppendRequest, WriterReply, WriterRequest, WriterWorkerData } from
 
 type BatchHook = (db: Database.Database, batch: readonly StoredEvent[]) => void;
 
+/** A hook module's optional exports for hooks that buffer across batches (store.ts describes them). */
+interface HookModule {
+  init?: (db: Database.Database, options?: unknown) => void;
+  onEventBatch?: BatchHook;
+  flush?: (db: Database.Database) => void;
+  pending?: () => boolean;
+  replayFrom?: (db: Database.Database, maxEventId: number) => number | null;
+}
+
+/** A buffering hook is flushed once no batch has arrived for this long. */
+const IDLE_FLUSH_MS = 200;
+const REPLAY_CHUNK = 2000;
+
 const config = workerData as WriterWorkerData;
 const port = parentPort!;
 
@@ -50,12 +63,12 @@ async function main(): Promise<void> {
   db.pragma(`busy_timeout = ${Math.floor(config.busyTimeoutMs)}`);
   db.pragma('foreign_keys = ON');
 
-  const hooks: { name: string; fn: BatchHook }[] = [];
+  const hooks: { name: string; fn: BatchHook; mod: HookModule }[] = [];
   for (const { url, options } of config.batchHooks) {
-    const mod = (await import(url)) as { init?: (db: Database.Database, options?: unknown) => void; onEventBatch?: BatchHook };
+    const mod = (await import(url)) as HookModule;
     if (typeof mod.onEventBatch !== 'function') throw new Error(`batch hook module ${url} exports no onEventBatch(db, batch)`);
     mod.init?.(db, options);
-    hooks.push({ name: url, fn: mod.onEventBatch });
+    hooks.push({ name: url, fn: mod.onEventBatch, mod });
   }
 
   const insert = db.prepare(
@@ -64,6 +77,49 @@ async function main(): Promise<void> {
   // A nested db.transaction() is a SAVEPOINT: a throwing hook rolls back its own writes only.
   const runHook = db.transaction((fn: BatchHook, events: readonly StoredEvent[]) => fn(db, events));
   let hookFailures: { hook: string; error: string }[] = [];
+  // Failures of flushes outside a batch (idle, replay) are reported with the next batch's reply.
+  let laterFailures: { hook: string; error: string }[] = [];
+
+  const flushHook = db.transaction((mod: HookModule) => mod.flush!(db));
+  const flushHooks = (): void => {
+    for (const hook of hooks) {
+      if (hook.mod.flush === undefined || hook.mod.pending?.() === false) continue;
+      try {
+        flushHook(hook.mod);
+      } catch (err) {
+        laterFailures.push({ hook: hook.name, error: errorText(err) });
+      }
+    }
+  };
+  let idleTimer: NodeJS.Timeout | undefined;
+  const scheduleIdleFlush = (): void => {
+    if (idleTimer !== undefined) clearTimeout(idleTimer);
+    idleTimer = hooks.some((h) => h.mod.flush !== undefined && h.mod.pending?.() !== false) ? setTimeout(flushHooks, IDLE_FLUSH_MS) : undefined;
+  };
+
+  // Events committed after a buffering hook's last write (a crash lost its buffer) are fed to it
+  // again, then flushed, before the writer takes new batches.
+  const maxEventId = (db.prepare('SELECT coalesce(max(id), 0) FROM events').pluck().get() as number);
+  const replaySelect = db.prepare(
+    'SELECT id, node_name, pot_id, pot_type, event_type, timestamp, received_at, data FROM events WHERE id > ? AND id <= ? ORDER BY id LIMIT ?',
+  );
+  type ReplayRow = { id: number; node_name: string; pot_id: string; pot_type: string; event_type: string; timestamp: number; received_at: number; data: string };
+  for (const hook of hooks) {
+    let from = hook.mod.replayFrom?.(db, maxEventId) ?? null;
+    if (from === null) continue;
+    while (from < maxEventId) {
+      const rows = replaySelect.all(from, maxEventId, REPLAY_CHUNK) as ReplayRow[];
+      if (rows.length === 0) break;
+      const batch = rows.map((r) => new StoredEventView(r.id, r.node_name, r.pot_id, r.pot_type, r.event_type, r.timestamp, r.received_at, r.data, false));
+      try {
+        runHook(hook.fn, batch);
+      } catch (err) {
+        laterFailures.push({ hook: hook.name, error: errorText(err) });
+      }
+      from = rows.at(-1)!.id;
+    }
+    flushHooks();
+  }
 
   const appendBatch = db.transaction((m: AppendRequest): Float64Array => {
     const n = m.node.length;
@@ -101,12 +157,14 @@ async function main(): Promise<void> {
     let reply: WriterReply;
     switch (m.type) {
       case 'append': {
-        hookFailures = [];
+        hookFailures = laterFailures;
+        laterFailures = [];
         try {
           const started = performance.now();
           const ids = appendBatch(m);
           reply = { type: 'appended', seq: m.seq, ids, seconds: (performance.now() - started) / 1000, hookFailures };
           port.postMessage(reply, [ids.buffer as ArrayBuffer]);
+          scheduleIdleFlush();
         } catch (err) {
           port.postMessage({ type: 'failed', seq: m.seq, error: errorText(err) } satisfies WriterReply);
         }
@@ -129,6 +187,8 @@ async function main(): Promise<void> {
         return;
       }
       case 'close':
+        if (idleTimer !== undefined) clearTimeout(idleTimer);
+        flushHooks();
         db.close();
         port.postMessage({ type: 'closed', seq: m.seq } satisfies WriterReply);
         port.close();

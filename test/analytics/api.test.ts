@@ -58,7 +58,8 @@ describe('analytics API', () => {
   before(async () => {
     db = testDb();
     // The core's own wiring: the ingest is the writer thread's batch hook, the reads run in the read pool.
-    const settings = { ignoreCidrs: ['203.0.113.0/24'], scannerCidrs: ['45.148.10.0/24 test-scanner'], bruteforceMinFailures: 3 };
+    // flushMs 0: rollups are written with each batch, so they are complete once flush() resolves.
+    const settings = { ignoreCidrs: ['203.0.113.0/24'], scannerCidrs: ['45.148.10.0/24 test-scanner'], bruteforceMinFailures: 3, flushMs: 0 };
     readPool = new ReadPool({ dbPath: db.path, modules: { ...eventQueryModules(), ...analyticsQueryModules({ bruteforceMinFailures: 3 }) }, size: 1 });
     store = new SqliteEventStore({ dbPath: db.path, readPool, batchHooks: [{ url: analyticsWriterHook(), options: settings }] });
     events = createEventService({ store, logger: silentLogger(), registry: newRegistry(), batch: { maxDelayMs: 1 } });
@@ -106,6 +107,8 @@ describe('analytics API', () => {
     const top = await get('/attacks/top?by=credential&limit=2');
     assert.equal(top.status, 200);
     assert.deepEqual(top.body.items[0], { key: '["root","123456"]', count: 2, username: 'root', password: '123456' });
+    assert.equal(top.body.exact, true);
+    assert.equal(top.body.max_undercount, 0);
     const ips = await get('/attacks/top?by=src_ip');
     assert.deepEqual(ips.body.items.map((i: { key: string }) => i.key), ['45.148.10.242', '8.8.8.8'], 'mapped address folded; ignored range absent');
     const asn = await get('/attacks/top?by=asn');

@@ -68,6 +68,6 @@ test('fuzz: the normaliser and batch aggregation take any JSON data without thro
     batch.push(e);
   }
   const agg = aggregateBatch(batch, ctx);
-  assert.ok(agg.hourly.size > 0);
+  assert.ok(agg.hourly.length > 0);
   assert.ok(agg.ignored.size > 0, 'mapped address in the ignored range folded and ignored');
 });

@@ -1,7 +1,8 @@
 // Random attack traffic and a minimal stand-in of the events writer's transaction, for the
 // analytics tests and bench: events are inserted and the ingest runs in the same transaction.
 import type Database from 'better-sqlite3';
-import type { AttackIngest } from '../../src/analytics/index.js';
+import type { AggregateContext } from '../../src/analytics/aggregate.js';
+import { DIMENSIONS, normaliseEvent, type AttackIngest, type Dimension } from '../../src/analytics/index.js';
 import type { StoredEvent } from '../../src/analytics/record.js';
 
 /** Deterministic PRNG (mulberry32) so a failing seed can be replayed. */
@@ -70,3 +71,37 @@ export function storeEvents(sqlite: Database.Database, ingest: AttackIngest, eve
   });
   for (let i = 0; i < events.length; i += batchSize) tx(events.slice(i, i + batchSize));
 }
+
+const keyCache = new WeakMap<StoredEvent, Map<Dimension, string | null>>();
+/** The key of an event under a dimension (memoised: the brute force asks thousands of times). */
+export function eventKey(ctx: AggregateContext, e: StoredEvent, by: Dimension): string | null {
+  let m = keyCache.get(e);
+  if (m === undefined) {
+    m = new Map(DIMENSIONS.map((d) => [d, computeKey(ctx, e, d)]));
+    keyCache.set(e, m);
+  }
+  return m.get(by)!;
+}
+
+/** The key of an event under a dimension, computed from the record and the geo lookup directly. */
+function computeKey(ctx: AggregateContext, e: StoredEvent, by: Dimension): string | null {
+  const r = normaliseEvent(e);
+  const geo = r.src_ip === null ? null : ctx.geo!.lookup(r.src_ip);
+  const login = r.login !== null && (r.ssh_username !== null || r.ssh_password !== null);
+  switch (by) {
+    case 'event_type': return e.eventType;
+    case 'node': return e.node;
+    case 'pot_type': return e.potType;
+    case 'src_ip': return r.src_ip;
+    case 'dst_port': return r.dest_port === null ? null : String(r.dest_port);
+    case 'country': return geo === null ? null : geo.scope !== 'public' ? geo.scope : (geo.country ?? 'unknown');
+    case 'asn': return geo?.asn == null ? null : String(geo.asn);
+    case 'username': return login ? (r.ssh_username ?? '') : null;
+    case 'password': return login ? (r.ssh_password ?? '') : null;
+    case 'credential': return login ? JSON.stringify([r.ssh_username ?? '', r.ssh_password ?? '']) : null;
+    case 'command': return r.command;
+    case 'url': return r.url;
+    case 'hash': return r.sha256 ?? r.md5;
+  }
+}
+

@@ -11,7 +11,7 @@ import {
   type StoredEvent,
 } from '../../src/analytics/index.js';
 import { tempDir } from '../helpers/tmp.js';
-import { randomEvents, rng, storeEvents } from './helpers.js';
+import { eventKey, randomEvents, rng, storeEvents } from './helpers.js';
 
 const H = 3_600_000;
 const D = 86_400_000;
@@ -46,38 +46,7 @@ const counted = () =>
     return ip === null || ctx.ignore.match(ip) === undefined;
   }));
 
-const keyCache = new Map<StoredEvent, Map<Dimension, string | null>>();
-/** The key of an event under a dimension (memoised: the brute force asks thousands of times). */
-function keyOf(e: StoredEvent, by: Dimension): string | null {
-  let m = keyCache.get(e);
-  if (m === undefined) {
-    m = new Map(DIMENSIONS.map((d) => [d, computeKey(e, d)]));
-    keyCache.set(e, m);
-  }
-  return m.get(by)!;
-}
-
-/** The key of an event under a dimension, computed from the record and the geo lookup directly. */
-function computeKey(e: StoredEvent, by: Dimension): string | null {
-  const r = normaliseEvent(e);
-  const geo = r.src_ip === null ? null : ctx.geo!.lookup(r.src_ip);
-  const login = r.login !== null && (r.ssh_username !== null || r.ssh_password !== null);
-  switch (by) {
-    case 'event_type': return e.eventType;
-    case 'node': return e.node;
-    case 'pot_type': return e.potType;
-    case 'src_ip': return r.src_ip;
-    case 'dst_port': return r.dest_port === null ? null : String(r.dest_port);
-    case 'country': return geo === null ? null : geo.scope !== 'public' ? geo.scope : (geo.country ?? 'unknown');
-    case 'asn': return geo?.asn == null ? null : String(geo.asn);
-    case 'username': return login ? (r.ssh_username ?? '') : null;
-    case 'password': return login ? (r.ssh_password ?? '') : null;
-    case 'credential': return login ? JSON.stringify([r.ssh_username ?? '', r.ssh_password ?? '']) : null;
-    case 'command': return r.command;
-    case 'url': return r.url;
-    case 'hash': return r.sha256 ?? r.md5;
-  }
-}
+const keyOf = (e: StoredEvent, by: Dimension) => eventKey(ctx, e, by);
 
 function bruteTop(by: Dimension, since: number, until: number, node?: string, potType?: string) {
   const lo = Math.floor(since / H) * H;

@@ -300,6 +300,23 @@ describe('hpfeeds broker: every AUTH outcome, with its metric and log', () => {
     await countedError(t, 'alice', 'invalid-secret');
   });
 
+  it('a failed login is logged with the ident it tried, known or not', async () => {
+    const known = track(await RawPeer.login(t.port, 'bob', 'wrong'));
+    const unknown = track(await RawPeer.login(t.port, 'trudy', 'x'));
+    await known.waitClosed();
+    await unknown.waitClosed();
+    const failures = t.logger.entries
+      .filter((e) => e.msg === 'hpfeeds connection error' && (e.obj.category === 'invalid-secret' || e.obj.category === 'invalid-ident'))
+      .map((e) => [e.obj.category, e.obj.attemptedIdent, e.obj.error]);
+    assert.deepEqual(
+      failures.filter((f) => f[1] === 'bob' || f[1] === 'trudy'),
+      [
+        ['invalid-secret', 'bob', 'Authentication failed for bob'],
+        ['invalid-ident', 'trudy', 'Authentication failed for trudy'],
+      ],
+    );
+  });
+
   it('a frame before AUTH and a second AUTH are counted by category', async () => {
     const first = track(await RawPeer.connect(t.port));
     first.subscribe('alice', 'events');
@@ -497,6 +514,30 @@ describe('hpfeeds broker: revalidation, more cases', () => {
 });
 
 describe('hpfeeds broker: AUTH failure limits, more cases', () => {
+  it('an address refused for its own failures and for an ident\'s gets a log line for each', async () => {
+    const t = await startBroker({ keys: KEYS, authFailuresPerAddress: 3, authFailuresPerIdent: 2, authFailureWindowMs: 60_000 });
+    const answer = async (address: string, ident: string, secret: string) => {
+      const a = await loginFrom(t.port, address, ident, secret);
+      return withTimeout(a.error, 3000, `${ident} from ${address} answered`);
+    };
+    try {
+      // alice's ident budget is spent from elsewhere: 127.0.0.20 is refused for alice's sake...
+      assert.equal(await answer('127.0.0.21', 'alice', 'guess-1'), 'Authentication failed for alice');
+      assert.equal(await answer('127.0.0.22', 'alice', 'guess-2'), 'Authentication failed for alice');
+      assert.equal(await answer('127.0.0.20', 'alice', 'alice-secret'), 'Authentication failed for alice');
+      // ...then for its own failures (refusals are not failures: three real ones, on unknown idents).
+      for (let i = 0; i < 3; i++) assert.equal(await answer('127.0.0.20', `nobody${i}`, 'x'), `Authentication failed for nobody${i}`);
+      assert.equal(await answer('127.0.0.20', 'bob', 'bob-secret'), 'Authentication failed for bob');
+      const lines = t.logger.entries.filter((e) => e.msg.includes('too many failed attempts')).map((e) => [e.obj.scope, e.obj.address]);
+      assert.deepEqual(lines, [
+        ['ident', '127.0.0.20'],
+        ['address', '127.0.0.20'],
+      ]);
+    } finally {
+      await t.broker.close();
+    }
+  });
+
   it('failures against an ident that did not exist yet do not count against it once it does', async () => {
     const t = await startBroker({ keys: KEYS, authFailuresPerAddress: 100, authFailuresPerIdent: 3, authFailureWindowMs: 60_000 });
     try {

@@ -25,6 +25,12 @@ export const mutationModules = {
   },
   // The hpfeeds broker's credential backends (reference JSON file with hot reload, env, memory,
   // composite) against their own tests.
+  // The TOTP guess limits alone against their unit test: a fast first pass (enrollment runs them
+  // against every enrollment test, ~30 s per mutant).
+  'guess-limiter': {
+    mutate: ['src/nodes/guess-limiter.ts'],
+    tests: ['test/nodes/guess-limiter.test.ts'],
+  },
   'hpfeeds-auth-stores': {
     mutate: ['src/hpfeeds/auth-stores.ts'],
     tests: ['test/hpfeeds/auth-stores.test.ts', 'test/hpfeeds/auth-stores-edges.test.ts'],

@@ -107,13 +107,27 @@ describe('TOTP guess limiter', () => {
     assert.equal(l.blocked(from('n1', 'c'), 5_000), false);
   });
 
-  it('sweep() forgets nothing still inside a window', () => {
+  it('sweep() forgets the sources whose failures all left their window, and nothing else', () => {
     const l = new TotpGuessLimiter();
     const a = from('n1', '10.0.0.1');
     fail(l, a, 5, 0);
+    l.record(from('n2', '10.0.0.2', true), 0);
+    assert.equal(l.trackedKeys, 4, 'address, name and untrusted name of n1; the pair of n2 at its trusted address');
     l.sweep(59_999);
+    assert.equal(l.trackedKeys, 4);
     assert.equal(l.blocked(a, 59_999), true);
     l.sweep(60_000);
+    assert.equal(l.trackedKeys, 1, 'only the day-long untrusted budget of n1 is left');
     assert.equal(l.blocked(a, 60_000), false);
+    l.sweep(24 * 3600_000);
+    assert.equal(l.trackedKeys, 0);
+  });
+
+  it('trusted nodes each have their own budget', () => {
+    const l = new TotpGuessLimiter();
+    fail(l, from('n1', '10.0.0.1', true), 5);
+    assert.equal(l.blocked(from('n1', '10.0.0.1', true), 0), true);
+    assert.equal(l.blocked(from('n2', '10.0.0.2', true), 0), false, 'another node at its own address');
+    assert.equal(l.blocked(from('n2', '10.0.0.1', true), 0), false, 'another node behind the same address');
   });
 });

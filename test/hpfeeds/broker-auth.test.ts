@@ -479,6 +479,9 @@ describe('hpfeeds broker: revalidation, more cases', () => {
       await waitSubscriptions(t, 'bob', 'events', 1);
       const anonymous = await RawPeer.connect(t.port);
       lookups.length = 0;
+      await t.broker.revalidate('bob');
+      assert.deepEqual(lookups, ['bob'], 'revalidate(ident) looks up that ident only');
+      lookups.length = 0;
       keys.set('alice', key('alice', 'rotated', ['events'], ['events']));
       keys.delete('bob');
       await t.broker.revalidate();

@@ -20,18 +20,28 @@ export const mutationModules = {
     tests: ['test/commands/git-policy.test.ts', 'test/commands/git-policy-edges.test.ts'],
   },
   enrollment: {
-    mutate: ['src/nodes/enrollment.ts', 'src/nodes/rate-limit.ts'],
-    tests: ['test/nodes/enrollment.test.ts', 'test/nodes/enrollment-bounds.test.ts', 'test/nodes/enrollment-edges.test.ts', 'test/nodes/failure-limiter.test.ts'],
+    mutate: ['src/nodes/enrollment.ts', 'src/nodes/rate-limit.ts', 'src/nodes/guess-limiter.ts'],
+    tests: ['test/nodes/enrollment.test.ts', 'test/nodes/enrollment-bounds.test.ts', 'test/nodes/enrollment-edges.test.ts', 'test/nodes/failure-limiter.test.ts', 'test/nodes/guess-limiter.test.ts'],
   },
-  'hpfeeds-auth': {
-    // auth-stores: the credential backends; connection.ts lines: AUTH, SUBSCRIBE/PUBLISH ACL, live re-check.
-    mutate: ['src/hpfeeds/auth-stores.ts', 'src/hpfeeds/connection.ts:240-381'],
-    tests: ['test/hpfeeds/auth-stores.test.ts', 'test/hpfeeds/auth-stores-edges.test.ts', 'test/hpfeeds/broker.test.ts'],
+  // The hpfeeds broker's credential backends (reference JSON file with hot reload, env, memory,
+  // composite) against their own tests.
+  // The TOTP guess limits alone against their unit test: a fast first pass (enrollment runs them
+  // against every enrollment test, ~30 s per mutant).
+  'guess-limiter': {
+    mutate: ['src/nodes/guess-limiter.ts'],
+    tests: ['test/nodes/guess-limiter.test.ts'],
   },
-  // The credential backends alone against their own tests (no broker.test.ts): a fast first pass.
   'hpfeeds-auth-stores': {
     mutate: ['src/hpfeeds/auth-stores.ts'],
     tests: ['test/hpfeeds/auth-stores.test.ts', 'test/hpfeeds/auth-stores-edges.test.ts'],
+  },
+  'hpfeeds-acl': {
+    // connection.ts: SUBSCRIBE/PUBLISH ACL (handleFrame, onRawPublish's ident and channel checks),
+    // AUTH, applyKey (live re-check); broker.ts: revalidateIdents. Line ranges: re-check them when
+    // those files change. Only the auth/ACL tests over real sockets (~2 s; broker.test.ts takes
+    // ~25 s per mutant and checks none of this).
+    mutate: ['src/hpfeeds/connection.ts:202-253', 'src/hpfeeds/connection.ts:266-385', 'src/hpfeeds/broker.ts:346-371'],
+    tests: ['test/hpfeeds/broker-auth.test.ts'],
   },
   // The answer tracker alone against its unit test: a fast first pass (seconds per mutant).
   'command-tracker': {
@@ -39,8 +49,10 @@ export const mutationModules = {
     tests: ['test/commands/tracker.test.ts'],
   },
   'command-state': {
-    // tracker: what an answer means; store: the guarded status transitions.
-    mutate: ['src/commands/tracker.ts', 'src/commands/store.ts:137-170'],
-    tests: ['test/commands/tracker.test.ts', 'test/commands/delivery.test.ts', 'test/commands/api.test.ts'],
+    // tracker: what an answer means; store: the guarded status transitions and the queries the
+    // delivery and expiry loops decide on (line range: re-check it when store.ts changes). Both
+    // against fast tests over the real code and a real SQLite file (no Redis).
+    mutate: ['src/commands/tracker.ts', 'src/commands/store.ts:136-185'],
+    tests: ['test/commands/tracker.test.ts', 'test/commands/store-transitions.test.ts'],
   },
 };

@@ -88,6 +88,11 @@ export class TotpGuessLimiter {
     this.byNameAndAddress.sweep(now);
     this.untrustedByName.sweep(now);
   }
+
+  /** Keys tracked over all three budgets (what sweep() bounds: sources never seen again). */
+  get trackedKeys(): number {
+    return this.byAddress.size + this.byNameAndAddress.size + this.untrustedByName.size;
+  }
 }
 
 function pairKey(src: GuessSource): string {

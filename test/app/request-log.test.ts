@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { trackChild, untrackChild } from '../helpers/children.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -23,6 +24,9 @@ describe('request log', () => {
       ['--import', 'tsx', main, 'serve', '--api-host', '127.0.0.1', '--api-port', '0', '--node-tcp-host', '127.0.0.1', '--node-tcp-port', '0', '--hpfeeds-endpoint', 'tcp:port=0:interface=127.0.0.1'],
       { env: { ...process.env, APIARY_DATA_DIR: dir.path, LOG_LEVEL: 'debug', APIARY_ADMIN_TOKEN: SECRET }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
+    // Killed with the test process however it ends (a test runner timeout included).
+    trackChild(proc.pid);
+    proc.once('exit', () => untrackChild(proc.pid));
     proc.stdout!.on('data', (d) => (log += d.toString()));
     proc.stderr!.on('data', (d) => (log += d.toString()));
     const deadline = Date.now() + 60_000;

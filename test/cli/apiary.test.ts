@@ -1,45 +1,15 @@
 // The `apiary` command end to end, as a user runs it: separate processes, real files, real ports.
-// serve (starts, serves, stops on SIGTERM with exit 0), token and authkey against the database the
-// server uses (--db and the APIARY_DATA_DIR default), usage errors.
+// serve (starts, serves, stops on SIGTERM with exit 0) and usage errors; the database token and
+// authkey use is in apiary-db.test.ts (a file of its own: each file gets the whole test timeout).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { trackChild, untrackChild } from '../helpers/children.js';
 import { startTestRedis, type TestRedis } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
-
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `apiary <args>` to completion (bounded). */
-function apiary(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    trackChild(child.pid);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d) => (stdout += d));
-    child.stderr!.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`apiary ${args.join(' ')} did not finish within ${timeoutMs} ms\n${stderr}`));
-    }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      untrackChild(child.pid);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+import { MAIN, ROOT, apiary } from './run.js';
 
 describe('apiary CLI', () => {
   const dir = tempDir('apiary-cli-');
@@ -71,25 +41,6 @@ describe('apiary CLI', () => {
     const bad = await apiary(['serve', '--api-port', 'seventy'], { APIARY_DATA_DIR: join(dir.path, 'never') });
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /^apiary: .*api-port|API_PORT/m);
-  });
-
-  it('token and authkey use <APIARY_DATA_DIR>/apiary.sqlite by default and --db when given', async () => {
-    const dataDir = join(dir.path, 'data-a');
-    const byDir = await apiary(['token', 'create', '--role', 'viewer', '--name', 'dash'], { APIARY_DATA_DIR: dataDir });
-    assert.equal(byDir.code, 0, byDir.stderr);
-    assert.match(byDir.stdout, /role: viewer/);
-    assert.ok(existsSync(join(dataDir, 'apiary.sqlite')));
-    const listed = await apiary(['token', 'list'], { APIARY_DATA_DIR: dataDir });
-    assert.match(listed.stdout, /\tdash\tviewer\t/);
-
-    const other = join(dir.path, 'elsewhere.sqlite');
-    const byFlag = await apiary(['authkey', 'add', 'cli-sensor', '--pub', 'cowrie.sessions', '--db', other], { APIARY_DATA_DIR: dataDir });
-    assert.equal(byFlag.code, 0, byFlag.stderr);
-    assert.ok(existsSync(other));
-    assert.doesNotMatch((await apiary(['authkey', 'list'], { APIARY_DATA_DIR: dataDir })).stdout, /cli-sensor/, 'not in the data dir database');
-    assert.match((await apiary(['authkey', 'list', '--db', other])).stdout, /cli-sensor/);
-    // APIARY_DB works like --db.
-    assert.match((await apiary(['authkey', 'list'], { APIARY_DB: other })).stdout, /cli-sensor/);
   });
 
   it('serve: starts on the given ports, serves the token created by the CLI, stops on SIGTERM with exit 0', async () => {

@@ -1,9 +1,10 @@
 // Real child processes for tests: the core as a person runs it (bin/apiary.js, npm start), with
 // its JSON log parsed as it arrives. Every process started here, and every pid a test registers
-// (the core's redis-server), is killed when the test calls killAll() and again, synchronously,
-// if the test process exits any other way, so a failing test leaves nothing running.
+// (the core's redis-server), is killed when the test calls killAll(); if the test process ends any
+// other way (exit, SIGTERM from the test runner's timeout, SIGKILL) ./children.ts kills them.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { trackChild, untrackChild } from './children.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -15,14 +16,16 @@ function killTracked(): void {
     } catch {
       // Already gone.
     }
+    untrackChild(pid);
   }
   tracked.clear();
 }
-process.on('exit', killTracked);
 
 /** Registers a pid to kill when the test ends (e.g. the redis-server a core started). */
 export function track(pid: number | undefined): void {
-  if (pid) tracked.add(pid);
+  if (!pid) return;
+  tracked.add(pid);
+  trackChild(pid);
 }
 
 export function killAll(): void {
@@ -90,6 +93,7 @@ export function start(cmd: string, args: string[], opts: SpawnOptions & { env: R
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
     child.once('exit', (code, signal) => {
       tracked.delete(child.pid!);
+      untrackChild(child.pid);
       res({ code, signal });
     }),
   );

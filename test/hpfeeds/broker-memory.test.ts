@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { encodeAuthFromSecret, encodePublish, encodeSubscribe } from '../../src/hpfeeds/codec.js';
+import { trackChild, untrackChild } from '../helpers/children.js';
 import { sleep, waitFor, withTimeout } from './harness.js';
 
 function rssMiB(pid: number): number {
@@ -59,6 +60,8 @@ async function burstThenIdle(shape: BurstShape, t: { diagnostic(msg: string): vo
     env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '65536' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  trackChild(child.pid);
+  child.once('exit', () => untrackChild(child.pid));
   const sockets: Socket[] = [];
   try {
     const [msg] = (await withTimeout(once(child, 'message'), 20_000, 'broker child ready')) as [{ port: number }];

@@ -220,3 +220,41 @@ export class RawPeer {
     this.socket.destroy();
   }
 }
+
+/** A raw socket that leaves from `localAddress` (any 127.0.0.0/8 address works on Linux). */
+const closedBySocket = new WeakMap<Socket, Promise<unknown>>();
+export async function connectFrom(port: number, localAddress: string): Promise<Socket> {
+  const socket = connectTcp({ host: '127.0.0.1', port, localAddress });
+  socket.on('error', () => {});
+  closedBySocket.set(socket, once(socket, 'close'));
+  await once(socket, 'connect');
+  return socket;
+}
+/** Resolves when a socket from connectFrom() is closed. */
+export const closedOf = (s: Socket): Promise<unknown> => closedBySocket.get(s)!;
+
+/** Logs in from `localAddress`; `error` resolves with the ERROR text, or undefined on a close without one. */
+export async function loginFrom(port: number, localAddress: string, ident: string, secret: string): Promise<{ socket: Socket; error: Promise<string | undefined> }> {
+  const socket = await connectFrom(port, localAddress);
+  let buf = Buffer.alloc(0);
+  let authSent = false;
+  const error = new Promise<string | undefined>((resolve) => {
+    socket.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      while (buf.length >= 5 && buf.length >= buf.readUInt32BE(0)) {
+        const len = buf.readUInt32BE(0);
+        const op = buf[4];
+        if (op === 1 && !authSent) {
+          authSent = true;
+          const nonce = buf.subarray(6 + buf[5], len);
+          socket.write(encodeAuthFromSecret(nonce, ident, secret));
+        } else if (op === 0) {
+          resolve(buf.toString('utf8', 5, len));
+        }
+        buf = buf.subarray(len);
+      }
+    });
+    socket.once('close', () => resolve(undefined));
+  });
+  return { socket, error };
+}

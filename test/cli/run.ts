@@ -1,0 +1,35 @@
+// Runs the `apiary` command as a user does: a separate process, bounded, killed with the test
+// process however it ends.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { trackChild, untrackChild } from '../helpers/children.js';
+
+export const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `apiary <args>` to completion (bounded). */
+export function apiary(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    trackChild(child.pid);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`apiary ${args.join(' ')} did not finish within ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      untrackChild(child.pid);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

@@ -39,7 +39,7 @@ export interface BrokerOptions {
    * Subscribers' writes are flushed at most once per this many ms while small amounts keep coming
    * (a message after a quiet spell is written at once, and so is everything after a flush of
    * 16 KiB or more). Trades at most this much latency for far fewer socket writes in small
-   * fan-out. 0 flushes every I/O turn. Default 5.
+   * fan-out. 0 flushes every I/O turn. Default 10.
    */
   flushLingerMs?: number;
   /** Time a new connection has to complete AUTH (or a TLS handshake). Default 10 s. */
@@ -86,7 +86,7 @@ export const BROKER_DEFAULTS = {
   highWaterBytes: 1024 * 1024,
   maxQueuedBytes: 128 * 1024 * 1024,
   backpressureDeadlineMs: 10_000,
-  flushLingerMs: 5,
+  flushLingerMs: 10,
   authTimeoutMs: 10_000,
   closeTimeoutMs: 2_000,
   preAuthMaxBytes: 16 * 1024,

@@ -36,11 +36,11 @@ export const mutationModules = {
     tests: ['test/hpfeeds/auth-stores.test.ts', 'test/hpfeeds/auth-stores-edges.test.ts'],
   },
   'hpfeeds-acl': {
-    // connection.ts: SUBSCRIBE/PUBLISH ACL (handleFrame, onRawPublish's ident and channel checks),
+    // connection.ts: sameBytes, SUBSCRIBE/PUBLISH ACL (handleFrame, onRawPublish's ident and channel checks),
     // AUTH, applyKey (live re-check); broker.ts: revalidateIdents. Line ranges: re-check them when
     // those files change. Only the auth/ACL tests over real sockets (~2 s; broker.test.ts takes
     // ~25 s per mutant and checks none of this).
-    mutate: ['src/hpfeeds/connection.ts:202-253', 'src/hpfeeds/connection.ts:266-385', 'src/hpfeeds/broker.ts:346-371'],
+    mutate: ['src/hpfeeds/connection.ts:53-58', 'src/hpfeeds/connection.ts:212-263', 'src/hpfeeds/connection.ts:276-395', 'src/hpfeeds/broker.ts:321-346'],
     tests: ['test/hpfeeds/broker-auth.test.ts'],
   },
   // The answer tracker alone against its unit test: a fast first pass (seconds per mutant).

@@ -20,7 +20,6 @@ commands:
 Database commands (token, authkey) use APIARY_DB / APIARY_DATA_DIR like serve, or --db PATH.
 `;
 
-
 /** DB path for the offline management commands, from the same config as `serve`. */
 function dbPath(): string {
   return loadConfig([], process.env).dbPath;

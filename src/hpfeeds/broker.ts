@@ -228,9 +228,10 @@ export class Broker implements ConnectionHost {
         queued = true;
         if (!route.active) this.flusher.routeActivated(route);
         route.push(buf, frameStart, frameEnd);
+        this.flusher.framePushed(source !== undefined);
         this.reserveQueued(length);
       }
-      this.flusher.queued(sub, firstThisTurn, source !== undefined);
+      if (firstThisTurn) this.flusher.schedule(sub);
       if (result === OFFER_CONGESTED && source !== undefined) {
         sub.queue.addWaiter(source);
         pause = true;

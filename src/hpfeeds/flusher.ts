@@ -41,33 +41,30 @@ export class TurnFlusher<Conn extends Flushable> {
   }
 
   /**
-   * A frame was queued for `conn`; `first` if it is the first since its last write. `external`:
-   * the frame points into a peer's read buffer, valid only until the end of this turn.
+   * A frame was added to a route. `external`: it points into a peer's read buffer, valid only
+   * until the end of this turn, so a lingering flush needs it captured before then.
    */
-  queued(conn: Conn, first: boolean, external: boolean): void {
-    if (first) this.schedule(conn);
-    else if (external && this.lingerTimer !== undefined && !this.captureScheduled) this.scheduleCapture();
+  framePushed(external: boolean): void {
+    if (external && this.lingerTimer !== undefined && !this.captureScheduled) this.scheduleCapture();
   }
 
   /**
-   * Connections with queued frames are flushed together once the current I/O turn is done, but
-   * not sooner than `lingerMs` after the previous flush: in a steady trickle (one message per
-   * turn) each subscriber then gets one write per window instead of one per message, which is
-   * most of the cost of small fan-out. A message after a quiet spell goes out at once, and so
+   * `conn` has its first frame since its last write. Connections with queued frames are flushed
+   * together once the current I/O turn is done, but not sooner than `lingerMs` after the previous
+   * flush: in a steady trickle (one message per turn) each subscriber then gets one write per
+   * window instead of one per message, which is most of the cost of small fan-out. A message after a quiet spell goes out at once, and so
    * does everything after a flush of LINGER_MAX_BYTES or more: at high rates each turn already
    * carries enough to fill a write, and holding it would only run subscribers into their
    * high-water mark.
    */
-  private schedule(conn: Conn): void {
+  schedule(conn: Conn): void {
     this.dirty.push(conn);
-    if (this.scheduled) {
-      if (this.lingerTimer !== undefined && !this.captureScheduled) this.scheduleCapture();
-      return;
-    }
+    if (this.scheduled) return;
     this.scheduled = true;
     const wait = this.lastFlushBytes < LINGER_MAX_BYTES ? this.lingerMs - (performance.now() - this.lastFlushAt) : 0;
     if (wait >= 1) {
       this.lingerTimer = setTimeout(this.flush, wait);
+      // This turn's frames were pushed before the window opened.
       this.scheduleCapture();
     } else {
       setImmediate(this.flush);

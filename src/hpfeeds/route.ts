@@ -98,12 +98,14 @@ export class ChannelRoute<Subscriber> {
     const copy = Buffer.allocUnsafeSlow(size);
     let at = 0;
     for (let i = from; i < bufs.length; i++) at += bufs[i].copy(copy, at, this.frameStarts[i], this.frameEnds[i]);
+    // The copy takes the place of the frames it holds (same bytes, so `bytes` is unchanged).
     bufs.length = from;
     this.frameStarts.length = from;
     this.frameEnds.length = from;
-    this.push(copy, 0, size);
-    this.bytes -= size;
-    this.owned = bufs.length;
+    bufs.push(copy);
+    this.frameStarts.push(0);
+    this.frameEnds.push(size);
+    this.owned = from + 1;
   }
 
   seal(): TickBuffer {

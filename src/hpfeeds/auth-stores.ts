@@ -143,8 +143,13 @@ export function parseAuthKeysJson(text: string): Map<string, AuthKey> {
 export interface JsonFileAuthStoreOptions {
   path: string;
   logger?: HpfeedsLogger;
-  /** mtime/size polling period, the fallback when fs.watch misses an event. Default 2000 ms. */
+  /** mtime/size polling period, the fallback when fs.watch misses an event. Default 2000 ms; 0 turns polling off. */
   pollIntervalMs?: number;
+  /**
+   * Watch the file's directory with fs.watch (default true). False leaves polling alone, for
+   * filesystems whose change notifications are unreliable (NFS, some container volume mounts).
+   */
+  watchFiles?: boolean;
 }
 
 /**
@@ -158,6 +163,7 @@ export class JsonFileAuthStore implements AuthStore {
   private readonly feed = new ChangeFeed();
   private readonly logger: HpfeedsLogger;
   private readonly pollIntervalMs: number;
+  private readonly watchFiles: boolean;
   private fingerprint = '';
   private watcher: FSWatcher | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
@@ -169,6 +175,8 @@ export class JsonFileAuthStore implements AuthStore {
     this.path = opts.path;
     this.logger = opts.logger ?? silentLogger;
     this.pollIntervalMs = opts.pollIntervalMs ?? 2000;
+    this.watchFiles = opts.watchFiles ?? true;
+    if (!Number.isFinite(this.pollIntervalMs) || this.pollIntervalMs < 0) throw new RangeError('pollIntervalMs must be 0 or more');
   }
 
   /** Loads the file (throws if it is missing or invalid: better to refuse to start) and starts watching it. */
@@ -241,11 +249,20 @@ export class JsonFileAuthStore implements AuthStore {
   }
 
   private startWatching(): void {
+    if (this.watchFiles) this.startFsWatch();
+    if (this.pollIntervalMs > 0) this.startPolling();
+  }
+
+  private startFsWatch(): void {
     const file = basename(this.path);
+    const onChange = (_event: string, name: string | null): void => {
+      if (name === null || name === file) this.scheduleReload();
+    };
+    // Stryker disable all: what follows only differs from the tested path when the OS refuses or
+    // breaks an inotify watch (watch limit reached, filesystem gone), which a test cannot cause
+    // without changing system settings; both failures only log and leave polling in charge.
     try {
-      this.watcher = watchFs(dirname(this.path), { persistent: false }, (_event, name) => {
-        if (name === null || name.toString() === file) this.scheduleReload();
-      });
+      this.watcher = watchFs(dirname(this.path), { persistent: false }, onChange);
       this.watcher.on('error', (err) => {
         this.logger.warn({ path: this.path, err: err.message }, 'hpfeeds auth file watch failed; relying on polling');
         this.watcher?.close();
@@ -254,6 +271,10 @@ export class JsonFileAuthStore implements AuthStore {
     } catch (err) {
       this.logger.warn({ path: this.path, err: (err as Error).message }, 'hpfeeds auth file cannot be watched; relying on polling');
     }
+    // Stryker restore all
+  }
+
+  private startPolling(): void {
     this.pollTimer = setInterval(() => {
       this.statFingerprint().then(
         (fingerprint) => {

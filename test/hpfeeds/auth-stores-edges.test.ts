@@ -180,4 +180,65 @@ describe('JSON file store reloads', () => {
     await sleep(300);
     assert.equal(store.get('a')?.secret, 'new');
   });
+
+  const reloads = (logger: CaptureLogger) => logger.entries.filter((e) => e.msg === 'hpfeeds auth file reloaded').length;
+  const waitSecret = async (store: JsonFileAuthStore, ident: string, secret: string) => {
+    const deadline = Date.now() + 3000;
+    while (store.get(ident)?.secret !== secret && Date.now() < deadline) await sleep(10);
+    assert.equal(store.get(ident)?.secret, secret);
+  };
+
+  it('fs.watch alone (polling off) reloads the file on a rename-over save, and ignores its neighbours', async () => {
+    const path = join(dir.path, `u${n++}.json`);
+    write(path, { a: { secret: 's' } });
+    const logger = new CaptureLogger();
+    const store = await JsonFileAuthStore.open({ path, logger, pollIntervalMs: 0 });
+    try {
+      // Another file in the watched directory: no reload (a reload would be logged within ~50 ms).
+      write(join(dir.path, `neighbour${n}.json`), { z: { secret: 's' } });
+      await sleep(400);
+      assert.equal(reloads(logger), 0, 'a neighbour file changed: the store must not reload');
+      write(path, { a: { secret: 'watched' } });
+      await waitSecret(store, 'a', 'watched');
+      assert.equal(reloads(logger), 1);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('polling alone (watchFiles: false) reloads a changed file and leaves an unchanged one alone', async () => {
+    const path = join(dir.path, `u${n++}.json`);
+    write(path, { a: { secret: 's' } });
+    const logger = new CaptureLogger();
+    const store = await JsonFileAuthStore.open({ path, logger, pollIntervalMs: 20, watchFiles: false });
+    try {
+      await sleep(300); // ~15 polls of an unchanged file
+      assert.equal(reloads(logger), 0, 'an unchanged file must not be reloaded');
+      write(path, { a: { secret: 'polled' } });
+      await waitSecret(store, 'a', 'polled');
+      assert.equal(reloads(logger), 1);
+      await sleep(200);
+      assert.equal(reloads(logger), 1, 'once reloaded, the new fingerprint is the reference');
+    } finally {
+      store.close();
+    }
+  });
+
+  it('with both off, only an explicit reload reads the file; a negative poll period is refused', async () => {
+    const path = join(dir.path, `u${n++}.json`);
+    write(path, { a: { secret: 's' } });
+    const store = await JsonFileAuthStore.open({ path, pollIntervalMs: 0, watchFiles: false });
+    try {
+      write(path, { a: { secret: 'edited' } });
+      await sleep(300);
+      assert.equal(store.get('a')?.secret, 's');
+      assert.equal(await store.reload(), true);
+      assert.equal(store.get('a')?.secret, 'edited');
+    } finally {
+      store.close();
+    }
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      await assert.rejects(JsonFileAuthStore.open({ path, pollIntervalMs: bad }), /pollIntervalMs must be 0 or more/);
+    }
+  });
 });

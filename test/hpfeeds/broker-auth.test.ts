@@ -6,16 +6,10 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { MemoryAuthStore } from '../../src/hpfeeds/auth-stores.js';
 import { OP_INFO, OP_PUBLISH, encodeAuth, encodePublish, encodeSubscribe, encodeUnsubscribe } from '../../src/hpfeeds/codec.js';
 import type { AuthKey, AuthStore } from '../../src/hpfeeds/types.js';
-import { RawPeer, key, loginFrom, sleep, startBroker, waitFor, waitForMetric, waitSubscriptions, withTimeout, type TestBroker } from './harness.js';
+import { ALICE_BOB_KEYS, RawPeer, key, publishes, loginFrom, sleep, startBroker, waitFor, waitForMetric, waitSubscriptions, withTimeout, type TestBroker } from './harness.js';
 
-const KEYS = [
-  key('alice', 'alice-secret', ['events', 'alerts'], ['events', 'alerts']),
-  key('bob', 'bob-secret', [], ['events']),
-];
+const KEYS = ALICE_BOB_KEYS;
 
-function publishes(peer: RawPeer) {
-  return peer.frames.filter((f) => f.op === OP_PUBLISH) as Array<Extract<(typeof peer.frames)[number], { op: 3 }>>;
-}
 
 describe('hpfeeds broker: handshake and authentication', () => {
   let t: TestBroker;

@@ -13,12 +13,9 @@ import {
   encodeUnsubscribe,
 } from '../../src/hpfeeds/codec.js';
 import { makeTestCertificate, type TestCertificate } from '../helpers/tls.js';
-import { RawPeer, key, sleep, startBroker, waitFor, waitForMetric, waitSubscriptions, type TestBroker } from './harness.js';
+import { ALICE_BOB_KEYS, RawPeer, publishes, sleep, startBroker, waitFor, waitForMetric, waitSubscriptions, type TestBroker } from './harness.js';
 
-const KEYS = [
-  key('alice', 'alice-secret', ['events', 'alerts'], ['events', 'alerts']),
-  key('bob', 'bob-secret', [], ['events']),
-];
+const KEYS = ALICE_BOB_KEYS;
 
 function header(length: number, op: number): Buffer {
   const b = Buffer.alloc(5);
@@ -27,9 +24,6 @@ function header(length: number, op: number): Buffer {
   return b;
 }
 
-function publishes(peer: RawPeer) {
-  return peer.frames.filter((f) => f.op === OP_PUBLISH) as Array<Extract<(typeof peer.frames)[number], { op: 3 }>>;
-}
 
 
 describe('hpfeeds broker: publish/subscribe', () => {

@@ -9,6 +9,7 @@ import { MemoryAuthStore } from '../../src/hpfeeds/auth-stores.js';
 import {
   FrameDecoder,
   OP_INFO,
+  OP_PUBLISH,
   encodeAuthFromSecret,
   encodePublish,
   encodeSubscribe,
@@ -99,6 +100,17 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
 }
 
 /** A client driven frame by frame, for asserting exact wire behaviour. */
+/** The two reference identities most broker tests log in as: alice publishes and subscribes, bob only reads `events`. */
+export const ALICE_BOB_KEYS = [
+  key('alice', 'alice-secret', ['events', 'alerts'], ['events', 'alerts']),
+  key('bob', 'bob-secret', [], ['events']),
+];
+
+/** The PUBLISH frames a peer has received, in order. */
+export function publishes(peer: RawPeer) {
+  return peer.frames.filter((f) => f.op === OP_PUBLISH) as Array<Extract<(typeof peer.frames)[number], { op: 3 }>>;
+}
+
 export class RawPeer {
   readonly frames: HpfeedsFrame[] = [];
   /** Raw chunks as received (to check that OP_INFO came in one piece). */

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { MemoryAuthStore } from '../../src/hpfeeds/auth-stores.js';
-import { OP_INFO, OP_PUBLISH, encodeAuth, encodePublish, encodeSubscribe, encodeUnsubscribe } from '../../src/hpfeeds/codec.js';
+import { OP_INFO, encodeAuth, encodePublish, encodeSubscribe, encodeUnsubscribe } from '../../src/hpfeeds/codec.js';
 import type { AuthKey, AuthStore } from '../../src/hpfeeds/types.js';
 import { ALICE_BOB_KEYS, RawPeer, key, publishes, loginFrom, sleep, startBroker, waitFor, waitForMetric, waitSubscriptions, withTimeout, type TestBroker } from './harness.js';
 

@@ -164,7 +164,7 @@ export class JsonFileAuthStore implements AuthStore {
   private readonly logger: HpfeedsLogger;
   private readonly pollIntervalMs: number;
   private readonly watchFiles: boolean;
-  private fingerprint = '';
+  private fingerprint = ''; // set by open() before anything reads it
   private watcher: FSWatcher | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private debounceTimer: NodeJS.Timeout | undefined;
@@ -256,6 +256,7 @@ export class JsonFileAuthStore implements AuthStore {
   private startFsWatch(): void {
     const file = basename(this.path);
     const onChange = (_event: string, name: string | null): void => {
+      // Linux names the entry on every directory event; other platforms may not (null): reload then.
       if (name === null || name === file) this.scheduleReload();
     };
     // Stryker disable all: what follows only differs from the tested path when the OS refuses or

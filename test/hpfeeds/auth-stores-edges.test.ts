@@ -129,7 +129,8 @@ describe('JSON file store reloads', () => {
   it('a reload asked for during a reload runs again after it, and callers share the running one', async () => {
     const path = join(dir.path, `u${n++}.json`);
     write(path, { a: { secret: 's' } });
-    const store = await JsonFileAuthStore.open({ path, pollIntervalMs: 60_000 });
+    // Neither fs.watch nor polling: only the re-run can read the second edit.
+    const store = await JsonFileAuthStore.open({ path, pollIntervalMs: 0, watchFiles: false });
     try {
       const first = store.reload();
       write(path, { a: { secret: 's' }, b: { secret: 's' } });

@@ -33,7 +33,7 @@ import { BUILTIN_POT_TYPES, createEventService, eventQueryModules, eventRoutes, 
 import { Broker, CompositeAuthStore, EnvAuthStore, JsonFileAuthStore, type AuthStore, type ListenAddress } from './hpfeeds/index.js';
 import { createNodeGateway, type NodeGatewayHandle } from './nodes/index.js';
 import { createOutputs, describeOutputs, loadOutputs, OutputsConfigError, type OutputConfig, type Outputs } from './outputs/index.js';
-import { RedisDirInUseError, startSupervisedRedis, type SupervisedRedis } from './redis/index.js';
+import { describeRedisTarget, parseRedisUrl, RedisDirInUseError, startSupervisedRedis, type SupervisedRedis } from './redis/index.js';
 import { packageVersion } from './version.js';
 import { checkDataDir, checkNodeTls, listening, openingDatabase, StartupError } from './startup.js';
 
@@ -365,6 +365,8 @@ export async function buildCore(config: Config): Promise<Core> {
         );
       }
       redisUrl = parts.redis.url;
+    } else {
+      log.info({ redis: describeRedisTarget(parseRedisUrl(redisUrl)) }, 'command queue uses the configured Redis');
     }
     const commands = (parts.commands = createCommandService({
       db: database,

@@ -2,8 +2,9 @@
 // Redis is usable right now, and an orderly close. Delivery rules live in delivery.ts; this file
 // only knows that a job is named after its command kind and identified by its command id.
 import { Queue, Worker, type Job, type Processor } from 'bullmq';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import type { FastifyBaseLogger } from 'fastify';
+import { createRedisClient, parseRedisUrl, queuePrefixFor } from '../redis/index.js';
 import { sinkLateConnectionErrors } from './bullmq-close.js';
 
 /** What a command's job carries; the command row itself stays in SQLite (job id = command id). */
@@ -24,9 +25,11 @@ export interface CommandQueueOptions {
   logger: FastifyBaseLogger;
   /** Counts every Redis error seen by the clients, the queue and the worker. */
   onRedisError: () => void;
+  /** REDIS_URL: one server, Sentinel (redis+sentinel://) or Cluster (redis+cluster://); see src/redis/target.ts. */
   redisUrl?: string;
   connection?: RedisOptions;
   queueName: string;
+  /** BullMQ key prefix; on a Redis Cluster it is made a hash tag (`{bull}`) so a queue's keys share a slot. */
   prefix: string;
   /** Command timeout of the API-side client. */
   redisTimeoutMs: number;
@@ -72,9 +75,11 @@ export function createCommandQueue(opts: CommandQueueOptions): CommandQueue {
   if (!opts.connection && !opts.redisUrl) throw new Error('createCommandService needs redisUrl or connection');
   // Reconnect quickly and forever: the queue must recover by itself when Redis comes back.
   const retryStrategy = (times: number) => Math.min(100 * times, 1000);
-  const makeClient = (extra: RedisOptions): Redis => {
+  const target = opts.connection ? undefined : parseRedisUrl(opts.redisUrl as string);
+  const prefix = target ? queuePrefixFor(target, opts.prefix) : opts.prefix;
+  const makeClient = (extra: RedisOptions): Redis | Cluster => {
     const o: RedisOptions = { ...opts.connection, ...extra, retryStrategy, lazyConnect: false };
-    return opts.connection ? new Redis(o) : new Redis(opts.redisUrl as string, o);
+    return target ? createRedisClient(target, o) : new Redis(o);
   };
   // API-side client: no offline queue and a command timeout, so a dead Redis fails a request in
   // milliseconds instead of parking it behind ioredis reconnect attempts.
@@ -109,7 +114,7 @@ export function createCommandQueue(opts: CommandQueueOptions): CommandQueue {
 
   const queue = new Queue<JobData>(opts.queueName, {
     connection: queueClient,
-    prefix: opts.prefix,
+    prefix,
     defaultJobOptions: { removeOnComplete: true, removeOnFail: true, attempts: 1 },
   });
   queue.on('error', onRedisError('queue'));
@@ -173,7 +178,7 @@ export function createCommandQueue(opts: CommandQueueOptions): CommandQueue {
     startWorker(processor) {
       worker = new Worker<JobData>(opts.queueName, processor, {
         connection: workerClient,
-        prefix: opts.prefix,
+        prefix,
         concurrency: opts.concurrency,
         lockDuration: opts.lockDurationMs,
         stalledInterval: opts.stalledIntervalMs,

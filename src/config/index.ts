@@ -3,6 +3,7 @@
 // is generated from the same table, so documentation cannot drift from the code.
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { parseRedisUrl } from '../redis/target.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -10,6 +11,14 @@ const bool = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
   .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
 /** Comma- or whitespace-separated list (env) or repeated flag. */
+/** REDIS_URL: checked by the same parser that connects, so a bad URL fails at startup with its reason. */
+const redisUrl = z.string().superRefine((text, ctx) => {
+  try {
+    parseRedisUrl(text);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
 const list = z
   .union([z.string(), z.array(z.string())])
   .transform((v) => (Array.isArray(v) ? v : v.split(/[\s,]+/)).map((s) => s.trim()).filter(Boolean));
@@ -41,7 +50,7 @@ const options = {
   metricsPotTypes: { env: 'METRICS_POT_TYPES', flag: 'metrics-pot-type', schema: list, default: [], repeatable: true, help: 'pot types that get their own metric labels besides the built-in ones and those installed by operators (others count as "other")' },
   metricsPublic: { env: 'METRICS_PUBLIC', flag: 'metrics-public', schema: bool, default: false, boolean: true, help: 'serve /metrics without a token (otherwise viewer role)' },
   adminToken: { env: 'APIARY_ADMIN_TOKEN', flag: 'admin-token', schema: z.string().min(24).optional(), secret: true, help: 'bootstrap admin token to create on first start (default: generated and written to <data-dir>/admin-token)' },
-  redisUrl: { env: 'REDIS_URL', flag: 'redis-url', schema: z.string().url().optional(), secret: true, help: 'Redis for the command queue; unset = start a private redis-server under <data-dir>/redis' },
+  redisUrl: { env: 'REDIS_URL', flag: 'redis-url', schema: redisUrl.optional(), secret: true, help: 'Redis for the command queue: redis[s]://host:port[/db], redis[s]+sentinel://h1:26379,h2:26379/<master>[/<db>], or redis[s]+cluster://h1:7000,h2:7001; unset = start a private redis-server under <data-dir>/redis' },
   redisServerBin: { env: 'REDIS_SERVER_BIN', flag: 'redis-server-bin', schema: z.string().min(1), default: 'redis-server', help: 'redis-server binary used when REDIS_URL is unset' },
   nodeTcpHost: { env: 'NODE_TCP_HOST', flag: 'node-tcp-host', schema: z.string().min(1), default: '0.0.0.0', help: 'HoneyBee node TCP/TLS listen address' },
   nodeTcpPort: { env: 'NODE_TCP_PORT', flag: 'node-tcp-port', schema: port, default: 9001, help: 'HoneyBee node TCP/TLS port (newline-delimited JSON)' },

@@ -318,3 +318,29 @@ describe('console sessions on the composed core', () => {
     assert.equal(denied.body.error, 'forbidden');
   });
 });
+
+describe('console sessions without TRUST_PROXY', () => {
+  let t: TestCore;
+  before(async () => {
+    t = await startTestCore();
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  it('X-Forwarded-Proto and X-Forwarded-For from an untrusted peer are ignored: no Secure flag, the peer address is the source', async () => {
+    assert.equal((await t.api('POST', '/api/v1/users', { token: t.adminToken, body: { username: 'nora', role: 'viewer', password: 'nora password 123' } })).status, 201);
+    const res = await t.api('POST', '/api/v1/session', { body: { username: 'nora', password: 'nora password 123' }, headers: { 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.7' } });
+    assert.equal(res.status, 200);
+    assert.ok(!(res.headers.get('set-cookie') ?? '').split(';').map((a) => a.trim()).includes('Secure'));
+    const entry = (await t.api('GET', '/api/v1/audit?action=session.login', { token: t.adminToken })).body.entries[0];
+    assert.equal(entry.source, '127.0.0.1');
+  });
+
+  it('a login posted from another origin is refused', async () => {
+    const res = await t.api('POST', '/api/v1/session', { body: { username: 'nora', password: 'nora password 123' }, headers: { origin: 'https://evil.example' } });
+    assert.equal(res.status, 403);
+    assert.equal(res.body.error, 'forbidden_origin');
+    assert.equal(res.headers.get('set-cookie'), null);
+  });
+});

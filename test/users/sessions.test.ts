@@ -149,6 +149,8 @@ describe('console sessions on the composed core', () => {
   it('idle expiry: each use moves it; unused for SESSION_IDLE_MINUTES the session ends', async () => {
     await createUser('erin', 'viewer');
     const s = await login('erin', password, '10.0.6.1');
+    const unused = await login('erin', password, '10.0.6.2');
+    const unusedHash = createHash('sha256').update(unused.cookie.slice('apiary_session='.length)).digest('hex');
     for (let i = 0; i < 3; i++) {
       offset += 29 * MINUTE;
       const me = await whoAmI(s.cookie);
@@ -158,6 +160,11 @@ describe('console sessions on the composed core', () => {
     offset += 30 * MINUTE + 1000;
     assert.equal((await whoAmI(s.cookie)).status, 401);
     assert.equal((await whoAmI(s.cookie)).status, 401, 'and stays ended');
+    // The unused one is still a row until the periodic sweep deletes it.
+    assert.ok(sessionRows().includes(unusedHash));
+    assert.ok(t.core.users.sweepExpired() >= 1);
+    assert.equal(sessionRows().includes(unusedHash), false);
+    assert.equal((await whoAmI(unused.cookie)).status, 401);
   });
 
   it('absolute expiry: a session in constant use still ends SESSION_MAX_HOURS after login', async () => {

@@ -216,6 +216,11 @@ export class UserService {
     return this.view(session, user);
   }
 
+  /** Ends the session a cookie value names, if any (a new login replaces the browser's old one). */
+  logoutCookie(sessionId: string): boolean {
+    return this.logout(sha256(sessionId));
+  }
+
   /** Ends one session (logout). */
   logout(idHash: string): boolean {
     const gone = this.store.deleteSession(idHash);

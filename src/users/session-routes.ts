@@ -5,7 +5,7 @@ import type { FastifyBaseLogger, FastifyPluginAsync, FastifyReply, FastifyReques
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { Counter, type Registry } from 'prom-client';
 import { z } from 'zod';
-import { ApiError, errorSchema, roles, sameOrigin, sessionCookie, type SessionIdentity } from '../api/index.js';
+import { ApiError, errorSchema, readCookie, roles, sameOrigin, sessionCookie, type SessionIdentity } from '../api/index.js';
 import type { LoginLimiter } from './login-limiter.js';
 import { KdfBusyError } from './kdf-gate.js';
 import { MAX_PASSWORD_LENGTH } from './password.js';
@@ -113,6 +113,9 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
         return reply.code(401).send({ error: 'invalid_credentials', message: 'wrong username or password' });
       }
       limiter.succeeded(username);
+      // The cookie this browser held is about to be replaced: its session would only linger.
+      const previous = readCookie(req.headers.cookie, SESSION_COOKIE);
+      if (previous) users.logoutCookie(previous);
       logins.inc({ outcome: 'success' });
       const s = result.session;
       logger.info({ username: s.user.username, source }, 'console login');

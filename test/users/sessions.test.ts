@@ -66,9 +66,12 @@ describe('console sessions on the composed core', () => {
     assert.equal((await t.api('GET', '/api/v1/session')).status, 401);
     assert.equal((await whoAmI('apiary_session=not-a-session-0123456789012345678901234567890')).status, 401);
 
-    // Behind the trusted proxy, X-Forwarded-Proto https makes the cookie Secure.
-    const viaTls = await login('alice', password, '10.0.1.1', { 'x-forwarded-proto': 'https' });
+    // Behind the trusted proxy, X-Forwarded-Proto https makes the cookie Secure. A login from a
+    // browser that held a session replaces it (the old one ends).
+    const viaTls = await login('alice', password, '10.0.1.1', { 'x-forwarded-proto': 'https', cookie: res.cookie });
     assert.equal(viaTls.status, 200);
+    assert.equal((await whoAmI(res.cookie)).status, 401);
+    assert.equal((await whoAmI(viaTls.cookie)).status, 200);
     assert.ok(viaTls.setCookie.split(';').map((s) => s.trim()).includes('Secure'), viaTls.setCookie);
     assert.equal(t.core.users.byName('alice')?.lastLoginAt !== null, true);
   });

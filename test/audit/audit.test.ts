@@ -82,6 +82,7 @@ describe('audit log on the core', () => {
     assert.ok(tokenCreate, 'token creation recorded with the new token id as target');
     assert.equal(tokenCreate.actor.name, 'bootstrap-admin');
     assert.equal(tokenCreate.actor.role, 'admin');
+    assert.equal(tokenCreate.actor.kind, 'token');
     assert.ok(tokenCreate.actor.id);
     assert.equal(tokenCreate.source, '127.0.0.1');
     assert.equal(tokenCreate.method, 'POST');
@@ -157,8 +158,8 @@ describe('audit log on the core', () => {
   it('retention deletes entries older than AUDIT_RETENTION_DAYS and keeps the rest', async () => {
     const store = t.core.audit.store;
     const now = Date.now();
-    const old = store.append({ at: now - 366 * 86_400_000, actorId: 'x', actorName: 'old-actor', actorRole: 'admin', source: '10.0.0.1', action: 'tokens.create', method: 'POST', route: '/api/v1/tokens', target: 't', status: 201, changes: null });
-    const recent = store.append({ at: now - 364 * 86_400_000, actorId: 'x', actorName: 'recent-actor', actorRole: 'admin', source: '10.0.0.1', action: 'tokens.create', method: 'POST', route: '/api/v1/tokens', target: 't', status: 201, changes: null });
+    const old = store.append({ at: now - 366 * 86_400_000, actorId: 'x', actorName: 'old-actor', actorRole: 'admin', actorKind: 'token', source: '10.0.0.1', action: 'tokens.create', method: 'POST', route: '/api/v1/tokens', target: 't', status: 201, changes: null });
+    const recent = store.append({ at: now - 364 * 86_400_000, actorId: 'x', actorName: 'recent-actor', actorRole: 'admin', actorKind: 'token', source: '10.0.0.1', action: 'tokens.create', method: 'POST', route: '/api/v1/tokens', target: 't', status: 201, changes: null });
     const before = (await entries('?limit=500')).entries.length;
     const deleted = await t.core.audit.retention.sweep(now);
     assert.equal(deleted, 1);

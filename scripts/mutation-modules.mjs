@@ -3,9 +3,10 @@
 export const mutationModules = {
   'api-roles': {
     // Role ranks, bearer token extraction, URL redaction, the OpenAPI x-role transform, the
-    // onRequest role check (line ranges: re-check them when http.ts changes).
-    mutate: ['src/api/http.ts:52-98', 'src/api/http.ts:137-157'],
-    tests: ['test/api/http.test.ts', 'test/api/role-check.test.ts', 'test/app/role-matrix.test.ts'],
+    // onRequest check (token, console session cookie, CSRF, WebSocket origin), the cookie and
+    // origin helpers (line ranges: re-check them when http.ts changes).
+    mutate: ['src/api/http.ts:98-176', 'src/api/http.ts:263-328', 'src/api/cookies.ts'],
+    tests: ['test/api/http.test.ts', 'test/api/role-check.test.ts', 'test/app/role-matrix.test.ts', 'test/users/sessions.test.ts'],
   },
   access: {
     mutate: ['src/access/tokens.ts', 'src/access/routes.ts'],

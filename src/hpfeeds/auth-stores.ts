@@ -279,7 +279,9 @@ export class JsonFileAuthStore implements AuthStore {
     this.pollTimer = setInterval(() => {
       this.statFingerprint().then(
         (fingerprint) => {
-          if (fingerprint !== this.fingerprint) this.scheduleReload();
+          // A reload under way records the fingerprint it read; one seen meanwhile would only
+          // repeat it (a later change still differs at the next poll).
+          if (fingerprint !== this.fingerprint && !this.reloading) this.scheduleReload();
         },
         () => {}, // a missing file is reported by the reload that follows its reappearance
       );

@@ -357,10 +357,13 @@ describe('hpfeeds broker: auth store failures and slow lookups', () => {
             return memory.get(ident);
           })),
       };
-      const s = await startBroker({ authStore: store, authTimeoutMs: 150 });
+      // The timeout runs from accept: it must leave the client time to send AUTH even on a
+      // loaded machine, so the lookup (held by the gate) is what it times out.
+      const s = await startBroker({ authStore: store, authTimeoutMs: 1000 });
       try {
         const p = await RawPeer.login(s.port, 'alice', 'alice-secret');
         assert.equal(await p.expectErrorAndClose(), 'Authentication timed out', outcome);
+        assert.ok(pending, 'the lookup had started when the login timed out');
         await countedError(s, '', 'auth-timeout');
         release();
         // The broker's handler was attached to the lookup first, so it has run once this settles.

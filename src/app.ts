@@ -35,6 +35,7 @@ import { Broker, CompositeAuthStore, EnvAuthStore, JsonFileAuthStore, type AuthS
 import { createNodeGateway, type NodeGatewayHandle } from './nodes/index.js';
 import { createOutputs, describeOutputs, loadOutputs, OutputsConfigError, type OutputConfig, type Outputs } from './outputs/index.js';
 import { RedisDirInUseError, startSupervisedRedis, type SupervisedRedis } from './redis/index.js';
+import { LoginLimiter, SESSION_COOKIE, sessionRoutes, SqliteUserStore, UserService, userRoutes } from './users/index.js';
 import { packageVersion } from './version.js';
 import { checkDataDir, checkNodeTls, listening, openingDatabase, StartupError } from './startup.js';
 
@@ -49,6 +50,8 @@ export interface Core {
   events: EventService;
   commands: CommandService;
   alerts: AlertService;
+  /** Console users and their sessions. */
+  users: UserService;
   /** The audit log's store and retention sweeper. */
   audit: { store: AuditStore; retention: AuditRetention };
   /** Where each listener ended up (ports are resolved when the config asked for port 0). */
@@ -60,13 +63,27 @@ export interface Core {
   close(): Promise<void>;
 }
 
-export async function buildCore(config: Config): Promise<Core> {
+export interface CoreOptions {
+  /** The clock of console sessions and login limits (tests move it instead of sleeping). */
+  now?: () => number;
+}
+
+export async function buildCore(config: Config, options: CoreOptions = {}): Promise<Core> {
   let tokens: TokenService | undefined;
+  let users: UserService | undefined;
   const app = await createHttpServer({
     version: packageVersion(),
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel, format: config.logFormat },
     docs: true,
     authenticate: (t) => tokens?.authenticate(t),
+    sessions: {
+      cookieName: SESSION_COOKIE,
+      resolve: (cookie) => {
+        const session = users?.resolveSession(cookie);
+        return session && { ...session, operator: UserService.operatorOf(session) };
+      },
+    },
+    trustProxy: config.trustProxy,
     requestTimeoutMs: config.httpRequestTimeout * 1000,
     headersTimeoutMs: config.httpHeadersTimeout * 1000,
     maxConnections: config.httpMaxConnections,
@@ -86,6 +103,7 @@ export async function buildCore(config: Config): Promise<Core> {
     commands?: CommandService;
     nodeListener?: { close(): Promise<void> };
     revocationCheck?: NodeJS.Timeout;
+    sessionSweep?: NodeJS.Timeout;
     analyticsRetention?: AnalyticsRetention;
     auditRetention?: AuditRetention;
     alerts?: AlertService;
@@ -99,6 +117,7 @@ export async function buildCore(config: Config): Promise<Core> {
       // and republishes everything received; the broker goes after that, the database last.
       ['node listener', parts.nodeListener && (() => parts.nodeListener!.close())],
       ['token revocation check', parts.revocationCheck && (() => clearInterval(parts.revocationCheck))],
+      ['session sweep', parts.sessionSweep && (() => clearInterval(parts.sessionSweep))],
       ['http', () => app.close()],
       ['commands', parts.commands && (() => parts.commands!.close())],
       ['output backlog watch', parts.backlogWatch && (() => clearInterval(parts.backlogWatch))],
@@ -145,16 +164,38 @@ export async function buildCore(config: Config): Promise<Core> {
     limitConnections(app, registry, { maxPerAddress: config.httpMaxConnectionsPerAddress });
 
     const operatorTokens = (tokens = new TokenService(database));
-    // A WebSocket authenticates once, at its upgrade: revoking its token closes it at once (API),
-    // or within a second when another process (the CLI) revoked it in the database.
+    const consoleUsers = (users = new UserService({
+      store: new SqliteUserStore(database),
+      idleMs: config.sessionIdleMinutes * 60_000,
+      maxAgeMs: config.sessionMaxHours * 3_600_000,
+      now: options.now,
+    }));
+    // A WebSocket authenticates once, at its upgrade: revoking its token or ending its console
+    // session closes it at once (API), or within a second when another process (the CLI) changed
+    // the database or the session expired.
     operatorTokens.onRevoked((id) => app.operatorSockets.closeFor(id));
+    consoleUsers.onSessionsEnded((keys) => {
+      for (const key of keys) app.operatorSockets.closeFor(key, 'session ended');
+    });
     const revocationCheck = setInterval(() => {
       const open = app.operatorSockets.operatorIds();
       if (open.length === 0) return;
-      for (const id of operatorTokens.revokedAmong(open)) app.operatorSockets.closeFor(id);
+      const sessionKeys = open.filter((key) => UserService.isSocketKey(key));
+      const tokenIds = open.filter((key) => !UserService.isSocketKey(key));
+      for (const id of operatorTokens.revokedAmong(tokenIds)) app.operatorSockets.closeFor(id);
+      for (const key of consoleUsers.endedAmong(sessionKeys)) app.operatorSockets.closeFor(key, 'session ended');
     }, 1000);
     revocationCheck.unref();
     parts.revocationCheck = revocationCheck;
+    // Expired sessions are refused when used; this only keeps the table from growing.
+    parts.sessionSweep = setInterval(() => {
+      try {
+        consoleUsers.sweepExpired();
+      } catch (err) {
+        log.error({ err }, 'could not delete expired console sessions; retried at the next interval');
+      }
+    }, 10 * 60_000);
+    parts.sessionSweep.unref();
     // Every mutating request an operator makes is recorded by one hook, installed before any route.
     const auditStore = new SqliteAuditStore(database);
     installAuditRecorder(app, { store: auditStore, logger: log.child({ domain: 'audit' }), registry });
@@ -411,6 +452,29 @@ export async function buildCore(config: Config): Promise<Core> {
           });
         }
         await api.register(tokenRoutes, { tokens: operatorTokens });
+        await api.register(sessionRoutes, {
+          users: consoleUsers,
+          limiter: new LoginLimiter({ now: options.now }),
+          registry,
+          logger: log.child({ domain: 'users' }),
+          // Login attempts are not operator actions on a guarded route: recorded here, by name.
+          onLoginAttempt: (a) =>
+            auditStore.append({
+              at: (options.now ?? Date.now)(),
+              actorId: a.userId,
+              actorName: a.username,
+              actorRole: a.role,
+              actorKind: 'user',
+              source: a.source,
+              action: a.outcome === 'success' ? 'session.login' : 'session.login_failed',
+              method: 'POST',
+              route: '/api/v1/session',
+              target: a.username,
+              status: a.status,
+              changes: a.outcome === 'rate_limited' ? JSON.stringify({ rate_limited: true }) : null,
+            }),
+        });
+        await api.register(userRoutes, { users: consoleUsers });
         await api.register(authkeyRoutes, { authkeys });
         await api.register(auditRoutes, { store: auditStore });
         await api.register(alertRoutes, { alerts });
@@ -462,6 +526,7 @@ export async function buildCore(config: Config): Promise<Core> {
       events,
       commands,
       alerts,
+      users: consoleUsers,
       audit: { store: auditStore, retention: parts.auditRetention },
       addresses: { api, nodeTcp: { host: nodeListener.host, port: nodeListener.port, tls: nodeListener.tls }, hpfeeds },
       adminTokenFile,

@@ -54,7 +54,7 @@ export class TokenService {
     if (!row) return undefined;
     const now = Date.now();
     if (row.last_used_at === null || now - row.last_used_at > LAST_USED_RESOLUTION_MS) this.touch.run(now, row.id);
-    return { id: row.id, name: row.name, role: row.role };
+    return { id: row.id, name: row.name, role: row.role, kind: 'token' };
   }
 
   list(): TokenSummary[] {

@@ -13,25 +13,45 @@ import {
   validatorCompiler,
 } from 'fastify-type-provider-zod';
 import { OperatorSockets, type ClosableSocket } from './operator-sockets.js';
+import { readCookie, sameOrigin, secretsEqual } from './cookies.js';
 import { logDestination, type LogFormat } from './log-format.js';
 
 export const roles = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof roles)[number];
 
-/** Who made an API request, as resolved from its bearer token. */
+/** Who made an API request, as resolved from its bearer token or console session. */
 export interface Operator {
   id: string;
   name: string;
   role: Role;
+  /** token (bearer token; the default) or user (a person logged in to the console). */
+  kind?: 'token' | 'user';
 }
+
+/** A console session as the auth hook needs it (resolved from its cookie). */
+export interface SessionIdentity {
+  operator: Operator;
+  /** What unsafe requests made with the cookie must send in X-CSRF-Token. */
+  csrfToken: string;
+  /** Key of the session's WebSockets in OperatorSockets, so ending the session closes them. */
+  socketKey: string;
+}
+
+/** Name of the header carrying the CSRF token of a cookie-authenticated unsafe request. */
+export const CSRF_HEADER = 'x-csrf-token';
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** Minimum operator role for the route; routes without it are public. */
     role?: Role;
+    /** The route acts on the console session itself: only the session cookie authenticates it. */
+    sessionOnly?: boolean;
   }
   interface FastifyRequest {
     operator?: Operator;
+    /** Set when the request was authenticated by a console session cookie. */
+    consoleSession?: SessionIdentity;
     /** The authenticated operator whose role was too low for the route (answered 403): for the audit log. */
     deniedOperator?: Operator;
   }
@@ -52,6 +72,16 @@ export interface HttpServerOptions {
    * tests build a server without it; `apiary serve` always passes one.
    */
   authenticate?: (token: string) => Operator | undefined | Promise<Operator | undefined>;
+  /** Console sessions: the cookie a browser sends instead of a bearer token, and how to resolve it. */
+  sessions?: {
+    cookieName: string;
+    resolve: (cookieValue: string) => SessionIdentity | undefined | Promise<SessionIdentity | undefined>;
+  };
+  /**
+   * Addresses/CIDRs of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed (client
+   * address, TLS for the Secure cookie flag, origin checks). Empty: none.
+   */
+  trustProxy?: string[];
   /** Serve Swagger UI at /docs. */
   docs?: boolean;
   /** Largest accepted request body, bytes. */
@@ -138,8 +168,11 @@ export class ApiError extends Error {
  */
 const withRoleInOpenApi: typeof jsonSchemaTransform = (input) => {
   const out = jsonSchemaTransform(input);
-  const role = (input.route.config as { role?: Role } | undefined)?.role;
-  return { ...out, schema: { ...out.schema, ...(role ? { 'x-role': role } : { security: [] }) } };
+  const config = input.route.config as { role?: Role; sessionOnly?: boolean } | undefined;
+  const role = config?.role;
+  // A session-only route (the console session itself) is answered for a logged-in user of any role.
+  const auth = config?.sessionOnly ? { 'x-session-only': true, security: [{ session: [] }] } : {};
+  return { ...out, schema: { ...out.schema, ...(role ? { 'x-role': role, ...auth } : { security: [] }) } };
 };
 
 export async function createHttpServer(opts: HttpServerOptions = {}): Promise<FastifyInstance> {
@@ -170,6 +203,7 @@ export async function createHttpServer(opts: HttpServerOptions = {}): Promise<Fa
     logger,
     logController: new LogController({ disableRequestLogging: true }),
     requestTimeout,
+    trustProxy: opts.trustProxy && opts.trustProxy.length > 0 ? opts.trustProxy : false,
     http: { headersTimeout, connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(requestTimeout / 4))) },
   });
   app.server.maxConnections = opts.maxConnections ?? 4096;
@@ -199,9 +233,12 @@ export async function createHttpServer(opts: HttpServerOptions = {}): Promise<Fa
         version: opts.version ?? '0.1.0',
       },
       components: {
-        securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          session: { type: 'apiKey', in: 'cookie', name: opts.sessions?.cookieName ?? 'apiary_session' },
+        },
       },
-      security: [{ bearer: [] }],
+      security: [{ bearer: [] }, ...(opts.sessions ? [{ session: [] }] : [])],
     },
     transform: withRoleInOpenApi,
   });
@@ -224,6 +261,7 @@ export async function createHttpServer(opts: HttpServerOptions = {}): Promise<Fa
   });
 
   const authenticate = opts.authenticate;
+  const sessions = opts.sessions;
   if (authenticate) {
     app.addHook('onRequest', async (request, reply) => {
       const need = request.routeOptions.config.role;
@@ -241,8 +279,38 @@ export async function createHttpServer(opts: HttpServerOptions = {}): Promise<Fa
           });
         }
       }
+      if (!token && sessions) {
+        const cookie = readCookie(request.headers.cookie, sessions.cookieName);
+        if (cookie) {
+          // A browser sends the cookie with any request to this host, whoever's page made it:
+          // WebSockets must come from a page of this origin, unsafe methods must carry the
+          // session's CSRF token (which only this origin's pages can read).
+          if (request.ws && !sameOrigin(request.headers.origin, request.host)) {
+            return reply.code(403).send({ error: 'forbidden_origin', message: 'a WebSocket opened with the session cookie must come from a page of this origin' });
+          }
+          const session = await sessions.resolve(cookie);
+          if (!session) return reply.code(401).send({ error: 'unauthorized', message: 'session expired or unknown; log in again' });
+          if (!SAFE_METHODS.has(request.method)) {
+            const sent = request.headers[CSRF_HEADER];
+            if (typeof sent !== 'string' || !secretsEqual(sent, session.csrfToken)) {
+              return reply.code(403).send({ error: 'csrf_failed', message: 'send the X-CSRF-Token header with the csrf_token of your session' });
+            }
+          }
+          if (!roleAllows(session.operator.role, need)) {
+            request.deniedOperator = session.operator;
+            return reply.code(403).send({ error: 'forbidden', message: `role ${session.operator.role} may not do this (needs ${need})` });
+          }
+          request.operator = session.operator;
+          request.consoleSession = session;
+          if (request.ws) upgradeOperators.set(request.raw, session.socketKey);
+          return;
+        }
+      }
+      if (request.routeOptions.config.sessionOnly) {
+        return reply.code(401).send({ error: 'unauthorized', message: 'this route needs a console session (log in with POST /api/v1/session); tokens do not have one' });
+      }
       if (!token) {
-        return reply.code(401).send({ error: 'unauthorized', message: 'missing bearer token' });
+        return reply.code(401).send({ error: 'unauthorized', message: sessions ? 'missing bearer token or session cookie' : 'missing bearer token' });
       }
       const operator = await authenticate(token);
       if (!operator) {

@@ -64,6 +64,7 @@ export function installAuditRecorder(app: FastifyInstance, opts: AuditRecorderOp
         actorId: operator.id,
         actorName: operator.name,
         actorRole: operator.role,
+        actorKind: operator.kind ?? 'token',
         source: request.ip,
         action: actionFor(request.method, route),
         method: request.method,

@@ -20,7 +20,7 @@ const timeParam = z
   .describe('ISO 8601 date-time or epoch milliseconds');
 
 const auditQuery = z.object({
-  actor: z.string().min(1).max(200).optional().describe('token name or token id'),
+  actor: z.string().min(1).max(200).optional().describe('token or user name, or token or user id'),
   action: z.string().min(1).max(200).optional().describe('exact action (tokens.create) or a prefix ending in * (tokens.*)'),
   target: z.string().min(1).max(256).optional().describe('node name, token id, ident, rule id, ...'),
   since: timeParam.optional().describe('entries at or after this time'),
@@ -32,7 +32,12 @@ const auditQuery = z.object({
 const entrySchema = z.object({
   id: z.number().int(),
   at: z.string().describe('ISO 8601'),
-  actor: z.object({ id: z.string().nullable(), name: z.string().nullable(), role: z.string().nullable() }),
+  actor: z.object({
+    id: z.string().nullable(),
+    name: z.string().nullable(),
+    role: z.string().nullable(),
+    kind: z.string().nullable().describe('token (bearer token), user (console login) or cli; null in entries older than console users (tokens)'),
+  }),
   source: z.string().describe('remote address of the request'),
   action: z.string(),
   method: z.string(),
@@ -54,7 +59,7 @@ function view(e: AuditEntry) {
   return {
     id: e.id,
     at: new Date(e.at).toISOString(),
-    actor: { id: e.actorId, name: e.actorName, role: e.actorRole },
+    actor: { id: e.actorId, name: e.actorName, role: e.actorRole, kind: e.actorKind },
     source: e.source,
     action: e.action,
     method: e.method,

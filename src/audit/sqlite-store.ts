@@ -9,6 +9,7 @@ interface Row {
   actor_id: string | null;
   actor_name: string | null;
   actor_role: string | null;
+  actor_kind: string | null;
   source: string;
   action: string;
   method: string;
@@ -25,6 +26,7 @@ function fromRow(r: Row): AuditEntry {
     actorId: r.actor_id,
     actorName: r.actor_name,
     actorRole: r.actor_role,
+    actorKind: r.actor_kind,
     source: r.source,
     action: r.action,
     method: r.method,
@@ -45,9 +47,9 @@ export class SqliteAuditStore implements AuditStore {
   private readonly deleteOld;
 
   constructor(private readonly database: DatabaseHandle) {
-    this.insert = database.sqlite.prepare<[number, string | null, string | null, string | null, string, string, string, string, string | null, number, string | null]>(
-      `INSERT INTO audit_log (at, actor_id, actor_name, actor_role, source, action, method, route, target, status, changes)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    this.insert = database.sqlite.prepare<[number, string | null, string | null, string | null, string | null, string, string, string, string, string | null, number, string | null]>(
+      `INSERT INTO audit_log (at, actor_id, actor_name, actor_role, actor_kind, source, action, method, route, target, status, changes)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.deleteOld = database.sqlite.prepare<[number, number]>(
       'DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ? ORDER BY id LIMIT ?)',
@@ -55,7 +57,7 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   append(e: NewAuditEntry): number {
-    const res = this.insert.run(e.at, e.actorId, e.actorName, e.actorRole, e.source, e.action, e.method, e.route, e.target, e.status, e.changes);
+    const res = this.insert.run(e.at, e.actorId, e.actorName, e.actorRole, e.actorKind, e.source, e.action, e.method, e.route, e.target, e.status, e.changes);
     return Number(res.lastInsertRowid);
   }
 

@@ -9,6 +9,8 @@ export interface AuditEntry {
   actorId: string | null;
   actorName: string | null;
   actorRole: string | null;
+  /** token | user (a console login) | cli; null in entries from before console users existed (tokens). */
+  actorKind: string | null;
   /** Remote address of the request. */
   source: string;
   /** e.g. tokens.create, nodes.approve, alerts.rules.update (see action.ts). */

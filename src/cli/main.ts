@@ -12,12 +12,14 @@ usage: apiary <command> [options]
 commands:
   serve                      run the core (REST API, node gateway, hpfeeds broker); see apiary serve --help
   token create|list|revoke   operator API tokens
+  user create|list|passwd|disable|enable
+                             people who log in to the console
   authkey add|list|rm|rotate|import
                              hpfeeds credentials
   hpfeeds subscribe|publish  hpfeeds client, compatible with the reference tool's flags
   node simulate              simulated HoneyBee node(s), for tests and benchmarks
 
-Database commands (token, authkey) use APIARY_DB / APIARY_DATA_DIR like serve, or --db PATH.
+Database commands (token, user, authkey) use APIARY_DB / APIARY_DATA_DIR like serve, or --db PATH.
 `;
 
 /** DB path for the offline management commands, from the same config as `serve`. */
@@ -40,6 +42,10 @@ async function main(argv: string[]): Promise<number> {
     case 'token': {
       const { runTokenCli } = await import('../access/index.js');
       return runTokenCli(rest, io, dbPath());
+    }
+    case 'user': {
+      const { runUserCli } = await import('../users/index.js');
+      return runUserCli(rest, io, dbPath());
     }
     case 'authkey': {
       const { runAuthkeyCli } = await import('../authkeys/index.js');

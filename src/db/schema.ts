@@ -1,5 +1,6 @@
 // SQLite schema of the core. One file so that `drizzle-kit generate` sees every table and
 // writes migrations into drizzle/. Timestamps are unix epoch milliseconds (integer) unless noted.
+import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /** hpfeeds credentials: one row per ident, same shape as the reference broker's sqlite store. */
@@ -363,6 +364,8 @@ export const auditLog = sqliteTable(
     actorId: text('actor_id'),
     actorName: text('actor_name'),
     actorRole: text('actor_role'),
+    /** token | user (console session) | cli; null in entries written before users existed (tokens). */
+    actorKind: text('actor_kind'),
     source: text('source').notNull(),
     action: text('action').notNull(),
     method: text('method').notNull(),
@@ -412,4 +415,44 @@ export const alertRules = sqliteTable(
     updatedAt: integer('updated_at').notNull(),
   },
   (t) => [uniqueIndex('alert_rules_name_idx').on(t.name)],
+);
+
+/**
+ * People who log in to the console (src/users/). Usernames are unique whatever their case (they
+ * are ASCII, so SQLite's lower() is exact). password_hash carries its own KDF parameters.
+ */
+export const users = sqliteTable(
+  'users',
+  {
+    id: text('id').primaryKey(),
+    username: text('username').notNull(),
+    /** viewer | operator | admin */
+    role: text('role').notNull(),
+    passwordHash: text('password_hash').notNull(),
+    createdAt: integer('created_at').notNull(),
+    disabledAt: integer('disabled_at'),
+    lastLoginAt: integer('last_login_at'),
+  },
+  (t) => [uniqueIndex('users_username_lower_idx').on(sql`lower(${t.username})`)],
+);
+
+/**
+ * Console login sessions. The cookie's value is never stored, only its SHA-256 (id_hash): a leaked
+ * database does not log anyone in. Idle expiry is last_seen_at + SESSION_IDLE_MINUTES (so a
+ * changed setting applies to existing sessions); expires_at is the absolute end.
+ */
+export const userSessions = sqliteTable(
+  'user_sessions',
+  {
+    idHash: text('id_hash').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    csrfToken: text('csrf_token').notNull(),
+    createdAt: integer('created_at').notNull(),
+    lastSeenAt: integer('last_seen_at').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+    source: text('source').notNull(),
+  },
+  (t) => [index('user_sessions_user_idx').on(t.userId), index('user_sessions_expires_idx').on(t.expiresAt)],
 );

@@ -2,7 +2,7 @@
 // 127.0.0.1 port 0, a temp data dir, and a private redis-server tracked by ./children.ts.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildCore, type Core } from '../../src/app.js';
+import { buildCore, type Core, type CoreOptions } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
 import { startTestRedis, type TestRedis } from './redis.js';
 import { tempDir } from './tmp.js';
@@ -13,12 +13,12 @@ export interface TestCore {
   dataDir: string;
   adminToken: string;
   redis: TestRedis;
-  /** fetch against the API with an optional bearer token; JSON bodies are parsed. */
-  api(method: string, path: string, opts?: { token?: string; body?: unknown }): Promise<{ status: number; body: any }>;
+  /** fetch against the API with an optional bearer token (or other headers: cookie, CSRF); JSON bodies are parsed. */
+  api(method: string, path: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
   close(): Promise<void>;
 }
 
-export async function startTestCore(opts: { args?: string[]; env?: Record<string, string> } = {}): Promise<TestCore> {
+export async function startTestCore(opts: { args?: string[]; env?: Record<string, string>; core?: CoreOptions } = {}): Promise<TestCore> {
   const dir = tempDir('apiary-core-');
   const redis = await startTestRedis({ appendOnly: false });
   try {
@@ -31,7 +31,7 @@ export async function startTestCore(opts: { args?: string[]; env?: Record<string
       ],
       { APIARY_DATA_DIR: dir.path, LOG_LEVEL: 'silent', REDIS_URL: redis.url, ...opts.env },
     );
-    const core = await buildCore(config);
+    const core = await buildCore(config, opts.core);
     const base = `http://127.0.0.1:${core.addresses.api.port}`;
     const adminToken = opts.env?.APIARY_ADMIN_TOKEN ?? readFileSync(join(dir.path, 'admin-token'), 'utf8').trim();
     return {
@@ -40,12 +40,13 @@ export async function startTestCore(opts: { args?: string[]; env?: Record<string
       dataDir: dir.path,
       adminToken,
       redis,
-      async api(method, path, { token, body } = {}) {
+      async api(method, path, { token, body, headers } = {}) {
         const res = await fetch(`${base}${path}`, {
           method,
           headers: {
             ...(token ? { authorization: `Bearer ${token}` } : {}),
             ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+            ...headers,
           },
           body: body !== undefined ? JSON.stringify(body) : undefined,
           signal: AbortSignal.timeout(10_000),
@@ -57,7 +58,7 @@ export async function startTestCore(opts: { args?: string[]; env?: Record<string
         } catch {
           // not JSON (metrics)
         }
-        return { status: res.status, body: parsed };
+        return { status: res.status, body: parsed, headers: res.headers };
       },
       async close() {
         await core.close();

@@ -46,7 +46,8 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     async login(username, password) {
       const s = await api<SessionInfo>('POST', '/session', { username, password }, { quiet401: true });
       setCsrfToken(s.csrf_token);
-      client.clear();
+      // Nothing cached for another user may show; the session query itself stays observed.
+      client.removeQueries({ predicate: (q) => q.queryKey[0] !== SESSION_KEY[0] });
       client.setQueryData(SESSION_KEY, s);
     },
     async logout() {
@@ -54,8 +55,8 @@ export function AuthProvider({ children }: { children: ReactNode }) {
         await api('DELETE', '/session', undefined, { quiet401: true });
       } finally {
         setCsrfToken(undefined);
-        client.clear();
         client.setQueryData(SESSION_KEY, null);
+        client.removeQueries({ predicate: (q) => q.queryKey[0] !== SESSION_KEY[0] });
       }
     },
     can(need) {

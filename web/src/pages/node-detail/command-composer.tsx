@@ -31,8 +31,10 @@ function Field({ spec, f, values, set, pots }: { spec: CommandSpec; f: CommandSp
   const problem = f.name === 'git_url' ? gitUrlProblem(String(values[f.name] ?? '')) : undefined;
   return (
     <label htmlFor={id}>
-      {f.name}
-      {f.required && <span aria-hidden="true"> *</span>}
+      <span>
+        {f.name}
+        {f.required && <span aria-hidden="true"> *</span>}
+      </span>
       <input
         id={id}
         required={f.required}
@@ -89,7 +91,7 @@ export function CommandComposer({ node, pots }: { node: string; pots: Pot[] }) {
       <h2 id="composer-title">Send a command</h2>
       <label>
         Command
-        <select name="command" value={spec.name} onChange={(e) => { setKind(e.target.value); setFormError(null); send.reset(); }}>
+        <select name="command" aria-label="Command" value={spec.name} onChange={(e) => { setKind(e.target.value); setFormError(null); send.reset(); }}>
           {specs.map((s) => (
             <option key={s.name} value={s.name}>
               {s.name}

@@ -18,6 +18,8 @@ export default defineConfig({
     // Inlined assets become data: URLs; fine for img-src, but keep fonts/images as files.
     assetsInlineLimit: 0,
     reportCompressedSize: false,
+    // dist/.vite/manifest.json: the chunk graph, read by bench/console-size.ts (not served).
+    manifest: true,
     chunkSizeWarningLimit: 600,
     rolldownOptions: {
       // React Query marks its modules "use client" for server-component bundlers; meaningless here.

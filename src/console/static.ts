@@ -35,6 +35,8 @@ export function loadConsoleFiles(dir: string): Map<string, ConsoleFile> {
   if (!existsSync(join(dir, 'index.html'))) return files;
   const walk = (d: string) => {
     for (const name of readdirSync(d)) {
+      // .vite/manifest.json is build metadata, not part of the app.
+      if (name.startsWith('.')) continue;
       const full = join(d, name);
       if (statSync(full).isDirectory()) {
         walk(full);

@@ -49,13 +49,22 @@ function FleetCounts() {
   );
 }
 
+/** The last 60 minutes, one point each: the timeline lists only minutes that had attacks. */
+function minutes(points: { start: string; count: number }[], now: number): { start: string; count: number }[] {
+  const byMinute = new Map(points.map((p) => [Math.floor(Date.parse(p.start) / 60_000), p.count]));
+  const current = Math.floor(now / 60_000);
+  const out = [];
+  for (let m = current - 59; m <= current; m++) out.push({ start: new Date(m * 60_000).toISOString(), count: byMinute.get(m) ?? 0 });
+  return out;
+}
+
 function EventsPerMinute() {
   const t = useQuery({
     queryKey: ['timeline-minute'],
     queryFn: () => api<TimelineAnswer>('GET', `/attacks/timeline${qs({ bucket: 'minute', since: new Date(Date.now() - 60 * 60_000).toISOString() })}`),
     refetchInterval: LIVE_REFRESH_MS,
   });
-  const points = t.data?.series[0]?.points ?? [];
+  const points = minutes(t.data?.series[0]?.points ?? [], Date.now());
   const last = points.at(-1)?.count ?? 0;
   return (
     <div className="stat spark">

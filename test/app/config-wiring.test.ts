@@ -48,6 +48,9 @@ describe('config wiring into the composed core', () => {
         '--event-max-rows', '5',
         '--event-all-channel', 'everything',
         '--event-channel-map', '{"cowrie":["c.one","c.two"]}',
+        '--session-idle-minutes', '5',
+        '--session-max-hours', '2',
+        '--trust-proxy', '127.0.0.1',
       ],
       env: { APIARY_ADMIN_TOKEN: presetToken },
     });
@@ -89,6 +92,22 @@ describe('config wiring into the composed core', () => {
     assert.equal(readFileSync(join(t.dataDir, 'admin-token'), 'utf8').trim(), presetToken);
     assert.equal(t.core.app.log.level, 'error');
     assert.equal(t.core.redisUrl, t.redis.url);
+  });
+
+  it('SESSION_IDLE_MINUTES, SESSION_MAX_HOURS and TRUST_PROXY: session lifetimes; forwarded address and https believed from the proxy', async () => {
+    assert.equal((await admin('POST', '/api/v1/users', { username: 'wired-user', role: 'viewer', password: 'wired password 123' })).status, 201);
+    const before = Date.now();
+    const res = await t.api('POST', '/api/v1/session', {
+      body: { username: 'wired-user', password: 'wired password 123' },
+      headers: { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https' },
+    });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.ok(Math.abs(res.body.expires_at - (before + 2 * 3_600_000)) < 5000, 'absolute: 2 h');
+    assert.ok(Math.abs(res.body.idle_expires_at - (before + 5 * 60_000)) < 5000, 'idle: 5 min');
+    const cookie = (res.headers.get('set-cookie') ?? '').split(';').map((a) => a.trim());
+    assert.ok(cookie.includes('Secure') && cookie.includes('Max-Age=7200'), cookie.join('; '));
+    const login = (await admin('GET', '/api/v1/audit?action=session.login')).body.entries[0];
+    assert.equal(login.source, '203.0.113.9');
   });
 
   it('hpfeeds: broker name, auth file, send buffer, back-pressure deadline and flush linger', async () => {

@@ -82,6 +82,7 @@ describe('audit log on the core', () => {
     assert.ok(tokenCreate, 'token creation recorded with the new token id as target');
     assert.equal(tokenCreate.actor.name, 'bootstrap-admin');
     assert.equal(tokenCreate.actor.role, 'admin');
+    assert.equal(tokenCreate.actor.kind, 'token');
     assert.ok(tokenCreate.actor.id);
     assert.equal(tokenCreate.source, '127.0.0.1');
     assert.equal(tokenCreate.method, 'POST');

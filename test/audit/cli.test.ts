@@ -38,6 +38,7 @@ describe('audit of CLI changes', () => {
       );
       for (const e of entries) {
         assert.match(e.actorName!, /^cli:/);
+        assert.equal(e.actorKind, 'cli');
         assert.equal(e.source, 'local');
         assert.equal(e.method, 'CLI');
       }

@@ -13,11 +13,12 @@ export interface Run {
   stderr: string;
 }
 
-/** Runs `apiary <args>` to completion (bounded). */
-export function apiary(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<Run> {
+/** Runs `apiary <args>` to completion (bounded); `input` is written to its standard input. */
+export function apiary(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000, input?: string): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'silent', ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     trackChild(child.pid);
+    if (input !== undefined) child.stdin!.end(input);
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));

@@ -34,6 +34,8 @@ describe('apiary CLI', () => {
       ['serve'],
       ['token'],
       ['token', 'create'],
+      ['user'],
+      ['user', 'create'],
       ['authkey'],
       ['authkey', 'import'],
       ['hpfeeds'],

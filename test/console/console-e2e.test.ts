@@ -216,7 +216,7 @@ describe('operator console in Chromium', { skip: chromiumMissing, timeout: 180_0
       assert.equal(await p.getByRole('heading', { name: 'Send a command' }).count(), 0);
       // The same requests made by hand from the viewer's page, with the session's CSRF token.
       const statuses = await p.evaluate(async () => {
-        const s = await (await fetch('/api/v1/session')).json();
+        const s = (await (await fetch('/api/v1/session')).json()) as { csrf_token: string };
         const h = { 'content-type': 'application/json', 'x-csrf-token': s.csrf_token };
         const revoke = await fetch('/api/v1/nodes/sim-1/revoke', { method: 'POST', headers: h });
         const command = await fetch('/api/v1/nodes/sim-1/commands', { method: 'POST', headers: h, body: JSON.stringify({ command: { GetInstalledPots: {} } }) });

@@ -4,7 +4,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 make g+
 WORKDIR /app
 COPY package.json package-lock.json ./
 # npm ci runs the prepare script (the console build); without web/ yet it only says so.
-COPY scripts/build-console.ts ./scripts/
+COPY scripts/prepare.mjs scripts/build-console.ts ./scripts/
 # better-sqlite3 compiles here (about two minutes); --foreground-scripts shows its progress.
 RUN npm ci --no-audit --no-fund --foreground-scripts
 COPY tsconfig.json tsconfig.build.json ./

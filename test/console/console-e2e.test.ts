@@ -177,9 +177,14 @@ describe('operator console in Chromium', { skip: chromiumMissing, timeout: 180_0
     await page.screenshot({ path: shot('overview-dark'), fullPage: true });
     await page.setViewportSize({ width: 390, height: 844 });
     await page.getByRole('button', { name: 'Menu' }).click();
-    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Events' }).click();
-    await page.getByTestId('stream-state').getByText('connected').waitFor();
-    await page.screenshot({ path: shot('events-phone') });
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Nodes' }).click();
+    await page.locator('tr[data-node="sim-1"]').getByTestId('node-status').getByText('online').waitFor();
+    await page.screenshot({ path: shot('nodes-phone') });
+    await page.getByRole('button', { name: 'Menu' }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Alerts' }).click();
+    await page.getByRole('heading', { name: 'Alerts', level: 1 }).waitFor();
+    await page.getByRole('heading', { name: 'New rule' }).waitFor();
+    await page.screenshot({ path: shot('alerts-phone'), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 860 });
 
     // Log out: back to the login form, and the old cookie no longer opens the API.

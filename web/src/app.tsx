@@ -31,6 +31,7 @@ const routes: RouteDef[] = [
   { pattern: '/sessions', title: 'Sessions', nav: 'viewer', page: page(() => import('./pages/sessions/sessions-page'), 'SessionsPage') },
   { pattern: '/sessions/:id', title: 'Session', page: page(() => import('./pages/sessions/session-page'), 'SessionPage') },
   { pattern: '/hpfeeds', title: 'hpfeeds', nav: 'admin', page: page(() => import('./pages/hpfeeds/hpfeeds-page'), 'HpfeedsPage') },
+  { pattern: '/alerts', title: 'Alerts', nav: 'admin', page: page(() => import('./pages/alerts/alerts-page'), 'AlertsPage') },
   { pattern: '/users', title: 'Users', nav: 'admin', page: page(() => import('./pages/users/users-page'), 'UsersPage') },
   { pattern: '/tokens', title: 'Tokens', nav: 'admin', page: page(() => import('./pages/tokens/tokens-page'), 'TokensPage') },
   { pattern: '/audit', title: 'Audit log', nav: 'admin', page: page(() => import('./pages/audit/audit-page'), 'AuditPage') },

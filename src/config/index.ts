@@ -1,6 +1,7 @@
 // The one place that reads configuration. Every knob is declared once below with its environment
 // variable, its `--flag`, a zod schema and a default that works on a laptop; `apiary serve --help`
 // is generated from the same table, so documentation cannot drift from the code.
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -13,6 +14,18 @@ const bool = z
 const list = z
   .union([z.string(), z.array(z.string())])
   .transform((v) => (Array.isArray(v) ? v : v.split(/[\s,]+/)).map((s) => s.trim()).filter(Boolean));
+
+/** Proxy addresses: IPs, CIDRs, or the names loopback, linklocal, uniquelocal. */
+const proxyList = list.superRefine((entries, ctx) => {
+  for (const entry of entries) {
+    if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) continue;
+    const [address, prefix, ...rest] = entry.split('/');
+    const family = isIP(address ?? '');
+    const maxPrefix = family === 4 ? 32 : 128;
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= maxPrefix);
+    if (family === 0 || !prefixOk || rest.length > 0) ctx.addIssue({ code: 'custom', message: `'${entry}' is not an IP address, a CIDR, or loopback/linklocal/uniquelocal` });
+  }
+});
 
 interface Option {
   env: string;
@@ -38,7 +51,7 @@ const options = {
   httpHeadersTimeout: { env: 'HTTP_HEADERS_TIMEOUT', flag: 'http-headers-timeout', schema: positiveInt, default: 10, help: 'seconds a client has to send the HTTP request headers' },
   httpMaxConnections: { env: 'HTTP_MAX_CONNECTIONS', flag: 'http-max-connections', schema: positiveInt, default: 4096, help: 'open HTTP connections (REST, node and event-stream WebSockets); more are refused at accept and counted' },
   httpMaxConnectionsPerAddress: { env: 'HTTP_MAX_CONNECTIONS_PER_ADDRESS', flag: 'http-max-connections-per-address', schema: z.coerce.number().int().min(0), default: 512, help: 'open HTTP connections one remote address may hold (0: no per-address cap); more are closed at accept and counted' },
-  trustProxy: { env: 'TRUST_PROXY', flag: 'trust-proxy', schema: list, default: [], repeatable: true, help: "addresses or CIDRs of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed (client address for logs, audit and login limits; https for the Secure session cookie); empty: none" },
+  trustProxy: { env: 'TRUST_PROXY', flag: 'trust-proxy', schema: proxyList, default: [], repeatable: true, help: "addresses or CIDRs of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed (client address for logs, audit and login limits; https for the Secure session cookie); empty: none" },
   sessionIdleMinutes: { env: 'SESSION_IDLE_MINUTES', flag: 'session-idle-minutes', schema: positiveInt, default: 30, help: 'a console login session unused this many minutes ends' },
   sessionMaxHours: { env: 'SESSION_MAX_HOURS', flag: 'session-max-hours', schema: positiveInt, default: 12, help: 'a console login session ends this many hours after login, used or not' },
   metricsPotTypes: { env: 'METRICS_POT_TYPES', flag: 'metrics-pot-type', schema: list, default: [], repeatable: true, help: 'pot types that get their own metric labels besides the built-in ones and those installed by operators (others count as "other")' },

@@ -4,6 +4,7 @@
 // WebSockets those sessions opened.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Operator, Role } from '../api/index.js';
+import { KdfGate } from './kdf-gate.js';
 import { DEFAULT_SCRYPT, generatePassword, hashPassword, passwordProblem, verifyPassword, type ScryptParams } from './password.js';
 import type { SessionRecord, UserRecord, UserStore } from './store.js';
 
@@ -56,6 +57,8 @@ export interface UserServiceOptions {
   scrypt?: ScryptParams;
   /** Sessions one user may hold; the oldest end beyond it. Default 20. */
   maxSessionsPerUser?: number;
+  /** Password checks at once, and waiting (more: login refused with KdfBusyError). Default 2 / 64. */
+  kdfConcurrency?: { running: number; waiting: number };
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -76,6 +79,7 @@ export class UserService {
   private readonly endedListeners = new Set<(socketKeys: string[]) => void>();
   /** Verified against for unknown usernames, so they take as long as a wrong password. */
   private dummyHash?: Promise<string>;
+  private readonly kdf: KdfGate;
 
   constructor(opts: UserServiceOptions) {
     this.store = opts.store;
@@ -85,6 +89,7 @@ export class UserService {
     this.scrypt = opts.scrypt ?? DEFAULT_SCRYPT;
     this.maxSessions = opts.maxSessionsPerUser ?? 20;
     this.touchResolutionMs = Math.min(60_000, Math.floor(opts.idleMs / 10));
+    this.kdf = new KdfGate(opts.kdfConcurrency?.running ?? 2, opts.kdfConcurrency?.waiting ?? 64);
   }
 
   static usernameProblem(username: string): string | undefined {
@@ -161,10 +166,11 @@ export class UserService {
   async login(username: string, password: string, source: string): Promise<LoginResult> {
     const user = USERNAME_PATTERN.test(username) ? this.store.userByName(username) : undefined;
     if (!user) {
-      await verifyPassword(password, await (this.dummyHash ??= hashPassword(generatePassword(), this.scrypt)), this.scrypt);
+      const dummy = await (this.dummyHash ??= hashPassword(generatePassword(), this.scrypt));
+      await this.kdf.run(() => verifyPassword(password, dummy, this.scrypt));
       return { ok: false, reason: 'unknown_user' };
     }
-    const { ok, needsRehash } = await verifyPassword(password, user.passwordHash, this.scrypt);
+    const { ok, needsRehash } = await this.kdf.run(() => verifyPassword(password, user.passwordHash, this.scrypt));
     if (!ok) return { ok: false, reason: 'wrong_password' };
     if (user.disabledAt !== null) return { ok: false, reason: 'disabled' };
     // Raised KDF parameters reach old hashes at their owner's next login.
@@ -210,6 +216,11 @@ export class UserService {
     return this.view(session, user);
   }
 
+  /** Ends the session a cookie value names, if any (a new login replaces the browser's old one). */
+  logoutCookie(sessionId: string): boolean {
+    return this.logout(sha256(sessionId));
+  }
+
   /** Ends one session (logout). */
   logout(idHash: string): boolean {
     const gone = this.store.deleteSession(idHash);
@@ -226,7 +237,7 @@ export class UserService {
     if (!user) return 'wrong_password';
     const problem = passwordProblem(next);
     if (problem) throw new UserError('bad_request', problem);
-    const { ok } = await verifyPassword(current, user.passwordHash, this.scrypt);
+    const { ok } = await this.kdf.run(() => verifyPassword(current, user.passwordHash, this.scrypt));
     if (!ok) return 'wrong_password';
     this.store.updateUser(user.id, { passwordHash: await hashPassword(next, this.scrypt) });
     this.endSessions(this.store.deleteSessionsOf(user.id, session.idHash));

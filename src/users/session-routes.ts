@@ -5,8 +5,9 @@ import type { FastifyBaseLogger, FastifyPluginAsync, FastifyReply, FastifyReques
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { Counter, type Registry } from 'prom-client';
 import { z } from 'zod';
-import { ApiError, errorSchema, roles, sameOrigin, sessionCookie, type SessionIdentity } from '../api/index.js';
+import { ApiError, errorSchema, readCookie, roles, sameOrigin, sessionCookie, type SessionIdentity } from '../api/index.js';
 import type { LoginLimiter } from './login-limiter.js';
+import { KdfBusyError } from './kdf-gate.js';
 import { MAX_PASSWORD_LENGTH } from './password.js';
 import { UserError, type SessionView, type UserService } from './service.js';
 
@@ -49,11 +50,11 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
   const { users, limiter, logger } = opts;
   const logins = new Counter({
     name: 'apiary_console_logins_total',
-    help: 'Console login attempts (outcome: success | invalid_credentials | rate_limited)',
+    help: 'Console login attempts (outcome: success | invalid_credentials | rate_limited | busy: too many password checks waiting)',
     labelNames: ['outcome'],
     registers: [opts.registry],
   });
-  for (const outcome of ['success', 'invalid_credentials', 'rate_limited']) logins.inc({ outcome }, 0);
+  for (const outcome of ['success', 'invalid_credentials', 'rate_limited', 'busy']) logins.inc({ outcome }, 0);
   const secure = (req: FastifyRequest) => req.protocol === 'https';
   const current = (req: FastifyRequest) => req.consoleSession as (SessionIdentity & SessionView) | undefined;
   const record = (attempt: LoginAttempt) => {
@@ -77,7 +78,7 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
         tags: ['session'],
         summary: 'Log in to the console: sets the httpOnly session cookie apiary_session and answers the CSRF token',
         body: z.object({ username: z.string().min(1).max(256), password: z.string().min(1).max(MAX_PASSWORD_LENGTH) }),
-        response: { 200: sessionAnswer, 401: errorSchema, 403: errorSchema, 429: errorSchema },
+        response: { 200: sessionAnswer, 401: errorSchema, 403: errorSchema, 429: errorSchema, 503: errorSchema },
       },
     },
     async (req, reply) => {
@@ -94,7 +95,15 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
         record({ username: shownName(username), userId: null, role: null, source, outcome: 'rate_limited', status: 429 });
         return tooMany(reply, limited.retryAfterSeconds);
       }
-      const result = await users.login(username, password, source);
+      let result;
+      try {
+        result = await users.login(username, password, source);
+      } catch (err) {
+        if (!(err instanceof KdfBusyError)) throw err;
+        logins.inc({ outcome: 'busy' });
+        logger.warn({ username: shownName(username), source }, 'console login refused: too many password checks waiting');
+        return reply.code(503).header('retry-after', '1').send({ error: 'busy', message: err.message });
+      }
       if (!result.ok) {
         limiter.failed(source, username);
         logins.inc({ outcome: 'invalid_credentials' });
@@ -104,6 +113,9 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
         return reply.code(401).send({ error: 'invalid_credentials', message: 'wrong username or password' });
       }
       limiter.succeeded(username);
+      // The cookie this browser held is about to be replaced: its session would only linger.
+      const previous = readCookie(req.headers.cookie, SESSION_COOKIE);
+      if (previous) users.logoutCookie(previous);
       logins.inc({ outcome: 'success' });
       const s = result.session;
       logger.info({ username: s.user.username, source }, 'console login');
@@ -144,7 +156,7 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
         tags: ['session'],
         summary: "Change the logged-in user's password (the current one is required); the user's other sessions end",
         body: z.object({ current_password: z.string().min(1).max(MAX_PASSWORD_LENGTH), new_password: z.string().min(1).max(MAX_PASSWORD_LENGTH) }),
-        response: { 204: z.null(), 400: errorSchema, 403: errorSchema, 429: errorSchema },
+        response: { 204: z.null(), 400: errorSchema, 403: errorSchema, 429: errorSchema, 503: errorSchema },
       },
       config: { role: 'viewer', sessionOnly: true },
     },
@@ -158,6 +170,7 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
         outcome = await users.changeOwnPassword(s, req.body.current_password, req.body.new_password);
       } catch (err) {
         if (err instanceof UserError) throw new ApiError(400, err.code, err.message);
+        if (err instanceof KdfBusyError) return reply.code(503).header('retry-after', '1').send({ error: 'busy', message: err.message });
         throw err;
       }
       if (outcome === 'wrong_password') {

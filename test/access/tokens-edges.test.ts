@@ -50,7 +50,7 @@ describe('operator tokens: edges', () => {
     const t = tokens.create('usage', 'operator');
     assert.equal(row(t.id).last_used_at, null);
     const before = Date.now();
-    assert.deepEqual(tokens.authenticate(t.token), { id: t.id, name: 'usage', role: 'operator' });
+    assert.deepEqual(tokens.authenticate(t.token), { id: t.id, name: 'usage', role: 'operator', kind: 'token' });
     const first = row(t.id).last_used_at as number;
     assert.ok(first >= before && first <= Date.now());
     database.sqlite.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?').run(first - 30_000, t.id);

@@ -34,7 +34,7 @@ describe('operator tokens', () => {
     assert.match(t.token, /^apiary_[A-Za-z0-9_-]{43}$/);
     const raw = readFileSync(dbPath).toString('latin1') + readFileSync(`${dbPath}-wal`).toString('latin1');
     assert.ok(!raw.includes(t.token), 'token must not be stored in clear');
-    assert.deepEqual(tokens.authenticate(t.token), { id: t.id, name: 'alice', role: 'operator' });
+    assert.deepEqual(tokens.authenticate(t.token), { id: t.id, name: 'alice', role: 'operator', kind: 'token' });
     assert.equal(tokens.authenticate(`${t.token}x`), undefined);
   });
 

@@ -32,6 +32,18 @@ describe('config', () => {
     );
     assert.throws(() => loadConfig([], { NODE_TLS_CERT: '/x.pem' }), /set together/);
     assert.throws(() => loadConfig([], { EVENT_CHANNEL_MAP: '{"cowrie": "x"}' }), /EVENT_CHANNEL_MAP/);
+    for (const bad of ['proxy.example', '10.0.0.0/33', '::1/129', '10.0.0.1/8/1', '10.0.0.0/x']) {
+      assert.throws(() => loadConfig([], { TRUST_PROXY: bad }), (e: Error) => e instanceof ConfigError && /TRUST_PROXY/.test(e.message) && e.message.includes(`'${bad}'`), bad);
+    }
+    assert.throws(() => loadConfig([], { SESSION_IDLE_MINUTES: '0' }), /SESSION_IDLE_MINUTES/);
+  });
+  it('console sessions: 30 min idle, 12 h absolute, no trusted proxy by default; TRUST_PROXY takes IPs, CIDRs and proxy-addr names', () => {
+    const d = loadConfig([], {});
+    assert.deepEqual([d.sessionIdleMinutes, d.sessionMaxHours, d.trustProxy], [30, 12, []]);
+    const c = loadConfig(['--trust-proxy', '10.0.0.0/8', '--trust-proxy', 'loopback'], { TRUST_PROXY: 'ignored', SESSION_MAX_HOURS: '1' });
+    assert.deepEqual(c.trustProxy, ['10.0.0.0/8', 'loopback']);
+    assert.equal(c.sessionMaxHours, 1);
+    assert.deepEqual(loadConfig([], { TRUST_PROXY: '192.0.2.1, fd00::/8' }).trustProxy, ['192.0.2.1', 'fd00::/8']);
   });
   it('describeConfig hides secrets; help lists every option', () => {
     const c = loadConfig([], { REDIS_URL: 'redis://:pw@127.0.0.1:6380', APIARY_ADMIN_TOKEN: 'x'.repeat(32) });

@@ -3,6 +3,7 @@
 // what they ask for), and the limiter's windows, reset and memory bound.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { KdfBusyError, KdfGate } from '../../src/users/kdf-gate.js';
 import { LoginLimiter } from '../../src/users/login-limiter.js';
 import { DEFAULT_SCRYPT, generatePassword, hashPassword, passwordProblem, verifyPassword } from '../../src/users/password.js';
 
@@ -78,5 +79,36 @@ describe('login limiter', () => {
     assert.ok(l.check('10.0.0.1', 'zed').retryAfterSeconds > 0);
     for (let i = 0; i < 1000; i++) l.failed(`10.1.${i >> 8}.${i & 255}`, `name-${i}`);
     assert.deepEqual(l.sizes(), { sources: 100, usernames: 100 });
+  });
+});
+
+describe('KDF gate', () => {
+  it('runs at most maxConcurrent at once, queues up to maxWaiting, refuses beyond, and every admitted run completes', async () => {
+    const gate = new KdfGate(2, 3);
+    let running = 0;
+    let peak = 0;
+    const releases: (() => void)[] = [];
+    const work = () =>
+      new Promise<void>((resolve) => {
+        running++;
+        peak = Math.max(peak, running);
+        releases.push(() => {
+          running--;
+          resolve();
+        });
+      });
+    const admitted = Array.from({ length: 5 }, () => gate.run(work));
+    await assert.rejects(gate.run(work), KdfBusyError);
+    assert.deepEqual(gate.load, { running: 2, waiting: 3 });
+    while (releases.length > 0 || running > 0) {
+      releases.shift()?.();
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(admitted);
+    assert.equal(peak, 2);
+    assert.deepEqual(gate.load, { running: 0, waiting: 0 });
+    // A failing run frees its slot too.
+    await assert.rejects(gate.run(() => Promise.reject(new Error('boom'))), /boom/);
+    assert.deepEqual(gate.load, { running: 0, waiting: 0 });
   });
 });

@@ -66,9 +66,12 @@ describe('console sessions on the composed core', () => {
     assert.equal((await t.api('GET', '/api/v1/session')).status, 401);
     assert.equal((await whoAmI('apiary_session=not-a-session-0123456789012345678901234567890')).status, 401);
 
-    // Behind the trusted proxy, X-Forwarded-Proto https makes the cookie Secure.
-    const viaTls = await login('alice', password, '10.0.1.1', { 'x-forwarded-proto': 'https' });
+    // Behind the trusted proxy, X-Forwarded-Proto https makes the cookie Secure. A login from a
+    // browser that held a session replaces it (the old one ends).
+    const viaTls = await login('alice', password, '10.0.1.1', { 'x-forwarded-proto': 'https', cookie: res.cookie });
     assert.equal(viaTls.status, 200);
+    assert.equal((await whoAmI(res.cookie)).status, 401);
+    assert.equal((await whoAmI(viaTls.cookie)).status, 200);
     assert.ok(viaTls.setCookie.split(';').map((s) => s.trim()).includes('Secure'), viaTls.setCookie);
     assert.equal(t.core.users.byName('alice')?.lastLoginAt !== null, true);
   });
@@ -149,6 +152,8 @@ describe('console sessions on the composed core', () => {
   it('idle expiry: each use moves it; unused for SESSION_IDLE_MINUTES the session ends', async () => {
     await createUser('erin', 'viewer');
     const s = await login('erin', password, '10.0.6.1');
+    const unused = await login('erin', password, '10.0.6.2');
+    const unusedHash = createHash('sha256').update(unused.cookie.slice('apiary_session='.length)).digest('hex');
     for (let i = 0; i < 3; i++) {
       offset += 29 * MINUTE;
       const me = await whoAmI(s.cookie);
@@ -158,6 +163,11 @@ describe('console sessions on the composed core', () => {
     offset += 30 * MINUTE + 1000;
     assert.equal((await whoAmI(s.cookie)).status, 401);
     assert.equal((await whoAmI(s.cookie)).status, 401, 'and stays ended');
+    // The unused one is still a row until the periodic sweep deletes it.
+    assert.ok(sessionRows().includes(unusedHash));
+    assert.ok(t.core.users.sweepExpired() >= 1);
+    assert.equal(sessionRows().includes(unusedHash), false);
+    assert.equal((await whoAmI(unused.cookie)).status, 401);
   });
 
   it('absolute expiry: a session in constant use still ends SESSION_MAX_HOURS after login', async () => {

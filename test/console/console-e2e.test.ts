@@ -167,6 +167,10 @@ describe('operator console in Chromium', { skip: chromiumMissing, timeout: 180_0
       await page.screenshot({ path: shot(name) });
       assert.equal(new URL(page.url()).pathname, path);
     }
+    await page.getByRole('link', { name: /Your account/ }).click();
+    await page.getByRole('heading', { name: 'Change password' }).waitFor();
+    await page.screenshot({ path: shot('account') });
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).click();
     // The audit log shows the approval made in the browser, by the user.
     await page.getByText('nodes.approve').first().waitFor();
 

@@ -33,6 +33,7 @@ const routes: RouteDef[] = [
   { pattern: '/hpfeeds', title: 'hpfeeds', nav: 'admin', page: page(() => import('./pages/hpfeeds/hpfeeds-page'), 'HpfeedsPage') },
   { pattern: '/alerts', title: 'Alerts', nav: 'admin', page: page(() => import('./pages/alerts/alerts-page'), 'AlertsPage') },
   { pattern: '/users', title: 'Users', nav: 'admin', page: page(() => import('./pages/users/users-page'), 'UsersPage') },
+  { pattern: '/account', title: 'Account', page: page(() => import('./pages/account/account-page'), 'AccountPage') },
   { pattern: '/tokens', title: 'Tokens', nav: 'admin', page: page(() => import('./pages/tokens/tokens-page'), 'TokensPage') },
   { pattern: '/audit', title: 'Audit log', nav: 'admin', page: page(() => import('./pages/audit/audit-page'), 'AuditPage') },
 ];
@@ -109,9 +110,9 @@ export function App() {
         </nav>
         <div className="topbar-end">
           <ThemeToggle />
-          <span className="user" title={`role: ${user.role}`}>
+          <Link to="/account" className="user" aria-label={`Your account: ${user.username} (${user.role})`}>
             {user.username} <span className="role">{user.role}</span>
-          </span>
+          </Link>
           <button
             type="button"
             onClick={async () => {

@@ -36,24 +36,20 @@ try {
   for (let run = 0; run < runs; run++) {
     // The event rate actually flowing is read from the core (ids of stored events), not the page.
     const before = (await t.api('GET', '/api/v1/events?limit=1', { token: t.adminToken })).body.events[0]?.id ?? 0;
-    const frames: number[] = await page.evaluate(
-      (ms) =>
-        new Promise<number[]>((resolve) => {
-          const deltas: number[] = [];
-          let last = performance.now();
-          const end = last + ms;
-          // (the browser's requestAnimationFrame; this file is type-checked without the DOM lib)
-          const raf = (globalThis as unknown as { requestAnimationFrame: (cb: (now: number) => void) => void }).requestAnimationFrame;
-          const tick = (now: number) => {
-            deltas.push(now - last);
-            last = now;
-            if (now < end) raf(tick);
-            else resolve(deltas);
-          };
-          raf(tick);
-        }),
-      seconds * 1000,
-    );
+    // Frame timings recorded in the page. A string, not a function: tsx would wrap a function's
+    // inner closures in a helper (__name) that does not exist in the page.
+    const frames = (await page.evaluate(`new Promise((resolve) => {
+      const deltas = [];
+      let last = performance.now();
+      const end = last + ${seconds * 1000};
+      const tick = (now) => {
+        deltas.push(now - last);
+        last = now;
+        if (now < end) requestAnimationFrame(tick);
+        else resolve(deltas);
+      };
+      requestAnimationFrame(tick);
+    })`)) as number[];
     const afterId = (await t.api('GET', '/api/v1/events?limit=1', { token: t.adminToken })).body.events[0]?.id ?? 0;
     const sorted = [...frames].sort((a, b) => a - b);
     const vsync = sorted[Math.floor(sorted.length / 2)]!;

@@ -17,7 +17,7 @@ const VIEWER = { username: 'victor', password: 'viewer-password-1234' };
 const ATTACKER = '81.2.69.142';
 const SESSION = 'c0ffee00e2e1';
 // Waits are on conditions; these bounds are for 2 busy cores.
-const WAIT = 20_000;
+const WAIT = 30_000;
 
 describe('operator console in Chromium', { skip: chromiumMissing, timeout: 180_000 }, () => {
   let t: TestCore;

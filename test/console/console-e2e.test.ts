@@ -92,6 +92,18 @@ describe('operator console in Chromium', { skip: chromiumMissing, timeout: 180_0
     await row.getByRole('button', { name: 'Approve' }).click();
     await row.getByTestId('node-status').getByText('online').waitFor();
     await page.screenshot({ path: shot('nodes') });
+    // Pre-create a node: its secret and a ready-to-paste setup are shown once.
+    await page.getByLabel('New node name').fill('edge-2');
+    await page.getByRole('button', { name: 'Create node' }).click();
+    const created = page.getByRole('dialog', { name: 'Node edge-2 created' });
+    await created.waitFor();
+    const nodeSecret = ((await created.getByTestId('secret').textContent()) ?? '').trim();
+    assert.match(nodeSecret, /^[A-Z2-7]{16,}$/, 'a base32 TOTP secret');
+    const setup = (await created.getByTestId('node-config').textContent()) ?? '';
+    assert.ok(setup.includes(nodeSecret) && setup.includes('--name edge-2'), setup);
+    await page.screenshot({ path: shot('nodes-created') });
+    await created.getByRole('button', { name: 'Close' }).click();
+    await page.locator('tr[data-node="edge-2"]').waitFor();
 
     // Node detail: install a pot with the composer and watch the command go to succeeded.
     await row.getByRole('link', { name: 'sim-1' }).click();
@@ -118,12 +130,23 @@ describe('operator console in Chromium', { skip: chromiumMissing, timeout: 180_0
     await liveRow.click();
     await page.getByTestId('event-json').getByText(ATTACKER).first().waitFor();
     await page.screenshot({ path: shot('events') });
+    // The same events found by a search over the past (keyset paged).
+    await page.getByRole('tab', { name: 'Search' }).click();
+    await page.locator(`[role="row"][data-src="${ATTACKER}"][data-event-type="cowrie.login.success"]`).waitFor();
+    await page.screenshot({ path: shot('events-search') });
 
     // Overview: the attack shows on the map (GB) and in the top attackers.
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click();
     await page.locator('path.country[data-country="GB"]').waitFor({ state: 'attached' });
     await page.getByRole('link', { name: ATTACKER }).waitFor();
     await page.screenshot({ path: shot('overview'), fullPage: true });
+    // Replay: a window 30 days back (slider moved with the keyboard) has no attacks; Live has them.
+    await page.getByRole('slider').focus();
+    await page.keyboard.press('Home');
+    await page.getByTestId('map-countries').getByText('No attacks with a known country').waitFor();
+    assert.notEqual(await page.getByTestId('window-end').textContent(), 'now (live)');
+    await page.getByRole('button', { name: 'Live', exact: true }).click();
+    await page.locator('path.country[data-country="GB"]').waitFor({ state: 'attached' });
 
     // Attacker profile, then the session as a transcript.
     await page.getByRole('link', { name: ATTACKER }).click();

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { buildConsole } from '../../scripts/build-console.js';
+import { HpfeedsClient } from '../../src/hpfeeds/index.js';
 import { SimulatedNode } from '../../src/simulator/index.js';
 import { startTestCore, until, type TestCore } from '../helpers/core.js';
 import { chromiumMissing, launchChromium, shot } from './browser.js';
@@ -25,6 +26,7 @@ describe('operator console in Chromium', { skip: chromiumMissing, timeout: 180_0
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
+  let subscriber: HpfeedsClient | undefined;
   const problems: string[] = [];
 
   before(async () => {
@@ -49,6 +51,7 @@ describe('operator console in Chromium', { skip: chromiumMissing, timeout: 180_0
   after(async () => {
     if (problems.length) process.stderr.write(`browser problems:\n${problems.join('\n')}\n`);
     await browser?.close();
+    await subscriber?.close(1000).catch(() => {});
     await node?.stop();
     await t?.close();
   });
@@ -175,6 +178,13 @@ describe('operator console in Chromium', { skip: chromiumMissing, timeout: 180_0
     assert.equal(await page.getByText(secret).count(), 0, 'the secret is gone once the dialog is closed');
     const key = await t.api('GET', '/api/v1/hpfeeds/authkeys/analyst-1', { token: t.adminToken });
     assert.deepEqual(key.body.subchans, ['apiary.events']);
+    // A subscriber with the new key shows up live on the page (connections and channel subscribers).
+    subscriber = new HpfeedsClient({ host: '127.0.0.1', port: t.core.addresses.hpfeeds[0]!.port, ident: 'analyst-1', secret, reconnect: false });
+    subscriber.on('error', () => {});
+    await subscriber.connect();
+    subscriber.subscribe('apiary.events');
+    await page.getByTestId('broker-connections').getByText('1', { exact: true }).waitFor();
+    await page.locator('tr', { has: page.getByText('apiary.events', { exact: true }) }).getByRole('cell').first().getByText('1', { exact: true }).waitFor();
     await page.screenshot({ path: shot('hpfeeds') });
 
     // The remaining pages render (and are screenshotted).

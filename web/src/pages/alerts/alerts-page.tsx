@@ -152,10 +152,12 @@ export function AlertsPage() {
                   <td className="wrap"><code className="small">{JSON.stringify(r.params)}</code></td>
                   <td>{r.channels.map((c) => names.get(c) ?? c).join(', ')}</td>
                   <td><Badge value={r.enabled ? 'enabled' : 'disabled'} /></td>
-                  <td className="actions">
+                  <td>
+<div className="actions">
                     <button type="button" onClick={() => act.mutate({ method: 'PATCH', path: `/alerts/rules/${encodeURIComponent(r.id)}`, body: { enabled: !r.enabled } })}>{r.enabled ? 'Disable' : 'Enable'}</button>
                     <ConfirmButton label="Delete" confirm="Delete rule" onConfirm={() => act.mutate({ method: 'DELETE', path: `/alerts/rules/${encodeURIComponent(r.id)}` })} />
-                  </td>
+                  </div>
+</td>
                 </tr>
               ))}
             </tbody>
@@ -177,12 +179,14 @@ export function AlertsPage() {
                     <td>{c.stats ? `${fmt.format(c.stats.delivered)} / ${fmt.format(c.stats.failed)} / ${fmt.format(c.stats.queued)}` : ''}</td>
                     <td><Time value={c.stats?.lastDeliveredAt ?? null} /></td>
                     <td><Badge value={c.enabled ? 'enabled' : 'disabled'} /></td>
-                    <td className="actions">
+                    <td>
+<div className="actions">
                       <button type="button" onClick={() => act.mutate({ method: 'POST', path: testPath })}>Send test</button>
                       {tested[testPath] && <span className="small" role="status">{tested[testPath]}</span>}
                       <button type="button" onClick={() => act.mutate({ method: 'PATCH', path: `/alerts/channels/${encodeURIComponent(c.id)}`, body: { enabled: !c.enabled } })}>{c.enabled ? 'Disable' : 'Enable'}</button>
                       <ConfirmButton label="Delete" confirm="Delete channel" onConfirm={() => act.mutate({ method: 'DELETE', path: `/alerts/channels/${encodeURIComponent(c.id)}` })} />
-                    </td>
+                    </div>
+</td>
                   </tr>
                 );
               })}

@@ -3,6 +3,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, errorText } from '../../api/client';
 import type { Authkey } from '../../api/types';
 import { useAuth } from '../../auth';
+import { BrokerLive } from './broker-live';
 import { ConfirmButton, Empty, ErrorBox, Loading, SecretOnce, Time } from '../../components/ui';
 
 const channels = (s: string) => s.split(/[\s,]+/).map((c) => c.trim()).filter(Boolean);
@@ -54,6 +55,7 @@ export function HpfeedsPage() {
     <>
       <h1>hpfeeds authkeys</h1>
       <p className="muted">Credentials of hpfeeds publishers and subscribers of the built-in broker. A node's own key is created when it enrolls.</p>
+      <BrokerLive />
       <CreateAuthkey onSecret={(ident, s) => setSecret({ ident, secret: s })} />
       <ErrorBox error={keys.error ?? act.error} />
       {keys.isLoading ? <Loading /> : list.length === 0 ? <Empty>No authkeys.</Empty> : (
@@ -70,10 +72,12 @@ export function HpfeedsPage() {
                   <td className="wrap">{k.pubchans.join(', ')}</td>
                   <td className="wrap">{k.subchans.join(', ')}</td>
                   <td><Time value={k.updatedAt} /></td>
-                  <td className="actions">
+                  <td>
+<div className="actions">
                     <ConfirmButton label="Rotate" confirm="Rotate secret" onConfirm={() => act.mutate({ ident: k.ident, action: 'rotate' })} />
                     <ConfirmButton label="Revoke" confirm="Revoke key" onConfirm={() => act.mutate({ ident: k.ident, action: 'revoke' })} />
-                  </td>
+                  </div>
+</td>
                 </tr>
               ))}
             </tbody>

@@ -76,14 +76,16 @@ export function UsersPage() {
                 <td><Badge value={u.disabled_at ? 'disabled' : 'active'} /></td>
                 <td><Time value={u.last_login_at} /></td>
                 <td><Time value={u.created_at} /></td>
-                <td className="actions">
+                <td>
+<div className="actions">
                   {u.id !== me && (
                     <>
                       <button type="button" onClick={() => update.mutate({ id: u.id, changes: { disabled: !u.disabled_at } })}>{u.disabled_at ? 'Enable' : 'Disable'}</button>
                       <ConfirmButton label="Delete" confirm="Delete user" onConfirm={() => remove.mutate(u.id)} />
                     </>
                   )}
-                </td>
+                </div>
+</td>
               </tr>
             ))}
           </tbody>

@@ -6,6 +6,7 @@ import { useAuth } from '../../auth';
 import { Badge, ConfirmButton, CopyButton, Empty, ErrorBox, Loading, SecretOnce, Time } from '../../components/ui';
 import { Link, navigate, useLocation } from '../../router';
 import { nodeConfigSnippet } from './node-config';
+import { UnknownRegistrations } from './unknown-registrations';
 
 const REFRESH_MS = 3_000;
 
@@ -151,6 +152,7 @@ export function NodesPage() {
           </table>
         </div>
       )}
+      <UnknownRegistrations admin={admin} />
       <SecretOnce title={secret?.title ?? ''} secret={secret?.secret ?? null} onClose={() => setSecret(null)}>
         {secret && (
           <>

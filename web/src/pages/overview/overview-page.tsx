@@ -32,11 +32,15 @@ function FleetCounts() {
   return (
     <dl className="stats" aria-busy={nodes.isLoading}>
       <div className="stat ok">
-        <dt>Online</dt>
+        <dt>
+          <Link to="/nodes?enrollment=online">Online</Link>
+        </dt>
         <dd data-testid="nodes-online">{online}</dd>
       </div>
       <div className="stat muted">
-        <dt>Offline</dt>
+        <dt>
+          <Link to="/nodes?enrollment=offline">Offline</Link>
+        </dt>
         <dd data-testid="nodes-offline">{offline}</dd>
       </div>
       <div className="stat warn">

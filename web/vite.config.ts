@@ -30,6 +30,10 @@ export default defineConfig({
   },
   server: {
     // `npm run dev:web` against a core on :8080 (cookies are same-origin through the proxy).
-    proxy: { '/api': { target: 'http://127.0.0.1:8080', ws: true } },
+    proxy: {
+      '/api': { target: 'http://127.0.0.1:8080', ws: true },
+      '/docs': 'http://127.0.0.1:8080',
+      '/metrics': 'http://127.0.0.1:8080',
+    },
   },
 });

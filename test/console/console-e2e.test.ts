@@ -85,6 +85,12 @@ describe('operator console in Chromium', { skip: chromiumMissing, timeout: 180_0
     await page.getByLabel('Password').fill(ADMIN.password);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+    // Keyboard: the first Tab reaches the skip link, which moves focus to the page content.
+    await page.locator('body').focus();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate('document.activeElement && document.activeElement.textContent'), 'Skip to content');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate('document.activeElement && document.activeElement.id'), 'main');
 
     // The node knocked while we logged in: it waits, pending, until approved here.
     await until(async () => (await t.api('GET', '/api/v1/nodes/sim-1', { token: t.adminToken })).status === 200, 'sim-1 pending', WAIT);

@@ -1,7 +1,28 @@
 import { useQuery } from '@tanstack/react-query';
 import { api } from '../../api/client';
 import type { Attacker, Fact } from '../../api/types';
+import { Sparkline } from '../../components/sparkline';
 import { Badge, Empty, ErrorBox, fmt, Loading, Time } from '../../components/ui';
+
+/**
+ * The attacker's activity over time from their sessions (events per bucket by session start):
+ * hourly when their first and last sighting are under three days apart, else daily.
+ */
+export function activity(sessions: Attacker['sessions'], first: string, last: string): { start: string; count: number }[] {
+  const from = Date.parse(first);
+  const to = Date.parse(last);
+  if (!Number.isFinite(from) || !Number.isFinite(to)) return [];
+  const step = to - from < 3 * 86_400_000 ? 3_600_000 : 86_400_000;
+  // At least 24 buckets, so a short-lived attacker still shows as a spike against a quiet line.
+  const start = Math.min(Math.floor(from / step) * step, Math.floor(to / step) * step - 23 * step);
+  const n = Math.min(400, Math.floor((to - start) / step) + 1);
+  const counts = new Array<number>(n).fill(0);
+  for (const s of sessions) {
+    const i = Math.floor((Date.parse(s.started_at) - start) / step);
+    if (i >= 0 && i < n) counts[i]! += s.events;
+  }
+  return counts.map((count, i) => ({ start: new Date(start + i * step).toISOString(), count }));
+}
 import { Link } from '../../router';
 
 function Facts({ title, facts, render }: { title: string; facts: Fact[]; render?: (f: Fact) => React.ReactNode }) {
@@ -52,6 +73,15 @@ export function AttackerPage({ params }: { params: { ip: string } }) {
         <div><dt>Last seen</dt><dd><Time value={a.last_seen} /></dd></div>
         {a.scanner && <div><dt>Scanner</dt><dd>{a.scanner}</dd></div>}
       </dl>
+      {a.sessions.length > 0 && (
+        <section className="card" aria-labelledby="activity-title">
+          <h2 id="activity-title">Activity</h2>
+          <Sparkline points={activity(a.sessions, a.first_seen, a.last_seen)} label={`Events of ${a.ip} per ${Date.parse(a.last_seen) - Date.parse(a.first_seen) < 3 * 86_400_000 ? 'hour' : 'day'}, by session start`} width={720} height={60} />
+          <p className="muted small">
+            Events per {Date.parse(a.last_seen) - Date.parse(a.first_seen) < 3 * 86_400_000 ? 'hour' : 'day'} from <Time value={a.first_seen} /> to <Time value={a.last_seen} />, by session start.
+          </p>
+        </section>
+      )}
       <section className="card" aria-labelledby="sessions-title">
         <h2 id="sessions-title">Sessions</h2>
         {a.sessions.length === 0 ? (

@@ -124,6 +124,8 @@ describe('operator console in Chromium', { skip: chromiumMissing, timeout: 180_0
     await page.getByRole('button', { name: 'Send InstallPot' }).click();
     await page.locator('tr[data-command="InstallPot"][data-status="succeeded"]').waitFor();
     await page.locator('tr[data-pot="cowrie-01"]').waitFor();
+    await page.getByRole('button', { name: 'Restart cowrie-01' }).click();
+    await page.locator('tr[data-command="RestartPot"][data-status="succeeded"]').waitFor();
     await page.screenshot({ path: shot('node-detail'), fullPage: true });
 
     // Events: the live tail is connected before the attack is sent, so it must arrive live.
@@ -262,6 +264,8 @@ describe('operator console in Chromium', { skip: chromiumMissing, timeout: 180_0
       await p.getByRole('link', { name: 'sim-1' }).click();
       await p.getByRole('heading', { name: 'Command history' }).waitFor();
       assert.equal(await p.getByRole('heading', { name: 'Send a command' }).count(), 0);
+      await p.locator('tr[data-pot="cowrie-01"]').waitFor();
+      assert.equal(await p.getByRole('button', { name: 'Stop cowrie-01' }).count(), 0);
       // The same requests made by hand from the viewer's page, with the session's CSRF token.
       const statuses = await p.evaluate(async () => {
         const s = (await (await fetch('/api/v1/session')).json()) as { csrf_token: string };

@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { api, qs } from '../../api/client';
+import { api, errorText, qs } from '../../api/client';
 import type { CommandRow, NodeLogEntry, NodeRow } from '../../api/types';
 import { useAuth } from '../../auth';
 import { Badge, Empty, ErrorBox, Loading, Time } from '../../components/ui';
@@ -100,6 +100,23 @@ function NodeLog({ node }: { node: string }) {
   );
 }
 
+/** One-click pot commands for operators (the composer has every command and field). */
+function PotActions({ node, potId }: { node: string; potId: string }) {
+  const client = useQueryClient();
+  const send = useMutation({
+    mutationFn: (kind: 'DeployPot' | 'StopPot' | 'RestartPot') => api<CommandRow>('POST', `/nodes/${encodeURIComponent(node)}/commands`, { command: { [kind]: potId } }),
+    onSuccess: () => void client.invalidateQueries({ queryKey: ['commands', node] }),
+  });
+  return (
+    <div className="actions">
+      <button type="button" disabled={send.isPending} onClick={() => send.mutate('DeployPot')} aria-label={`Start ${potId}`}>Start</button>
+      <button type="button" disabled={send.isPending} onClick={() => send.mutate('StopPot')} aria-label={`Stop ${potId}`}>Stop</button>
+      <button type="button" disabled={send.isPending} onClick={() => send.mutate('RestartPot')} aria-label={`Restart ${potId}`}>Restart</button>
+      {send.error && <span className="error small" role="alert">{errorText(send.error)}</span>}
+    </div>
+  );
+}
+
 export function NodeDetailPage({ params }: { params: { name: string } }) {
   const auth = useAuth();
   const name = params.name;
@@ -132,7 +149,7 @@ export function NodeDetailPage({ params }: { params: { name: string } }) {
         ) : (
           <table className="data">
             <thead>
-              <tr><th scope="col">Pot</th><th scope="col">Type</th><th scope="col">Status</th><th scope="col">Last message</th><th scope="col">Updated</th><th scope="col">Events</th></tr>
+              <tr><th scope="col">Pot</th><th scope="col">Type</th><th scope="col">Status</th><th scope="col">Last message</th><th scope="col">Updated</th><th scope="col">Events</th>{auth.can('operator') && <th scope="col"><span className="visually-hidden">Actions</span></th>}</tr>
             </thead>
             <tbody>
               {pots.map((p) => (
@@ -143,6 +160,7 @@ export function NodeDetailPage({ params }: { params: { name: string } }) {
                   <td className="wrap">{p.lastMessage ?? ''}</td>
                   <td><Time value={p.updatedAt} /></td>
                   <td><Link to={`/events?node=${encodeURIComponent(n.name)}&pot=${encodeURIComponent(p.potId)}`}>events</Link></td>
+                  {auth.can('operator') && <td><PotActions node={n.name} potId={p.potId} /></td>}
                 </tr>
               ))}
             </tbody>

@@ -113,6 +113,12 @@ describe('operator console in Chromium', { skip: chromiumMissing, timeout: 180_0
     await page.screenshot({ path: shot('nodes-created') });
     await created.getByRole('button', { name: 'Close' }).click();
     await page.locator('tr[data-node="edge-2"]').waitFor();
+    // A command to a selection of nodes (broadcast).
+    await page.getByLabel('Select sim-1').check();
+    await page.getByLabel('Command', { exact: true }).selectOption('GetInstalledPots');
+    await page.getByRole('button', { name: 'Send GetInstalledPots' }).click();
+    await page.getByRole('status').filter({ hasText: 'Queued for 1 node' }).waitFor();
+    await page.getByLabel('Select sim-1').uncheck();
 
     // Node detail: install a pot with the composer and watch the command go to succeeded.
     await row.getByRole('link', { name: 'sim-1' }).click();

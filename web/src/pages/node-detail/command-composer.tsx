@@ -56,7 +56,8 @@ function Field({ spec, f, values, set, pots }: { spec: CommandSpec; f: CommandSp
   );
 }
 
-export function CommandComposer({ node, pots }: { node: string; pots: Pot[] }) {
+/** Sends to one node, or with `broadcast` to each of the named nodes (POST /commands/broadcast). */
+export function CommandComposer({ node, pots, broadcast }: { node: string; pots: Pot[]; broadcast?: string[] }) {
   const client = useQueryClient();
   const schema = useQuery({ queryKey: ['openapi'], queryFn: fetchOpenApi, staleTime: Infinity });
   const specs = schema.data ? commandSpecs(schema.data) : [];
@@ -65,8 +66,15 @@ export function CommandComposer({ node, pots }: { node: string; pots: Pot[] }) {
   const [formError, setFormError] = useState<string | null>(null);
   const spec = specs.find((s) => s.name === kind) ?? specs[0];
   const send = useMutation({
-    mutationFn: (command: Record<string, unknown>) => api<CommandRow>('POST', `/nodes/${encodeURIComponent(node)}/commands`, { command }),
-    onSuccess: () => void client.invalidateQueries({ queryKey: ['commands', node] }),
+    mutationFn: async (command: Record<string, unknown>): Promise<string> => {
+      if (broadcast) {
+        const r = await api<{ batchId: string; count: number }>('POST', '/commands/broadcast', { nodes: broadcast, command });
+        return `Queued for ${r.count} node${r.count === 1 ? '' : 's'} (batch ${r.batchId.slice(0, 8)}).`;
+      }
+      const r = await api<CommandRow>('POST', `/nodes/${encodeURIComponent(node)}/commands`, { command });
+      return `Queued command ${r.kind} (${r.id.slice(0, 8)}).`;
+    },
+    onSuccess: () => void client.invalidateQueries({ queryKey: ['commands'] }),
   });
   const set = (k: string, v: string | boolean) => setValues((old) => ({ ...old, [k]: v }));
   const submit = (e: FormEvent) => {
@@ -88,7 +96,7 @@ export function CommandComposer({ node, pots }: { node: string; pots: Pot[] }) {
   const fields = spec.shape === 'pot' ? [{ name: 'pot_id', kind: 'string' as const, required: true }] : spec.fields;
   return (
     <form className="card composer" onSubmit={submit} aria-labelledby="composer-title">
-      <h2 id="composer-title">Send a command</h2>
+      <h2 id="composer-title">{broadcast ? `Send a command to ${broadcast.length} selected node${broadcast.length === 1 ? '' : 's'}` : 'Send a command'}</h2>
       <label>
         Command
         <select name="command" aria-label="Command" value={spec.name} onChange={(e) => { setKind(e.target.value); setFormError(null); send.reset(); }}>
@@ -115,7 +123,7 @@ export function CommandComposer({ node, pots }: { node: string; pots: Pot[] }) {
       )}
       {send.data && (
         <p className="ok-text" role="status">
-          Queued command {send.data.kind} ({send.data.id.slice(0, 8)}).
+          {send.data}
         </p>
       )}
     </form>

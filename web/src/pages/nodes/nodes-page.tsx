@@ -5,6 +5,7 @@ import type { NodeRow } from '../../api/types';
 import { useAuth } from '../../auth';
 import { Badge, ConfirmButton, CopyButton, Empty, ErrorBox, Loading, SecretOnce, Time } from '../../components/ui';
 import { Link, navigate, useLocation } from '../../router';
+import { CommandComposer } from '../node-detail/command-composer';
 import { nodeConfigSnippet } from './node-config';
 import { UnknownRegistrations } from './unknown-registrations';
 
@@ -90,6 +91,16 @@ export function NodesPage() {
   const [secret, setSecret] = useState<Secret | null>(null);
   const nodes = useQuery({ queryKey: ['nodes'], queryFn: () => api<{ nodes: NodeRow[] }>('GET', '/nodes'), refetchInterval: REFRESH_MS });
   const list = (nodes.data?.nodes ?? []).filter((n) => filter === 'all' || nodeState(n) === filter);
+  const operator = auth.can('operator');
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const toggle = (name: string, on: boolean) =>
+    setSelected((old) => {
+      const next = new Set(old);
+      if (on) next.add(name);
+      else next.delete(name);
+      return next;
+    });
+  const chosen = [...selected].filter((name) => list.some((n) => n.name === name));
   return (
     <>
       <h1>Nodes</h1>
@@ -114,33 +125,48 @@ export function NodesPage() {
             <caption className="visually-hidden">Nodes, refreshed every {REFRESH_MS / 1000} seconds</caption>
             <thead>
               <tr>
+                {operator && (
+                  <th scope="col">
+                    <input
+                      type="checkbox"
+                      aria-label="Select every node shown"
+                      checked={list.length > 0 && chosen.length === list.length}
+                      onChange={(e) => setSelected(new Set(e.target.checked ? list.map((n) => n.name) : []))}
+                    />
+                  </th>
+                )}
                 <th scope="col">Name</th>
                 <th scope="col">Status</th>
-                <th scope="col">Enrollment</th>
-                <th scope="col">Address</th>
+                <th scope="col" className="wide-only">Enrollment</th>
+                <th scope="col" className="wide-only">Address</th>
                 <th scope="col">Last seen</th>
-                <th scope="col">Type</th>
+                <th scope="col" className="wide-only">Type</th>
                 {admin && <th scope="col">Actions</th>}
               </tr>
             </thead>
             <tbody>
               {list.map((n) => (
                 <tr key={n.name} data-node={n.name}>
+                  {operator && (
+                    <td>
+                      <input type="checkbox" aria-label={`Select ${n.name}`} checked={selected.has(n.name)} onChange={(e) => toggle(n.name, e.target.checked)} />
+                    </td>
+                  )}
                   <th scope="row">
                     <Link to={`/nodes/${encodeURIComponent(n.name)}`}>{n.name}</Link>
                   </th>
                   <td data-testid="node-status">
                     <Badge value={nodeState(n)} />
                   </td>
-                  <td>{n.enrollment}</td>
-                  <td>
+                  <td className="wide-only">{n.enrollment}</td>
+                  <td className="wide-only">
                     {n.remoteAddress ?? <span className="muted">—</span>}
                     {n.transport && <span className="muted small"> {n.transport}</span>}
                   </td>
                   <td>
                     <Time value={n.lastSeenAt} />
                   </td>
-                  <td>{n.nodeType ?? <span className="muted">—</span>}</td>
+                  <td className="wide-only">{n.nodeType ?? <span className="muted">—</span>}</td>
                   {admin && (
                     <td>
                       <NodeActions n={n} onSecret={setSecret} />
@@ -152,6 +178,7 @@ export function NodesPage() {
           </table>
         </div>
       )}
+      {operator && chosen.length > 0 && <CommandComposer node="" pots={[]} broadcast={chosen} />}
       <UnknownRegistrations admin={admin} />
       <SecretOnce title={secret?.title ?? ''} secret={secret?.secret ?? null} onClose={() => setSecret(null)}>
         {secret && (

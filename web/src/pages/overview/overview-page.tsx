@@ -196,6 +196,8 @@ export function OverviewPage() {
         <TopList title="Top ports" by="dst_port" w={w} />
         <TopList title="Top credentials" by="credential" w={w} render={(k, i) => <code>{i.username !== undefined ? `${i.username} / ${i.password ?? ''}` : k}</code>} />
         <TopList title="Top commands" by="command" w={w} render={(k) => <code>{k}</code>} />
+        <TopList title="Top countries" by="country" w={w} />
+        <TopList title="Top networks (ASN)" by="asn" w={w} render={(k, i) => <>AS{k} <span className="muted small">{i.as_org ?? ''}</span></>} />
       </div>
     </>
   );

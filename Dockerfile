@@ -3,11 +3,15 @@ FROM node:20-bookworm-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
+# npm ci runs the prepare script (the console build); without web/ yet it only says so.
+COPY scripts/prepare.mjs scripts/build-console.ts ./scripts/
 # better-sqlite3 compiles here (about two minutes); --foreground-scripts shows its progress.
 RUN npm ci --no-audit --no-fund --foreground-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build && npm prune --omit=dev
+# The operator console: web/ -> web/dist (npm ci above ran before web/ was copied, so build it here).
+COPY web ./web
+RUN npm run build && npm run build:web && npm prune --omit=dev
 
 # Runtime stage: only what the core needs to run. No redis-server in the image: set REDIS_URL.
 # The core is PID 1 and handles SIGTERM itself (docker stop: graceful shutdown).
@@ -18,6 +22,7 @@ ENV NODE_ENV=production APIARY_DATA_DIR=/data MALLOC_MMAP_THRESHOLD_=65536
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/web/dist ./web/dist
 COPY package.json ./
 COPY bin ./bin
 COPY drizzle ./drizzle

@@ -23,6 +23,7 @@ import {
 } from './analytics/index.js';
 import { AlertService, alertRoutes, SqliteAlertStore, type AttackFact } from './alerts/index.js';
 import { createHttpServer, limitConnections } from './api/index.js';
+import { consoleRoutes, defaultConsoleDir } from './console/index.js';
 import { AuditRetention, auditRoutes, installAuditRecorder, SqliteAuditStore, type AuditStore } from './audit/index.js';
 import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
 import { createCommandService, commandRoutes, parseGitUrlRule, type CommandService } from './commands/index.js';
@@ -499,6 +500,10 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       { schema: { tags: ['health'], summary: 'Prometheus metrics (viewer token unless METRICS_PUBLIC)' }, config: config.metricsPublic ? {} : { role: 'viewer' } },
       async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()),
     );
+
+    // The operator console at `/`; its wildcard route comes after every other route and leaves
+    // unknown API paths to their JSON 404.
+    await app.register(consoleRoutes, { dir: defaultConsoleDir });
 
     await listening('HTTP API', optionNames('apiPort'), config.apiHost, config.apiPort, () => app.listen({ host: config.apiHost, port: config.apiPort }));
     const apiAddr = app.server.address();

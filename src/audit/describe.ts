@@ -9,7 +9,7 @@ export const MASK = '[masked]';
 export const MAX_CHANGES_CHARS = 8192;
 
 /** Last path segments that name a verb even after a literal segment (`/commands/broadcast`). */
-const VERBS = new Set(['approve', 'revoke', 'reject', 'cancel', 'rotate', 'rotate-secret', 'broadcast', 'test', 'send', 'password']);
+const VERBS = new Set(['approve', 'revoke', 'reject', 'cancel', 'rotate', 'rotate-secret', 'broadcast', 'test', 'send', 'password', 'check']);
 
 const METHOD_VERB: Record<string, string> = { POST: 'create', PUT: 'update', PATCH: 'update', DELETE: 'delete' };
 

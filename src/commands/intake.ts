@@ -22,7 +22,8 @@ export interface CommandIntakeOptions {
 }
 
 export interface CommandIntake {
-  parse(command: unknown): ParsedCommand;
+  /** `dryRun`: a check asked for by an operator, not a refused command (not counted as rejected). */
+  parse(command: unknown, opts?: { dryRun?: boolean }): ParsedCommand;
   checkNodes(names: string[]): void;
   /** The node names a broadcast selector stands for. */
   resolveSelector(selector: NodeSelector): string[];
@@ -44,10 +45,10 @@ export function createCommandIntake(opts: CommandIntakeOptions): CommandIntake {
   const { store, gateway, metrics, gitAllowed } = opts;
 
   /** Validates a command body against the protocol schema and the git policy. */
-  function parse(command: unknown): ParsedCommand {
+  function parse(command: unknown, { dryRun = false } = {}): ParsedCommand {
     const parsed = nodeCommandSchema.safeParse(command);
     if (!parsed.success) {
-      metrics.rejected('invalid');
+      if (!dryRun) metrics.rejected('invalid');
       const detail = parsed.error.issues
         .map((i) => `${i.path.length ? `command.${i.path.join('.')}: ` : ''}${i.message}`)
         .join('; ');
@@ -57,7 +58,7 @@ export function createCommandIntake(opts: CommandIntakeOptions): CommandIntake {
     try {
       checkGitPolicy(body, gitAllowed);
     } catch (err) {
-      metrics.rejected('git_url');
+      if (!dryRun) metrics.rejected('git_url');
       throw err;
     }
     return { body, kind: commandKind(body), potId: commandPotId(body) };

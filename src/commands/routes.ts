@@ -189,6 +189,33 @@ export async function commandRoutes(app: FastifyInstance, opts: CommandRoutesOpt
   );
 
   r.post(
+    '/commands/check',
+    {
+      config: { role: 'operator' },
+      schema: {
+        tags,
+        summary: 'Check a command without sending it',
+        description:
+          'Answers 200 when POST /nodes/{name}/commands would accept this command body, else the same 400 it would answer: ' +
+          'protocol schema, InstallPot git_url against the configured allow-list, git_branch. Nothing is queued.',
+        body: sendBody,
+        response: {
+          200: z.object({ ok: z.literal(true), kind: z.enum(COMMAND_KINDS), pot_id: z.string().nullable() }),
+          400: errorSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      try {
+        const { kind, potId } = service.check(request.body.command);
+        return { ok: true as const, kind, pot_id: potId };
+      } catch (err) {
+        return handled(err, reply);
+      }
+    },
+  );
+
+  r.post(
     '/commands/:id/cancel',
     {
       config: { role: 'operator' },

@@ -113,6 +113,12 @@ export interface CommandService {
   close(): Promise<void>;
   /** Queues a command for one node. Resolves once the command is in Redis. */
   send(node: string, command: unknown, opts?: SendOptions): Promise<CommandView>;
+  /**
+   * Checks a command body as `send` would (protocol schema, git URL allow-list, branch name)
+   * without queueing it; throws the CommandError `send` would throw. Lets a console check an
+   * InstallPot git_url against the allow-list without the list leaving the core.
+   */
+  check(command: unknown): { kind: CommandKind; potId: string | null };
   broadcast(selector: NodeSelector, command: unknown, opts?: SendOptions): Promise<BroadcastResult>;
   /** honeypot_type values of InstallPot commands ever queued (at most `limit`). */
   installedPotTypes(limit?: number): string[];
@@ -342,6 +348,11 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       reconciler.stop();
       tracking.stopListening();
       await commandQueue.close(() => tracking.clearAll());
+    },
+
+    check(command) {
+      const { kind, potId } = intake.parse(command, { dryRun: true });
+      return { kind, potId };
     },
 
     async send(node, command, o = {}) {

@@ -23,6 +23,32 @@ describe('command API', () => {
   const inject = (method: 'GET' | 'POST', url: string, payload?: unknown) =>
     stack.app.inject({ method, url, ...(payload !== undefined ? { payload: payload as object } : {}) });
 
+  it('checks a command without queueing it: the answer send would give, no rejection counted', async () => {
+    const rejectedBefore = (await stack.registry.getSingleMetricAsString('apiary_commands_rejected_total')).split('\n').filter((l) => !l.startsWith('#')).join('\n');
+    const listed = () => stack.db.sqlite.prepare('SELECT COUNT(*) AS n FROM commands').get() as { n: number };
+    const before = listed().n;
+    const install = (extra: Record<string, unknown>) => ({ InstallPot: { pot_id: 'p1', honeypot_type: 'cowrie', auto_start: true, config: {}, ...extra } });
+    const ok = await inject('POST', '/api/v1/commands/check', { command: install({ git_url: 'https://git.example.org/honeypots/cowrie.git' }) });
+    assert.equal(ok.statusCode, 200, ok.body);
+    assert.deepEqual(ok.json(), { ok: true, kind: 'InstallPot', pot_id: 'p1' });
+    assert.deepEqual((await inject('POST', '/api/v1/commands/check', { command: { Restart: {} } })).json(), { ok: true, kind: 'Restart', pot_id: null });
+    const cases: Array<[unknown, string, RegExp]> = [
+      [install({ git_url: 'https://evil.example.com/x.git' }), 'git_url_not_allowed', /does not match the configured git URL allow-list/],
+      [install({ git_url: 'https://git.example.org/honeypots/../evil.git' }), 'git_url_not_allowed', /allow-list/],
+      [install({ git_url: 'https://git.example.org/honeypots/c.git', git_branch: '$(id)' }), 'bad_git_branch', /git_branch/],
+      [{ Explode: {} }, 'bad_request', /Explode|unrecognized/i],
+    ];
+    for (const [command, error, message] of cases) {
+      const res = await inject('POST', '/api/v1/commands/check', { command });
+      assert.equal(res.statusCode, 400, `${JSON.stringify(command)} -> ${res.body}`);
+      assert.equal(res.json().error, error, res.body);
+      assert.match(res.json().message, message);
+    }
+    assert.equal(listed().n, before, 'nothing was queued');
+    const rejectedAfter = (await stack.registry.getSingleMetricAsString('apiary_commands_rejected_total')).split('\n').filter((l) => !l.startsWith('#')).join('\n');
+    assert.equal(rejectedAfter, rejectedBefore, 'a check is not a rejected command');
+  });
+
   it('rejects malformed commands with 400 and a message naming the problem', async () => {
     stack.provision('v1');
     const cases: Array<[unknown, RegExp]> = [

@@ -28,11 +28,13 @@ describe('operator console in Chromium', { skip: chromiumMissing, timeout: 180_0
   let page: Page;
   let subscriber: HpfeedsClient | undefined;
   const problems: string[] = [];
+  /** 400 answers the journey provokes on purpose and expects Chromium to log. */
+  let expected400 = 0;
 
   before(async () => {
     const built = await buildConsole({ ifStale: true, quiet: true });
     assert.ok(built, 'the console must build (web/ and vite are in the repository)');
-    t = await startTestCore({ env: { ANALYTICS_FLUSH_MS: '200' } });
+    t = await startTestCore({ env: { ANALYTICS_FLUSH_MS: '200', GIT_URL_ALLOW: 'https://git.example.org/pots/' } });
     await t.core.users.create(ADMIN.username, 'admin', ADMIN.password);
     await t.core.users.create(VIEWER.username, 'viewer', VIEWER.password);
     node = new SimulatedNode({ name: 'sim-1', port: t.core.addresses.nodeTcp.port, host: '127.0.0.1', reconnectDelayMs: 300, heartbeatMs: 1000 });
@@ -43,7 +45,13 @@ describe('operator console in Chromium', { skip: chromiumMissing, timeout: 180_0
     page.setDefaultTimeout(WAIT);
     // Any CSP violation or uncaught error fails the run at the end.
     page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of 401/.test(m.text())) problems.push(`console: ${m.text()}`);
+      if (m.type() !== 'error' || /status of 401/.test(m.text())) return;
+      // A refusal the journey provokes on purpose (the git_url check) is logged by Chromium too.
+      if (expected400 > 0 && /status of 400/.test(m.text())) {
+        expected400--;
+        return;
+      }
+      problems.push(`console: ${m.text()}`);
     });
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   });
@@ -127,6 +135,14 @@ describe('operator console in Chromium', { skip: chromiumMissing, timeout: 180_0
     await page.getByLabel(/^pot_id/).fill('cowrie-01');
     await page.getByLabel(/^honeypot_type/).fill('cowrie');
     await page.getByLabel('auto_start').check();
+    // A git_url off the core's allow-list is refused before anything is sent.
+    await page.getByLabel(/^git_url/).fill('https://evil.example.com/pots/cowrie.git');
+    expected400 = 1;
+    await page.getByRole('button', { name: 'Send InstallPot' }).click();
+    await page.getByRole('alert').filter({ hasText: 'does not match the configured git URL allow-list' }).waitFor();
+    const queued = (await t.api('GET', '/api/v1/commands?node=sim-1&limit=100', { token: t.adminToken })).body as { commands: Array<{ kind: string }> };
+    assert.equal(queued.commands.filter((c) => c.kind === 'InstallPot').length, 0, 'the refused InstallPot was not queued');
+    await page.getByLabel(/^git_url/).fill('');
     await page.getByRole('button', { name: 'Send InstallPot' }).click();
     await page.locator('tr[data-command="InstallPot"][data-status="succeeded"]').waitFor();
     await page.locator('tr[data-pot="cowrie-01"]').waitFor();

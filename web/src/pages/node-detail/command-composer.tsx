@@ -67,6 +67,10 @@ export function CommandComposer({ node, pots, broadcast }: { node: string; pots:
   const spec = specs.find((s) => s.name === kind) ?? specs[0];
   const send = useMutation({
     mutationFn: async (command: Record<string, unknown>): Promise<string> => {
+      // A git_url is checked against the core's allow-list (POST /commands/check, which queues
+      // nothing) before anything is sent: the list itself never leaves the core.
+      const install = command.InstallPot as { git_url?: string } | undefined;
+      if (install?.git_url) await api('POST', '/commands/check', { command });
       if (broadcast) {
         const r = await api<{ batchId: string; count: number }>('POST', '/commands/broadcast', { nodes: broadcast, command });
         return `Queued for ${r.count} node${r.count === 1 ? '' : 's'} (batch ${r.batchId.slice(0, 8)}).`;

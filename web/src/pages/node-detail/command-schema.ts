@@ -72,9 +72,9 @@ export function buildCommand(spec: CommandSpec, values: Record<string, string | 
 }
 
 /**
- * git_url is checked here before sending against what the core accepts whatever its allow-list
- * (no credentials, query, fragment, `..` or percent-encoding): the core still decides, with its
- * GIT_URL_ALLOW rules, and its answer is shown as it is.
+ * Instant feedback while typing: what the core refuses whatever its allow-list (no credentials,
+ * query, fragment, `..` or percent-encoding). On submit the composer asks the core itself
+ * (POST /commands/check) whether the URL is on its GIT_URL_ALLOW list before sending.
  */
 export function gitUrlProblem(url: string): string | undefined {
   if (!url) return undefined;

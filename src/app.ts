@@ -36,7 +36,7 @@ import { createOutputs, describeOutputs, loadOutputs, OutputsConfigError, type O
 import { describeRedisTarget, parseRedisUrl, RedisDirInUseError, startSupervisedRedis, type SupervisedRedis } from './redis/index.js';
 import { LoginLimiter, SESSION_COOKIE, sessionRoutes, SqliteUserStore, UserService, userRoutes } from './users/index.js';
 import { packageVersion } from './version.js';
-import { checkDataDir, checkNodeTls, listening, openingDatabase, StartupError } from './startup.js';
+import { checkDatabaseUrl, checkDataDir, checkNodeTls, listening, openingDatabase, StartupError } from './startup.js';
 
 export interface Core {
   app: FastifyInstance;
@@ -149,6 +149,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
   try {
     log.info({ config: describeConfig(config) }, 'starting apiary');
     // What a person can get wrong is checked before anything listens or spawns.
+    checkDatabaseUrl(config);
     checkDataDir(config);
     checkNodeTls(config);
     const outputConfigs = readOutputsConfig(config);

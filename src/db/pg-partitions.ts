@@ -79,6 +79,11 @@ export class EventPartitions {
     return created;
   }
 
+  /** Forgets that these days have partitions (someone else dropped them): ensureDays checks again. */
+  forget(days: Iterable<number>): void {
+    for (const d of days) this.known.delete(d);
+  }
+
   /** Today's partition and the next `aheadDays` ones. */
   ensureAhead(now = Date.now()): Promise<string[]> {
     const today = dayOf(now);

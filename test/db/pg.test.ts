@@ -3,9 +3,12 @@
 // concurrent starts migrate once, and the test helper's databases are really dropped.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DAY_MS, dayOf, EventPartitions, openDatabase, openPgDatabase, partitionDay, partitionName, type PgDatabaseHandle } from '../../src/db/index.js';
-import { createTestPgDatabase, pgDatabaseExists, pgSkipReason, type TestPgDatabase } from '../helpers/pg.js';
+import { createTestPgDatabase, dropStaleTestDatabases, pgDatabaseExists, pgSkipReason, type TestPgDatabase } from '../helpers/pg.js';
 import { tempDir } from '../helpers/tmp.js';
 
 describe('partition names', () => {
@@ -121,5 +124,38 @@ describe('PostgreSQL database', { skip }, () => {
 
   it('an unreachable server rejects the open, naming the cause', async () => {
     await assert.rejects(openPgDatabase('postgres://postgres@127.0.0.1:1/none', { max: 1 }), /ECONNREFUSED/);
+  });
+
+  it('the test helper drops a database its process left at exit, and those of killed processes at the next run', async () => {
+    const helper = fileURLToPath(new URL('../helpers/pg.ts', import.meta.url));
+    // A child that creates a database, prints its name, then exits (or waits to be killed).
+    const child = (thenExit: boolean) => {
+      const script = `const { createTestPgDatabase } = await import(${JSON.stringify(helper)});
+        const d = await createTestPgDatabase();
+        process.stdout.write(d.name + '\\n');
+        ${thenExit ? 'process.exit(0);' : 'setInterval(() => {}, 1000);'}`;
+      return spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    };
+    const nameFrom = async (c: ReturnType<typeof child>) => {
+      let out = '';
+      for await (const chunk of c.stdout!) {
+        out += chunk;
+        if (out.includes('\n')) break;
+      }
+      return out.trim();
+    };
+    const exiting = child(true);
+    const exitName = await nameFrom(exiting);
+    if (exiting.exitCode === null) await once(exiting, 'exit');
+    assert.match(exitName, /^apiary_test_\d+_[0-9a-f]+$/);
+    assert.equal(await pgDatabaseExists(exitName), false, 'dropped by the exit hook');
+
+    const killed = child(false);
+    const killedName = await nameFrom(killed);
+    killed.kill('SIGKILL');
+    await once(killed, 'exit');
+    assert.equal(await pgDatabaseExists(killedName), true, 'a SIGKILL leaves it');
+    await dropStaleTestDatabases();
+    assert.equal(await pgDatabaseExists(killedName), false, 'the next run drops it');
   });
 });

@@ -84,6 +84,10 @@ function alive(pid: number): boolean {
 }
 
 /** Drops test databases left by test processes that no longer run (killed before their cleanup). */
+export function dropStaleTestDatabases(): Promise<void> {
+  return admin(dropStale);
+}
+
 async function dropStale(client: pg.Client): Promise<void> {
   const { rows } = await client.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE '${PREFIX}%'`);
   for (const { datname } of rows) {

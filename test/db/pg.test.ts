@@ -51,6 +51,16 @@ describe('PostgreSQL database', { skip }, () => {
       for (const cols of actual.values()) cols.sort();
       assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort());
       for (const [table, cols] of expected) assert.deepEqual(actual.get(table), cols, table);
+      // The same secondary and unique indexes, by name (primary keys are named differently by the
+      // two dialects).
+      const sqliteIndexes = (sqlite.sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex_%'").all() as { name: string }[]).map((r) => r.name).sort();
+      const pgIndexes = (
+        await handle.pool.query<{ name: string }>(
+          `SELECT i.relname AS name FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+           WHERE t.relnamespace = 'public'::regnamespace AND NOT t.relispartition AND NOT x.indisprimary`,
+        )
+      ).rows.map((r) => r.name).sort();
+      assert.deepEqual(pgIndexes, sqliteIndexes);
     } finally {
       sqlite.close();
       dir.cleanup();

@@ -37,7 +37,7 @@ import { createOutputs, describeOutputs, loadOutputs, OutputsConfigError, type O
 import { describeRedisTarget, parseRedisUrl, RedisDirInUseError, startSupervisedRedis, type SupervisedRedis } from './redis/index.js';
 import { LoginLimiter, SESSION_COOKIE, sessionRoutes, SqliteUserStore, UserService, userRoutes } from './users/index.js';
 import { packageVersion } from './version.js';
-import { checkDataDir, checkNodeTls, listening, openingDatabase, StartupError } from './startup.js';
+import { checkDatabaseUrl, checkDataDir, checkNodeTls, listening, openingDatabase, StartupError } from './startup.js';
 
 export interface Core {
   app: FastifyInstance;
@@ -78,8 +78,8 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     authenticate: (t) => tokens?.authenticate(t),
     sessions: {
       cookieName: SESSION_COOKIE,
-      resolve: (cookie) => {
-        const session = users?.resolveSession(cookie);
+      resolve: async (cookie) => {
+        const session = await users?.resolveSession(cookie);
         return session && { ...session, operator: UserService.operatorOf(session) };
       },
     },
@@ -150,6 +150,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
   try {
     log.info({ config: describeConfig(config) }, 'starting apiary');
     // What a person can get wrong is checked before anything listens or spawns.
+    checkDatabaseUrl(config);
     checkDataDir(config);
     checkNodeTls(config);
     const outputConfigs = readOutputsConfig(config);
@@ -177,23 +178,32 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     consoleUsers.onSessionsEnded((keys) => {
       for (const key of keys) app.operatorSockets.closeFor(key, 'session ended');
     });
+    // The session lookups are asynchronous (the user store may be PostgreSQL): a check still
+    // running when the next tick comes is not doubled.
+    let checkingSessions = false;
     const revocationCheck = setInterval(() => {
       const open = app.operatorSockets.operatorIds();
       if (open.length === 0) return;
       const sessionKeys = open.filter((key) => UserService.isSocketKey(key));
       const tokenIds = open.filter((key) => !UserService.isSocketKey(key));
       for (const id of operatorTokens.revokedAmong(tokenIds)) app.operatorSockets.closeFor(id);
-      for (const key of consoleUsers.endedAmong(sessionKeys)) app.operatorSockets.closeFor(key, 'session ended');
+      if (sessionKeys.length === 0 || checkingSessions) return;
+      checkingSessions = true;
+      consoleUsers
+        .endedAmong(sessionKeys)
+        .then((ended) => {
+          for (const key of ended) app.operatorSockets.closeFor(key, 'session ended');
+        })
+        .catch((err) => log.error({ err }, 'could not check the console sessions of open WebSockets; retried in a second'))
+        .finally(() => {
+          checkingSessions = false;
+        });
     }, 1000);
     revocationCheck.unref();
     parts.revocationCheck = revocationCheck;
     // Expired sessions are refused when used; this only keeps the table from growing.
     parts.sessionSweep = setInterval(() => {
-      try {
-        consoleUsers.sweepExpired();
-      } catch (err) {
-        log.error({ err }, 'could not delete expired console sessions; retried at the next interval');
-      }
+      consoleUsers.sweepExpired().catch((err) => log.error({ err }, 'could not delete expired console sessions; retried at the next interval'));
     }, 10 * 60_000);
     parts.sessionSweep.unref();
     // Every mutating request an operator makes is recorded by one hook, installed before any route.

@@ -3,6 +3,7 @@
 // AUDIT_RETENTION_DAYS.
 export type { AuditEntry, AuditQuery, AuditStore, NewAuditEntry } from './store.js';
 export { SqliteAuditStore } from './sqlite-store.js';
+export { PgAuditStore } from './pg-store.js';
 export { installAuditRecorder } from './recorder.js';
 export type { AuditRecorderOptions } from './recorder.js';
 export { AuditRetention } from './retention.js';

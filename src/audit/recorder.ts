@@ -59,7 +59,7 @@ export function installAuditRecorder(app: FastifyInstance, opts: AuditRecorderOp
     if (!audited(request.method, request.routeOptions.config.role, operator) || !operator) return;
     const route = request.routeOptions.url ?? request.url.split('?')[0]!;
     try {
-      opts.store.append({
+      await opts.store.append({
         at: now(),
         actorId: operator.id,
         actorName: operator.name,

@@ -18,8 +18,8 @@ export class AuditRetention extends ChunkedSweep {
     super({
       ...opts,
       intervalMs: opts.intervalMs ?? 3_600_000,
-      deleteChunk: (cutoff, limit) => {
-        const deleted = store.deleteOlderThan(cutoff, limit);
+      deleteChunk: async (cutoff, limit) => {
+        const deleted = await store.deleteOlderThan(cutoff, limit);
         return { deleted, done: deleted < limit };
       },
     });

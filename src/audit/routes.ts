@@ -85,7 +85,7 @@ export const auditRoutes: FastifyPluginAsync<{ store: AuditStore }> = async (app
     },
     async (req) => {
       const q = req.query;
-      const rows = store.list({
+      const rows = await store.list({
         actor: q.actor,
         action: q.action,
         target: q.target,

@@ -56,12 +56,12 @@ export class SqliteAuditStore implements AuditStore {
     );
   }
 
-  append(e: NewAuditEntry): number {
+  async append(e: NewAuditEntry): Promise<number> {
     const res = this.insert.run(e.at, e.actorId, e.actorName, e.actorRole, e.actorKind, e.source, e.action, e.method, e.route, e.target, e.status, e.changes);
     return Number(res.lastInsertRowid);
   }
 
-  list(q: AuditQuery): AuditEntry[] {
+  async list(q: AuditQuery): Promise<AuditEntry[]> {
     const where: string[] = [];
     const params: (string | number)[] = [];
     if (q.actor !== undefined) {
@@ -98,7 +98,7 @@ export class SqliteAuditStore implements AuditStore {
     return (this.database.sqlite.prepare(sql).all(...params) as Row[]).map(fromRow);
   }
 
-  deleteOlderThan(cutoff: number, limit: number): number {
+  async deleteOlderThan(cutoff: number, limit: number): Promise<number> {
     return this.deleteOld.run(cutoff, limit).changes;
   }
 }

@@ -1,5 +1,6 @@
-// What the audit log stores and how it is read back. The SQL lives in sqlite-store.ts behind this
-// interface, so a PostgreSQL implementation can take its place.
+// What the audit log stores and how it is read back. The SQL lives behind this interface, in
+// sqlite-store.ts and pg-store.ts. Every method returns a Promise: PostgreSQL answers over a socket,
+// and the SQLite store (better-sqlite3 is synchronous) resolves at once with the same results.
 
 /** One operator action as recorded. */
 export interface AuditEntry {
@@ -43,9 +44,10 @@ export interface AuditQuery {
 }
 
 export interface AuditStore {
-  append(entry: NewAuditEntry): number;
+  /** Resolves with the new entry's id. */
+  append(entry: NewAuditEntry): Promise<number>;
   /** Newest first. */
-  list(query: AuditQuery): AuditEntry[];
-  /** Deletes up to `limit` entries older than `cutoff`; returns how many. */
-  deleteOlderThan(cutoff: number, limit: number): number;
+  list(query: AuditQuery): Promise<AuditEntry[]>;
+  /** Deletes up to `limit` entries older than `cutoff`; resolves with how many. */
+  deleteOlderThan(cutoff: number, limit: number): Promise<number>;
 }

@@ -68,7 +68,7 @@ export async function runDatabaseCommand<O extends OptionsConfig>(
     status = await run({ sub, values, positionals, database });
     return status;
   } finally {
-    if (spec.audit && !spec.audit.readOnly.includes(sub)) recordCliAction(database, spec.audit.command, sub, values, positionals, status);
+    if (spec.audit && !spec.audit.readOnly.includes(sub)) await recordCliAction(database, spec.audit.command, sub, values, positionals, status);
     database.close();
   }
 }
@@ -86,11 +86,11 @@ function localUser(): string | undefined {
  * An audit entry for a CLI change: actor `cli:<local user>`, source `local`, action
  * `cli.<command>.<sub>`, method `CLI`, status the exit code, the options with secrets masked.
  */
-function recordCliAction(database: DatabaseHandle, command: string, sub: string, values: object, positionals: string[], status: number): void {
+async function recordCliAction(database: DatabaseHandle, command: string, sub: string, values: object, positionals: string[], status: number): Promise<void> {
   const { db: _db, help: _help, ...options } = values as Record<string, unknown>;
   const user = localUser();
   try {
-    new SqliteAuditStore(database).append({
+    await new SqliteAuditStore(database).append({
       at: Date.now(),
       actorId: null,
       actorName: `cli:${user ?? 'unknown'}`,

@@ -20,6 +20,18 @@ const redisUrl = z.string().superRefine((text, ctx) => {
     ctx.addIssue({ code: 'custom', message: (err as Error).message });
   }
 });
+/** DATABASE_URL: a PostgreSQL connection URL; the password it may carry is why it is a secret. */
+const databaseUrl = z.string().superRefine((text, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'not a URL: expected postgres://user[:password]@host[:port]/database' });
+    return;
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') ctx.addIssue({ code: 'custom', message: `scheme ${url.protocol} is not postgres: or postgresql:` });
+  else if (!url.hostname && !url.searchParams.has('host')) ctx.addIssue({ code: 'custom', message: 'no host: expected postgres://user[:password]@host[:port]/database' });
+});
 const list = z
   .union([z.string(), z.array(z.string())])
   .transform((v) => (Array.isArray(v) ? v : v.split(/[\s,]+/)).map((s) => s.trim()).filter(Boolean));
@@ -66,6 +78,7 @@ const options = {
   metricsPotTypes: { env: 'METRICS_POT_TYPES', flag: 'metrics-pot-type', schema: list, default: [], repeatable: true, help: 'pot types that get their own metric labels besides the built-in ones and those installed by operators (others count as "other")' },
   metricsPublic: { env: 'METRICS_PUBLIC', flag: 'metrics-public', schema: bool, default: false, boolean: true, help: 'serve /metrics without a token (otherwise viewer role)' },
   adminToken: { env: 'APIARY_ADMIN_TOKEN', flag: 'admin-token', schema: z.string().min(24).optional(), secret: true, help: 'bootstrap admin token to create on first start (default: generated and written to <data-dir>/admin-token)' },
+  databaseUrl: { env: 'DATABASE_URL', flag: 'database-url', schema: databaseUrl.optional(), secret: true, help: 'PostgreSQL (postgres:// or postgresql://) instead of the SQLite file: not usable yet, apiary serve refuses it until its domains run on PostgreSQL (issue 15); unset = SQLite' },
   redisUrl: { env: 'REDIS_URL', flag: 'redis-url', schema: redisUrl.optional(), secret: true, help: 'Redis for the command queue: redis[s]://host:port[/db], redis[s]+sentinel://h1:26379,h2:26379/<master>[/<db>], or redis[s]+cluster://h1:7000,h2:7001; unset = start a private redis-server under <data-dir>/redis' },
   redisServerBin: { env: 'REDIS_SERVER_BIN', flag: 'redis-server-bin', schema: z.string().min(1), default: 'redis-server', help: 'redis-server binary used when REDIS_URL is unset' },
   nodeTcpHost: { env: 'NODE_TCP_HOST', flag: 'node-tcp-host', schema: z.string().min(1), default: '0.0.0.0', help: 'HoneyBee node TCP/TLS listen address' },

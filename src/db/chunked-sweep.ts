@@ -9,8 +9,11 @@ export interface ChunkedSweepOptions {
   intervalMs: number;
   /** Rows deleted per chunk. Default 2000. */
   chunkSize?: number;
-  /** Deletes at most `limit` rows older than `cutoff` (epoch ms); says how many went and whether more remain. */
-  deleteChunk(cutoff: number, limit: number): { deleted: number; done: boolean };
+  /**
+   * Deletes at most `limit` rows older than `cutoff` (epoch ms); says how many went and whether more
+   * remain. Synchronous (SQLite) or a Promise (a store that answers over a socket).
+   */
+  deleteChunk(cutoff: number, limit: number): { deleted: number; done: boolean } | Promise<{ deleted: number; done: boolean }>;
   /** A failed chunk ends that sweep; the next interval tries again. */
   onError?: (err: unknown) => void;
 }
@@ -50,7 +53,7 @@ export class ChunkedSweep {
     let total = 0;
     try {
       while (!this.stopped) {
-        const r = this.opts.deleteChunk(cutoff, chunk);
+        const r = await this.opts.deleteChunk(cutoff, chunk);
         total += r.deleted;
         if (r.done) break;
         await new Promise<void>((resolve) => setImmediate(resolve));

@@ -13,6 +13,12 @@ export { ReadPool, QueryTimeoutError, PoolBusyError } from './read-pool.js';
 export type { ReadPoolOptions, QueryModule, QueryModuleRef } from './read-pool.js';
 export { moduleBeside, spawnModuleWorker } from './worker-spawn.js';
 export { ChunkedSweep } from './chunked-sweep.js';
+// PostgreSQL (DATABASE_URL): schema, pool + migrations, day partitions of events.
+export * as pgTables from './pg-schema.js';
+export { openPgDatabase } from './pg.js';
+export type { PgDatabaseHandle, PgDatabaseOptions, PgDb } from './pg.js';
+export { EventPartitions, partitionName, partitionDay, dayOf, DAY_MS } from './pg-partitions.js';
+export type { EventPartitionsOptions } from './pg-partitions.js';
 export type { ChunkedSweepOptions } from './chunked-sweep.js';
 
 export type Db = BetterSQLite3Database<typeof schema>;

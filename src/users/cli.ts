@@ -91,7 +91,7 @@ export async function runUserCli(argv: string[], io: UserCliIo, dbPath: string):
         case 'list': {
           io.stdout.write('ID\tUSERNAME\tROLE\tCREATED\tLAST LOGIN\tDISABLED\n');
           const iso = (t: number | null) => (t ? new Date(t).toISOString() : '-');
-          for (const u of users.list()) io.stdout.write(`${[u.id, u.username, u.role, iso(u.createdAt), iso(u.lastLoginAt), iso(u.disabledAt)].join('\t')}\n`);
+          for (const u of await users.list()) io.stdout.write(`${[u.id, u.username, u.role, iso(u.createdAt), iso(u.lastLoginAt), iso(u.disabledAt)].join('\t')}\n`);
           return 0;
         }
         case 'passwd':
@@ -99,7 +99,7 @@ export async function runUserCli(argv: string[], io: UserCliIo, dbPath: string):
         case 'enable': {
           const username = named(sub);
           if (!username) return 2;
-          const user = users.byName(username);
+          const user = await users.byName(username);
           if (!user) {
             io.stderr.write(`no user ${username}\n`);
             return 1;

@@ -2,8 +2,10 @@
 // idle and absolute expiry, login rate limiting, the session and admin routes, and `apiary user`.
 export { UserService, UserError, USERNAME_PATTERN } from './service.js';
 export type { SessionView, UserSummary, LoginResult, UserServiceOptions } from './service.js';
-export type { UserStore, UserRecord, SessionRecord } from './store.js';
+export type { UserStore, UserRecord, SessionRecord, UserChanges } from './store.js';
+export { UsernameTakenError } from './store.js';
 export { SqliteUserStore } from './sqlite-store.js';
+export { PgUserStore } from './pg-store.js';
 export { LoginLimiter } from './login-limiter.js';
 export type { LoginLimiterOptions } from './login-limiter.js';
 export { hashPassword, verifyPassword, generatePassword, passwordProblem, DEFAULT_SCRYPT, MIN_PASSWORD_LENGTH } from './password.js';

@@ -6,7 +6,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Operator, Role } from '../api/index.js';
 import { KdfGate } from './kdf-gate.js';
 import { DEFAULT_SCRYPT, generatePassword, hashPassword, passwordProblem, verifyPassword, type ScryptParams } from './password.js';
-import type { SessionRecord, UserRecord, UserStore } from './store.js';
+import { UsernameTakenError, type SessionRecord, type UserRecord, type UserStore } from './store.js';
 
 /** ASCII, so case-insensitive uniqueness is exact; no spaces or characters that need quoting. */
 export const USERNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
@@ -104,29 +104,29 @@ export class UserService {
     const plain = password ?? generated!;
     const problem = passwordProblem(plain);
     if (problem) throw new UserError('bad_request', problem);
-    if (this.store.userByName(username)) throw new UserError('conflict', `a user named ${username} exists (names are compared case-insensitively)`);
+    if (await this.store.userByName(username)) throw new UserError('conflict', `a user named ${username} exists (names are compared case-insensitively)`);
     const record: UserRecord = { id: randomUUID(), username, role, passwordHash: await hashPassword(plain, this.scrypt), createdAt: this.now(), disabledAt: null, lastLoginAt: null };
     try {
-      this.store.insertUser(record);
+      await this.store.insertUser(record);
     } catch (err) {
       // Two creations raced past the check above: the unique index decides.
-      if (/UNIQUE/i.test((err as Error).message)) throw new UserError('conflict', `a user named ${username} exists (names are compared case-insensitively)`);
+      if (err instanceof UsernameTakenError) throw new UserError('conflict', `a user named ${username} exists (names are compared case-insensitively)`);
       throw err;
     }
     return { user: summary(record), ...(generated ? { generatedPassword: generated } : {}) };
   }
 
-  list(): UserSummary[] {
-    return this.store.listUsers().map(summary);
+  async list(): Promise<UserSummary[]> {
+    return (await this.store.listUsers()).map(summary);
   }
 
-  get(id: string): UserSummary | undefined {
-    const u = this.store.userById(id);
+  async get(id: string): Promise<UserSummary | undefined> {
+    const u = await this.store.userById(id);
     return u && summary(u);
   }
 
-  byName(username: string): UserSummary | undefined {
-    const u = this.store.userByName(username);
+  async byName(username: string): Promise<UserSummary | undefined> {
+    const u = await this.store.userByName(username);
     return u && summary(u);
   }
 
@@ -135,7 +135,7 @@ export class UserService {
    * sessions (they log in again with what now applies). Undefined when there is no such user.
    */
   async update(id: string, changes: { role?: Role; password?: string; disabled?: boolean }): Promise<UserSummary | undefined> {
-    const before = this.store.userById(id);
+    const before = await this.store.userById(id);
     if (!before) return undefined;
     if (changes.password !== undefined) {
       const problem = passwordProblem(changes.password);
@@ -143,17 +143,17 @@ export class UserService {
     }
     const passwordHash = changes.password === undefined ? undefined : await hashPassword(changes.password, this.scrypt);
     const disabledAt = changes.disabled === undefined ? undefined : changes.disabled ? (before.disabledAt ?? this.now()) : null;
-    if (!this.store.updateUser(id, { role: changes.role, passwordHash, disabledAt })) return undefined;
-    const after = this.store.userById(id)!;
+    if (!(await this.store.updateUser(id, { role: changes.role, passwordHash, disabledAt }))) return undefined;
+    const after = (await this.store.userById(id))!;
     const endsSessions = after.role !== before.role || passwordHash !== undefined || (after.disabledAt !== null && before.disabledAt === null);
-    if (endsSessions) this.endSessions(this.store.deleteSessionsOf(id));
+    if (endsSessions) this.endSessions(await this.store.deleteSessionsOf(id));
     return summary(after);
   }
 
   /** Deletes the user and their sessions. */
-  delete(id: string): boolean {
-    const sessions = this.store.sessionsOf(id);
-    if (!this.store.deleteUser(id)) return false;
+  async delete(id: string): Promise<boolean> {
+    const sessions = await this.store.sessionsOf(id);
+    if (!(await this.store.deleteUser(id))) return false;
     // The foreign key deleted the rows; their sockets still need closing.
     this.endSessions(sessions);
     return true;
@@ -164,7 +164,7 @@ export class UserService {
    * disabled accounts each cost one KDF run, so their answers take the same time.
    */
   async login(username: string, password: string, source: string): Promise<LoginResult> {
-    const user = USERNAME_PATTERN.test(username) ? this.store.userByName(username) : undefined;
+    const user = USERNAME_PATTERN.test(username) ? await this.store.userByName(username) : undefined;
     if (!user) {
       const dummy = await (this.dummyHash ??= hashPassword(generatePassword(), this.scrypt));
       await this.kdf.run(() => verifyPassword(password, dummy, this.scrypt));
@@ -174,13 +174,13 @@ export class UserService {
     if (!ok) return { ok: false, reason: 'wrong_password' };
     if (user.disabledAt !== null) return { ok: false, reason: 'disabled' };
     // Raised KDF parameters reach old hashes at their owner's next login.
-    if (needsRehash) this.store.updateUser(user.id, { passwordHash: await hashPassword(password, this.scrypt) });
+    if (needsRehash) await this.store.updateUser(user.id, { passwordHash: await hashPassword(password, this.scrypt) });
     const now = this.now();
-    this.store.setLastLogin(user.id, now);
-    const existing = this.store.sessionsOf(user.id);
+    await this.store.setLastLogin(user.id, now);
+    const existing = await this.store.sessionsOf(user.id);
     if (existing.length >= this.maxSessions) {
       const oldest = existing.slice(0, existing.length - this.maxSessions + 1);
-      for (const h of oldest) this.store.deleteSession(h);
+      for (const h of oldest) await this.store.deleteSession(h);
       this.endSessions(oldest);
     }
     const sessionId = randomBytes(32).toString('base64url');
@@ -193,37 +193,37 @@ export class UserService {
       expiresAt: now + this.maxAgeMs,
       source,
     };
-    this.store.insertSession(record);
+    await this.store.insertSession(record);
     return { ok: true, sessionId, session: this.view(record, user) };
   }
 
   /** The live session a cookie value names (its idle clock restarted), or undefined. */
-  resolveSession(sessionId: string): SessionView | undefined {
+  async resolveSession(sessionId: string): Promise<SessionView | undefined> {
     const idHash = sha256(sessionId);
-    const found = this.store.sessionByHash(idHash);
+    const found = await this.store.sessionByHash(idHash);
     if (!found) return undefined;
     const { session, user } = found;
     const now = this.now();
     if (now >= session.expiresAt || now - session.lastSeenAt >= this.idleMs || user.disabledAt !== null) {
-      this.store.deleteSession(idHash);
+      await this.store.deleteSession(idHash);
       this.endSessions([idHash]);
       return undefined;
     }
     if (now - session.lastSeenAt >= this.touchResolutionMs) {
-      this.store.touchSession(idHash, now);
+      await this.store.touchSession(idHash, now);
       session.lastSeenAt = now;
     }
     return this.view(session, user);
   }
 
   /** Ends the session a cookie value names, if any (a new login replaces the browser's old one). */
-  logoutCookie(sessionId: string): boolean {
+  logoutCookie(sessionId: string): Promise<boolean> {
     return this.logout(sha256(sessionId));
   }
 
   /** Ends one session (logout). */
-  logout(idHash: string): boolean {
-    const gone = this.store.deleteSession(idHash);
+  async logout(idHash: string): Promise<boolean> {
+    const gone = await this.store.deleteSession(idHash);
     if (gone) this.endSessions([idHash]);
     return gone;
   }
@@ -233,14 +233,14 @@ export class UserService {
    * sessions end; this one stays.
    */
   async changeOwnPassword(session: SessionView, current: string, next: string): Promise<'changed' | 'wrong_password'> {
-    const user = this.store.userById(session.user.id);
+    const user = await this.store.userById(session.user.id);
     if (!user) return 'wrong_password';
     const problem = passwordProblem(next);
     if (problem) throw new UserError('bad_request', problem);
     const { ok } = await this.kdf.run(() => verifyPassword(current, user.passwordHash, this.scrypt));
     if (!ok) return 'wrong_password';
-    this.store.updateUser(user.id, { passwordHash: await hashPassword(next, this.scrypt) });
-    this.endSessions(this.store.deleteSessionsOf(user.id, session.idHash));
+    await this.store.updateUser(user.id, { passwordHash: await hashPassword(next, this.scrypt) });
+    this.endSessions(await this.store.deleteSessionsOf(user.id, session.idHash));
     return 'changed';
   }
 
@@ -258,17 +258,18 @@ export class UserService {
    * Among socket keys of open WebSockets, those whose session has ended: deleted (possibly by the
    * CLI in another process), expired, or its user disabled.
    */
-  endedAmong(socketKeys: readonly string[]): string[] {
+  async endedAmong(socketKeys: readonly string[]): Promise<string[]> {
     const now = this.now();
-    return socketKeys.filter((key) => {
-      const found = this.store.sessionByHash(key.slice(SOCKET_KEY_PREFIX.length));
-      if (!found) return true;
-      return now >= found.session.expiresAt || now - found.session.lastSeenAt >= this.idleMs || found.user.disabledAt !== null;
-    });
+    const ended: string[] = [];
+    for (const key of socketKeys) {
+      const found = await this.store.sessionByHash(key.slice(SOCKET_KEY_PREFIX.length));
+      if (!found || now >= found.session.expiresAt || now - found.session.lastSeenAt >= this.idleMs || found.user.disabledAt !== null) ended.push(key);
+    }
+    return ended;
   }
 
   /** Deletes expired sessions; returns how many. */
-  sweepExpired(): number {
+  sweepExpired(): Promise<number> {
     const now = this.now();
     return this.store.deleteExpiredSessions(now, now - this.idleMs);
   }

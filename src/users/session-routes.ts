@@ -29,7 +29,7 @@ export interface SessionRoutesOptions {
   registry: Registry;
   logger: FastifyBaseLogger;
   /** Records each login attempt (the audit log). */
-  onLoginAttempt?: (attempt: LoginAttempt) => void;
+  onLoginAttempt?: (attempt: LoginAttempt) => void | Promise<unknown>;
 }
 
 export const sessionAnswer = z.object({
@@ -57,9 +57,9 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
   for (const outcome of ['success', 'invalid_credentials', 'rate_limited', 'busy']) logins.inc({ outcome }, 0);
   const secure = (req: FastifyRequest) => req.protocol === 'https';
   const current = (req: FastifyRequest) => req.consoleSession as (SessionIdentity & SessionView) | undefined;
-  const record = (attempt: LoginAttempt) => {
+  const record = async (attempt: LoginAttempt) => {
     try {
-      opts.onLoginAttempt?.(attempt);
+      await opts.onLoginAttempt?.(attempt);
     } catch (err) {
       logger.error({ err }, 'could not record a login attempt in the audit log');
     }
@@ -92,7 +92,7 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
       if (limited.retryAfterSeconds > 0) {
         logins.inc({ outcome: 'rate_limited' });
         logger.warn({ username: shownName(username), source, limit: limited.limit, retryAfterSeconds: limited.retryAfterSeconds }, 'console login refused: too many failures');
-        record({ username: shownName(username), userId: null, role: null, source, outcome: 'rate_limited', status: 429 });
+        await record({ username: shownName(username), userId: null, role: null, source, outcome: 'rate_limited', status: 429 });
         return tooMany(reply, limited.retryAfterSeconds);
       }
       let result;
@@ -108,18 +108,18 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
         limiter.failed(source, username);
         logins.inc({ outcome: 'invalid_credentials' });
         logger.info({ username: shownName(username), source, reason: result.reason }, 'console login failed');
-        const known = result.reason === 'unknown_user' ? undefined : users.byName(username);
-        record({ username: shownName(username), userId: known?.id ?? null, role: known?.role ?? null, source, outcome: 'invalid_credentials', status: 401 });
+        const known = result.reason === 'unknown_user' ? undefined : await users.byName(username);
+        await record({ username: shownName(username), userId: known?.id ?? null, role: known?.role ?? null, source, outcome: 'invalid_credentials', status: 401 });
         return reply.code(401).send({ error: 'invalid_credentials', message: 'wrong username or password' });
       }
       limiter.succeeded(username);
       // The cookie this browser held is about to be replaced: its session would only linger.
       const previous = readCookie(req.headers.cookie, SESSION_COOKIE);
-      if (previous) users.logoutCookie(previous);
+      if (previous) await users.logoutCookie(previous);
       logins.inc({ outcome: 'success' });
       const s = result.session;
       logger.info({ username: s.user.username, source }, 'console login');
-      record({ username: s.user.username, userId: s.user.id, role: s.user.role, source, outcome: 'success', status: 200 });
+      await record({ username: s.user.username, userId: s.user.id, role: s.user.role, source, outcome: 'success', status: 200 });
       reply.header('set-cookie', sessionCookie(SESSION_COOKIE, result.sessionId, { maxAgeSeconds: users.maxAgeMs / 1000, secure: secure(req) }));
       return sessionBody(s);
     },
@@ -142,7 +142,7 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
     },
     async (req, reply) => {
       const s = current(req)!;
-      users.logout(s.idHash);
+      await users.logout(s.idHash);
       logger.info({ username: s.user.username, source: req.ip }, 'console logout');
       reply.header('set-cookie', sessionCookie(SESSION_COOKIE, '', { maxAgeSeconds: 0, secure: secure(req) }));
       return reply.code(204).send(null);

@@ -1,7 +1,7 @@
 // Users and sessions in SQLite (tables users and user_sessions, migration drizzle/0010_users.sql).
 import type { Role } from '../api/index.js';
 import type { DatabaseHandle } from '../db/index.js';
-import type { SessionRecord, UserChanges, UserRecord, UserStore } from './store.js';
+import { UsernameTakenError, type SessionRecord, type UserChanges, type UserRecord, type UserStore } from './store.js';
 
 interface UserRow {
   id: string;
@@ -70,47 +70,52 @@ export class SqliteUserStore implements UserStore {
     };
   }
 
-  insertUser(u: UserRecord): void {
-    this.stmt.insertUser.run(u.id, u.username, u.role, u.passwordHash, u.createdAt, u.disabledAt, u.lastLoginAt);
+  async insertUser(u: UserRecord): Promise<void> {
+    try {
+      this.stmt.insertUser.run(u.id, u.username, u.role, u.passwordHash, u.createdAt, u.disabledAt, u.lastLoginAt);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new UsernameTakenError(`a user named ${u.username} exists`);
+      throw err;
+    }
   }
 
-  userByName(username: string): UserRecord | undefined {
+  async userByName(username: string): Promise<UserRecord | undefined> {
     const r = this.stmt.byName.get(username);
     return r && user(r);
   }
 
-  userById(id: string): UserRecord | undefined {
+  async userById(id: string): Promise<UserRecord | undefined> {
     const r = this.stmt.byId.get(id);
     return r && user(r);
   }
 
-  listUsers(): UserRecord[] {
+  async listUsers(): Promise<UserRecord[]> {
     return this.stmt.list.all().map(user);
   }
 
-  updateUser(id: string, changes: UserChanges): boolean {
+  async updateUser(id: string, changes: UserChanges): Promise<boolean> {
     const sets: string[] = [];
     const params: (string | number | null)[] = [];
     if (changes.role !== undefined) sets.push('role = ?'), params.push(changes.role);
     if (changes.passwordHash !== undefined) sets.push('password_hash = ?'), params.push(changes.passwordHash);
     if (changes.disabledAt !== undefined) sets.push('disabled_at = ?'), params.push(changes.disabledAt);
-    if (sets.length === 0) return this.userById(id) !== undefined;
+    if (sets.length === 0) return (await this.userById(id)) !== undefined;
     return this.sqlite.prepare(`UPDATE users SET ${sets.join(', ')} WHERE id = ?`).run(...params, id).changes > 0;
   }
 
-  deleteUser(id: string): boolean {
+  async deleteUser(id: string): Promise<boolean> {
     return this.stmt.deleteUser.run(id).changes > 0;
   }
 
-  setLastLogin(id: string, at: number): void {
+  async setLastLogin(id: string, at: number): Promise<void> {
     this.stmt.lastLogin.run(at, id);
   }
 
-  insertSession(s: SessionRecord): void {
+  async insertSession(s: SessionRecord): Promise<void> {
     this.stmt.insertSession.run(s.idHash, s.userId, s.csrfToken, s.createdAt, s.lastSeenAt, s.expiresAt, s.source);
   }
 
-  sessionByHash(idHash: string): { session: SessionRecord; user: UserRecord } | undefined {
+  async sessionByHash(idHash: string): Promise<{ session: SessionRecord; user: UserRecord } | undefined> {
     const r = this.stmt.sessionByHash.get(idHash);
     if (!r) return undefined;
     return {
@@ -119,16 +124,16 @@ export class SqliteUserStore implements UserStore {
     };
   }
 
-  touchSession(idHash: string, at: number): void {
+  async touchSession(idHash: string, at: number): Promise<void> {
     this.stmt.touch.run(at, idHash);
   }
 
-  deleteSession(idHash: string): boolean {
+  async deleteSession(idHash: string): Promise<boolean> {
     return this.stmt.deleteSession.run(idHash).changes > 0;
   }
 
-  deleteSessionsOf(userId: string, keep?: string): string[] {
-    const gone = this.sessionsOf(userId).filter((h) => h !== keep);
+  async deleteSessionsOf(userId: string, keep?: string): Promise<string[]> {
+    const gone = (await this.sessionsOf(userId)).filter((h) => h !== keep);
     const tx = this.sqlite.transaction(() => {
       for (const h of gone) this.stmt.deleteSession.run(h);
     });
@@ -136,15 +141,15 @@ export class SqliteUserStore implements UserStore {
     return gone;
   }
 
-  sessionsOf(userId: string): string[] {
+  async sessionsOf(userId: string): Promise<string[]> {
     return this.stmt.sessionsOf.all(userId).map((r) => r.id_hash);
   }
 
-  existingSessions(idHashes: readonly string[]): Set<string> {
+  async existingSessions(idHashes: readonly string[]): Promise<Set<string>> {
     return new Set(idHashes.filter((h) => this.stmt.sessionExists.get(h) !== undefined));
   }
 
-  deleteExpiredSessions(now: number, idleCutoff: number): number {
+  async deleteExpiredSessions(now: number, idleCutoff: number): Promise<number> {
     return this.stmt.deleteExpired.run(now, idleCutoff).changes;
   }
 }

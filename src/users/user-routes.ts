@@ -30,7 +30,7 @@ export const userRoutes: FastifyPluginAsync<{ users: UserService }> = async (app
   r.get(
     '/users',
     { schema: { tags, summary: 'List console users (never their password hashes)', response: { 200: z.array(userSchema) } }, config: { role: 'admin' } },
-    async () => users.list().map(view),
+    async () => (await users.list()).map(view),
   );
   r.post(
     '/users',
@@ -86,7 +86,7 @@ export const userRoutes: FastifyPluginAsync<{ users: UserService }> = async (app
       config: { role: 'admin' },
     },
     async (req, reply) => {
-      if (!users.delete(req.params.id)) throw new ApiError(404, 'not_found', `no user ${req.params.id}`);
+      if (!(await users.delete(req.params.id))) throw new ApiError(404, 'not_found', `no user ${req.params.id}`);
       return reply.code(204).send(null);
     },
   );

@@ -190,6 +190,19 @@ describe('config wiring into the composed core', () => {
   });
 });
 
+describe('DATABASE_URL', () => {
+  it('is refused at startup with a clear line (no domain runs on PostgreSQL yet), before anything starts', async () => {
+    const dir = tempDir('apiary-pgurl-');
+    try {
+      const config = loadConfig(['--api-port', '0', '--api-host', '127.0.0.1'], { APIARY_DATA_DIR: dir.path, LOG_LEVEL: 'silent', DATABASE_URL: 'postgres://u:pw@127.0.0.1:1/apiary' });
+      await assert.rejects(buildCore(config), (e: Error) => /DATABASE_URL \/ --database-url is set, but apiary serve cannot run on PostgreSQL yet/.test(e.message) && !e.message.includes('pw@'));
+      assert.ok(!existsSync(join(dir.path, 'apiary.sqlite')), 'nothing was opened');
+    } finally {
+      dir.cleanup();
+    }
+  });
+});
+
 describe('REDIS_SERVER_BIN and the data dir', () => {
   it('without REDIS_URL the core starts REDIS_SERVER_BIN under <data-dir>/redis, and says clearly when it cannot', async () => {
     const dir = tempDir('apiary-nobin-');

@@ -158,8 +158,8 @@ describe('audit log on the core', () => {
   it('retention deletes entries older than AUDIT_RETENTION_DAYS and keeps the rest', async () => {
     const store = t.core.audit.store;
     const now = Date.now();
-    const old = store.append({ at: now - 366 * 86_400_000, actorId: 'x', actorName: 'old-actor', actorRole: 'admin', actorKind: 'token', source: '10.0.0.1', action: 'tokens.create', method: 'POST', route: '/api/v1/tokens', target: 't', status: 201, changes: null });
-    const recent = store.append({ at: now - 364 * 86_400_000, actorId: 'x', actorName: 'recent-actor', actorRole: 'admin', actorKind: 'token', source: '10.0.0.1', action: 'tokens.create', method: 'POST', route: '/api/v1/tokens', target: 't', status: 201, changes: null });
+    const old = await store.append({ at: now - 366 * 86_400_000, actorId: 'x', actorName: 'old-actor', actorRole: 'admin', actorKind: 'token', source: '10.0.0.1', action: 'tokens.create', method: 'POST', route: '/api/v1/tokens', target: 't', status: 201, changes: null });
+    const recent = await store.append({ at: now - 364 * 86_400_000, actorId: 'x', actorName: 'recent-actor', actorRole: 'admin', actorKind: 'token', source: '10.0.0.1', action: 'tokens.create', method: 'POST', route: '/api/v1/tokens', target: 't', status: 201, changes: null });
     const before = (await entries('?limit=500')).entries.length;
     const deleted = await t.core.audit.retention.sweep(now);
     assert.equal(deleted, 1);

@@ -26,7 +26,7 @@ describe('audit of CLI changes', () => {
 
     const database = openDatabase(db);
     try {
-      const entries = new SqliteAuditStore(database).list({ limit: 100 }).reverse();
+      const entries = (await new SqliteAuditStore(database).list({ limit: 100 })).reverse();
       assert.deepEqual(
         entries.map((e) => [e.action, e.target, e.status]),
         [

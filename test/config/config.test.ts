@@ -45,6 +45,16 @@ describe('config', () => {
     assert.equal(c.sessionMaxHours, 1);
     assert.deepEqual(loadConfig([], { TRUST_PROXY: '192.0.2.1, fd00::/8' }).trustProxy, ['192.0.2.1', 'fd00::/8']);
   });
+  it('DATABASE_URL: postgres:// or postgresql:// with a host, hidden when described; unset = the SQLite file', () => {
+    assert.equal(loadConfig([], {}).databaseUrl, undefined);
+    assert.equal(loadConfig([], { DATABASE_URL: 'postgres://u:secretpw@db:5432/apiary' }).databaseUrl, 'postgres://u:secretpw@db:5432/apiary');
+    assert.equal(loadConfig(['--database-url', 'postgresql://u@127.0.0.1/apiary'], {}).databaseUrl, 'postgresql://u@127.0.0.1/apiary');
+    for (const bad of ['mysql://u@db/apiary', 'db:5432/apiary', 'postgres:///apiary', 'not a url']) {
+      assert.throws(() => loadConfig([], { DATABASE_URL: bad }), (e: Error) => e instanceof ConfigError && /DATABASE_URL/.test(e.message) && !e.message.includes(bad), bad);
+    }
+    const shown = JSON.stringify(describeConfig(loadConfig([], { DATABASE_URL: 'postgres://u:secretpw@db/apiary' })));
+    assert.ok(!shown.includes('secretpw') && shown.includes('"databaseUrl":"(set)"'));
+  });
   it('describeConfig hides secrets; help lists every option', () => {
     const c = loadConfig([], { REDIS_URL: 'redis://:pw@127.0.0.1:6380', APIARY_ADMIN_TOKEN: 'x'.repeat(32) });
     const shown = JSON.stringify(describeConfig(c));

@@ -1,0 +1,75 @@
+// The write side of events on PostgreSQL (issue 15, first step): batches go into the day-partitioned
+// events table (drizzle/pg/0001_events_partitioned.sql) as ONE multi-row INSERT over unnest()
+// arrays — seven parameters whatever the batch size, one statement (atomic without BEGIN/COMMIT
+// round trips). Retention drops whole day partitions (src/db/pg-partitions.ts).
+//
+// Not yet the EventStore of store.ts: list/get/stats, batch hooks (analytics ingest) and the
+// row-count limit (EVENT_MAX_ROWS) have no PostgreSQL version yet, so the event service cannot use it.
+import { EventPartitions, dayOf, type EventPartitionsOptions, type PgDatabaseHandle } from '../db/index.js';
+import type { NewEvent } from './store.js';
+
+const INSERT = `INSERT INTO events (id, node_name, pot_id, pot_type, event_type, timestamp, data, received_at)
+  SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[])`;
+/** SQLSTATE "no partition of relation found for row": a partition another instance dropped. */
+const NO_PARTITION = '23514';
+
+export class PgEventWriter {
+  readonly partitions: EventPartitions;
+  /** Appends run one after another: batches commit in the order append() was called. */
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly database: PgDatabaseHandle,
+    opts: EventPartitionsOptions = {},
+  ) {
+    this.partitions = new EventPartitions(database.pool, opts);
+  }
+
+  /** Appends a batch atomically; resolves with the ids in batch order once committed. */
+  append(batch: readonly NewEvent[]): Promise<number[]> {
+    const run = this.tail.then(() => this.insert(batch));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Drops the day partitions wholly older than `receivedBefore`; resolves with how many. */
+  async dropBefore(receivedBefore: number): Promise<number> {
+    return (await this.partitions.dropBefore(receivedBefore)).length;
+  }
+
+  /** Waits for appends in flight (the pool belongs to the caller's database handle). */
+  async close(): Promise<void> {
+    await this.tail;
+  }
+
+  private async insert(batch: readonly NewEvent[]): Promise<number[]> {
+    if (batch.length === 0) return [];
+    await this.partitions.ensureDays(batch.map((e) => dayOf(e.receivedAt)));
+    const pool = this.database.pool;
+    // Ids are taken first and given in batch order: the order INSERT ... RETURNING reports rows
+    // in is not defined, and callers need the id of each event.
+    const { rows } = await pool.query<{ id: number }>("SELECT nextval('events_id_seq') AS id FROM generate_series(1, $1)", [batch.length]);
+    const ids = rows.map((r) => r.id).sort((a, b) => a - b);
+    const columns = [ids, [] as string[], [] as string[], [] as string[], [] as string[], [] as number[], [] as string[], [] as number[]] as const;
+    for (const e of batch) {
+      columns[1].push(e.node);
+      columns[2].push(e.potId);
+      columns[3].push(e.potType);
+      columns[4].push(e.eventType);
+      columns[5].push(e.timestamp);
+      columns[6].push(e.dataJson);
+      columns[7].push(e.receivedAt);
+    }
+    try {
+      await pool.query(INSERT, columns as unknown as unknown[]);
+    } catch (err) {
+      if ((err as { code?: string }).code !== NO_PARTITION) throw err;
+      // The partition cache was stale (another instance's retention dropped a day this batch
+      // still has, i.e. a very late event): forget it, create the days again, retry once.
+      this.partitions.forget(batch.map((e) => dayOf(e.receivedAt)));
+      await this.partitions.ensureDays(batch.map((e) => dayOf(e.receivedAt)));
+      await pool.query(INSERT, columns as unknown as unknown[]);
+    }
+    return ids;
+  }
+}

@@ -27,6 +27,7 @@ const EXPECTED: Record<string, Need> = {
   'POST /api/v1/nodes/{name}/rotate-secret': 'admin',
   'POST /api/v1/nodes/{name}/commands': 'operator',
   'POST /api/v1/commands/broadcast': 'operator',
+  'POST /api/v1/commands/check': 'operator',
   'GET /api/v1/commands': 'viewer',
   'GET /api/v1/commands/{id}': 'viewer',
   'POST /api/v1/commands/{id}/cancel': 'operator',

@@ -31,6 +31,8 @@ export interface AnalyticsSettings {
   flushMaxEvents?: number;
   /** Keys kept per dimension and day in the top-K summaries of long-window top-N (tests use tiny ones). */
   topKeysPerDay?: number;
+  /** Keys kept per dimension and hour in the top-K summaries of 24 h top-N (tests use tiny ones). */
+  topKeysPerHour?: number;
 }
 
 export const DEFAULT_FLUSH_MS = 1000;
@@ -64,7 +66,7 @@ export function createAttackIngest(settings: AnalyticsSettings = {}, ctx = creat
     if (batch.length === 0) return;
     let entry = stores.get(sqlite);
     if (entry === undefined) {
-      const store = new SqliteAttackStore(sqlite, { bruteforceMinFailures: settings.bruteforceMinFailures, topKeysPerDay: settings.topKeysPerDay });
+      const store = new SqliteAttackStore(sqlite, { bruteforceMinFailures: settings.bruteforceMinFailures, topKeysPerDay: settings.topKeysPerDay, topKeysPerHour: settings.topKeysPerHour });
       entry = { store, apply: sqlite.transaction((b: readonly StoredEvent[]) => store.write(aggregateBatch(b, ctx))) };
       stores.set(sqlite, entry);
     }
@@ -97,7 +99,7 @@ export class BufferedAttackIngest {
 
   private store(sqlite: Database.Database): AttackStore {
     let s = this.stores.get(sqlite);
-    if (s === undefined) this.stores.set(sqlite, (s = new SqliteAttackStore(sqlite, { bruteforceMinFailures: this.settings.bruteforceMinFailures, topKeysPerDay: this.settings.topKeysPerDay })));
+    if (s === undefined) this.stores.set(sqlite, (s = new SqliteAttackStore(sqlite, { bruteforceMinFailures: this.settings.bruteforceMinFailures, topKeysPerDay: this.settings.topKeysPerDay, topKeysPerHour: this.settings.topKeysPerHour })));
     return s;
   }
 

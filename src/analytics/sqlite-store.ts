@@ -5,7 +5,7 @@ import type Database from 'better-sqlite3';
 import type { BatchAggregate } from './aggregate.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS, ROLLED_DIM_IDS } from './dimensions.js';
 import { SqliteAttackQueries } from './sqlite-queries.js';
-import { DEFAULT_TOP_KEYS_PER_DAY, TopDaySummaries } from './sqlite-top-days.js';
+import { DAY_SUMMARIES, DEFAULT_TOP_KEYS_PER_DAY, DEFAULT_TOP_KEYS_PER_HOUR, HOUR_SUMMARIES, TopSummaries } from './sqlite-top-summaries.js';
 import type { AttackStore, RetentionResult } from './store.js';
 
 /** Rows per multi-row INSERT: one statement step per 64 rows instead of per row. */
@@ -139,11 +139,16 @@ class WriteStatements {
 
 export class SqliteAttackStore extends SqliteAttackQueries implements AttackStore {
   private writes: WriteStatements | undefined;
-  private readonly summaries: TopDaySummaries;
+  private readonly daySummaries: TopSummaries;
+  private readonly hourSummaries: TopSummaries;
 
-  constructor(db: Database.Database, opts: { bruteforceMinFailures?: number; cacheMiB?: number; topKeysPerDay?: number } = {}) {
+  constructor(
+    db: Database.Database,
+    opts: { bruteforceMinFailures?: number; cacheMiB?: number; topKeysPerDay?: number; topKeysPerHour?: number } = {},
+  ) {
     super(db, opts);
-    this.summaries = new TopDaySummaries(db, Math.max(1, opts.topKeysPerDay ?? DEFAULT_TOP_KEYS_PER_DAY));
+    this.daySummaries = new TopSummaries(db, DAY_SUMMARIES, Math.max(1, opts.topKeysPerDay ?? DEFAULT_TOP_KEYS_PER_DAY));
+    this.hourSummaries = new TopSummaries(db, HOUR_SUMMARIES, Math.max(1, opts.topKeysPerHour ?? DEFAULT_TOP_KEYS_PER_HOUR));
     // The rollup upserts touch pages all over several large B-trees; SQLite's default 2 MiB page
     // cache makes most of them reads from the OS. A larger cache on this connection (negative =
     // KiB) more than halves the ingest cost once the tables outgrow it.
@@ -174,7 +179,8 @@ export class SqliteAttackStore extends SqliteAttackQueries implements AttackStor
       if (inc.hour < foldedUntil) {
         const day = Math.floor(inc.hour / 24);
         s.day.run(inc.dim, day, inc.node, inc.potType, inc.key, inc.count);
-        this.summaries.late(inc.dim, day, inc.key, inc.count);
+        this.daySummaries.late(inc.dim, day, inc.key, inc.count);
+        this.hourSummaries.late(inc.dim, inc.hour, inc.key, inc.count);
       }
     }
     s.hours.flush();
@@ -186,20 +192,24 @@ export class SqliteAttackStore extends SqliteAttackQueries implements AttackStor
       s.setDayUntil.run(foldTo);
       foldedUntil = foldTo;
     }
-    this.summaries.step(foldedUntil);
+    // Hour summaries are small (one hour's rows of one dim): the new hours' are built right away, up
+    // to a time budget (a backlog, e.g. a first start on old data, is worked off over later writes).
+    this.hourSummaries.catchUp(foldedUntil, 20);
+    this.daySummaries.step(foldedUntil);
     this.writeRest(s, agg);
   }
 
   /**
-   * Builds every summary the folded days still lack, at once (the writer builds one per write);
-   * for tools and benches that fill the rollups by other means. Returns the (day, dim) count built.
+   * Builds every summary the folded buckets still lack, at once (the writer builds a few per write);
+   * for tools and benches that fill the rollups by other means. Returns the (bucket, dim) count built.
    */
-  summariseFoldedDays(): number {
+  summariseFolded(granularity: 'hour' | 'day'): number {
     const folded = this.dayRollupUntilHour();
     if (folded === null) return 0;
-    this.summaries.reset();
+    const summaries = granularity === 'hour' ? this.hourSummaries : this.daySummaries;
+    summaries.reset();
     let n = 0;
-    while (this.summaries.step(folded)) n++;
+    while (summaries.step(folded)) n++;
     return n;
   }
 
@@ -263,6 +273,8 @@ export class SqliteAttackStore extends SqliteAttackQueries implements AttackStor
       );
     }
     for (const dim of ROLLED_DIM_IDS) {
+      run('DELETE FROM attack_top_hour WHERE (dim, bucket, key) IN (SELECT dim, bucket, key FROM attack_top_hour WHERE dim = ? AND bucket < ? LIMIT ?)', dim, hour);
+      run('DELETE FROM attack_top_hour_floor WHERE (dim, bucket) IN (SELECT dim, bucket FROM attack_top_hour_floor WHERE dim = ? AND bucket < ? LIMIT ?)', dim, hour);
       run('DELETE FROM attack_top_day WHERE (dim, bucket, key) IN (SELECT dim, bucket, key FROM attack_top_day WHERE dim = ? AND bucket < ? LIMIT ?)', dim, day);
       run('DELETE FROM attack_top_day_floor WHERE (dim, bucket) IN (SELECT dim, bucket FROM attack_top_day_floor WHERE dim = ? AND bucket < ? LIMIT ?)', dim, day);
     }

@@ -77,22 +77,27 @@ export function topQuery(c: TopQueryContext, q: TopQuery): TopResult {
       if (q.potType !== undefined) (f += ' AND pot_type = ?'), params.push(q.potType);
     }
     // +column: a flattened GROUP BY on key would otherwise walk key_idx over every bucket of the dim.
-    return `SELECT +${column} AS k, count AS c FROM ${s.table} WHERE dim = ? AND bucket >= ? AND bucket < ?${f}`;
+    // s: summary rows, counted per key to know which keys every summary holds.
+    return `SELECT +${column} AS k, count AS c, ${s.summary === null ? 0 : 1} AS s FROM ${s.table} WHERE dim = ? AND bucket >= ? AND bucket < ?${f}`;
   });
   const summarised = srcs.filter((s) => s.summary !== null);
   let floor = 0;
+  // Summarised buckets with any key: a key held by all of them has its exact count in the merge.
+  let buckets = 0;
   for (const s of summarised) {
-    floor += c.prepared('floor:' + s.table, () => `SELECT coalesce(sum(floor), 0) FROM ${s.table}_floor WHERE dim = ? AND bucket >= ? AND bucket < ?`)
-      .pluck()
-      .get(dim, s.from, s.to) as number;
+    const f = c.prepared('floor:' + s.table, () =>
+      `SELECT coalesce(sum(floor), 0) AS floor, count(*) AS buckets FROM ${s.table}_floor WHERE dim = ? AND bucket >= ? AND bucket < ? AND n > 0`,
+    ).get(dim, s.from, s.to) as { floor: number; buckets: number };
+    floor += f.floor;
+    buckets += f.buckets;
   }
   const candidates = floor === 0 ? q.limit : Math.min(MAX_CANDIDATES, 2 * q.limit + 10);
   // One more than the candidates: the best merged count outside them bounds every other key.
   params.push(Math.max(q.limit, candidates) + 1);
   const shape = `top:${column}:${srcs.map((s) => s.table).join()}:${q.node !== undefined}:${q.potType !== undefined}`;
   const merged = c.prepared(shape, () =>
-    `SELECT k, sum(c) AS c FROM (${selects.join(' UNION ALL ')}) GROUP BY k ORDER BY c DESC, k LIMIT ?`,
-  ).all(...params) as { k: string; c: number }[];
+    `SELECT k, sum(c) AS c, sum(s) AS s FROM (${selects.join(' UNION ALL ')}) GROUP BY k ORDER BY c DESC, k LIMIT ?`,
+  ).all(...params) as { k: string; c: number; s: number }[];
 
   let rows: { k: string; c: number }[];
   let maxUndercount = 0;
@@ -103,7 +108,12 @@ export function topQuery(c: TopQueryContext, q: TopQuery): TopResult {
     maxUndercount = floor;
   } else {
     const outside = merged.length > candidates ? merged[candidates]!.c : 0;
-    const exact = exactCounts(c, dim, parts, merged.slice(0, candidates).map((r) => r.k));
+    // A kept key's summary count is its exact bucket count: only the buckets whose summary left a
+    // candidate out are read from the rollups, and only for the candidates missing somewhere.
+    const held = merged.slice(0, candidates);
+    const missing = missedCounts(c, dim, summarised, held.filter((r) => r.s < buckets).map((r) => r.k));
+    const exact = held.map((r) => ({ k: r.k, c: r.c + (missing.get(r.k) ?? 0) }));
+    exact.sort((a, b) => b.c - a.c || (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
     rows = exact.slice(0, q.limit);
     const last = rows.length === q.limit ? rows.at(-1)!.c : 0;
     maxUndercount = Math.max(0, outside + floor - last);
@@ -113,19 +123,50 @@ export function topQuery(c: TopQueryContext, q: TopQuery): TopResult {
   return answer(c, q, window, rows, maxUndercount === 0, maxUndercount);
 }
 
-/** Exact window counts of `keys`, best first (count, then key). */
-function exactCounts(c: TopQueryContext, dim: number, parts: ReturnType<typeof windowParts>, keys: string[]): { k: string; c: number }[] {
-  if (keys.length === 0) return [];
-  const params: unknown[] = [];
+/**
+ * Per key, the sum of its rollup counts in the summarised buckets whose summary does not hold it.
+ * Which buckets those are comes from the summaries (one seek per bucket and key); the rollup is then
+ * read over each run of such buckets through its (dim, key, bucket) index.
+ */
+function missedCounts(c: TopQueryContext, dim: number, summarised: Source[], keys: string[]): Map<string, number> {
+  const out = new Map<string, number>();
+  if (keys.length === 0) return out;
   const json = JSON.stringify(keys);
-  const selects = parts.map((p) => {
-    params.push(dim, json, p.from, p.to);
-    return `SELECT key AS k, count AS c FROM ${p.table} INDEXED BY ${p.table}_key_idx
-            WHERE dim = ? AND key IN (SELECT value FROM json_each(?)) AND bucket >= ? AND bucket < ?`;
-  });
-  return c.prepared(`top:exact:${parts.map((p) => p.table).join()}`, () =>
-    `SELECT k, sum(c) AS c FROM (${selects.join(' UNION ALL ')}) GROUP BY k ORDER BY c DESC, k`,
-  ).all(...params) as { k: string; c: number }[];
+  for (const s of summarised) {
+    const g = s.summary!;
+    const nonEmpty = c.prepared('top:buckets:' + g.table, () =>
+      `SELECT bucket FROM ${g.table}_floor WHERE dim = ? AND bucket >= ? AND bucket < ? AND n > 0 ORDER BY bucket`,
+    ).pluck().all(dim, s.from, s.to) as number[];
+    const heldRows = c.prepared('top:held:' + g.table, () =>
+      `SELECT key AS k, bucket AS b FROM ${g.table} WHERE dim = ? AND bucket >= ? AND bucket < ? AND key IN (SELECT value FROM json_each(?))`,
+    ).all(dim, s.from, s.to, json) as { k: string; b: number }[];
+    const held = new Map<string, Set<number>>();
+    for (const r of heldRows) {
+      let set = held.get(r.k);
+      if (set === undefined) held.set(r.k, (set = new Set()));
+      set.add(r.b);
+    }
+    const range = c.prepared('top:range:' + g.source, () =>
+      `SELECT coalesce(sum(count), 0) FROM ${g.source} INDEXED BY ${g.source}_key_idx WHERE dim = ? AND key = ? AND bucket >= ? AND bucket < ?`,
+    ).pluck();
+    for (const key of keys) {
+      const kept = held.get(key);
+      let sum = 0;
+      // Runs of consecutive non-empty buckets that miss the key (empty buckets between hold no rows).
+      for (let i = 0; i < nonEmpty.length; ) {
+        if (kept?.has(nonEmpty[i]!)) {
+          i++;
+          continue;
+        }
+        let j = i;
+        while (j + 1 < nonEmpty.length && !kept?.has(nonEmpty[j + 1]!)) j++;
+        sum += range.get(dim, key, nonEmpty[i]!, nonEmpty[j]! + 1) as number;
+        i = j + 1;
+      }
+      if (sum > 0) out.set(key, (out.get(key) ?? 0) + sum);
+    }
+  }
+  return out;
 }
 
 function answer(

@@ -15,7 +15,7 @@ import {
   type Dimension,
   type Tag,
 } from './dimensions.js';
-import { topQuery } from './sqlite-top-query.js';
+import { hourlyKeyCounts, topQuery } from './sqlite-top-query.js';
 import { windowParts } from './windows.js';
 import type {
   AttackerProfile,
@@ -153,6 +153,9 @@ export class SqliteAttackQueries {
       if (q.by !== undefined) {
         keys = this.top({ by: q.by, since: from * unit, until: to * unit, node: q.node, potType: q.potType, limit: q.limit }).items.map((i) => i.key);
       }
+      if (keys !== null && q.bucket === 'hour' && column === 'key' && q.node === undefined && q.potType === undefined) {
+        return this.timelineResult(q, unit, from, to, keys, hourlyKeyCounts(this, dim, from, to, keys));
+      }
       // Day buckets: folded days from the day table, the rest summed from hour rows.
       const parts: { table: string; from: number; to: number; div: number }[] = [];
       if (q.bucket === 'hour') parts.push({ table: 'attack_rollup_hour', from, to, div: 1 });
@@ -181,6 +184,10 @@ export class SqliteAttackQueries {
         : `SELECT b, k, sum(c) AS c FROM (${selects.join(' UNION ALL ')}) GROUP BY b, k ORDER BY b`;
     }
     const rows = this.prepared(shape, () => sql).all(...params) as { b: number; k: string | null; c: number }[];
+    return this.timelineResult(q, unit, from, to, keys, rows);
+  }
+
+  private timelineResult(q: TimelineQuery, unit: number, from: number, to: number, keys: string[] | null, rows: { b: number; k: string | null; c: number }[]): TimelineResult {
     const series = new Map<string | null, TimelineSeries>();
     if (keys !== null) for (const k of keys) series.set(k, { key: k, points: [] });
     for (const r of rows) {

@@ -124,49 +124,86 @@ export function topQuery(c: TopQueryContext, q: TopQuery): TopResult {
 }
 
 /**
- * Per key, the sum of its rollup counts in the summarised buckets whose summary does not hold it.
- * Which buckets those are comes from the summaries (one seek per bucket and key); the rollup is then
- * read over each run of such buckets through its (dim, key, bucket) index.
+ * What the summaries of buckets [from, to) say about `keys`: the (key, bucket) counts they hold, and
+ * per key the runs of buckets [start, end) whose summary left keys out (floor > 0) and does not
+ * hold it, the only buckets where the key's count must be read from the rollup. One summary seek
+ * per bucket and key; the rollup is then read per run through its (dim, key, bucket) index.
  */
+function summaryLookup(c: TopQueryContext, g: SummaryGranularity, dim: number, from: number, to: number, keys: string[]) {
+  const partial = c.prepared('top:partial:' + g.table, () =>
+    `SELECT bucket FROM ${g.table}_floor WHERE dim = ? AND bucket >= ? AND bucket < ? AND floor > 0 ORDER BY bucket`,
+  ).pluck().all(dim, from, to) as number[];
+  const held = c.prepared('top:held:' + g.table, () =>
+    `SELECT key AS k, bucket AS b, count AS c FROM ${g.table} WHERE dim = ? AND bucket >= ? AND bucket < ? AND key IN (SELECT value FROM json_each(?))`,
+  ).all(dim, from, to, JSON.stringify(keys)) as { k: string; b: number; c: number }[];
+  const heldBy = new Map<string, Set<number>>();
+  for (const r of held) {
+    let set = heldBy.get(r.k);
+    if (set === undefined) heldBy.set(r.k, (set = new Set()));
+    set.add(r.b);
+  }
+  const misses = new Map<string, [number, number][]>();
+  for (const key of keys) {
+    const kept = heldBy.get(key);
+    const runs: [number, number][] = [];
+    // Partial buckets that miss the key, in a row, make one run unless a bucket between them holds
+    // the key (the others between are complete summaries without it: no rows of it there).
+    const holdsBetween = (lo: number, hi: number) => {
+      if (kept !== undefined) for (const b of kept) if (b > lo && b < hi) return true;
+      return false;
+    };
+    for (let i = 0; i < partial.length; ) {
+      if (kept?.has(partial[i]!)) {
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j + 1 < partial.length && !kept?.has(partial[j + 1]!) && !holdsBetween(partial[j]!, partial[j + 1]!)) j++;
+      runs.push([partial[i]!, partial[j]! + 1]);
+      i = j + 1;
+    }
+    if (runs.length > 0) misses.set(key, runs);
+  }
+  return { held, misses };
+}
+
+/** Per key, the sum of its rollup counts in the summarised buckets whose summary does not hold it. */
 function missedCounts(c: TopQueryContext, dim: number, summarised: Source[], keys: string[]): Map<string, number> {
   const out = new Map<string, number>();
   if (keys.length === 0) return out;
-  const json = JSON.stringify(keys);
   for (const s of summarised) {
     const g = s.summary!;
-    const nonEmpty = c.prepared('top:buckets:' + g.table, () =>
-      `SELECT bucket FROM ${g.table}_floor WHERE dim = ? AND bucket >= ? AND bucket < ? AND n > 0 ORDER BY bucket`,
-    ).pluck().all(dim, s.from, s.to) as number[];
-    const heldRows = c.prepared('top:held:' + g.table, () =>
-      `SELECT key AS k, bucket AS b FROM ${g.table} WHERE dim = ? AND bucket >= ? AND bucket < ? AND key IN (SELECT value FROM json_each(?))`,
-    ).all(dim, s.from, s.to, json) as { k: string; b: number }[];
-    const held = new Map<string, Set<number>>();
-    for (const r of heldRows) {
-      let set = held.get(r.k);
-      if (set === undefined) held.set(r.k, (set = new Set()));
-      set.add(r.b);
-    }
     const range = c.prepared('top:range:' + g.source, () =>
       `SELECT coalesce(sum(count), 0) FROM ${g.source} INDEXED BY ${g.source}_key_idx WHERE dim = ? AND key = ? AND bucket >= ? AND bucket < ?`,
     ).pluck();
-    for (const key of keys) {
-      const kept = held.get(key);
+    for (const [key, runs] of summaryLookup(c, g, dim, s.from, s.to, keys).misses) {
       let sum = 0;
-      // Runs of consecutive non-empty buckets that miss the key (empty buckets between hold no rows).
-      for (let i = 0; i < nonEmpty.length; ) {
-        if (kept?.has(nonEmpty[i]!)) {
-          i++;
-          continue;
-        }
-        let j = i;
-        while (j + 1 < nonEmpty.length && !kept?.has(nonEmpty[j + 1]!)) j++;
-        sum += range.get(dim, key, nonEmpty[i]!, nonEmpty[j]! + 1) as number;
-        i = j + 1;
-      }
+      for (const [a, b] of runs) sum += range.get(dim, key, a, b) as number;
       if (sum > 0) out.set(key, (out.get(key) ?? 0) + sum);
     }
   }
   return out;
+}
+
+/**
+ * Hour-bucket counts of a few keys over hours [from, to), unfiltered: the hour summaries' counts
+ * where they hold the key (exact), the rollup elsewhere. For timelines split by a dimension.
+ */
+export function hourlyKeyCounts(c: TopQueryContext, dim: number, from: number, to: number, keys: string[]): { b: number; k: string; c: number }[] {
+  if (keys.length === 0) return [];
+  const until = Math.max(from, Math.min(to, summarisedUntil(progressOf(c, HOUR_SUMMARIES), dim)));
+  const out: { b: number; k: string; c: number }[] = [];
+  const perBucket = c.prepared('tl:keyhours', () =>
+    `SELECT bucket AS b, key AS k, sum(count) AS c FROM attack_rollup_hour INDEXED BY attack_rollup_hour_key_idx
+     WHERE dim = ? AND key = ? AND bucket >= ? AND bucket < ? GROUP BY bucket`,
+  );
+  if (until > from) {
+    const { held, misses } = summaryLookup(c, HOUR_SUMMARIES, dim, from, until, keys);
+    out.push(...held);
+    for (const [key, runs] of misses) for (const [a, b] of runs) out.push(...(perBucket.all(dim, key, a, b) as { b: number; k: string; c: number }[]));
+  }
+  if (to > until) for (const key of keys) out.push(...(perBucket.all(dim, key, until, to) as { b: number; k: string; c: number }[]));
+  return out.sort((x, y) => x.b - y.b);
 }
 
 function answer(

@@ -15,7 +15,7 @@ import {
   type Dimension,
   type Tag,
 } from './dimensions.js';
-import { hourlyKeyCounts, topQuery } from './sqlite-top-query.js';
+import { hourlyKeyCounts, hourlyTotals, topQuery } from './sqlite-top-query.js';
 import { windowParts } from './windows.js';
 import type {
   AttackerProfile,
@@ -153,8 +153,9 @@ export class SqliteAttackQueries {
       if (q.by !== undefined) {
         keys = this.top({ by: q.by, since: from * unit, until: to * unit, node: q.node, potType: q.potType, limit: q.limit }).items.map((i) => i.key);
       }
-      if (keys !== null && q.bucket === 'hour' && column === 'key' && q.node === undefined && q.potType === undefined) {
-        return this.timelineResult(q, unit, from, to, keys, hourlyKeyCounts(this, dim, from, to, keys));
+      if (q.bucket === 'hour' && q.node === undefined && q.potType === undefined) {
+        if (keys !== null && column === 'key') return this.timelineResult(q, unit, from, to, keys, hourlyKeyCounts(this, dim, from, to, keys));
+        if (q.by === undefined) return this.timelineResult(q, unit, from, to, null, hourlyTotals(this, from, to));
       }
       // Day buckets: folded days from the day table, the rest summed from hour rows.
       const parts: { table: string; from: number; to: number; div: number }[] = [];

@@ -223,3 +223,24 @@ function answer(
   }
   return { by: q.by, since: window.since, until: window.until, exact, max_undercount: maxUndercount, items };
 }
+
+/**
+ * Events per hour over hours [from, to), unfiltered: the event_type hour summaries hold every event
+ * type of an hour (a handful, so their floor is 0) without the node column, a few rows an hour
+ * instead of one per node and pot type. Hours not summarised (or, never in practice, summarised
+ * with a floor) are summed from the rollup.
+ */
+export function hourlyTotals(c: TopQueryContext, from: number, to: number): { b: number; k: null; c: number }[] {
+  const dim = 0;
+  let until = Math.max(from, Math.min(to, summarisedUntil(progressOf(c, HOUR_SUMMARIES), dim)));
+  const partial = c.prepared('top:partial:' + HOUR_SUMMARIES.table, () =>
+    `SELECT bucket FROM ${HOUR_SUMMARIES.table}_floor WHERE dim = ? AND bucket >= ? AND bucket < ? AND floor > 0 ORDER BY bucket`,
+  ).pluck().all(dim, from, until) as number[];
+  if (partial.length > 0) until = from;
+  return c.prepared('tl:totals', () =>
+    `SELECT b, NULL AS k, sum(c) AS c FROM (
+       SELECT bucket AS b, count AS c FROM attack_top_hour WHERE dim = 0 AND bucket >= ? AND bucket < ?
+       UNION ALL SELECT bucket AS b, count AS c FROM attack_rollup_hour WHERE dim = 0 AND bucket >= ? AND bucket < ?
+     ) GROUP BY b ORDER BY b`,
+  ).all(from, until, until, to) as { b: number; k: null; c: number }[];
+}

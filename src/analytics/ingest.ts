@@ -3,7 +3,8 @@
 // Everything it needs is built from serialisable settings, so a worker can build its own.
 import { readFileSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { aggregateBatch, emptyAggregate, type AggregateContext, type BatchAggregate } from './aggregate.js';
+import { aggregateBatch, type AggregateContext } from './aggregate.js';
+import { InThreadFolder, type Folder } from './fold.js';
 import { GeoEnricher, type GeoOptions } from './geo.js';
 import { CidrList } from './ip.js';
 import type { StoredEvent } from './record.js';
@@ -84,15 +85,16 @@ export function createAttackIngest(settings: AnalyticsSettings = {}, ctx = creat
  * feeding them again.
  */
 export class BufferedAttackIngest {
-  private readonly ctx: AggregateContext;
+  private readonly folder: Folder;
   private readonly flushMs: number;
   private readonly maxEvents: number;
-  private pending: BatchAggregate = emptyAggregate();
+  private pending = 0;
   private lastFlush = performance.now();
   private readonly stores = new WeakMap<Database.Database, SqliteAttackStore>();
 
-  constructor(private readonly settings: AnalyticsSettings = {}, ctx?: AggregateContext) {
-    this.ctx = ctx ?? createAggregateContext(settings);
+  /** `folder`: where batches are folded (fold.ts); by default in this thread, with `ctx`. */
+  constructor(private readonly settings: AnalyticsSettings = {}, ctx?: AggregateContext, folder?: Folder) {
+    this.folder = folder ?? new InThreadFolder(ctx ?? createAggregateContext(settings));
     this.flushMs = Math.max(0, settings.flushMs ?? DEFAULT_FLUSH_MS);
     this.maxEvents = Math.max(1, settings.flushMaxEvents ?? DEFAULT_FLUSH_MAX_EVENTS);
   }
@@ -105,13 +107,16 @@ export class BufferedAttackIngest {
 
   /** Events folded but not yet written. */
   get pendingEvents(): number {
-    return this.pending.events;
+    return this.pending;
   }
 
   /** Folds one committed batch; writes everything pending when due. Runs in the batch's transaction. */
   onBatch(sqlite: Database.Database, batch: readonly StoredEvent[]): void {
-    if (batch.length > 0) aggregateBatch(batch, this.ctx, this.pending);
-    if (this.pending.events >= this.maxEvents || performance.now() - this.lastFlush >= this.flushMs) this.flush(sqlite);
+    if (batch.length > 0) {
+      this.folder.add(batch);
+      this.pending += batch.length;
+    }
+    if (this.pending >= this.maxEvents || performance.now() - this.lastFlush >= this.flushMs) this.flush(sqlite);
   }
 
   /**
@@ -119,9 +124,11 @@ export class BufferedAttackIngest {
    * (like a failed batch's analytics before buffering), so one bad write does not fail every later one.
    */
   flush(sqlite: Database.Database): void {
-    const agg = this.pending;
-    this.pending = emptyAggregate();
+    const had = this.pending;
+    this.pending = 0;
     this.lastFlush = performance.now();
+    if (had === 0) return;
+    const agg = this.folder.take();
     if (agg.events === 0) return;
     this.store(sqlite).write(agg);
   }

@@ -13,22 +13,40 @@ import type { StoredEvent } from './record.js';
 
 export interface Folder {
   add(batch: readonly StoredEvent[]): void;
-  /** Everything folded since the last take (the watermark included). Throws if folding failed. */
-  take(): BatchAggregate;
+  /** Asks for everything folded so far; the answer comes out of poll() (or drain()). */
+  request(): void;
+  /** Answers to earlier requests that are ready, without waiting. Throws if folding failed. */
+  poll(): BatchAggregate[];
+  /** Everything folded so far, waiting for it: the answers still due, then the rest. */
+  drain(): BatchAggregate[];
+  /** Requests not answered yet. */
+  readonly outstanding: number;
 }
 
 export class InThreadFolder implements Folder {
   private pending = emptyAggregate();
+  private ready: BatchAggregate[] = [];
+  readonly outstanding = 0;
   constructor(private readonly ctx: AggregateContext) {}
 
   add(batch: readonly StoredEvent[]): void {
     aggregateBatch(batch, this.ctx, this.pending);
   }
 
-  take(): BatchAggregate {
-    const agg = this.pending;
+  request(): void {
+    this.ready.push(this.pending);
     this.pending = emptyAggregate();
-    return agg;
+  }
+
+  poll(): BatchAggregate[] {
+    const r = this.ready;
+    this.ready = [];
+    return r;
+  }
+
+  drain(): BatchAggregate[] {
+    this.request();
+    return this.poll();
   }
 }
 
@@ -50,7 +68,7 @@ export class WorkerFolder implements Folder {
   private readonly worker: Worker;
   private readonly port: MessagePort;
   private readonly answered = new Int32Array(new SharedArrayBuffer(4));
-  private takes = 0;
+  private requested = 0;
 
   constructor(settings: AnalyticsSettings) {
     const { port1, port2 } = new MessageChannel();
@@ -81,23 +99,39 @@ export class WorkerFolder implements Folder {
     this.port.postMessage(m satisfies FoldRequest);
   }
 
-  take(): BatchAggregate {
-    const want = ++this.takes;
+  get outstanding(): number {
+    return this.requested - Atomics.load(this.answered, 0);
+  }
+
+  request(): void {
+    this.requested++;
     this.port.postMessage({ type: 'take' } satisfies FoldRequest);
+  }
+
+  poll(): BatchAggregate[] {
+    const out: BatchAggregate[] = [];
+    for (let m = receiveMessageOnPort(this.port); m !== undefined; m = receiveMessageOnPort(this.port)) {
+      const msg = m.message as { agg: BatchAggregate; errors: string[] };
+      if (msg.errors.length > 0) throw new Error(`analytics fold failed: ${msg.errors[0]}`);
+      out.push(msg.agg);
+    }
+    return out;
+  }
+
+  drain(): BatchAggregate[] {
+    this.request();
     const deadline = Date.now() + TAKE_TIMEOUT_MS;
     for (;;) {
       const got = Atomics.load(this.answered, 0);
-      if (got >= want) break;
+      if (got >= this.requested) break;
       const left = deadline - Date.now();
       if (left <= 0) {
-        this.takes = got;
+        // Forget the requests: their answers, if they ever come, are read by the next poll.
+        this.requested = got;
         throw new Error('analytics fold thread did not answer');
       }
       Atomics.wait(this.answered, 0, got, left);
     }
-    const msg = receiveMessageOnPort(this.port)?.message as { agg: BatchAggregate; errors: string[] } | undefined;
-    if (msg === undefined) throw new Error('analytics fold thread answered nothing');
-    if (msg.errors.length > 0) throw new Error(`analytics fold failed: ${msg.errors[0]}`);
-    return msg.agg;
+    return this.poll();
   }
 }

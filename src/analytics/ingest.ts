@@ -3,7 +3,7 @@
 // Everything it needs is built from serialisable settings, so a worker can build its own.
 import { readFileSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { aggregateBatch, type AggregateContext } from './aggregate.js';
+import { aggregateBatch, type AggregateContext, type BatchAggregate } from './aggregate.js';
 import { InThreadFolder, type Folder } from './fold.js';
 import { GeoEnricher, type GeoOptions } from './geo.js';
 import { CidrList } from './ip.js';
@@ -105,32 +105,45 @@ export class BufferedAttackIngest {
     return s;
   }
 
-  /** Events folded but not yet written. */
+  /** Events folded (or being folded) but not yet written. */
   get pendingEvents(): number {
-    return this.pending;
+    return this.pending + this.folder.outstanding;
   }
 
-  /** Folds one committed batch; writes everything pending when due. Runs in the batch's transaction. */
+  /**
+   * Folds one committed batch. When due, asks the folder for what it folded, and writes what an
+   * earlier ask returned: with the fold thread, the answer is written by a later batch (or the
+   * idle flush), so the writer never waits for the fold. Runs in the batch's transaction.
+   */
   onBatch(sqlite: Database.Database, batch: readonly StoredEvent[]): void {
     if (batch.length > 0) {
       this.folder.add(batch);
       this.pending += batch.length;
     }
-    if (this.pending >= this.maxEvents || performance.now() - this.lastFlush >= this.flushMs) this.flush(sqlite);
+    if (this.flushMs === 0) return this.flush(sqlite);
+    if (this.pending > 0 && (this.pending >= this.maxEvents || performance.now() - this.lastFlush >= this.flushMs)) {
+      this.folder.request();
+      this.pending = 0;
+      this.lastFlush = performance.now();
+    }
+    this.write(sqlite, this.folder.poll());
   }
 
   /**
-   * Writes what is pending, in the caller's transaction. On failure what was pending is dropped
-   * (like a failed batch's analytics before buffering), so one bad write does not fail every later one.
+   * Writes everything pending, waiting for the fold, in the caller's transaction. On failure what
+   * was pending is dropped (like a failed batch's analytics before buffering), so one bad write does
+   * not fail every later one.
    */
   flush(sqlite: Database.Database): void {
-    const had = this.pending;
+    const had = this.pendingEvents;
     this.pending = 0;
     this.lastFlush = performance.now();
     if (had === 0) return;
-    const agg = this.folder.take();
-    if (agg.events === 0) return;
-    this.store(sqlite).write(agg);
+    this.write(sqlite, this.folder.drain());
+  }
+
+  private write(sqlite: Database.Database, aggs: BatchAggregate[]): void {
+    for (const agg of aggs) if (agg.events > 0) this.store(sqlite).write(agg);
   }
 
   /**

@@ -1,14 +1,18 @@
 // Attack analytics: ingest cost and query latency at fleet scale.
 //
 //  1. Ingest: gateway-shaped cowrie events through the real events service (normalise, JSON, batch
-//     INSERT) with the analytics ingest in the same transaction (record, geo/ASN lookup, rollups,
-//     attackers, sessions), against the same service without it. Prints events/s and CPU µs/event.
+//     INSERT) with the analytics ingest (its fold thread: record, geo/ASN lookup, counters; the
+//     writer: rollups, attackers, sessions), against the same service without it, in one burst.
+//     Prints events/s and CPU µs/event (all threads). bench/events.ts measures a steady rate.
 //  2. Scale: `--events` (default 10M) synthetic events over 30 days from ~200k public addresses
 //     (Zipf-like), the first day folded by the real code, the rest generated from it with SQL
 //     (the events rows themselves are not needed by any analytics query and are not written). Batches
 //     of --fold-batch events (default 20 000): the rollups come out the same whatever the batch size,
 //     larger batches just fill them faster; the writer-sized cost is what step 1 measures.
-//  3. Queries: p50/p99 of every analytics query for a 24 h and a 30 d window, random end times.
+//     Hour and day top-K summaries are then built for every folded hour and day (a dataset kept
+//     from before hour summaries gets them on its next run).
+//  3. Queries: p50/p99 of every analytics query for a 24 h and a 30 d window, random end times,
+//     after one untimed run of each.
 //  4. Disk: analytics bytes per million events (dbstat).
 //
 //   node --import tsx bench/analytics.ts [--events 10000000] [--ingest 200000 (0: skip)] [--iterations 30]

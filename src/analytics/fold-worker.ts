@@ -10,8 +10,20 @@ import { createAggregateContext, type AnalyticsSettings } from './ingest.js';
 import type { StoredEvent } from './record.js';
 import { toWire, type FoldRequest } from './fold.js';
 
-const { settings, port, signal } = workerData as { settings: AnalyticsSettings; port: MessagePort; signal: SharedArrayBuffer };
-const ctx = createAggregateContext(settings);
+const { settings, port, signal, ready } = workerData as { settings: AnalyticsSettings; port: MessagePort; signal: SharedArrayBuffer; ready: SharedArrayBuffer };
+let ctx: ReturnType<typeof createAggregateContext>;
+try {
+  ctx = createAggregateContext(settings);
+} catch (err) {
+  // The writer, waiting in its hook's init, fails the hook with this.
+  port.postMessage({ startError: err instanceof Error ? err.message : String(err) });
+  Atomics.store(new Int32Array(ready), 0, 2);
+  Atomics.notify(new Int32Array(ready), 0);
+  process.exit(1);
+}
+// The geo databases are loaded: the writer, waiting in its hook's init, goes on.
+Atomics.store(new Int32Array(ready), 0, 1);
+Atomics.notify(new Int32Array(ready), 0);
 const answered = new Int32Array(signal);
 let pending = emptyAggregate();
 /** Folding errors since the last take, reported with it (the writer counts them as hook failures). */

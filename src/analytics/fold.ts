@@ -68,18 +68,29 @@ export class WorkerFolder implements Folder {
   private readonly worker: Worker;
   private readonly port: MessagePort;
   private readonly answered = new Int32Array(new SharedArrayBuffer(4));
+  private readonly ready = new Int32Array(new SharedArrayBuffer(4));
   private requested = 0;
 
   constructor(settings: AnalyticsSettings) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.worker = spawnModuleWorker(moduleBeside(import.meta.url, 'fold-worker'), {
-      workerData: { settings, port: port2, signal: this.answered.buffer },
+      workerData: { settings, port: port2, signal: this.answered.buffer, ready: this.ready.buffer },
       transferList: [port2],
     });
+    // A fold thread that dies is noticed by the next drain() (it times out and the hook fails); its
+    // error must not take the writer thread down with it.
+    this.worker.on('error', () => undefined);
     // Ends with the writer thread; never keeps it alive.
     this.worker.unref();
     this.port.unref();
+    // Started before the writer takes batches, like an in-thread fold: its geo databases are loaded
+    // (and their memory taken) at start, not under the first batches.
+    if (Atomics.wait(this.ready, 0, 0, TAKE_TIMEOUT_MS) === 'timed-out') throw new Error('analytics fold thread did not start');
+    if (Atomics.load(this.ready, 0) !== 1) {
+      const m = receiveMessageOnPort(this.port)?.message as { startError?: string } | undefined;
+      throw new Error(`analytics fold thread failed to start: ${m?.startError ?? 'unknown error'}`);
+    }
   }
 
   add(batch: readonly StoredEvent[]): void {

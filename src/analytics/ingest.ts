@@ -3,7 +3,8 @@
 // Everything it needs is built from serialisable settings, so a worker can build its own.
 import { readFileSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { aggregateBatch, emptyAggregate, type AggregateContext, type BatchAggregate } from './aggregate.js';
+import { aggregateBatch, type AggregateContext, type BatchAggregate } from './aggregate.js';
+import { InThreadFolder, type Folder } from './fold.js';
 import { GeoEnricher, type GeoOptions } from './geo.js';
 import { CidrList } from './ip.js';
 import type { StoredEvent } from './record.js';
@@ -31,6 +32,8 @@ export interface AnalyticsSettings {
   flushMaxEvents?: number;
   /** Keys kept per dimension and day in the top-K summaries of long-window top-N (tests use tiny ones). */
   topKeysPerDay?: number;
+  /** Keys kept per dimension and hour in the top-K summaries of 24 h top-N (tests use tiny ones). */
+  topKeysPerHour?: number;
 }
 
 export const DEFAULT_FLUSH_MS = 1000;
@@ -64,7 +67,7 @@ export function createAttackIngest(settings: AnalyticsSettings = {}, ctx = creat
     if (batch.length === 0) return;
     let entry = stores.get(sqlite);
     if (entry === undefined) {
-      const store = new SqliteAttackStore(sqlite, { bruteforceMinFailures: settings.bruteforceMinFailures, topKeysPerDay: settings.topKeysPerDay });
+      const store = new SqliteAttackStore(sqlite, { bruteforceMinFailures: settings.bruteforceMinFailures, topKeysPerDay: settings.topKeysPerDay, topKeysPerHour: settings.topKeysPerHour });
       entry = { store, apply: sqlite.transaction((b: readonly StoredEvent[]) => store.write(aggregateBatch(b, ctx))) };
       stores.set(sqlite, entry);
     }
@@ -82,46 +85,65 @@ export function createAttackIngest(settings: AnalyticsSettings = {}, ctx = creat
  * feeding them again.
  */
 export class BufferedAttackIngest {
-  private readonly ctx: AggregateContext;
+  private readonly folder: Folder;
   private readonly flushMs: number;
   private readonly maxEvents: number;
-  private pending: BatchAggregate = emptyAggregate();
+  private pending = 0;
   private lastFlush = performance.now();
   private readonly stores = new WeakMap<Database.Database, SqliteAttackStore>();
 
-  constructor(private readonly settings: AnalyticsSettings = {}, ctx?: AggregateContext) {
-    this.ctx = ctx ?? createAggregateContext(settings);
+  /** `folder`: where batches are folded (fold.ts); by default in this thread, with `ctx`. */
+  constructor(private readonly settings: AnalyticsSettings = {}, ctx?: AggregateContext, folder?: Folder) {
+    this.folder = folder ?? new InThreadFolder(ctx ?? createAggregateContext(settings));
     this.flushMs = Math.max(0, settings.flushMs ?? DEFAULT_FLUSH_MS);
     this.maxEvents = Math.max(1, settings.flushMaxEvents ?? DEFAULT_FLUSH_MAX_EVENTS);
   }
 
   private store(sqlite: Database.Database): AttackStore {
     let s = this.stores.get(sqlite);
-    if (s === undefined) this.stores.set(sqlite, (s = new SqliteAttackStore(sqlite, { bruteforceMinFailures: this.settings.bruteforceMinFailures, topKeysPerDay: this.settings.topKeysPerDay })));
+    if (s === undefined) this.stores.set(sqlite, (s = new SqliteAttackStore(sqlite, { bruteforceMinFailures: this.settings.bruteforceMinFailures, topKeysPerDay: this.settings.topKeysPerDay, topKeysPerHour: this.settings.topKeysPerHour })));
     return s;
   }
 
-  /** Events folded but not yet written. */
+  /** Events folded (or being folded) but not yet written. */
   get pendingEvents(): number {
-    return this.pending.events;
-  }
-
-  /** Folds one committed batch; writes everything pending when due. Runs in the batch's transaction. */
-  onBatch(sqlite: Database.Database, batch: readonly StoredEvent[]): void {
-    if (batch.length > 0) aggregateBatch(batch, this.ctx, this.pending);
-    if (this.pending.events >= this.maxEvents || performance.now() - this.lastFlush >= this.flushMs) this.flush(sqlite);
+    return this.pending + this.folder.outstanding;
   }
 
   /**
-   * Writes what is pending, in the caller's transaction. On failure what was pending is dropped
-   * (like a failed batch's analytics before buffering), so one bad write does not fail every later one.
+   * Folds one committed batch. When due, asks the folder for what it folded, and writes what an
+   * earlier ask returned: with the fold thread, the answer is written by a later batch (or the
+   * idle flush), so the writer never waits for the fold. Runs in the batch's transaction.
+   */
+  onBatch(sqlite: Database.Database, batch: readonly StoredEvent[]): void {
+    if (batch.length > 0) {
+      this.folder.add(batch);
+      this.pending += batch.length;
+    }
+    if (this.flushMs === 0) return this.flush(sqlite);
+    if (this.pending > 0 && (this.pending >= this.maxEvents || performance.now() - this.lastFlush >= this.flushMs)) {
+      this.folder.request();
+      this.pending = 0;
+      this.lastFlush = performance.now();
+    }
+    this.write(sqlite, this.folder.poll());
+  }
+
+  /**
+   * Writes everything pending, waiting for the fold, in the caller's transaction. On failure what
+   * was pending is dropped (like a failed batch's analytics before buffering), so one bad write does
+   * not fail every later one.
    */
   flush(sqlite: Database.Database): void {
-    const agg = this.pending;
-    this.pending = emptyAggregate();
+    const had = this.pendingEvents;
+    this.pending = 0;
     this.lastFlush = performance.now();
-    if (agg.events === 0) return;
-    this.store(sqlite).write(agg);
+    if (had === 0) return;
+    this.write(sqlite, this.folder.drain());
+  }
+
+  private write(sqlite: Database.Database, aggs: BatchAggregate[]): void {
+    for (const agg of aggs) if (agg.events > 0) this.store(sqlite).write(agg);
   }
 
   /**

@@ -15,7 +15,8 @@ import {
   type Dimension,
   type Tag,
 } from './dimensions.js';
-import { SUMMARY_MIN_DAYS, TopDaySummaries } from './sqlite-top-days.js';
+import { hourlyKeyCounts, hourlyTotals, topQuery } from './sqlite-top-query.js';
+import { windowParts } from './windows.js';
 import type {
   AttackerProfile,
   FactRow,
@@ -39,30 +40,6 @@ export class AnalyticsQueryError extends Error {
 
 /** Most buckets a timeline may return per series. */
 export const MAX_TIMELINE_BUCKETS = 10_000;
-
-interface RangePart {
-  table: 'attack_rollup_hour' | 'attack_rollup_day';
-  from: number;
-  to: number;
-  unit: number;
-}
-
-/**
- * Splits [since, until) widened to hours into hour edges and whole days; day rows are used only
- * for days the ingest has folded completely (before `dayRollupUntilHour`).
- */
-export function windowParts(since: number, until: number, dayRollupUntilHour: number | null): RangePart[] {
-  const sinceH = Math.floor(since / HOUR_MS);
-  const untilH = Math.ceil(until / HOUR_MS);
-  const firstDay = Math.ceil(sinceH / 24);
-  const lastDay = Math.min(Math.floor(untilH / 24), Math.floor((dayRollupUntilHour ?? 0) / 24));
-  if (firstDay >= lastDay) return [{ table: 'attack_rollup_hour', from: sinceH, to: untilH, unit: HOUR_MS }];
-  const parts: RangePart[] = [];
-  if (sinceH < firstDay * 24) parts.push({ table: 'attack_rollup_hour', from: sinceH, to: firstDay * 24, unit: HOUR_MS });
-  parts.push({ table: 'attack_rollup_day', from: firstDay, to: lastDay, unit: DAY_MS });
-  if (lastDay * 24 < untilH) parts.push({ table: 'attack_rollup_hour', from: lastDay * 24, to: untilH, unit: HOUR_MS });
-  return parts;
-}
 
 interface SessionDbRow extends Omit<SessionRow, 'closed'> {
   closed: number;
@@ -122,7 +99,7 @@ export class SqliteAttackQueries {
     this.bruteforceMin = Math.max(1, opts.bruteforceMinFailures ?? DEFAULT_BRUTEFORCE_MIN_FAILURES);
   }
 
-  protected prepared(key: string, sql: () => string): Database.Statement {
+  prepared(key: string, sql: () => string): Database.Statement {
     let s = this.statements.get(key);
     if (s === undefined) {
       s = this.db.prepare(sql());
@@ -146,63 +123,7 @@ export class SqliteAttackQueries {
 
   top(q: TopQuery): TopResult {
     if (q.until <= q.since) throw new AnalyticsQueryError('until must be after since');
-    const { dim, column } = dimensionSource(q.by);
-    const parts = windowParts(q.since, q.until, this.dayRollupUntilHour());
-    // Whole days of a long, unfiltered window come from the per-day top-K summaries where built
-    // (sqlite-top-days.ts): bounded work per day, at a stated error bound.
-    const sources: { table: string; from: number; to: number }[] = [];
-    let summarised: { from: number; to: number } | null = null;
-    for (const p of parts) {
-      const days = p.table === 'attack_rollup_day' ? p.to - p.from : 0;
-      if (days >= SUMMARY_MIN_DAYS && column === 'key' && q.node === undefined && q.potType === undefined) {
-        const until = Math.min(p.to, TopDaySummaries.summarisedUntilDay(this.topDayProgress(), dim));
-        if (until > p.from) {
-          summarised = { from: p.from, to: until };
-          sources.push({ table: 'attack_top_day', from: p.from, to: until });
-          if (until < p.to) sources.push({ table: p.table, from: until, to: p.to });
-          continue;
-        }
-      }
-      sources.push({ table: p.table, from: p.from, to: p.to });
-    }
-    const params: unknown[] = [];
-    const selects = sources.map((p) => {
-      params.push(dim, p.from, p.to);
-      const f = p.table === 'attack_top_day' ? '' : this.filterSql(q, params);
-      // +column: a flattened GROUP BY on key would otherwise walk key_idx over every bucket of the dim.
-      return `SELECT +${column} AS k, count AS c FROM ${p.table} WHERE dim = ? AND bucket >= ? AND bucket < ?${f}`;
-    });
-    params.push(q.limit);
-    const shape = `top:${column}:${sources.map((p) => p.table).join()}:${q.node !== undefined}:${q.potType !== undefined}`;
-    const rows = this.prepared(shape, () =>
-      `SELECT k, sum(c) AS c FROM (${selects.join(' UNION ALL ')}) GROUP BY k ORDER BY c DESC, k LIMIT ?`,
-    ).all(...params) as { k: string; c: number }[];
-    const items: TopItem[] = rows.map((r) => ({ key: r.k, count: r.c }));
-    if (q.by === 'asn') {
-      const org = this.prepared('asn', () => 'SELECT org FROM attack_asn WHERE asn = ?').pluck();
-      for (const it of items) it.as_org = (org.get(Number(it.key)) as string | undefined) ?? null;
-    } else if (q.by === 'credential') {
-      for (const it of items) Object.assign(it, parseCredentialKey(it.key));
-    }
-    const maxUndercount = summarised === null
-      ? 0
-      : (this.prepared('top:floor', () => 'SELECT coalesce(sum(floor), 0) FROM attack_top_day_floor WHERE dim = ? AND bucket >= ? AND bucket < ?')
-          .pluck()
-          .get(dim, summarised.from, summarised.to) as number);
-    return {
-      by: q.by,
-      since: parts[0]!.from * parts[0]!.unit,
-      until: parts.at(-1)!.to * parts.at(-1)!.unit,
-      exact: maxUndercount === 0,
-      max_undercount: maxUndercount,
-      items,
-    };
-  }
-
-  /** Per-day top-K summary progress (sqlite-top-days.ts), or null before the first. */
-  private topDayProgress(): number | null {
-    const v = this.prepared('meta:top', () => "SELECT value FROM attack_meta WHERE key = 'top_day_progress'").pluck().get() as number | undefined;
-    return v ?? null;
+    return topQuery(this, q);
   }
 
   timeline(q: TimelineQuery): TimelineResult {
@@ -232,6 +153,10 @@ export class SqliteAttackQueries {
       if (q.by !== undefined) {
         keys = this.top({ by: q.by, since: from * unit, until: to * unit, node: q.node, potType: q.potType, limit: q.limit }).items.map((i) => i.key);
       }
+      if (q.bucket === 'hour' && q.node === undefined && q.potType === undefined) {
+        if (keys !== null && column === 'key') return this.timelineResult(q, unit, from, to, keys, hourlyKeyCounts(this, dim, from, to, keys));
+        if (q.by === undefined) return this.timelineResult(q, unit, from, to, null, hourlyTotals(this, from, to));
+      }
       // Day buckets: folded days from the day table, the rest summed from hour rows.
       const parts: { table: string; from: number; to: number; div: number }[] = [];
       if (q.bucket === 'hour') parts.push({ table: 'attack_rollup_hour', from, to, div: 1 });
@@ -260,6 +185,10 @@ export class SqliteAttackQueries {
         : `SELECT b, k, sum(c) AS c FROM (${selects.join(' UNION ALL ')}) GROUP BY b, k ORDER BY b`;
     }
     const rows = this.prepared(shape, () => sql).all(...params) as { b: number; k: string | null; c: number }[];
+    return this.timelineResult(q, unit, from, to, keys, rows);
+  }
+
+  private timelineResult(q: TimelineQuery, unit: number, from: number, to: number, keys: string[] | null, rows: { b: number; k: string | null; c: number }[]): TimelineResult {
     const series = new Map<string | null, TimelineSeries>();
     if (keys !== null) for (const k of keys) series.set(k, { key: k, points: [] });
     for (const r of rows) {

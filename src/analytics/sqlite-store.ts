@@ -2,10 +2,10 @@
 // Reads are in sqlite-queries.ts. Statements are prepared lazily, so a store over a read-only
 // connection (a read worker) never prepares the writes.
 import type Database from 'better-sqlite3';
-import type { BatchAggregate } from './aggregate.js';
+import { KEY_SEPARATOR, type BatchAggregate, type SessionDelta } from './aggregate.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS, ROLLED_DIM_IDS } from './dimensions.js';
 import { SqliteAttackQueries } from './sqlite-queries.js';
-import { DEFAULT_TOP_KEYS_PER_DAY, TopDaySummaries } from './sqlite-top-days.js';
+import { DAY_SUMMARIES, DEFAULT_TOP_KEYS_PER_DAY, DEFAULT_TOP_KEYS_PER_HOUR, HOUR_SUMMARIES, TopSummaries } from './sqlite-top-summaries.js';
 import type { AttackStore, RetentionResult } from './store.js';
 
 /** Rows per multi-row INSERT: one statement step per 64 rows instead of per row. */
@@ -35,16 +35,53 @@ class MultiRow {
     const v = this.values;
     if (v.length === 0) return;
     this.values = [];
-    const rows = v.length / this.width;
+    this.statement(v.length / this.width).run(v);
+  }
+
+  /** For a tail with RETURNING: runs what is collected and returns the returned rows. */
+  flushReturning<T>(): T[] {
+    const v = this.values;
+    if (v.length === 0) return [];
+    this.values = [];
+    return this.statement(v.length / this.width).all(v) as T[];
+  }
+
+  /** Whether a row added now would run the statement first (RETURNING callers flush themselves). */
+  get full(): boolean {
+    return this.values.length >= (MULTI_ROWS - 1) * this.width;
+  }
+
+  private statement(rows: number): Database.Statement {
     let st = this.statements.get(rows);
     if (st === undefined) {
       const one = '(' + new Array(this.width).fill('?').join(', ') + ')';
       st = this.db.prepare(`${this.head} VALUES ${new Array(rows).fill(one).join(', ')} ${this.tail}`);
       this.statements.set(rows, st);
     }
-    st.run(v);
+    return st;
   }
 }
+
+// Geo columns take the latest lookup: a database update (or the operator's own .mmdb) corrects old rows.
+const ATTACKER_INSERT = `INSERT INTO attackers (ip, first_seen, last_seen, events, scope, country, asn, as_org, city, latitude, longitude,
+  scanner, logins_failed, logins_ok, commands, downloads)`;
+const ATTACKER_UPSERT = `ON CONFLICT (ip) DO UPDATE SET
+  first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen),
+  events = events + excluded.events, scope = excluded.scope, country = excluded.country, asn = excluded.asn,
+  as_org = excluded.as_org, city = excluded.city, latitude = excluded.latitude, longitude = excluded.longitude,
+  scanner = excluded.scanner, logins_failed = logins_failed + excluded.logins_failed,
+  logins_ok = logins_ok + excluded.logins_ok, commands = commands + excluded.commands,
+  downloads = downloads + excluded.downloads`;
+const SESSION_INSERT = `INSERT INTO attack_sessions (node, pot_id, pot_type, session, src_ip, src_port, dest_ip, dest_port, protocol,
+  started_at, last_seen, closed, events, logins_failed, username, password)`;
+const SESSION_UPSERT = `ON CONFLICT (node, pot_id, session) DO UPDATE SET
+  src_ip = coalesce(src_ip, excluded.src_ip), src_port = coalesce(src_port, excluded.src_port),
+  dest_ip = coalesce(dest_ip, excluded.dest_ip), dest_port = coalesce(dest_port, excluded.dest_port),
+  protocol = coalesce(protocol, excluded.protocol),
+  started_at = min(started_at, excluded.started_at), last_seen = max(last_seen, excluded.last_seen),
+  closed = max(closed, excluded.closed), events = events + excluded.events,
+  logins_failed = logins_failed + excluded.logins_failed,
+  username = coalesce(excluded.username, username), password = coalesce(excluded.password, password)`;
 
 class WriteStatements {
   readonly hour: Database.Statement;
@@ -52,13 +89,12 @@ class WriteStatements {
   readonly minute: Database.Statement;
   readonly ignored: Database.Statement;
   readonly asn: Database.Statement;
-  readonly attacker: Database.Statement;
   readonly fact: Database.Statement;
-  readonly session: Database.Statement;
-  readonly step: Database.Statement;
   readonly hours: MultiRow;
   readonly facts: MultiRow;
   readonly steps: MultiRow;
+  readonly attackers: MultiRow;
+  readonly sessions: MultiRow;
   readonly setDayUntil: Database.Statement;
   readonly setIngestedUntil: Database.Statement;
   readonly compact: Database.Statement;
@@ -80,36 +116,10 @@ class WriteStatements {
     );
     this.asn = db.prepare('INSERT INTO attack_asn (asn, org) VALUES (?, ?) ON CONFLICT (asn) DO UPDATE SET org = excluded.org');
     // Geo columns take the latest lookup: a database update (or the operator's own .mmdb) corrects old rows.
-    this.attacker = db.prepare(
-      `INSERT INTO attackers (ip, first_seen, last_seen, events, scope, country, asn, as_org, city, latitude, longitude,
-         scanner, logins_failed, logins_ok, commands, downloads)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (ip) DO UPDATE SET
-         first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen),
-         events = events + excluded.events, scope = excluded.scope, country = excluded.country, asn = excluded.asn,
-         as_org = excluded.as_org, city = excluded.city, latitude = excluded.latitude, longitude = excluded.longitude,
-         scanner = excluded.scanner, logins_failed = logins_failed + excluded.logins_failed,
-         logins_ok = logins_ok + excluded.logins_ok, commands = commands + excluded.commands,
-         downloads = downloads + excluded.downloads`,
-    );
     this.fact = db.prepare(
       `INSERT INTO attacker_facts (ip, kind, value, count, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (ip, kind, value) DO UPDATE SET count = count + excluded.count,
          first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)`,
-    );
-    this.session = db.prepare(
-      `INSERT INTO attack_sessions (node, pot_id, pot_type, session, src_ip, src_port, dest_ip, dest_port, protocol,
-         started_at, last_seen, closed, events, logins_failed, username, password)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (node, pot_id, session) DO UPDATE SET
-         src_ip = coalesce(src_ip, excluded.src_ip), src_port = coalesce(src_port, excluded.src_port),
-         dest_ip = coalesce(dest_ip, excluded.dest_ip), dest_port = coalesce(dest_port, excluded.dest_port),
-         protocol = coalesce(protocol, excluded.protocol),
-         started_at = min(started_at, excluded.started_at), last_seen = max(last_seen, excluded.last_seen),
-         closed = max(closed, excluded.closed), events = events + excluded.events,
-         logins_failed = logins_failed + excluded.logins_failed,
-         username = coalesce(excluded.username, username), password = coalesce(excluded.password, password)
-       RETURNING id`,
     );
     this.setDayUntil = db.prepare(
       `INSERT INTO attack_meta (key, value) VALUES ('day_rollup_until_hour', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
@@ -125,9 +135,8 @@ class WriteStatements {
          WHERE dim = ? AND bucket >= ? AND bucket < ? GROUP BY dim, bucket / 24, node, pot_type, key
        ON CONFLICT (dim, bucket, node, pot_type, key) DO UPDATE SET count = count + excluded.count`,
     );
-    this.step = db.prepare(
-      'INSERT OR IGNORE INTO attack_session_steps (session_id, event_id, at, kind, value, detail) VALUES (?, ?, ?, ?, ?, ?)',
-    );
+    this.attackers = new MultiRow(db, 16, ATTACKER_INSERT, ATTACKER_UPSERT);
+    this.sessions = new MultiRow(db, 16, SESSION_INSERT, SESSION_UPSERT + ' RETURNING id, node, pot_id, session');
     this.hours = new MultiRow(db, 6, 'INSERT INTO attack_rollup_hour (dim, bucket, node, pot_type, key, count)',
       'ON CONFLICT (dim, bucket, node, pot_type, key) DO UPDATE SET count = count + excluded.count');
     this.facts = new MultiRow(db, 6, 'INSERT INTO attacker_facts (ip, kind, value, count, first_seen, last_seen)',
@@ -139,11 +148,16 @@ class WriteStatements {
 
 export class SqliteAttackStore extends SqliteAttackQueries implements AttackStore {
   private writes: WriteStatements | undefined;
-  private readonly summaries: TopDaySummaries;
+  private readonly daySummaries: TopSummaries;
+  private readonly hourSummaries: TopSummaries;
 
-  constructor(db: Database.Database, opts: { bruteforceMinFailures?: number; cacheMiB?: number; topKeysPerDay?: number } = {}) {
+  constructor(
+    db: Database.Database,
+    opts: { bruteforceMinFailures?: number; cacheMiB?: number; topKeysPerDay?: number; topKeysPerHour?: number } = {},
+  ) {
     super(db, opts);
-    this.summaries = new TopDaySummaries(db, Math.max(1, opts.topKeysPerDay ?? DEFAULT_TOP_KEYS_PER_DAY));
+    this.daySummaries = new TopSummaries(db, DAY_SUMMARIES, Math.max(1, opts.topKeysPerDay ?? DEFAULT_TOP_KEYS_PER_DAY));
+    this.hourSummaries = new TopSummaries(db, HOUR_SUMMARIES, Math.max(1, opts.topKeysPerHour ?? DEFAULT_TOP_KEYS_PER_HOUR));
     // The rollup upserts touch pages all over several large B-trees; SQLite's default 2 MiB page
     // cache makes most of them reads from the OS. A larger cache on this connection (negative =
     // KiB) more than halves the ingest cost once the tables outgrow it.
@@ -174,7 +188,8 @@ export class SqliteAttackStore extends SqliteAttackQueries implements AttackStor
       if (inc.hour < foldedUntil) {
         const day = Math.floor(inc.hour / 24);
         s.day.run(inc.dim, day, inc.node, inc.potType, inc.key, inc.count);
-        this.summaries.late(inc.dim, day, inc.key, inc.count);
+        this.daySummaries.late(inc.dim, day, inc.key, inc.count);
+        this.hourSummaries.late(inc.dim, inc.hour, inc.key, inc.count);
       }
     }
     s.hours.flush();
@@ -186,20 +201,24 @@ export class SqliteAttackStore extends SqliteAttackQueries implements AttackStor
       s.setDayUntil.run(foldTo);
       foldedUntil = foldTo;
     }
-    this.summaries.step(foldedUntil);
+    // Hour summaries are small (one hour's rows of one dim): the new hours' are built right away, up
+    // to a time budget (a backlog, e.g. a first start on old data, is worked off over later writes).
+    this.hourSummaries.catchUp(foldedUntil, 20);
+    this.daySummaries.step(foldedUntil);
     this.writeRest(s, agg);
   }
 
   /**
-   * Builds every summary the folded days still lack, at once (the writer builds one per write);
-   * for tools and benches that fill the rollups by other means. Returns the (day, dim) count built.
+   * Builds every summary the folded buckets still lack, at once (the writer builds a few per write);
+   * for tools and benches that fill the rollups by other means. Returns the (bucket, dim) count built.
    */
-  summariseFoldedDays(): number {
+  summariseFolded(granularity: 'hour' | 'day'): number {
     const folded = this.dayRollupUntilHour();
     if (folded === null) return 0;
-    this.summaries.reset();
+    const summaries = granularity === 'hour' ? this.hourSummaries : this.daySummaries;
+    summaries.reset();
     let n = 0;
-    while (this.summaries.step(folded)) n++;
+    while (summaries.step(folded)) n++;
     return n;
   }
 
@@ -213,22 +232,39 @@ export class SqliteAttackStore extends SqliteAttackQueries implements AttackStor
     for (const m of agg.minutes.values()) s.minute.run(m.minute, m.node, m.potType, m.count);
     for (const [bucket, count] of agg.ignored) s.ignored.run(bucket, count);
     for (const [asn, org] of agg.asnNames) s.asn.run(asn, org);
+    // Attackers and sessions go 64 rows to a statement like the rollups; a session's id (for its
+    // steps) comes back through RETURNING, matched by its key.
     for (const a of agg.attackers.values()) {
       const g = a.geo;
-      s.attacker.run(
+      s.attackers.add(
         a.ip, a.firstSeen, a.lastSeen, a.events, g.scope, g.country, g.asn, g.as_org, g.city, g.latitude, g.longitude,
         a.scanner, a.loginsFailed, a.loginsOk, a.commands, a.downloads,
       );
       for (const f of a.facts.values()) s.facts.add(a.ip, f.kind, f.value, f.count, f.first, f.last);
     }
+    s.attackers.flush();
     s.facts.flush();
+    let pending: SessionDelta[] = [];
+    const writeSessions = () => {
+      const ids = new Map<string, number>();
+      for (const r of s.sessions.flushReturning<{ id: number; node: string; pot_id: string; session: string }>()) {
+        ids.set(r.node + KEY_SEPARATOR + r.pot_id + KEY_SEPARATOR + r.session, r.id);
+      }
+      for (const x of pending) {
+        const id = ids.get(x.node + KEY_SEPARATOR + x.potId + KEY_SEPARATOR + x.session)!;
+        for (const st of x.steps) s.steps.add(id, st.eventId, st.at, st.kind, st.value, st.detail);
+      }
+      pending = [];
+    };
     for (const x of agg.sessions.values()) {
-      const row = s.session.get(
+      if (s.sessions.full) writeSessions();
+      s.sessions.add(
         x.node, x.potId, x.potType, x.session, x.srcIp, x.srcPort, x.destIp, x.destPort, x.protocol,
         x.startedAt, x.lastSeen, x.closed ? 1 : 0, x.events, x.loginsFailed, x.username, x.password,
-      ) as { id: number };
-      for (const st of x.steps) s.steps.add(row.id, st.eventId, st.at, st.kind, st.value, st.detail);
+      );
+      pending.push(x);
     }
+    writeSessions();
     s.steps.flush();
   }
 
@@ -263,6 +299,8 @@ export class SqliteAttackStore extends SqliteAttackQueries implements AttackStor
       );
     }
     for (const dim of ROLLED_DIM_IDS) {
+      run('DELETE FROM attack_top_hour WHERE (dim, bucket, key) IN (SELECT dim, bucket, key FROM attack_top_hour WHERE dim = ? AND bucket < ? LIMIT ?)', dim, hour);
+      run('DELETE FROM attack_top_hour_floor WHERE (dim, bucket) IN (SELECT dim, bucket FROM attack_top_hour_floor WHERE dim = ? AND bucket < ? LIMIT ?)', dim, hour);
       run('DELETE FROM attack_top_day WHERE (dim, bucket, key) IN (SELECT dim, bucket, key FROM attack_top_day WHERE dim = ? AND bucket < ? LIMIT ?)', dim, day);
       run('DELETE FROM attack_top_day_floor WHERE (dim, bucket) IN (SELECT dim, bucket FROM attack_top_day_floor WHERE dim = ? AND bucket < ? LIMIT ?)', dim, day);
     }

@@ -225,7 +225,7 @@ export const attackRollupDay = pgTable(
 );
 
 /**
- * Per-day top-K summaries of attack_rollup_day for long-window top-N (src/analytics/sqlite-top-days.ts):
+ * Per-day top-K summaries of attack_rollup_day for long-window top-N (src/analytics/sqlite-top-summaries.ts):
  * the K keys with the highest day counts over all nodes and pot types, per dimension and day.
  */
 export const attackTopDay = pgTable(
@@ -243,6 +243,31 @@ export const attackTopDay = pgTable(
 /** Per (dim, day) summary: `floor` bounds the day count of any key not kept (0 = all kept), `n` keys kept. */
 export const attackTopDayFloor = pgTable(
   'attack_top_day_floor',
+  {
+    dim: integer('dim').notNull(),
+    bucket: bigint('bucket', { mode: 'number' }).notNull(),
+    floor: bigint('floor', { mode: 'number' }).notNull(),
+    n: integer('n').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.dim, t.bucket] })],
+);
+
+/** Per-hour top-K summaries of attack_rollup_hour for 24 h windows (src/analytics/sqlite-top-summaries.ts). */
+export const attackTopHour = pgTable(
+  'attack_top_hour',
+  {
+    dim: integer('dim').notNull(),
+    /** epoch ms / 3 600 000 */
+    bucket: bigint('bucket', { mode: 'number' }).notNull(),
+    key: text('key').notNull(),
+    count: bigint('count', { mode: 'number' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.dim, t.bucket, t.key] })],
+);
+
+/** Per (dim, hour) summary: `floor` bounds the hour count of any key not kept (0 = all kept), `n` keys kept. */
+export const attackTopHourFloor = pgTable(
+  'attack_top_hour_floor',
   {
     dim: integer('dim').notNull(),
     bucket: bigint('bucket', { mode: 'number' }).notNull(),

@@ -208,7 +208,7 @@ export const attackRollupDay = sqliteTable(
 );
 
 /**
- * Per-day top-K summaries of attack_rollup_day for long-window top-N (src/analytics/sqlite-top-days.ts):
+ * Per-day top-K summaries of attack_rollup_day for long-window top-N (src/analytics/sqlite-top-summaries.ts):
  * the K keys with the highest day counts over all nodes and pot types, per dimension and day.
  */
 export const attackTopDay = sqliteTable(
@@ -226,6 +226,34 @@ export const attackTopDay = sqliteTable(
 /** Per (dim, day) summary: `floor` bounds the day count of any key not kept (0 = all kept), `n` keys kept. */
 export const attackTopDayFloor = sqliteTable(
   'attack_top_day_floor',
+  {
+    dim: integer('dim').notNull(),
+    bucket: integer('bucket').notNull(),
+    floor: integer('floor').notNull(),
+    n: integer('n').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.dim, t.bucket] })],
+);
+
+/**
+ * Per-hour top-K summaries of attack_rollup_hour for 24 h top-N (src/analytics/sqlite-top-summaries.ts),
+ * kept like attack_top_day with hour buckets.
+ */
+export const attackTopHour = sqliteTable(
+  'attack_top_hour',
+  {
+    dim: integer('dim').notNull(),
+    /** epoch ms / 3 600 000 */
+    bucket: integer('bucket').notNull(),
+    key: text('key').notNull(),
+    count: integer('count').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.dim, t.bucket, t.key] })],
+);
+
+/** Per (dim, hour) summary: `floor` bounds the hour count of any key not kept (0 = all kept), `n` keys kept. */
+export const attackTopHourFloor = sqliteTable(
+  'attack_top_hour_floor',
   {
     dim: integer('dim').notNull(),
     bucket: integer('bucket').notNull(),

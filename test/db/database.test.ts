@@ -16,7 +16,7 @@ describe('database', () => {
       'alert_channels', 'alert_rules',
       'api_tokens',
       'attack_asn', 'attack_ignored', 'attack_meta', 'attack_minute', 'attack_rollup_day', 'attack_rollup_hour',
-      'attack_session_steps', 'attack_sessions', 'attack_top_day', 'attack_top_day_floor', 'attacker_facts', 'attackers',
+      'attack_session_steps', 'attack_sessions', 'attack_top_day', 'attack_top_day_floor', 'attack_top_hour', 'attack_top_hour_floor', 'attacker_facts', 'attackers',
       'audit_log', 'authkeys', 'commands', 'events', 'node_log', 'nodes', 'pots', 'unknown_registrations', 'user_sessions', 'users',
     ]);
     assert.equal(first.sqlite.pragma('journal_mode', { simple: true }), 'wal');

@@ -70,6 +70,8 @@ export class WorkerFolder implements Folder {
   private readonly answered = new Int32Array(new SharedArrayBuffer(4));
   private readonly ready = new Int32Array(new SharedArrayBuffer(4));
   private requested = 0;
+  /** Answers read by poll(): an answer sent but not read yet is still outstanding (not written). */
+  private received = 0;
 
   constructor(settings: AnalyticsSettings) {
     const { port1, port2 } = new MessageChannel();
@@ -111,7 +113,7 @@ export class WorkerFolder implements Folder {
   }
 
   get outstanding(): number {
-    return this.requested - Atomics.load(this.answered, 0);
+    return this.requested - this.received;
   }
 
   request(): void {
@@ -123,6 +125,7 @@ export class WorkerFolder implements Folder {
     const out: BatchAggregate[] = [];
     for (let m = receiveMessageOnPort(this.port); m !== undefined; m = receiveMessageOnPort(this.port)) {
       const msg = m.message as { agg: BatchAggregate; errors: string[] };
+      this.received++;
       if (msg.errors.length > 0) throw new Error(`analytics fold failed: ${msg.errors[0]}`);
       out.push(msg.agg);
     }

@@ -42,3 +42,19 @@ test('the fold thread folds batches into the same counters as an in-thread fold'
 test('a fold thread that cannot start fails at construction, with its reason', () => {
   assert.throws(() => new WorkerFolder({ scannerCidrsFile: '/nonexistent/apiary-scanners.txt' }), /fold thread failed to start: .*ENOENT/);
 });
+
+test('an answer the fold thread sent but nobody read yet still counts as outstanding (the idle flush must write it)', () => {
+  const events = randomEvents(200, Date.parse('2026-11-01T05:00:00Z'), 3_600_000, 5);
+  const worker = new WorkerFolder({});
+  worker.add(events);
+  worker.request();
+  // Wait until the thread has answered (its counter, as drain() waits on it); the answer then
+  // sits in the port until poll() reads it, and must still count as outstanding until then.
+  const answered = (worker as unknown as { answered: Int32Array }).answered;
+  assert.equal(Atomics.wait(answered, 0, 0, 10_000), 'ok');
+  assert.equal(worker.outstanding, 1, 'answered but unread: still outstanding');
+  const got = worker.poll();
+  assert.equal(got.length, 1);
+  assert.equal(got[0]!.events, 200);
+  assert.equal(worker.outstanding, 0);
+});

@@ -181,7 +181,10 @@ describe('cookie and origin helpers', () => {
     assert.equal(readCookie(' b=2 ;  a = 1 ', 'a'), '1');
     assert.equal(readCookie('ab=2; a=3', 'a'), '3');
     assert.equal(readCookie('flag; a=4', 'a'), '4', 'a part without "=" is skipped');
+    assert.equal(readCookie('ab; a=4', 'a'), '4', 'a part without "=" is not a cookie named by all but its last character');
     assert.equal(readCookie('a="quoted"', 'a'), 'quoted');
+    assert.equal(readCookie('a="open', 'a'), '"open', 'quotes are removed only in pairs');
+    assert.equal(readCookie('a=close"', 'a'), 'close"');
     assert.equal(readCookie('a="', 'a'), '"', 'a lone quote is not a quoted value');
     assert.equal(readCookie('a=""', 'a'), undefined);
     assert.equal(readCookie('a=', 'a'), undefined);

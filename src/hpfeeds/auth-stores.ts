@@ -170,6 +170,7 @@ export class JsonFileAuthStore implements AuthStore {
   private debounceTimer: NodeJS.Timeout | undefined;
   private reloading: Promise<boolean> | undefined;
   private reloadAgain = false;
+  private closed = false;
 
   private constructor(opts: JsonFileAuthStoreOptions) {
     this.path = opts.path;
@@ -203,13 +204,14 @@ export class JsonFileAuthStore implements AuthStore {
 
   /** Re-reads the file now. Resolves false (and keeps the previous keys) if it cannot be read or parsed. */
   reload(): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
     if (this.reloading) {
       this.reloadAgain = true;
       return this.reloading;
     }
     this.reloading = this.doReload().finally(() => {
       this.reloading = undefined;
-      if (this.reloadAgain) {
+      if (this.reloadAgain && !this.closed) {
         this.reloadAgain = false;
         void this.reload();
       }
@@ -217,7 +219,9 @@ export class JsonFileAuthStore implements AuthStore {
     return this.reloading;
   }
 
+  /** Stops watching; a reload still under way keeps the keys it had (nothing is read after close). */
   close(): void {
+    this.closed = true;
     this.watcher?.close();
     clearInterval(this.pollTimer);
     clearTimeout(this.debounceTimer);
@@ -233,6 +237,7 @@ export class JsonFileAuthStore implements AuthStore {
       this.logger.error({ path: this.path, err: (err as Error).message }, 'hpfeeds auth file reload failed; keeping the previous keys');
       return false;
     }
+    if (this.closed) return false;
     const changed: string[] = [];
     for (const ident of new Set([...this.keys.keys(), ...next.keys()])) {
       if (JSON.stringify(this.keys.get(ident)) !== JSON.stringify(next.get(ident))) changed.push(ident);

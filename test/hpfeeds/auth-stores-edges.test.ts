@@ -183,8 +183,13 @@ describe('JSON file store reloads', () => {
     const deadline = Date.now() + 3000;
     while (store.get('a')?.secret !== 'new' && Date.now() < deadline) await sleep(10);
     assert.equal(store.get('a')?.secret, 'new');
+    // A reload under way when the store closes keeps the keys it had.
+    write(path, { a: { secret: 'while-closing' } });
+    const inFlight = store.reload();
     store.close();
+    assert.equal(await inFlight, false);
     write(path, { a: { secret: 'after-close' } });
+    assert.equal(await store.reload(), false, 'a closed store reads nothing');
     await sleep(300);
     assert.equal(store.get('a')?.secret, 'new');
   });

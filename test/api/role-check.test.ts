@@ -67,7 +67,11 @@ describe('role check', () => {
     assert.deepEqual((await get('/viewer', 'Bearer nope')).json(), invalid);
     assert.equal((await get('/viewer', 'Bearer nope')).statusCode, 401);
     assert.equal((await get('/viewer', 'Bearer   vt  ')).statusCode, 200, 'blanks around the token are not part of it');
+    assert.deepEqual((await get('/viewer', 'xBearer vt')).json(), missing, 'the scheme starts the header');
+    assert.deepEqual((await get('/viewer', 'Bearer vt extra')).json(), missing, 'one token, nothing after it');
     assert.deepEqual((await get('/viewer?other=1')).json(), missing);
+    // A header token is used as it is; a query token beside it is not looked at.
+    assert.equal((await get('/viewer?access_token=nope', 'Bearer vt')).statusCode, 200);
     // A token-looking text in the path is not a query parameter.
     assert.deepEqual((await get('/item/x&access_token=vt')).json(), missing);
   });
@@ -104,5 +108,8 @@ describe('role check', () => {
     assert.equal(redactUrl('/x?secret=s&password=p&apikey=k'), '/x?secret=[redacted]&password=[redacted]&apikey=[redacted]');
     assert.equal(redactUrl('/x?node=edge-1&limit=10'), '/x?node=edge-1&limit=10');
     assert.equal(redactUrl('/x/token=abc'), '/x/token=abc');
+    // A parameter without a value is judged by its whole name; a value without a name is not a secret's.
+    assert.equal(redactUrl('/x?passw&a=1'), '/x?passw=[redacted]&a=1');
+    assert.equal(redactUrl('/x?=secret'), '/x?=secret');
   });
 });

@@ -113,7 +113,12 @@ describe('console session check', () => {
     assert.equal((await call('GET', '/viewer', { ...cookie('sa'), authorization: 'Bearer nope' })).statusCode, 401);
     const query = await call('GET', '/viewer?access_token=tv', cookie('sa'));
     assert.equal(query.statusCode, 401);
+    assert.equal(query.json().error, 'unauthorized');
     assert.match(query.json().message, /accepted only on WebSocket upgrades/);
+    // Nor on a WebSocket route asked without an upgrade.
+    const plain = await call('GET', '/stream?access_token=tv');
+    assert.equal(plain.statusCode, 401);
+    assert.match(plain.json().message, /accepted only on WebSocket upgrades/);
     assert.equal(seen.length, 0);
   });
 
@@ -130,15 +135,19 @@ describe('console session check', () => {
 
   it('a WebSocket opened with the cookie must come from this origin; tracked under the session key', async () => {
     const open = (headers: Record<string, string>, query = '') =>
-      new Promise<{ opened: boolean; status?: number; socket?: WebSocket; first?: Promise<unknown[]> }>((resolve) => {
+      new Promise<{ opened: boolean; status?: number; body?: string; socket?: WebSocket; first?: Promise<unknown[]> }>((resolve) => {
         const ws = new WebSocket(`ws://${base}/stream${query}`, { headers });
         // The greeting can arrive with the upgrade answer: listen before 'open'.
         const first = once(ws, 'message');
         first.catch(() => {});
         ws.once('open', () => resolve({ opened: true, socket: ws, first }));
         ws.once('unexpected-response', (_req, res) => {
-          resolve({ opened: false, status: res.statusCode });
-          ws.terminate();
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d));
+          res.on('end', () => {
+            resolve({ opened: false, status: res.statusCode, body });
+            ws.terminate();
+          });
         });
         ws.once('error', () => resolve({ opened: false }));
       });
@@ -149,7 +158,9 @@ describe('console session check', () => {
     assert.deepEqual(app.operatorSockets.operatorIds(), ['session:viewer']);
     assert.equal(app.operatorSockets.closeFor('session:viewer', 'session ended'), 1);
     await once(same.socket!, 'close');
-    assert.equal((await open({ cookie: `${COOKIE}=sv`, origin: 'http://evil.example' })).status, 403);
+    const foreign = await open({ cookie: `${COOKIE}=sv`, origin: 'http://evil.example' });
+    assert.equal(foreign.status, 403);
+    assert.deepEqual(JSON.parse(foreign.body!), { error: 'forbidden_origin', message: 'a WebSocket opened with the session cookie must come from a page of this origin' });
     assert.equal((await open({ cookie: `${COOKIE}=sv` })).status, 403, 'no Origin header is not this origin');
     assert.equal((await open({ cookie: `${COOKIE}=gone`, origin: `http://${base}` })).status, 401);
     const token = await open({}, '?access_token=tv');

@@ -169,25 +169,7 @@ describe('role matrix from the OpenAPI document', () => {
 
   it('the live event stream (a WebSocket, not in OpenAPI) needs a viewer token', async () => {
     const wsBase = t.base.replace('http', 'ws');
-    const attempt = (token?: string) =>
-      new Promise<number>((resolve, reject) => {
-        const ws = new WebSocket(`${wsBase}/api/v1/events/stream`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
-        const timer = setTimeout(() => {
-          ws.terminate();
-          reject(new Error('no answer to the upgrade within 10 s'));
-        }, 10_000);
-        ws.once('open', () => {
-          clearTimeout(timer);
-          ws.close();
-          resolve(101);
-        });
-        ws.once('unexpected-response', (_req, res) => {
-          clearTimeout(timer);
-          resolve(res.statusCode ?? 0);
-          ws.terminate();
-        });
-        ws.once('error', () => {});
-      });
+    const attempt = (token?: string) => upgradeStatus(`${wsBase}/api/v1/events/stream`, token ? { authorization: `Bearer ${token}` } : {});
     assert.equal(await attempt(), 401);
     assert.equal(await attempt('not-a-real-token-but-long-enough-0123456789'), 401);
     assert.equal(await attempt(tokens.revoked), 401);
@@ -262,27 +244,31 @@ describe('role matrix with console session cookies', () => {
   it('the live event stream accepts a viewer session cookie from the same origin only', async () => {
     const { cookie } = await login('viewer');
     const wsBase = t.base.replace('http', 'ws');
-    const attempt = (headers: Record<string, string>) =>
-      new Promise<number>((resolve, reject) => {
-        const ws = new WebSocket(`${wsBase}/api/v1/events/stream`, { headers });
-        const timer = setTimeout(() => {
-          ws.terminate();
-          reject(new Error('no answer to the upgrade within 10 s'));
-        }, 10_000);
-        ws.once('open', () => {
-          clearTimeout(timer);
-          ws.close();
-          resolve(101);
-        });
-        ws.once('unexpected-response', (_req, res) => {
-          clearTimeout(timer);
-          resolve(res.statusCode ?? 0);
-          ws.terminate();
-        });
-        ws.once('error', () => {});
-      });
+    const attempt = (headers: Record<string, string>) => upgradeStatus(`${wsBase}/api/v1/events/stream`, headers);
     assert.equal(await attempt({ cookie, origin: t.base }), 101);
     assert.equal(await attempt({ cookie, origin: 'http://attacker.example' }), 403);
     assert.equal(await attempt({ cookie }), 403);
   });
 });
+
+/** The status a WebSocket upgrade gets: 101 when it opens, else the HTTP answer's status. */
+function upgradeStatus(url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new Error('no answer to the upgrade within 10 s'));
+    }, 10_000);
+    ws.once('open', () => {
+      clearTimeout(timer);
+      ws.close();
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      clearTimeout(timer);
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once('error', () => {});
+  });
+}

@@ -66,29 +66,53 @@ function port(v: unknown): number | null {
   return Number.isInteger(n) && n >= 0 && n <= 65535 ? n : null;
 }
 
-function first(d: Record<string, unknown>, keys: readonly string[]): unknown {
-  for (const k of keys) {
-    const v = d[k];
-    if (v !== undefined && v !== null && v !== '') return v;
-  }
-  return undefined;
-}
-
 function hexHash(v: unknown, length: number): string | null {
   if (typeof v !== 'string' || v.length !== length || !/^[0-9a-fA-F]+$/.test(v)) return null;
   return v.toLowerCase();
 }
 
-// Aliases used by the pots we know and by generic loggers, most specific first.
-const SRC_IP = ['src_ip', 'source_ip', 'remote_host', 'saddr', 'peerIP', 'attacker_ip', 'remote_ip', 'client_ip', 'src_host', 'ip'];
-const SRC_PORT = ['src_port', 'source_port', 'remote_port', 'sport', 'peerPort', 'attacker_source_port', 'client_port'];
-const DST_IP = ['dst_ip', 'dest_ip', 'destination_ip', 'local_host', 'daddr', 'hostIP', 'honey_ip', 'public_ip'];
-const DST_PORT = ['dst_port', 'dest_port', 'destination_port', 'local_port', 'dport', 'hostPort', 'honey_port'];
-const SESSION = ['session', 'session_id', 'sessionid', 'sid'];
-const USERNAME = ['username', 'user', 'login', 'ssh_username'];
-const PASSWORD = ['password', 'pass', 'ssh_password'];
-const COMMAND = ['command', 'cmd', 'input'];
-const URL_KEYS = ['url', 'request_url', 'uri', 'download_url'];
+// Aliases used by the pots we know and by generic loggers, most specific first, per record field.
+const ALIASES = {
+  transport: ['transport', 'connection_transport'],
+  md5: ['md5', 'md5hash', 'md5sum'],
+  sha256: ['sha256', 'shasum', 'sha256hash', 'sha256sum'],
+  srcIp: ['src_ip', 'source_ip', 'remote_host', 'saddr', 'peerIP', 'attacker_ip', 'remote_ip', 'client_ip', 'src_host', 'ip'],
+  srcPort: ['src_port', 'source_port', 'remote_port', 'sport', 'peerPort', 'attacker_source_port', 'client_port'],
+  dstIp: ['dst_ip', 'dest_ip', 'destination_ip', 'local_host', 'daddr', 'hostIP', 'honey_ip', 'public_ip'],
+  dstPort: ['dst_port', 'dest_port', 'destination_port', 'local_port', 'dport', 'hostPort', 'honey_port'],
+  protocol: ['protocol', 'connection_protocol', 'app_protocol', 'service'],
+  session: ['session', 'session_id', 'sessionid', 'sid'],
+  username: ['username', 'user', 'login', 'ssh_username'],
+  password: ['password', 'pass', 'ssh_password'],
+  command: ['command', 'cmd', 'input'],
+  url: ['url', 'request_url', 'uri', 'download_url'],
+} as const;
+type AliasField = keyof typeof ALIASES;
+const ALIAS_FIELDS = Object.keys(ALIASES) as AliasField[];
+/** alias -> (field slot, rank within the field's list); a key names one field only. */
+const ALIAS_SLOT = new Map<string, { slot: number; rank: number }>();
+ALIAS_FIELDS.forEach((field, slot) => ALIASES[field].forEach((alias, rank) => ALIAS_SLOT.set(alias, { slot, rank })));
+
+/**
+ * For every record field, the value of its most specific alias that is present and not empty.
+ * One pass over the event's own keys (about ten) and a Map lookup each: probing every alias of
+ * every field (about sixty lookups, nearly all of keys the object lacks) was the largest single
+ * cost of normalising.
+ */
+function aliasValues(d: Record<string, unknown>): unknown[] {
+  const values: unknown[] = new Array(ALIAS_FIELDS.length);
+  const ranks: number[] = new Array(ALIAS_FIELDS.length).fill(Infinity);
+  for (const key in d) {
+    const at = ALIAS_SLOT.get(key);
+    if (at === undefined || at.rank >= ranks[at.slot]! || !Object.hasOwn(d, key)) continue;
+    const v = d[key];
+    if (v === undefined || v === null || v === '') continue;
+    values[at.slot] = v;
+    ranks[at.slot] = at.rank;
+  }
+  return values;
+}
+const SLOT = Object.fromEntries(ALIAS_FIELDS.map((f, i) => [f, i])) as Record<AliasField, number>;
 
 function nested(d: Record<string, unknown>, key: string): Record<string, unknown> | undefined {
   const v = d[key];
@@ -96,9 +120,10 @@ function nested(d: Record<string, unknown>, key: string): Record<string, unknown
 }
 
 function baseRecord(e: StoredEvent, d: Record<string, unknown>): AttackRecord {
-  const transport = text(first(d, ['transport', 'connection_transport']))?.toLowerCase() ?? 'tcp';
-  const md5 = hexHash(first(d, ['md5', 'md5hash', 'md5sum']), 32);
-  const sha256 = hexHash(first(d, ['sha256', 'shasum', 'sha256hash', 'sha256sum']), 64);
+  const v = aliasValues(d);
+  const transport = text(v[SLOT.transport])?.toLowerCase() ?? 'tcp';
+  const md5 = hexHash(v[SLOT.md5], 32);
+  const sha256 = hexHash(v[SLOT.sha256], 64);
   return {
     event_id: e.id,
     type: e.eventType,
@@ -109,18 +134,18 @@ function baseRecord(e: StoredEvent, d: Record<string, unknown>): AttackRecord {
     direction: 'inbound',
     ids_type: 'network',
     timestamp: e.timestamp,
-    src_ip: canonicalIp(first(d, SRC_IP)),
-    src_port: port(first(d, SRC_PORT)),
-    dest_ip: canonicalIp(first(d, DST_IP)),
-    dest_port: port(first(d, DST_PORT)),
+    src_ip: canonicalIp(v[SLOT.srcIp]),
+    src_port: port(v[SLOT.srcPort]),
+    dest_ip: canonicalIp(v[SLOT.dstIp]),
+    dest_port: port(v[SLOT.dstPort]),
     transport: transport === 'udp' ? 'udp' : transport === 'tcp' ? 'tcp' : transport.slice(0, 16),
-    protocol: text(first(d, ['protocol', 'connection_protocol', 'app_protocol', 'service']))?.slice(0, 32) ?? 'ip',
-    session: text(first(d, SESSION)),
-    ssh_username: text(first(d, USERNAME)),
-    ssh_password: text(first(d, PASSWORD)),
+    protocol: text(v[SLOT.protocol])?.slice(0, 32) ?? 'ip',
+    session: text(v[SLOT.session]),
+    ssh_username: text(v[SLOT.username]),
+    ssh_password: text(v[SLOT.password]),
     login: null,
-    command: text(first(d, COMMAND)),
-    url: text(first(d, URL_KEYS)),
+    command: text(v[SLOT.command]),
+    url: text(v[SLOT.url]),
     md5,
     sha256,
     signature: text(d.signature) ?? 'Connection to Honeypot',

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { SimulatedNode, type AttackEventForm, type SimulatedNodeOptions, type SimulatorTransport } from './node.js';
+import { parseCoreAddress, SimulatedNode, type AttackEventForm, type SimulatedNodeOptions, type SimulatorTransport } from './node.js';
 
 export interface SimulatorCliIo {
   stdout: { write(text: string): unknown };
@@ -23,6 +23,9 @@ Connection
   --host HOST               core host (default 127.0.0.1)
   --port PORT               core port (default 9001)
   --url URL                 WebSocket URL (default ws[s]://HOST:PORT/ws/node)
+  --cores LIST              several cores, comma-separated, for failover: HOST:PORT for TCP,
+                            ws[s]:// URLs for WebSocket; the node moves to the next one each
+                            time a connection fails or is lost (wins over --host/--port/--url)
   --tls                     TLS 1.3 (TCP), or wss:// for the default WebSocket URL
   --ca PATH                 PEM CA file the core's certificate must chain to
 Node
@@ -90,6 +93,7 @@ function plan(argv: string[]): CliPlan | 'help' {
       host: { type: 'string' },
       port: { type: 'string' },
       url: { type: 'string' },
+      cores: { type: 'string' },
       tls: { type: 'boolean' },
       ca: { type: 'string' },
       name: { type: 'string' },
@@ -119,6 +123,22 @@ function plan(argv: string[]): CliPlan | 'help' {
   if (values.url !== undefined && transport !== 'ws') throw new UsageError('--url needs --transport ws');
   const url = values.url ?? `${values.tls ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${port}/ws/node`;
   if (transport === 'ws' && !/^wss?:\/\//.test(url)) throw new UsageError(`--url must start with ws:// or wss://, got "${url}"`);
+  let cores: string[] | undefined;
+  if (values.cores !== undefined) {
+    cores = values.cores.split(',').map((c) => c.trim()).filter((c) => c !== '');
+    if (cores.length === 0) throw new UsageError('--cores must name at least one core');
+    for (const c of cores) {
+      if (transport === 'ws') {
+        if (!/^wss?:\/\//.test(c)) throw new UsageError(`--cores with --transport ws takes ws:// or wss:// URLs, got "${c}"`);
+      } else {
+        try {
+          parseCoreAddress(c);
+        } catch (err) {
+          throw new UsageError(`--cores: ${(err as Error).message}`);
+        }
+      }
+    }
+  }
   let ca: Buffer | undefined;
   if (values.ca !== undefined) {
     try {
@@ -142,6 +162,7 @@ function plan(argv: string[]): CliPlan | 'help' {
     host,
     port,
     url,
+    cores,
     tls: values.tls ?? false,
     ca,
     nodeType: oneOf('--type', values.type, ['Full', 'Agent'] as const, 'Full'),

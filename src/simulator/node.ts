@@ -53,6 +53,12 @@ export interface SimulatedNodeOptions {
   port?: number;
   /** WebSocket target, e.g. ws://127.0.0.1:8080/ws/node or wss://... */
   url?: string;
+  /**
+   * Several cores for failover: `host:port` for TCP (`[v6]:port` for IPv6), ws(s):// URLs for the
+   * WebSocket transport. The node starts on the first and, each time a connection fails or is lost,
+   * tries the next one (round robin), as a node behind a list of cores would. Wins over host/port/url.
+   */
+  cores?: readonly string[];
   /** TCP only: TLS 1.3 (wss:// implies TLS for the WebSocket transport). */
   tls?: boolean;
   /** PEM CA bundle that must have signed the core's certificate (TLS / wss). */
@@ -128,6 +134,14 @@ export interface SimulatedNodeEvents {
 
 type Phase = 'stopped' | 'connecting' | 'awaiting-ack' | 'registered' | 'waiting-to-reconnect';
 
+/** `host:port` or `[v6]:port` into its parts; throws on anything else. */
+export function parseCoreAddress(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port < 1 || port > 65535) throw new Error(`core address must be host:port, got "${text}"`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
 /** Minimal line transport over TCP/TLS or WebSocket. */
 interface Link {
   send(line: string): boolean;
@@ -164,8 +178,15 @@ export class SimulatedNode extends EventEmitter<SimulatedNodeEvents> {
   private restartPending = false;
   private closed: Promise<void> | undefined;
 
+  /** Index in opts.cores of the core the next connection goes to. */
+  private coreIndex = 0;
+
   constructor(opts: SimulatedNodeOptions) {
     super();
+    if (opts.cores !== undefined) {
+      if (opts.cores.length === 0) throw new Error('cores must name at least one core');
+      if ((opts.transport ?? 'tcp') === 'tcp') for (const c of opts.cores) parseCoreAddress(c);
+    }
     this.opts = opts;
     this.name = opts.name;
     for (const pot of opts.pots ?? []) this.pots.set(pot.id, { ...pot });
@@ -183,6 +204,13 @@ export class SimulatedNode extends EventEmitter<SimulatedNodeEvents> {
 
   get registered(): boolean {
     return this.phase === 'registered';
+  }
+
+  /** The core the node is connected (or connecting) to: `host:port`, or the WebSocket URL. */
+  get core(): string {
+    if (this.opts.cores !== undefined) return this.opts.cores[this.coreIndex]!;
+    if ((this.opts.transport ?? 'tcp') === 'ws') return this.opts.url ?? `ws://${this.opts.host ?? '127.0.0.1'}:${this.opts.port ?? 9001}/ws/node`;
+    return `${this.opts.host ?? '127.0.0.1'}:${this.opts.port ?? 9001}`;
   }
 
   get secretPath(): string | undefined {
@@ -362,8 +390,7 @@ export class SimulatedNode extends EventEmitter<SimulatedNodeEvents> {
   }
 
   private openTcp(onOpen: () => void, onClose: (reason: string) => void): Link {
-    const host = this.opts.host ?? '127.0.0.1';
-    const port = this.opts.port ?? 9001;
+    const { host, port } = this.opts.cores !== undefined ? parseCoreAddress(this.core) : { host: this.opts.host ?? '127.0.0.1', port: this.opts.port ?? 9001 };
     let socket: Socket;
     if (this.opts.tls) {
       const servername = this.opts.servername ?? (isIP(host) ? undefined : host);
@@ -404,7 +431,7 @@ export class SimulatedNode extends EventEmitter<SimulatedNodeEvents> {
   }
 
   private openWebSocket(onOpen: () => void, onClose: (reason: string) => void): Link {
-    const url = this.opts.url ?? `ws://${this.opts.host ?? '127.0.0.1'}:${this.opts.port ?? 9001}/ws/node`;
+    const url = this.core;
     const secure = url.startsWith('wss:');
     // ws hands these to tls.connect; its typings describe an older checkServerIdentity shape
     const options = {
@@ -483,6 +510,8 @@ export class SimulatedNode extends EventEmitter<SimulatedNodeEvents> {
       this.phase = 'stopped';
       return;
     }
+    // Failover: after a failed or lost connection the next attempt goes to the next core of the list.
+    if (this.opts.cores !== undefined) this.coreIndex = (this.coreIndex + 1) % this.opts.cores.length;
     this.setTimer(this.opts.reconnectDelayMs ?? 5000, () => {
       this.phase = 'connecting';
       this.connect();

@@ -460,6 +460,49 @@ describe('SimulatedNode over TCP', () => {
   });
 });
 
+describe('SimulatedNode with several cores (failover)', () => {
+  it('skips a core that refuses, moves to the next when its core dies, and wraps around the list', async () => {
+    const a = await FakeCore.tcp();
+    const b = await FakeCore.tcp();
+    // A port nothing listens on: a server bound, then closed.
+    const gone = await FakeCore.tcp();
+    const deadPort = gone.port;
+    await gone.close();
+    const dir = tempDir('apiary-sim-');
+    const cores = [`127.0.0.1:${deadPort}`, `127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`];
+    const n = new SimulatedNode({ name: 'failover-node', cores, secretDir: dir.path, reconnectDelayMs: 50, heartbeatMs: 60_000 });
+    const failed: string[] = [];
+    n.on('connectError', () => failed.push(n.core));
+    try {
+      n.start();
+      await n.waitFor('registered');
+      assert.deepEqual(failed, [cores[0]], 'the refusing core was tried first, once');
+      assert.equal(n.core, cores[1]);
+      const first = await a.takeType('NodeRegistration', (m) => m.node_name === 'failover-node');
+      // Core A dies: the node registers on B with the same node_id (the same process).
+      await a.close();
+      const second = await b.takeType('NodeRegistration', (m) => m.node_name === 'failover-node');
+      assert.equal(second.msg.node_id, first.msg.node_id);
+      assert.equal(n.core, cores[2]);
+      // B dies too: with every core gone the node keeps cycling through the whole list.
+      const connectsBefore = n.stats.connects;
+      await b.close();
+      await new Promise((r) => setTimeout(r, 400));
+      assert.ok(n.stats.connects - connectsBefore >= 3, `kept trying every core in turn (${n.stats.connects - connectsBefore} attempts)`);
+    } finally {
+      await n.stop();
+      dir.cleanup();
+    }
+  });
+
+  it('rejects a malformed core address', () => {
+    assert.throws(() => new SimulatedNode({ name: 'x', cores: ['127.0.0.1'] }), /host:port/);
+    assert.throws(() => new SimulatedNode({ name: 'x', cores: ['127.0.0.1:0'] }), /host:port/);
+    assert.throws(() => new SimulatedNode({ name: 'x', cores: [] }), /at least one core/);
+    assert.doesNotThrow(() => new SimulatedNode({ name: 'x', cores: ['[::1]:9001', 'core-b.example:9001'] }));
+  });
+});
+
 describe('SimulatedNode over TLS and WebSocket', () => {
   let cert: TestCertificate;
   before(() => {
@@ -534,7 +577,7 @@ describe('apiary node simulate', () => {
   });
 
   it('rejects bad arguments with exit code 2', async () => {
-    for (const argv of [['--transport', 'udp'], ['--port', 'x'], ['--count', '0'], ['--type', 'Half'], ['--bogus'], ['--url', 'ws://x/ws/node'], ['--ca', '/nonexistent/ca.pem']]) {
+    for (const argv of [['--transport', 'udp'], ['--port', 'x'], ['--count', '0'], ['--type', 'Half'], ['--bogus'], ['--url', 'ws://x/ws/node'], ['--ca', '/nonexistent/ca.pem'], ['--cores', 'nohostport'], ['--cores', ','], ['--transport', 'ws', '--cores', '127.0.0.1:9001']]) {
       const err = capture();
       const code = await runSimulatorCli(argv, { stdout: capture().stream, stderr: err.stream });
       assert.equal(code, 2, argv.join(' '));

@@ -164,3 +164,20 @@ test('addresses: mapped IPv6 folded, scopes labelled, CIDR lists match both fami
   assert.throws(() => new CidrList(['10.0.0.0/33']), /prefix length/);
   assert.throws(() => new CidrList(['nonsense']), /not an IP address/);
 });
+
+test('alias precedence: the most specific alias with a value wins, whatever the key order; empty values fall through', () => {
+  // Less specific aliases first in the object: the order of the keys must not matter.
+  const r = normaliseEvent(
+    ev('mypot', 'attack', { ip: '9.9.9.9', client_ip: '8.8.8.8', src_ip: '', source_ip: '1.1.1.1', cmd: 'id', command: null, input: 'ls', sid: 's2', session: 's1' }),
+  );
+  assert.equal(r.src_ip, '1.1.1.1', "src_ip is empty: source_ip is the next alias, ahead of client_ip and ip");
+  assert.equal(r.command, 'id', 'command is null: cmd comes before input');
+  assert.equal(r.session, 's1');
+  // Only the event's own keys count: a key on the prototype is not a field of the event.
+  const inherited = Object.create({ src_ip: '7.7.7.7' }) as Record<string, unknown>;
+  inherited.ip = '4.4.4.4';
+  assert.equal(normaliseEvent(ev('mypot', 'attack', inherited)).src_ip, '4.4.4.4');
+  // A JSON `__proto__` key is an own key like any other (JSON.parse makes it one), and no alias.
+  const parsed = JSON.parse('{"__proto__":{"src_ip":"6.6.6.6"},"saddr":"5.5.5.5"}') as Record<string, unknown>;
+  assert.equal(normaliseEvent(ev('mypot', 'attack', parsed)).src_ip, '5.5.5.5');
+});

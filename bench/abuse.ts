@@ -316,8 +316,8 @@ async function runCore(): Promise<void> {
   const core = await buildCore(config);
   const children: ChildProcess[] = [];
   try {
-    core.authkeys.create({ ident: SUB_IDENT, secret: SUB_SECRET, subchans: ['apiary.events'] });
-    const token = core.tokens.create('abuse-viewer', 'viewer').token;
+    await core.authkeys.create({ ident: SUB_IDENT, secret: SUB_SECRET, subchans: ['apiary.events'] });
+    const token = (await core.tokens.create('abuse-viewer', 'viewer')).token;
     const ports = [
       '--api-port', String(core.addresses.api.port),
       '--node-port', String(core.addresses.nodeTcp.port),

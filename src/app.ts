@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { TokenService, tokenRoutes } from './access/index.js';
+import { SqliteTokenStore, TokenService, tokenRoutes } from './access/index.js';
 import {
   AnalyticsRetention,
   analyticsRoutes,
@@ -25,7 +25,7 @@ import { AlertService, alertRoutes, SqliteAlertStore, type AttackFact } from './
 import { createHttpServer, limitConnections } from './api/index.js';
 import { consoleRoutes, defaultConsoleDir } from './console/index.js';
 import { AuditRetention, auditRoutes, installAuditRecorder, SqliteAuditStore, type AuditStore } from './audit/index.js';
-import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
+import { AuthkeyService, authkeyRoutes, SqliteAuthkeyStore } from './authkeys/index.js';
 import { createCommandService, commandRoutes, parseGitUrlRule, type CommandService } from './commands/index.js';
 import { ConfigError, describeConfig, optionNames, type Config } from './config/index.js';
 import { ensurePrivateDir, ensurePrivateFile, sqliteFiles } from './datadir/index.js';
@@ -164,7 +164,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     collectDefaultMetrics({ register: registry });
     limitConnections(app, registry, { maxPerAddress: config.httpMaxConnectionsPerAddress });
 
-    const operatorTokens = (tokens = new TokenService(database));
+    const operatorTokens = (tokens = new TokenService(new SqliteTokenStore(database)));
     const consoleUsers = (users = new UserService({
       store: new SqliteUserStore(database),
       idleMs: config.sessionIdleMinutes * 60_000,
@@ -178,15 +178,27 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     consoleUsers.onSessionsEnded((keys) => {
       for (const key of keys) app.operatorSockets.closeFor(key, 'session ended');
     });
-    // The session lookups are asynchronous (the user store may be PostgreSQL): a check still
-    // running when the next tick comes is not doubled.
+    // The token and session lookups are asynchronous (their stores may be PostgreSQL): a check
+    // still running when the next tick comes is not doubled.
+    let checkingTokens = false;
     let checkingSessions = false;
     const revocationCheck = setInterval(() => {
       const open = app.operatorSockets.operatorIds();
       if (open.length === 0) return;
       const sessionKeys = open.filter((key) => UserService.isSocketKey(key));
       const tokenIds = open.filter((key) => !UserService.isSocketKey(key));
-      for (const id of operatorTokens.revokedAmong(tokenIds)) app.operatorSockets.closeFor(id);
+      if (tokenIds.length > 0 && !checkingTokens) {
+        checkingTokens = true;
+        operatorTokens
+          .revokedAmong(tokenIds)
+          .then((revoked) => {
+            for (const id of revoked) app.operatorSockets.closeFor(id);
+          })
+          .catch((err) => log.error({ err }, 'could not check the tokens of open WebSockets; retried in a second'))
+          .finally(() => {
+            checkingTokens = false;
+          });
+      }
       if (sessionKeys.length === 0 || checkingSessions) return;
       checkingSessions = true;
       consoleUsers
@@ -214,11 +226,14 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       onError: (err) => log.error({ err }, 'audit retention sweep failed; retried at the next interval'),
     });
     parts.auditRetention.start();
-    const adminTokenFile = operatorTokens.bootstrapAdmin(join(config.dataDir, 'admin-token'), config.adminToken);
+    const adminTokenFile = await operatorTokens.bootstrapAdmin(join(config.dataDir, 'admin-token'), config.adminToken);
     if (adminTokenFile) log.warn({ file: adminTokenFile }, 'created the bootstrap admin token; read it from this file');
 
     // hpfeeds credentials: database first, then the reference JSON file and HPFEEDS_<IDENT>_* env.
-    const authkeys = (parts.authkeys = new AuthkeyService({ database }));
+    const authkeys = (parts.authkeys = new AuthkeyService({
+      store: new SqliteAuthkeyStore(database),
+      onPollError: (err) => log.error({ err }, 'could not look for authkey changes made elsewhere; retried in a second'),
+    }));
     const stores: AuthStore[] = [authkeys];
     if (config.hpfeedsAuthFile) {
       parts.authFile = await JsonFileAuthStore.open({ path: config.hpfeedsAuthFile, logger: log.child({ domain: 'hpfeeds' }) });
@@ -358,21 +373,21 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     // Every enrolled node gets an hpfeeds authkey for the channels its events go to, so the node
     // (or a sidecar on it) can also publish straight to the broker under its own name.
     gateway.on('enrolled', ({ nodeName }) => {
-      try {
-        if (!authkeys.summary(nodeName)) authkeys.create(events.nodeAuthkey(nodeName));
-      } catch (err) {
-        log.error({ err, node: nodeName }, 'could not create the hpfeeds authkey of an enrolled node');
-      }
+      // create() leaves an existing key of that ident as it is.
+      Promise.resolve()
+        .then(() => authkeys.create(events.nodeAuthkey(nodeName)))
+        .catch((err) => log.error({ err, node: nodeName }, 'could not create the hpfeeds authkey of an enrolled node'));
     });
 
     // A revoked or deleted node loses its hpfeeds authkey too; removing it makes the broker
     // re-check (and close) the live connections that used it. Re-approval creates a new one.
     gateway.on('revoked', ({ nodeName, via }) => {
-      try {
-        if (authkeys.remove(nodeName)) log.info({ node: nodeName, via }, 'hpfeeds authkey of the node removed; its connections are closed');
-      } catch (err) {
-        log.error({ err, node: nodeName }, 'could not remove the hpfeeds authkey of a revoked node');
-      }
+      authkeys
+        .remove(nodeName)
+        .then((removed) => {
+          if (removed) log.info({ node: nodeName, via }, 'hpfeeds authkey of the node removed; its connections are closed');
+        })
+        .catch((err) => log.error({ err, node: nodeName }, 'could not remove the hpfeeds authkey of a revoked node'));
     });
 
     // Alerts observe the gateway, the committed events and (below) the command service; delivery

@@ -2,6 +2,7 @@
 // whether or not the core is running).
 import { roles, type Role } from '../api/index.js';
 import { runDatabaseCommand, type CliIo } from '../cli/database-command.js';
+import { SqliteTokenStore } from './sqlite-store.js';
 import { TokenService } from './tokens.js';
 
 const usage = `usage:
@@ -13,8 +14,8 @@ common: --db PATH (default: $APIARY_DB or <data-dir>/apiary.sqlite)`;
 const options = { role: { type: 'string' }, name: { type: 'string' } } as const;
 
 export async function runTokenCli(argv: string[], io: CliIo, dbPath: string): Promise<number> {
-  return runDatabaseCommand(argv, { options, usage, defaultDbPath: dbPath, audit: { command: 'token', readOnly: ['list'] } }, io, ({ sub, values, positionals, database }) => {
-    const tokens = new TokenService(database);
+  return runDatabaseCommand(argv, { options, usage, defaultDbPath: dbPath, audit: { command: 'token', readOnly: ['list'] } }, io, async ({ sub, values, positionals, database }) => {
+    const tokens = new TokenService(new SqliteTokenStore(database));
     switch (sub) {
       case 'create': {
         const role = values.role as Role | undefined;
@@ -22,14 +23,14 @@ export async function runTokenCli(argv: string[], io: CliIo, dbPath: string): Pr
           io.stderr.write(`--role must be one of ${roles.join(', ')}\n${usage}\n`);
           return 2;
         }
-        const created = tokens.create(values.name ?? `${role}-token`, role);
+        const created = await tokens.create(values.name ?? `${role}-token`, role);
         io.stdout.write(`id: ${created.id}\nrole: ${created.role}\ntoken: ${created.token}\n(shown once; store it now)\n`);
         return 0;
       }
       case 'list': {
         io.stdout.write('ID\tNAME\tROLE\tCREATED\tLAST USED\tREVOKED\n');
         const iso = (t: number | null) => (t ? new Date(t).toISOString() : '-');
-        for (const t of tokens.list()) {
+        for (const t of await tokens.list()) {
           io.stdout.write(`${[t.id, t.name, t.role, iso(t.createdAt), iso(t.lastUsedAt), iso(t.revokedAt)].join('\t')}\n`);
         }
         return 0;
@@ -40,7 +41,7 @@ export async function runTokenCli(argv: string[], io: CliIo, dbPath: string): Pr
           io.stderr.write(`revoke needs an ID\n${usage}\n`);
           return 2;
         }
-        if (!tokens.revoke(id)) {
+        if (!(await tokens.revoke(id))) {
           io.stderr.write(`no active token ${id}\n`);
           return 1;
         }

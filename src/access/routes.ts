@@ -32,7 +32,7 @@ export const tokenRoutes: FastifyPluginAsync<{ tokens: TokenService }> = async (
       },
       config: { role: 'admin' },
     },
-    async (req, reply) => reply.code(201).send(tokens.create(req.body.name, req.body.role)),
+    async (req, reply) => reply.code(201).send(await tokens.create(req.body.name, req.body.role)),
   );
   r.delete(
     '/tokens/:id',
@@ -41,7 +41,7 @@ export const tokenRoutes: FastifyPluginAsync<{ tokens: TokenService }> = async (
       config: { role: 'admin' },
     },
     async (req, reply) => {
-      if (!tokens.revoke(req.params.id)) throw new ApiError(404, 'not_found', `no active token ${req.params.id}`);
+      if (!(await tokens.revoke(req.params.id))) throw new ApiError(404, 'not_found', `no active token ${req.params.id}`);
       return reply.code(204).send(null);
     },
   );

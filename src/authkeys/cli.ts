@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { ZodError } from 'zod';
 import { runDatabaseCommand, type CliIo } from '../cli/database-command.js';
 import { AuthkeyService } from './service.js';
+import { SqliteAuthkeyStore } from './sqlite-store.js';
 
 const usage = `usage:
   apiary authkey add IDENT [--owner NAME] [--secret S] [--pub CHAN]... [--sub CHAN]...
@@ -21,19 +22,19 @@ const options = {
 } as const;
 
 export async function runAuthkeyCli(argv: string[], io: CliIo, dbPath: string): Promise<number> {
-  return runDatabaseCommand(argv, { options, usage, defaultDbPath: dbPath, audit: { command: 'authkey', readOnly: ['list'] } }, io, ({ sub, values, positionals, database }) => {
-    const keys = new AuthkeyService({ database });
+  return runDatabaseCommand(argv, { options, usage, defaultDbPath: dbPath, audit: { command: 'authkey', readOnly: ['list'] } }, io, async ({ sub, values, positionals, database }) => {
+    const keys = new AuthkeyService({ store: new SqliteAuthkeyStore(database) });
     try {
       switch (sub) {
         case 'add': {
           const ident = positionals[0];
           if (!ident) throw new UsageError('add needs an IDENT');
-          const key = keys.put({ ident, owner: values.owner, secret: values.secret, pubchans: values.pub ?? [], subchans: values.sub ?? [] });
+          const key = await keys.put({ ident, owner: values.owner, secret: values.secret, pubchans: values.pub ?? [], subchans: values.sub ?? [] });
           io.stdout.write(`ident: ${key.ident}\nsecret: ${key.secret}\npubchans: ${key.pubchans.join(',')}\nsubchans: ${key.subchans.join(',')}\n`);
           return 0;
         }
         case 'list': {
-          const rows = keys.list();
+          const rows = await keys.list();
           io.stdout.write(`${['IDENT', 'OWNER', 'PUBCHANS', 'SUBCHANS'].join('\t')}\n`);
           for (const k of rows) io.stdout.write(`${[k.ident, k.owner, k.pubchans.join(','), k.subchans.join(',')].join('\t')}\n`);
           return 0;
@@ -41,7 +42,7 @@ export async function runAuthkeyCli(argv: string[], io: CliIo, dbPath: string): 
         case 'rm': {
           const ident = positionals[0];
           if (!ident) throw new UsageError('rm needs an IDENT');
-          if (!keys.remove(ident)) {
+          if (!(await keys.remove(ident))) {
             io.stderr.write(`no authkey ${ident}\n`);
             return 1;
           }
@@ -51,7 +52,7 @@ export async function runAuthkeyCli(argv: string[], io: CliIo, dbPath: string): 
         case 'rotate': {
           const ident = positionals[0];
           if (!ident) throw new UsageError('rotate needs an IDENT');
-          const key = keys.rotate(ident);
+          const key = await keys.rotate(ident);
           if (!key) {
             io.stderr.write(`no authkey ${ident}\n`);
             return 1;
@@ -68,7 +69,7 @@ export async function runAuthkeyCli(argv: string[], io: CliIo, dbPath: string): 
           } catch (err) {
             throw new Error(`cannot read ${file} as JSON: ${(err as Error).message}`);
           }
-          const n = keys.importReference(json);
+          const n = await keys.importReference(json);
           io.stdout.write(`imported ${n} authkeys\n`);
           return 0;
         }

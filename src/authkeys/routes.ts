@@ -30,7 +30,7 @@ export const authkeyRoutes: FastifyPluginAsync<{ authkeys: AuthkeyService }> = a
     '/hpfeeds/authkeys/:ident',
     { schema: { tags, summary: 'One hpfeeds authkey (without its secret)', params: identParams, response: { 200: summary, 404: errorSchema } }, config: { role: 'admin' } },
     async (req) => {
-      const k = authkeys.summary(req.params.ident);
+      const k = await authkeys.summary(req.params.ident);
       if (!k) throw new ApiError(404, 'not_found', `no authkey ${req.params.ident}`);
       return k;
     },
@@ -47,7 +47,7 @@ export const authkeyRoutes: FastifyPluginAsync<{ authkeys: AuthkeyService }> = a
       config: { role: 'admin' },
     },
     async (req, reply) => {
-      const created = authkeys.create(req.body);
+      const created = await authkeys.create(req.body);
       if (!created) throw new ApiError(409, 'conflict', `authkey ${req.body.ident} exists`);
       return reply.code(201).send(created);
     },
@@ -65,7 +65,7 @@ export const authkeyRoutes: FastifyPluginAsync<{ authkeys: AuthkeyService }> = a
       config: { role: 'admin' },
     },
     async (req) => {
-      const k = authkeys.update(req.params.ident, req.body);
+      const k = await authkeys.update(req.params.ident, req.body);
       if (!k) throw new ApiError(404, 'not_found', `no authkey ${req.params.ident}`);
       return k;
     },
@@ -77,7 +77,7 @@ export const authkeyRoutes: FastifyPluginAsync<{ authkeys: AuthkeyService }> = a
       config: { role: 'admin' },
     },
     async (req) => {
-      const k = authkeys.rotate(req.params.ident);
+      const k = await authkeys.rotate(req.params.ident);
       if (!k) throw new ApiError(404, 'not_found', `no authkey ${req.params.ident}`);
       return k;
     },
@@ -89,7 +89,7 @@ export const authkeyRoutes: FastifyPluginAsync<{ authkeys: AuthkeyService }> = a
       config: { role: 'admin' },
     },
     async (req, reply) => {
-      if (!authkeys.remove(req.params.ident)) throw new ApiError(404, 'not_found', `no authkey ${req.params.ident}`);
+      if (!(await authkeys.remove(req.params.ident))) throw new ApiError(404, 'not_found', `no authkey ${req.params.ident}`);
       return reply.code(204).send(null);
     },
   );

@@ -1,13 +1,11 @@
-// hpfeeds credentials kept in the core's SQLite database (table `authkeys`, the reference
-// broker's sqlite shape). The broker asks `get()` at every login; changes made here, through the
-// API, or by `apiary authkey` in another process are pushed to the broker so live connections are
-// re-checked at once.
+// hpfeeds credentials kept in the core's database (table `authkeys`, the reference broker's sqlite
+// shape; the SQL is in the store). The broker asks `get()` at every login; changes made here,
+// through the API, or by `apiary authkey` in another process (or another core on the same
+// PostgreSQL) are pushed to the broker so live connections are re-checked at once.
 import { randomBytes } from 'node:crypto';
-import { asc, eq } from 'drizzle-orm';
 import { z } from 'zod';
-import type { DatabaseHandle } from '../db/index.js';
-import { tables } from '../db/index.js';
 import { fitsString8, type AuthChangeListener, type AuthKey, type AuthStore } from '../hpfeeds/index.js';
+import type { AuthkeyRecord, AuthkeyStore } from './store.js';
 
 /** ident and channel names travel in uint8-length-prefixed hpfeeds fields: 1..255 UTF-8 bytes. */
 export const name255 = z.string().min(1).refine(fitsString8, { message: 'must be 1 to 255 bytes of UTF-8 (hpfeeds length-prefixed field)' });
@@ -54,131 +52,91 @@ export function generateHpfeedsSecret(): string {
   return randomBytes(24).toString('base64url');
 }
 
-function parseChannels(json: string): string[] {
-  try {
-    const v: unknown = JSON.parse(json);
-    return Array.isArray(v) ? v.filter((c): c is string => typeof c === 'string') : [];
-  } catch {
-    return [];
-  }
-}
-
-function toSummary(r: typeof tables.authkeys.$inferSelect): AuthkeySummary {
-  return {
-    ident: r.ident,
-    owner: r.owner,
-    pubchans: parseChannels(r.pubchans),
-    subchans: parseChannels(r.subchans),
-    createdAt: r.createdAt,
-    updatedAt: r.updatedAt,
-  };
+function toSummary(r: AuthkeyRecord): AuthkeySummary {
+  return { ident: r.ident, owner: r.owner, pubchans: r.pubchans, subchans: r.subchans, createdAt: r.createdAt, updatedAt: r.updatedAt };
 }
 
 export interface AuthkeyServiceOptions {
-  database: DatabaseHandle;
+  store: AuthkeyStore;
   /** How often to look for changes made by other processes while someone watches. */
   pollIntervalMs?: number;
+  /** Called when a poll for other processes' changes fails (it is retried at the next interval). */
+  onPollError?: (err: unknown) => void;
 }
 
 export class AuthkeyService implements AuthStore {
-  private readonly db;
-  private readonly sqlite;
+  private readonly store: AuthkeyStore;
   private readonly listeners = new Set<AuthChangeListener>();
   private readonly pollIntervalMs: number;
-  private readonly byIdent;
-  private readonly versions;
-  private readonly versionOf;
+  private readonly onPollError: (err: unknown) => void;
   private known = new Map<string, number>();
-  private lastDataVersion = -1;
+  private lastMarker: string | undefined;
   private watchTimer: NodeJS.Timeout | undefined;
+  /** The poll in flight (a slow database must not stack polls), and the watch period it serves. */
+  private polling: { generation: number } | undefined;
+  /** Moves at every close(): a poll of an earlier watch period changes nothing when it completes. */
+  private generation = 0;
 
   constructor(opts: AuthkeyServiceOptions) {
-    this.db = opts.database.db;
-    this.sqlite = opts.database.sqlite;
+    this.store = opts.store;
     this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
-    this.byIdent = this.sqlite.prepare<[string], { ident: string; owner: string; secret: string; pubchans: string; subchans: string }>(
-      'SELECT ident, owner, secret, pubchans, subchans FROM authkeys WHERE ident = ?',
-    );
-    this.versions = this.sqlite.prepare<[], { ident: string; updated_at: number }>('SELECT ident, updated_at FROM authkeys');
-    this.versionOf = this.sqlite.prepare<[string], { updated_at: number }>('SELECT updated_at FROM authkeys WHERE ident = ?');
+    this.onPollError = opts.onPollError ?? (() => undefined);
   }
 
-  /** AuthStore: looked up at every hpfeeds login. */
-  get(ident: string): AuthKey | undefined {
-    const row = this.byIdent.get(ident);
+  /** AuthStore: looked up at every hpfeeds login (not cached: a removed key fails the next login). */
+  async get(ident: string): Promise<AuthKey | undefined> {
+    const row = await this.store.get(ident);
     if (!row) return undefined;
-    return {
-      ident: row.ident,
-      owner: row.owner,
-      secret: row.secret,
-      pubchans: parseChannels(row.pubchans),
-      subchans: parseChannels(row.subchans),
-    };
+    return { ident: row.ident, owner: row.owner, secret: row.secret, pubchans: row.pubchans, subchans: row.subchans };
   }
 
   /** Creates or replaces a key; returns it with its secret (the only time it is shown). */
-  put(input: AuthkeyInput): AuthKey {
-    const k = authkeyInputSchema.parse(input);
-    const now = Date.now();
-    const secret = k.secret ?? generateHpfeedsSecret();
-    const row = {
-      ident: k.ident,
-      owner: k.owner,
-      secret,
-      pubchans: JSON.stringify(k.pubchans),
-      subchans: JSON.stringify(k.subchans),
-      createdAt: now,
-      updatedAt: now,
-    };
-    this.db
-      .insert(tables.authkeys)
-      .values(row)
-      .onConflictDoUpdate({
-        target: tables.authkeys.ident,
-        set: { owner: row.owner, secret, pubchans: row.pubchans, subchans: row.subchans, updatedAt: now },
-      })
-      .run();
-    this.changed(k.ident);
-    return { ident: k.ident, owner: k.owner, secret, pubchans: k.pubchans, subchans: k.subchans };
+  async put(input: AuthkeyInput): Promise<AuthKey> {
+    const [record] = this.records([input]);
+    await this.store.upsert([record!]);
+    this.changed(record!.ident, record!.updatedAt);
+    return withoutDates(record!);
   }
 
   /** Creates a key only if the ident is free; returns undefined when it already exists. */
-  create(input: AuthkeyInput): AuthKey | undefined {
-    if (this.byIdent.get(input.ident)) return undefined;
-    return this.put(input);
+  async create(input: AuthkeyInput): Promise<AuthKey | undefined> {
+    const [record] = this.records([input]);
+    if (!(await this.store.insertIfAbsent(record!))) return undefined;
+    this.changed(record!.ident, record!.updatedAt);
+    return withoutDates(record!);
   }
 
   /** New secret for an existing ident; live connections using the old one are closed. */
-  rotate(ident: string): AuthKey | undefined {
-    const current = this.get(ident);
+  async rotate(ident: string): Promise<AuthKey | undefined> {
+    const current = await this.get(ident);
     if (!current) return undefined;
     return this.put({ ...current, secret: generateHpfeedsSecret() });
   }
 
-  update(ident: string, patch: { owner?: string; pubchans?: string[]; subchans?: string[] }): AuthkeySummary | undefined {
-    const current = this.get(ident);
+  async update(ident: string, patch: { owner?: string; pubchans?: string[]; subchans?: string[] }): Promise<AuthkeySummary | undefined> {
+    const current = await this.get(ident);
     if (!current) return undefined;
-    this.put({ ...current, ...patch });
+    await this.put({ ...current, ...patch });
     return this.summary(ident);
   }
 
-  remove(ident: string): boolean {
-    const res = this.db.delete(tables.authkeys).where(eq(tables.authkeys.ident, ident)).run();
-    if (res.changes > 0) this.changed(ident);
-    return res.changes > 0;
+  async remove(ident: string): Promise<boolean> {
+    const removed = await this.store.remove(ident);
+    if (removed) this.changed(ident, undefined);
+    return removed;
   }
 
-  summary(ident: string): AuthkeySummary | undefined {
-    const row = this.db.select().from(tables.authkeys).where(eq(tables.authkeys.ident, ident)).get();
+  async summary(ident: string): Promise<AuthkeySummary | undefined> {
+    const row = await this.store.get(ident);
     return row && toSummary(row);
   }
 
-  list(): AuthkeySummary[] {
-    return this.db.select().from(tables.authkeys).orderBy(asc(tables.authkeys.ident)).all().map(toSummary);
+  async list(): Promise<AuthkeySummary[]> {
+    return (await this.store.list()).map(toSummary);
   }
 
   /** Imports a reference-format JSON auth file (object already parsed); returns how many keys. */
-  importReference(json: unknown): number {
+  async importReference(json: unknown): Promise<number> {
     // Every entry is checked before any is written, and a bad one is reported by ident and field.
     const file = referenceAuthFileSchema.safeParse(json);
     if (!file.success) {
@@ -194,26 +152,24 @@ export class AuthkeyService implements AuthStore {
       if (!entry.success) problems.push(...entry.error.issues.map((i) => `ident '${ident}' field ${i.path.join('.') || 'ident'}: ${i.message}`));
     }
     if (problems.length) throw new AuthkeyInputError(problems.join('; '));
-    const parsed = file.data;
-    const tx = this.sqlite.transaction(() => {
-      for (const [ident, k] of Object.entries(parsed)) this.put({ ident, ...k });
-    });
-    tx();
-    return Object.keys(parsed).length;
+    // All in one transaction: a file is imported whole or not at all.
+    const records = this.records(Object.entries(file.data).map(([ident, k]) => ({ ident, ...k })));
+    await this.store.upsert(records);
+    for (const r of records) this.changed(r.ident, r.updatedAt);
+    return records.length;
   }
 
   /**
    * AuthStore change feed (the broker re-checks live connections of the reported idents). Covers
    * changes made through this service and those written by other processes (e.g. `apiary authkey
-   * rm` while the core runs): `PRAGMA data_version` changes only when another connection
-   * committed, so an idle database costs one tiny query per interval.
+   * rm` while the core runs, or another core on the same PostgreSQL): each interval asks the store
+   * for its change marker, and only when that moved are the versions read and compared.
    */
   watch(listener: AuthChangeListener): () => void {
     this.listeners.add(listener);
     if (!this.watchTimer) {
-      this.snapshot();
-      this.lastDataVersion = this.dataVersion();
-      this.watchTimer = setInterval(() => this.poll(), this.pollIntervalMs);
+      this.runPoll();
+      this.watchTimer = setInterval(() => this.runPoll(), this.pollIntervalMs);
       this.watchTimer.unref();
     }
     return () => {
@@ -229,33 +185,64 @@ export class AuthkeyService implements AuthStore {
   close(): void {
     if (this.watchTimer) clearInterval(this.watchTimer);
     this.watchTimer = undefined;
+    // A later watch() starts from a fresh baseline, as the first one did.
+    this.lastMarker = undefined;
+    this.generation++;
   }
 
-  private dataVersion(): number {
-    return this.sqlite.pragma('data_version', { simple: true }) as number;
+  /** Validated input -> the record to store, its dates set now. */
+  private records(inputs: readonly AuthkeyInput[]): AuthkeyRecord[] {
+    const now = Date.now();
+    return inputs.map((input) => {
+      const k = authkeyInputSchema.parse(input);
+      return { ident: k.ident, owner: k.owner, secret: k.secret ?? generateHpfeedsSecret(), pubchans: k.pubchans, subchans: k.subchans, createdAt: now, updatedAt: now };
+    });
   }
 
-  private poll(): void {
-    if (!this.sqlite.open) return;
-    const v = this.dataVersion();
-    if (v === this.lastDataVersion) return;
-    this.lastDataVersion = v;
-    const before = this.known;
-    this.snapshot();
-    for (const [ident, updatedAt] of before) {
-      if (this.known.get(ident) !== updatedAt) this.onChange(ident);
+  private runPoll(): void {
+    if (this.polling?.generation === this.generation) return;
+    const run = { generation: this.generation };
+    this.polling = run;
+    void this.poll(run.generation).finally(() => {
+      if (this.polling === run) this.polling = undefined;
+    });
+  }
+
+  /** Reads the versions when the store's change marker moved, and reports the idents that changed. */
+  private async poll(generation: number): Promise<void> {
+    try {
+      if (this.lastMarker === undefined) {
+        // The starting point. Both reads are issued before anything else runs (the SQLite store
+        // answers at once), so a change made right after watch() is not taken into the baseline.
+        const [marker, versions] = await Promise.all([this.store.changeMarker(), this.store.versions()]);
+        if (generation !== this.generation) return;
+        this.lastMarker = marker;
+        this.known = versions;
+        return;
+      }
+      const marker = await this.store.changeMarker();
+      if (generation !== this.generation || marker === this.lastMarker) return;
+      const versions = await this.store.versions();
+      if (generation !== this.generation) return;
+      this.lastMarker = marker;
+      const before = this.known;
+      this.known = versions;
+      for (const [ident, updatedAt] of before) {
+        if (this.known.get(ident) !== updatedAt) this.onChange(ident);
+      }
+      for (const ident of this.known.keys()) if (!before.has(ident)) this.onChange(ident);
+    } catch (err) {
+      this.onPollError(err);
     }
-    for (const ident of this.known.keys()) if (!before.has(ident)) this.onChange(ident);
   }
 
-  private snapshot(): void {
-    this.known = new Map(this.versions.all().map((r) => [r.ident, r.updated_at]));
-  }
-
-  private changed(ident: string): void {
-    const row = this.versionOf.get(ident);
-    if (row) this.known.set(ident, row.updated_at);
+  private changed(ident: string, updatedAt: number | undefined): void {
+    if (updatedAt !== undefined) this.known.set(ident, updatedAt);
     else this.known.delete(ident);
     this.onChange(ident);
   }
+}
+
+function withoutDates(r: AuthkeyRecord): AuthKey {
+  return { ident: r.ident, owner: r.owner, secret: r.secret, pubchans: r.pubchans, subchans: r.subchans };
 }

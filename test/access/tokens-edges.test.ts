@@ -7,7 +7,7 @@ import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { TokenService, tokenRoutes } from '../../src/access/index.js';
+import { SqliteTokenStore, TokenService, tokenRoutes } from '../../src/access/index.js';
 import { createHttpServer } from '../../src/api/index.js';
 import { openDatabase, type DatabaseHandle } from '../../src/db/index.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -21,11 +21,11 @@ describe('operator tokens: edges', () => {
 
   before(async () => {
     database = openDatabase(join(dir.path, 't.sqlite'));
-    tokens = new TokenService(database);
+    tokens = new TokenService(new SqliteTokenStore(database));
     app = await createHttpServer({ authenticate: (t) => tokens.authenticate(t) });
     await app.register(tokenRoutes, { prefix: '/api/v1', tokens });
     await app.ready();
-    adminToken = tokens.create('root', 'admin').token;
+    adminToken = (await tokens.create('root', 'admin')).token;
   });
   after(async () => {
     await app.close();
@@ -35,9 +35,9 @@ describe('operator tokens: edges', () => {
 
   const row = (id: string) => database.sqlite.prepare('SELECT * FROM api_tokens WHERE id = ?').get(id) as Record<string, unknown>;
 
-  it('tokens are apiary_ + 32 random bytes (base64url); only their SHA-256 is stored', () => {
-    const a = tokens.create('a', 'viewer');
-    const b = tokens.create('b', 'viewer');
+  it('tokens are apiary_ + 32 random bytes (base64url); only their SHA-256 is stored', async () => {
+    const a = await tokens.create('a', 'viewer');
+    const b = await tokens.create('b', 'viewer');
     assert.match(a.token, /^apiary_[A-Za-z0-9_-]{43}$/);
     assert.notEqual(a.token, b.token);
     assert.deepEqual({ id: a.id, name: a.name, role: a.role }, { id: a.id, name: 'a', role: 'viewer' });
@@ -46,68 +46,68 @@ describe('operator tokens: edges', () => {
     assert.ok(!JSON.stringify(database.sqlite.prepare('SELECT * FROM api_tokens').all()).includes(a.token));
   });
 
-  it('last_used_at: written on first use, not again within a minute, again after it', () => {
-    const t = tokens.create('usage', 'operator');
+  it('last_used_at: written on first use, not again within a minute, again after it', async () => {
+    const t = await tokens.create('usage', 'operator');
     assert.equal(row(t.id).last_used_at, null);
     const before = Date.now();
-    assert.deepEqual(tokens.authenticate(t.token), { id: t.id, name: 'usage', role: 'operator', kind: 'token' });
+    assert.deepEqual(await tokens.authenticate(t.token), { id: t.id, name: 'usage', role: 'operator', kind: 'token' });
     const first = row(t.id).last_used_at as number;
     assert.ok(first >= before && first <= Date.now());
     database.sqlite.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?').run(first - 30_000, t.id);
-    tokens.authenticate(t.token);
+    await tokens.authenticate(t.token);
     assert.equal(row(t.id).last_used_at, first - 30_000, 'not rewritten within the minute');
     database.sqlite.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?').run(first - 61_000, t.id);
-    tokens.authenticate(t.token);
+    await tokens.authenticate(t.token);
     assert.ok((row(t.id).last_used_at as number) >= first, 'rewritten after it');
-    assert.equal(tokens.authenticate(`${t.token}x`), undefined);
+    assert.equal(await tokens.authenticate(`${t.token}x`), undefined);
   });
 
-  it('revoke: once, then false; unknown ids false; a revoked token no longer authenticates', () => {
-    const t = tokens.create('gone', 'viewer');
-    assert.equal(tokens.revoke(t.id), true);
+  it('revoke: once, then false; unknown ids false; a revoked token no longer authenticates', async () => {
+    const t = await tokens.create('gone', 'viewer');
+    assert.equal(await tokens.revoke(t.id), true);
     const revokedAt = row(t.id).revoked_at;
     assert.equal(typeof revokedAt, 'number');
-    assert.equal(tokens.revoke(t.id), false);
+    assert.equal(await tokens.revoke(t.id), false);
     assert.equal(row(t.id).revoked_at, revokedAt, 'a second revoke does not move the time');
-    assert.equal(tokens.revoke('no-such-id'), false);
-    assert.equal(tokens.authenticate(t.token), undefined);
+    assert.equal(await tokens.revoke('no-such-id'), false);
+    assert.equal(await tokens.authenticate(t.token), undefined);
   });
 
-  it('an active admin is an unrevoked token with role admin, and nothing else', () => {
+  it('an active admin is an unrevoked token with role admin, and nothing else', async () => {
     const d = tempDir('apiary-tokens-admin-');
     const db2 = openDatabase(join(d.path, 'a.sqlite'));
     try {
-      const t2 = new TokenService(db2);
-      assert.equal(t2.hasActiveAdmin(), false);
-      t2.create('v', 'viewer');
-      t2.create('o', 'operator');
-      assert.equal(t2.hasActiveAdmin(), false);
-      const a = t2.create('a', 'admin');
-      assert.equal(t2.hasActiveAdmin(), true);
-      t2.revoke(a.id);
-      assert.equal(t2.hasActiveAdmin(), false);
+      const t2 = new TokenService(new SqliteTokenStore(db2));
+      assert.equal(await t2.hasActiveAdmin(), false);
+      await t2.create('v', 'viewer');
+      await t2.create('o', 'operator');
+      assert.equal(await t2.hasActiveAdmin(), false);
+      const a = await t2.create('a', 'admin');
+      assert.equal(await t2.hasActiveAdmin(), true);
+      await t2.revoke(a.id);
+      assert.equal(await t2.hasActiveAdmin(), false);
     } finally {
       db2.close();
       d.cleanup();
     }
   });
 
-  it('bootstrap creates the token file directory and makes an existing file 0600', () => {
+  it('bootstrap creates the token file directory and makes an existing file 0600', async () => {
     const d = tempDir('apiary-tokens-boot-');
     const db2 = openDatabase(join(d.path, 'b.sqlite'));
     try {
       const nested = join(d.path, 'not', 'yet', 'admin-token');
-      const t2 = new TokenService(db2);
-      assert.equal(t2.bootstrapAdmin(nested), nested);
+      const t2 = new TokenService(new SqliteTokenStore(db2));
+      assert.equal(await t2.bootstrapAdmin(nested), nested);
       assert.match(readFileSync(nested, 'utf8'), /^apiary_\S+\n$/);
-      assert.deepEqual(t2.list().map((t) => [t.name, t.role]), [['bootstrap-admin', 'admin']]);
+      assert.deepEqual((await t2.list()).map((t) => [t.name, t.role]), [['bootstrap-admin', 'admin']]);
 
       const db3 = openDatabase(join(d.path, 'c.sqlite'));
       try {
         const existing = join(d.path, 'existing-token');
         writeFileSync(existing, 'old\n');
         chmodSync(existing, 0o644);
-        assert.equal(new TokenService(db3).bootstrapAdmin(existing), existing);
+        assert.equal(await new TokenService(new SqliteTokenStore(db3)).bootstrapAdmin(existing), existing);
         assert.equal(statSync(existing).mode & 0o777, 0o600);
         assert.notEqual(readFileSync(existing, 'utf8'), 'old\n');
       } finally {
@@ -127,7 +127,7 @@ describe('operator tokens: edges', () => {
     assert.deepEqual(Object.keys(body).sort(), ['id', 'name', 'role', 'token']);
     assert.equal(body.name, 'via-api');
     assert.equal(body.role, 'operator');
-    assert.equal(tokens.authenticate(body.token)?.role, 'operator');
+    assert.equal((await tokens.authenticate(body.token))?.role, 'operator');
 
     const list = (await app.inject({ url: '/api/v1/tokens', headers: auth })).json() as { id: string; name: string; createdAt: number; lastUsedAt: number | null; revokedAt: number | null }[];
     assert.equal(list[0]!.name, 'root', 'oldest first');
@@ -153,7 +153,7 @@ describe('operator tokens: edges', () => {
     assert.equal(typeof after.find((t) => t.id === body.id)!.revokedAt, 'number');
   });
 
-  it('OpenAPI documents every token route: tag, summary, responses', () => {
+  it('OpenAPI documents every token route: tag, summary, responses', async () => {
     const spec = app.swagger() as { paths: Record<string, Record<string, { tags?: string[]; summary?: string; responses?: Record<string, unknown> }>> };
     const want: [string, string, string[]][] = [
       ['/api/v1/tokens', 'get', ['200']],

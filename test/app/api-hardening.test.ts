@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { TokenService } from '../../src/access/index.js';
+import { SqliteTokenStore, TokenService } from '../../src/access/index.js';
 import { buildCore, type Core } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
 import { openDatabase } from '../../src/db/index.js';
@@ -99,7 +99,7 @@ describe('core API hardening', () => {
     // Revoked by another process (the CLI writes the database directly).
     const cliDb = openDatabase(core.database.sqlite.name);
     try {
-      assert.ok(new TokenService(cliDb).revoke(other.body.id));
+      assert.ok(await new TokenService(new SqliteTokenStore(cliDb)).revoke(other.body.id));
     } finally {
       cliDb.close();
     }

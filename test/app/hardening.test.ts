@@ -13,9 +13,9 @@ import { tempDir } from '../helpers/tmp.js';
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 
-async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -106,7 +106,7 @@ describe('composed core: private data directory, total revocation', () => {
   });
 
   async function connectAs(ident: string): Promise<{ client: HpfeedsClient; disconnected: Promise<void> }> {
-    const key = core.authkeys.get(ident);
+    const key = await core.authkeys.get(ident);
     assert.ok(key, `authkey ${ident} exists`);
     const client = new HpfeedsClient({ host: '127.0.0.1', port: core.addresses.hpfeeds[0]!.port, ident, secret: key.secret, reconnect: false });
     clients.push(client);
@@ -120,13 +120,13 @@ describe('composed core: private data directory, total revocation', () => {
     it(`${action} a node: its hpfeeds authkey stops working and its connections close (row 7)`, async () => {
       const name = `edge-${action}`;
       assert.equal((await api('POST', '/api/v1/nodes', { name })).status, 201);
-      await waitFor(() => core.authkeys.get(name) !== undefined, 5000, 'authkey of the enrolled node');
-      const secret = core.authkeys.get(name)!.secret;
+      await waitFor(async () => (await core.authkeys.get(name)) !== undefined, 5000, 'authkey of the enrolled node');
+      const secret = (await core.authkeys.get(name))!.secret;
       const { disconnected } = await connectAs(name);
       const res = action === 'revoke' ? await api('POST', `/api/v1/nodes/${name}/revoke`) : await api('DELETE', `/api/v1/nodes/${name}`);
       assert.ok(res.status === 200 || res.status === 204, `${action}: ${res.status}`);
       await Promise.race([disconnected, new Promise((_, reject) => setTimeout(() => reject(new Error('hpfeeds connection still open')), 5000).unref())]);
-      assert.equal(core.authkeys.get(name), undefined);
+      assert.equal(await core.authkeys.get(name), undefined);
       const again = new HpfeedsClient({ host: '127.0.0.1', port: core.addresses.hpfeeds[0]!.port, ident: name, secret, reconnect: false });
       clients.push(again);
       again.on('error', () => {});
@@ -144,7 +144,7 @@ describe('composed core: private data directory, total revocation', () => {
     const spec = (await (await fetch(`${base}/docs/json`)).json()) as { paths: Record<string, unknown> };
     assert.ok(spec.paths['/api/v1/enrollment/pending/reject']);
     assert.ok(spec.paths['/api/v1/enrollment/unknown-registrations']);
-    const viewer = core.tokens.create('v', 'viewer').token;
+    const viewer = (await core.tokens.create('v', 'viewer')).token;
     assert.equal((await api('POST', '/api/v1/enrollment/pending/reject', { olderThanSeconds: 0 }, viewer)).status, 403);
     assert.equal((await api('POST', '/api/v1/enrollment/pending/reject', { olderThanSeconds: 0 })).status, 200);
   });

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { TokenService } from '../../src/access/index.js';
+import { SqliteTokenStore, TokenService } from '../../src/access/index.js';
 import { createHttpServer } from '../../src/api/index.js';
-import { AuthkeyService, authkeyRoutes } from '../../src/authkeys/index.js';
+import { AuthkeyService, SqliteAuthkeyStore, authkeyRoutes } from '../../src/authkeys/index.js';
 import { AuthkeyInputError } from '../../src/authkeys/service.js';
 import { openDatabase, type DatabaseHandle } from '../../src/db/index.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -37,22 +37,22 @@ describe('hpfeeds authkeys: edges', () => {
     const path = join(dir.path, `k${n++}.sqlite`);
     const database = openDatabase(path);
     const otherDb = openDatabase(path);
-    const keys = new AuthkeyService({ database, pollIntervalMs });
-    const other = new AuthkeyService({ database: otherDb });
+    const keys = new AuthkeyService({ store: new SqliteAuthkeyStore(database), pollIntervalMs });
+    const other = new AuthkeyService({ store: new SqliteAuthkeyStore(otherDb) });
     opened.push(otherDb, database, keys);
     return { path, database, keys, other };
   }
 
-  it('a key created with only an ident has an empty owner and no channels', () => {
+  it('a key created with only an ident has an empty owner and no channels', async () => {
     const { keys } = fresh();
-    const k = keys.put({ ident: 'bare' });
+    const k = await keys.put({ ident: 'bare' });
     assert.deepEqual({ ...k, secret: '' }, { ident: 'bare', owner: '', secret: '', pubchans: [], subchans: [] });
-    assert.deepEqual(keys.get('bare'), { ident: 'bare', owner: '', secret: k.secret, pubchans: [], subchans: [] });
-    const s = keys.summary('bare')!;
+    assert.deepEqual(await keys.get('bare'), { ident: 'bare', owner: '', secret: k.secret, pubchans: [], subchans: [] });
+    const s = (await keys.summary('bare'))!;
     assert.deepEqual({ ...s, createdAt: 0, updatedAt: 0 }, { ident: 'bare', owner: '', pubchans: [], subchans: [], createdAt: 0, updatedAt: 0 });
   });
 
-  it('channel lists written by other tools: non-strings dropped, non-arrays and bad JSON read as no channels', () => {
+  it('channel lists written by other tools: non-strings dropped, non-arrays and bad JSON read as no channels', async () => {
     const { database, keys } = fresh();
     const insert = database.sqlite.prepare(
       'INSERT INTO authkeys (ident, owner, secret, pubchans, subchans, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, 1)',
@@ -60,11 +60,11 @@ describe('hpfeeds authkeys: edges', () => {
     insert.run('mixed', 'o', 'secret-1', '["a", 1, null, "b", {"c": 1}]', '[2, "s"]');
     insert.run('object', 'o', 'secret-2', '{"a": "b"}', '"chan"');
     insert.run('broken', 'o', 'secret-3', '["a",', 'not json');
-    assert.deepEqual(keys.get('mixed'), { ident: 'mixed', owner: 'o', secret: 'secret-1', pubchans: ['a', 'b'], subchans: ['s'] });
-    assert.deepEqual(keys.get('object'), { ident: 'object', owner: 'o', secret: 'secret-2', pubchans: [], subchans: [] });
-    assert.deepEqual(keys.get('broken'), { ident: 'broken', owner: 'o', secret: 'secret-3', pubchans: [], subchans: [] });
+    assert.deepEqual(await keys.get('mixed'), { ident: 'mixed', owner: 'o', secret: 'secret-1', pubchans: ['a', 'b'], subchans: ['s'] });
+    assert.deepEqual(await keys.get('object'), { ident: 'object', owner: 'o', secret: 'secret-2', pubchans: [], subchans: [] });
+    assert.deepEqual(await keys.get('broken'), { ident: 'broken', owner: 'o', secret: 'secret-3', pubchans: [], subchans: [] });
     assert.deepEqual(
-      keys.list().map((k) => [k.ident, k.pubchans, k.subchans]),
+      (await keys.list()).map((k) => [k.ident, k.pubchans, k.subchans]),
       [
         ['broken', [], []],
         ['mixed', ['a', 'b'], ['s']],
@@ -73,11 +73,11 @@ describe('hpfeeds authkeys: edges', () => {
     );
   });
 
-  it('a bad reference auth file is refused as a whole, each problem named by ident and field', () => {
+  it('a bad reference auth file is refused as a whole, each problem named by ident and field', async () => {
     const { keys } = fresh();
-    const refused = (json: unknown, message: string) => {
-      assert.throws(
-        () => keys.importReference(json),
+    const refused = async (json: unknown, message: string) => {
+      await assert.rejects(
+        async () => keys.importReference(json),
         (err: unknown) => {
           assert.ok(err instanceof AuthkeyInputError, `an AuthkeyInputError, not ${String(err)}`);
           assert.equal(err.name, 'AuthkeyInputError');
@@ -87,51 +87,51 @@ describe('hpfeeds authkeys: edges', () => {
       );
     };
     // Not an object at all: no ident to name.
-    refused('x', 'Invalid input: expected record, received string');
+    await refused('x', 'Invalid input: expected record, received string');
     // The entry itself is wrong: the ident, no field.
-    refused({ c: 'x' }, "ident 'c': Invalid input: expected object, received string");
+    await refused({ c: 'x' }, "ident 'c': Invalid input: expected object, received string");
     // A field, and a field inside a field, of two entries: all problems, joined.
-    refused(
+    await refused(
       { c: { owner: 'no secret' }, d: { secret: 'dddddddd', pubchans: ['ok', 7] } },
       "ident 'c' field secret: Invalid input: expected string, received undefined; ident 'd' field pubchans.1: Invalid input: expected string, received number",
     );
     // Valid in the reference format but not as an apiary authkey (secrets of 8+ characters, owner
     // up to 255): named the same way; nothing is written, not even the good entries.
-    refused(
+    await refused(
       { good: { secret: 'good-secret' }, s: { secret: 'short' }, t: { secret: 'long-enough', owner: 'o'.repeat(256) } },
       "ident 's' field secret: Too small: expected string to have >=8 characters; ident 't' field owner: Too big: expected string to have <=255 characters",
     );
-    assert.deepEqual(keys.list(), []);
-    assert.equal(keys.importReference({ good: { secret: 'good-secret' } }), 1);
+    assert.deepEqual(await keys.list(), []);
+    assert.equal(await keys.importReference({ good: { secret: 'good-secret' } }), 1);
   });
 
-  it('own changes are announced to watchers at once, one ident at a time; removing an unknown ident is not', () => {
+  it('own changes are announced to watchers at once, one ident at a time; removing an unknown ident is not', async () => {
     const { keys } = fresh();
     const seen: (readonly string[] | undefined)[] = [];
     const stop = keys.watch((idents) => seen.push(idents));
-    keys.put({ ident: 'k1' });
-    assert.ok(keys.update('k1', { owner: 'x' }));
-    assert.ok(keys.rotate('k1'));
-    assert.equal(keys.remove('nobody'), false);
-    assert.equal(keys.remove('k1'), true);
-    assert.equal(keys.remove('k1'), false);
+    await keys.put({ ident: 'k1' });
+    assert.ok(await keys.update('k1', { owner: 'x' }));
+    assert.ok(await keys.rotate('k1'));
+    assert.equal(await keys.remove('nobody'), false);
+    assert.equal(await keys.remove('k1'), true);
+    assert.equal(await keys.remove('k1'), false);
     assert.deepEqual(seen, [['k1'], ['k1'], ['k1'], ['k1']]);
     stop();
-    keys.put({ ident: 'k2' });
+    await keys.put({ ident: 'k2' });
     assert.equal(seen.length, 4, 'a stopped watcher hears nothing more');
   });
 
   it("another process's change is announced for exactly the idents it touched", async () => {
     const { keys, other } = fresh();
-    keys.put({ ident: 'a' });
-    keys.put({ ident: 'b' });
-    keys.put({ ident: 'c' });
+    await keys.put({ ident: 'a' });
+    await keys.put({ ident: 'b' });
+    await keys.put({ ident: 'c' });
     const seen: string[] = [];
     const stop = keys.watch((idents) => seen.push(...(idents ?? [])));
     try {
-      other.update('a', { owner: 'changed' });
-      other.remove('b');
-      other.put({ ident: 'd' });
+      await other.update('a', { owner: 'changed' });
+      await other.remove('b');
+      await other.put({ ident: 'd' });
       await waitFor(() => seen.includes('a') && seen.includes('b') && seen.includes('d'), 'a, b and d');
       await sleep(150);
       assert.deepEqual([...seen].sort(), ['a', 'b', 'd'], 'c did not change');
@@ -146,7 +146,7 @@ describe('hpfeeds authkeys: edges', () => {
     const second: string[] = [];
     const stopFirst = keys.watch((idents) => first.push(...(idents ?? [])));
     try {
-      other.put({ ident: 'early' });
+      await other.put({ ident: 'early' });
       const stopSecond = keys.watch((idents) => second.push(...(idents ?? [])));
       try {
         await waitFor(() => first.includes('early'), 'the first watcher to hear of early');
@@ -166,7 +166,7 @@ describe('hpfeeds authkeys: edges', () => {
     const stopGone = keys.watch(() => {});
     stopGone();
     try {
-      other.put({ ident: 'later' });
+      await other.put({ ident: 'later' });
       await waitFor(() => kept.includes('later'), 'the remaining watcher to hear of later');
     } finally {
       stopKept();
@@ -176,13 +176,13 @@ describe('hpfeeds authkeys: edges', () => {
   it('after the last watcher stops, polling stops: a new watcher is told only of changes after it started', async () => {
     const { keys, other } = fresh(200);
     keys.watch(() => {})();
-    other.put({ ident: 'while-nobody-watched' });
+    await other.put({ ident: 'while-nobody-watched' });
     const seen: string[] = [];
     const stop = keys.watch((idents) => seen.push(...(idents ?? [])));
     try {
       await sleep(500);
       assert.equal(seen.length, 0, `heard ${seen.join(',')}`);
-      other.put({ ident: 'after' });
+      await other.put({ ident: 'after' });
       await waitFor(() => seen.includes('after'), 'after');
       assert.deepEqual(seen, ['after']);
     } finally {
@@ -193,7 +193,7 @@ describe('hpfeeds authkeys: edges', () => {
   it('a watcher left on a closed database does not crash the process', async () => {
     const path = join(dir.path, 'closed.sqlite');
     const database = openDatabase(path);
-    const keys = new AuthkeyService({ database, pollIntervalMs: 20 });
+    const keys = new AuthkeyService({ store: new SqliteAuthkeyStore(database), pollIntervalMs: 20 });
     const stop = keys.watch(() => {});
     database.close();
     await sleep(120);
@@ -211,13 +211,13 @@ describe('hpfeeds authkey routes: answers, roles and OpenAPI', () => {
 
   before(async () => {
     database = openDatabase(join(dir.path, 'r.sqlite'));
-    const tokens = new TokenService(database);
-    keys = new AuthkeyService({ database });
+    const tokens = new TokenService(new SqliteTokenStore(database));
+    keys = new AuthkeyService({ store: new SqliteAuthkeyStore(database) });
     app = await createHttpServer({ authenticate: (t) => tokens.authenticate(t) });
     await app.register(authkeyRoutes, { prefix: '/api/v1', authkeys: keys });
     await app.ready();
-    admin = tokens.create('root', 'admin').token;
-    operator = tokens.create('ops', 'operator').token;
+    admin = (await tokens.create('root', 'admin')).token;
+    operator = (await tokens.create('ops', 'operator')).token;
   });
   after(async () => {
     await app.close();
@@ -245,21 +245,21 @@ describe('hpfeeds authkey routes: answers, roles and OpenAPI', () => {
       body: { error: 'conflict', message: 'authkey r1 exists' },
       raw: (await call('POST', '', { ident: 'r1' })).raw,
     });
-    assert.equal(keys.get('r1')?.secret, 'first-secret', 'a conflict changes nothing');
+    assert.equal((await keys.get('r1'))?.secret, 'first-secret', 'a conflict changes nothing');
 
     const one = await call('GET', '/r1');
     assert.equal(one.status, 200);
-    assert.deepEqual(one.body, keys.summary('r1'));
+    assert.deepEqual(one.body, await keys.summary('r1'));
     assert.ok(!one.raw.includes('first-secret'));
     const list = await call('GET', '');
     assert.equal(list.status, 200);
-    assert.deepEqual(list.body, keys.list());
+    assert.deepEqual(list.body, await keys.list());
     assert.deepEqual((list.body as { ident: string }[]).map((k) => k.ident), ['r1', 'r2']);
     assert.ok(!list.raw.includes('first-secret') && !list.raw.includes(g.secret));
 
     const patched = await call('PATCH', '/r1', { subchans: ['s', 't'] });
     assert.equal(patched.status, 200);
-    assert.deepEqual(patched.body, keys.summary('r1'));
+    assert.deepEqual(patched.body, await keys.summary('r1'));
     assert.deepEqual((patched.body as { owner: string; subchans: string[] }).subchans, ['s', 't']);
 
     const rotated = await call('POST', '/r1/rotate');
@@ -267,11 +267,11 @@ describe('hpfeeds authkey routes: answers, roles and OpenAPI', () => {
     const secret = (rotated.body as { secret: string }).secret;
     assert.notEqual(secret, 'first-secret');
     assert.deepEqual(rotated.body, { ident: 'r1', owner: 'team', secret, pubchans: ['p'], subchans: ['s', 't'] });
-    assert.equal(keys.get('r1')?.secret, secret);
+    assert.equal((await keys.get('r1'))?.secret, secret);
 
     const deleted = await call('DELETE', '/r1');
     assert.deepEqual({ status: deleted.status, raw: deleted.raw }, { status: 204, raw: '' });
-    assert.equal(keys.get('r1'), undefined);
+    assert.equal(await keys.get('r1'), undefined);
   });
 
   it('every route that names an unknown ident answers 404 not_found naming it', async () => {
@@ -285,11 +285,11 @@ describe('hpfeeds authkey routes: answers, roles and OpenAPI', () => {
       const res = await call(method, url, body);
       assert.deepEqual({ status: res.status, body: res.body }, { status: 404, body: notFound('ghost') }, `${method} ${url}`);
     }
-    assert.equal(keys.get('ghost'), undefined, 'rotate or patch of an unknown ident creates nothing');
+    assert.equal(await keys.get('ghost'), undefined, 'rotate or patch of an unknown ident creates nothing');
   });
 
   it('every route is for admins only', async () => {
-    keys.put({ ident: 'guarded', secret: 'guarded-secret' });
+    await keys.put({ ident: 'guarded', secret: 'guarded-secret' });
     for (const [method, url, body] of [
       ['GET', '', undefined],
       ['GET', '/guarded', undefined],
@@ -305,11 +305,11 @@ describe('hpfeeds authkey routes: answers, roles and OpenAPI', () => {
         `${method} ${url}`,
       );
     }
-    assert.equal(keys.get('guarded')?.secret, 'guarded-secret');
-    assert.equal(keys.get('new-one'), undefined);
+    assert.equal((await keys.get('guarded'))?.secret, 'guarded-secret');
+    assert.equal(await keys.get('new-one'), undefined);
   });
 
-  it('OpenAPI: tag, summary, role, responses and their schemas of every authkey route', () => {
+  it('OpenAPI: tag, summary, role, responses and their schemas of every authkey route', async () => {
     type Schema = { type?: string; items?: Schema; properties?: Record<string, Schema>; required?: string[]; description?: string; default?: unknown };
     type Op = {
       tags?: string[];

@@ -1,0 +1,104 @@
+// One AuthkeyStore contract, run against both implementations (SQLite and PostgreSQL): what
+// AuthkeyService (the broker's logins, the API, the change feed) relies on, asserted on the store.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { PgAuthkeyStore, SqliteAuthkeyStore, type AuthkeyRecord, type AuthkeyStore } from '../../src/authkeys/index.js';
+import { databaseBackends, type OpenedBackend } from '../helpers/backends.js';
+
+const key = (ident: string, over: Partial<AuthkeyRecord> = {}): AuthkeyRecord => ({
+  ident,
+  owner: 'ops',
+  secret: `secret-of-${ident}`,
+  pubchans: ['a.events'],
+  subchans: [],
+  createdAt: 1_000,
+  updatedAt: 1_000,
+  ...over,
+});
+
+for (const backend of await databaseBackends()) {
+  describe(`AuthkeyStore contract: ${backend.name}`, { skip: backend.skip }, () => {
+    let opened: OpenedBackend;
+    let store: AuthkeyStore;
+    /** A second store on its own connection: another process or another core. */
+    let other: AuthkeyStore;
+    let otherClose: () => Promise<void> = async () => {};
+    before(async () => {
+      opened = await backend.open();
+      if (opened.kind === 'sqlite') {
+        store = new SqliteAuthkeyStore(opened.database);
+        const { openDatabase } = await import('../../src/db/index.js');
+        const second = openDatabase(opened.database.path);
+        other = new SqliteAuthkeyStore(second);
+        otherClose = async () => second.close();
+      } else {
+        store = new PgAuthkeyStore(opened.database);
+        other = store; // one pool is already many connections
+      }
+    });
+    after(async () => {
+      await otherClose();
+      await opened?.close();
+    });
+
+    it('upsert creates, get reads every field back; a replace keeps created_at', async () => {
+      await store.upsert([key('k1', { subchans: ['x', '€'.repeat(85)] })]);
+      assert.deepEqual(await store.get('k1'), key('k1', { subchans: ['x', '€'.repeat(85)] }));
+      await store.upsert([key('k1', { owner: 'soc', secret: 'new-secret', pubchans: [], createdAt: 5_000, updatedAt: 5_000 })]);
+      assert.deepEqual(await store.get('k1'), key('k1', { owner: 'soc', secret: 'new-secret', pubchans: [], createdAt: 1_000, updatedAt: 5_000 }));
+      assert.equal(await store.get('nobody'), undefined);
+    });
+
+    it('upsert of many is one transaction: a failing record writes none', async () => {
+      const bad = { ...key('bad'), secret: null as unknown as string };
+      await assert.rejects(store.upsert([key('m1'), bad]));
+      assert.equal(await store.get('m1'), undefined);
+      await store.upsert([key('m1'), key('m2')]);
+      assert.ok(await store.get('m2'));
+    });
+
+    it('insertIfAbsent: true once, then false and nothing changed', async () => {
+      assert.equal(await store.insertIfAbsent(key('once', { secret: 'first' })), true);
+      assert.equal(await store.insertIfAbsent(key('once', { secret: 'second' })), false);
+      assert.equal((await store.get('once'))?.secret, 'first');
+      const both = await Promise.all([store.insertIfAbsent(key('race')), store.insertIfAbsent(key('race'))]);
+      assert.deepEqual(both.sort(), [false, true], 'concurrent creates: exactly one wins');
+    });
+
+    it('remove: true once; list by ident in byte order; versions map ident -> updated_at', async () => {
+      assert.equal(await store.remove('m2'), true);
+      assert.equal(await store.remove('m2'), false);
+      await store.upsert([key('B-upper', { updatedAt: 7 }), key('a-lower', { updatedAt: 8 })]);
+      const idents = (await store.list()).map((k) => k.ident);
+      assert.deepEqual(idents, [...idents].sort((x, y) => (Buffer.from(x) < Buffer.from(y) ? -1 : 1)));
+      assert.ok(idents.indexOf('B-upper') < idents.indexOf('a-lower'), 'upper case sorts first (byte order)');
+      const versions = await store.versions();
+      assert.equal(versions.get('B-upper'), 7);
+      assert.equal(versions.get('a-lower'), 8);
+      assert.equal(versions.has('m2'), false);
+      assert.equal(versions.size, idents.length);
+    });
+
+    it('channel lists stored by other tools read as string arrays only', async () => {
+      const raw = "INSERT INTO authkeys (ident, owner, secret, pubchans, subchans, created_at, updated_at) VALUES ('odd', '', 's', '[\"a\", 1, null]', 'not json', 1, 1)";
+      if (opened.kind === 'sqlite') opened.database.sqlite.exec(raw);
+      else await opened.database.pool.query(raw);
+      const odd = await store.get('odd');
+      assert.deepEqual([odd?.pubchans, odd?.subchans], [['a'], []]);
+      await store.remove('odd');
+    });
+
+    it("changeMarker moves when another connection changes the table (insert, update, delete)", async () => {
+      const m0 = await store.changeMarker();
+      assert.equal(await store.changeMarker(), m0, 'stable while nothing changes');
+      await other.upsert([key('elsewhere')]);
+      const m1 = await store.changeMarker();
+      assert.notEqual(m1, m0, 'after an insert');
+      await other.upsert([key('elsewhere', { updatedAt: 9_999 })]);
+      const m2 = await store.changeMarker();
+      assert.notEqual(m2, m1, 'after an update');
+      await other.remove('elsewhere');
+      assert.notEqual(await store.changeMarker(), m2, 'after a delete');
+    });
+  });
+}

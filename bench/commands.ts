@@ -144,7 +144,7 @@ async function main(): Promise<void> {
       const view = (await post('/nodes/lat-node/commands', { command: { GetPotStatus: 'cowrie-01' } })) as { id: string };
       accept.push(now() - start);
       deliver.push((await got) - start);
-      await waitUntil(() => service.get(view.id)?.status === 'succeeded', 10_000, 0);
+      await waitUntil(async () => (await service.get(view.id))?.status === 'succeeded', 10_000, 0);
       roundTrip.push(now() - start);
     }
     onCmd = undefined;
@@ -162,7 +162,7 @@ async function main(): Promise<void> {
     const ids: string[] = [];
     for (let i = 0; i < burstN; i++) ids.push(((await post('/nodes/lat-node/commands', { command: { GetPotStatus: 'cowrie-01' } })) as { id: string }).id);
     const accepted = now() - start;
-    await waitUntil(() => ids.every((id) => service.get(id)?.status === 'succeeded'), 120_000, 5);
+    await waitUntil(async () => (await Promise.all(ids.map((id) => service.get(id)))).every((v) => v?.status === 'succeeded'), 120_000, 5);
     const done = now() - start;
     console.log(`\nsingle node, burst of ${burstN} commands (delivered one at a time, in order):`);
     console.log(`  all accepted ${ms(accepted)}, all succeeded ${ms(done)}  (${((burstN / done) * 1000).toFixed(0)} commands/s through one node lane)`);
@@ -201,9 +201,9 @@ async function main(): Promise<void> {
   dir.cleanup();
 }
 
-async function waitUntil(fn: () => boolean, timeoutMs: number, everyMs = 1): Promise<void> {
+async function waitUntil(fn: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 1): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
+  while (!(await fn())) {
     if (Date.now() > deadline) throw new Error('benchmark step timed out');
     await new Promise((r) => (everyMs === 0 ? setImmediate(r) : setTimeout(r, everyMs)));
   }

@@ -52,9 +52,9 @@ export const mutationModules = {
   },
   'command-state': {
     // tracker: what an answer means; store: the guarded status transitions and the queries the
-    // delivery and expiry loops decide on (line range: re-check it when store.ts changes). Both
+    // delivery and expiry loops decide on (line range: re-check it when sqlite-store.ts changes). Both
     // against fast tests over the real code and a real SQLite file (no Redis).
-    mutate: ['src/commands/tracker.ts', 'src/commands/store.ts:136-185'],
-    tests: ['test/commands/tracker.test.ts', 'test/commands/store-transitions.test.ts'],
+    mutate: ['src/commands/tracker.ts', 'src/commands/sqlite-store.ts:44-150'],
+    tests: ['test/commands/tracker.test.ts', 'test/commands/store-contract.test.ts'],
   },
 };

@@ -449,7 +449,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       // Pot types operators install get metric labels of their own; node-chosen ones fold into "other".
       onInstallPot: (potType) => events.addKnownPotType(potType),
     }));
-    for (const potType of commands.installedPotTypes()) events.addKnownPotType(potType);
+    for (const potType of await commands.installedPotTypes()) events.addKnownPotType(potType);
     // ...and pots it no longer lists are marked missing (kept, shown in the API).
     commands.onFinished((c) => {
       if (c.kind !== 'GetInstalledPots' || c.status !== 'succeeded' || !c.result?.pots) return;

@@ -35,7 +35,7 @@ export interface DeliveryOptions {
    * Makes a final status stick (compare-and-set on `from`) with its side effects, from inside the
    * row's own running job (so the job is not promoted: it completes by returning).
    */
-  settleFromJob(id: string, from: 'queued' | 'sent', to: TerminalStatus, result: CommandResult): void;
+  settleFromJob(id: string, from: 'queued' | 'sent', to: TerminalStatus, result: CommandResult): Promise<void>;
 }
 
 export interface Delivery {
@@ -70,8 +70,8 @@ export function createDelivery(opts: DeliveryOptions): Delivery {
   }
 
   async function wakeOnce(node: string): Promise<void> {
-    if (isClosed() || !commandQueue.redisReady() || !gateway.isOnline(node) || store.inFlight(node)) return;
-    const next = store.nextQueued(node);
+    if (isClosed() || !commandQueue.redisReady() || !gateway.isOnline(node) || (await store.inFlight(node))) return;
+    const next = await store.nextQueued(node);
     if (!next) return;
     const job = await commandQueue.getJob(next.id);
     if (!job) {
@@ -83,19 +83,19 @@ export function createDelivery(opts: DeliveryOptions): Delivery {
   }
 
   /** Whether a row's job should run now rather than stay parked. */
-  function runnable(id: string): boolean {
-    const row = store.get(id);
+  async function runnable(id: string): Promise<boolean> {
+    const row = await store.get(id);
     if (!row) return true;
     if (isTerminal(row.status)) return true;
     if (row.status === 'sent') return Date.now() >= (row.sentAt ?? 0) + timeouts[row.kind as CommandKind];
     if (Date.now() >= row.expiresAt) return true;
-    return blockedBy(row) === null;
+    return (await blockedBy(row)) === null;
   }
 
-  function blockedBy(row: CommandRow): 'offline' | 'busy' | 'behind' | null {
+  async function blockedBy(row: CommandRow): Promise<'offline' | 'busy' | 'behind' | null> {
     if (!gateway.isOnline(row.nodeName)) return 'offline';
-    if (store.inFlight(row.nodeName)) return 'busy';
-    if (store.hasEarlierQueued(row.nodeName, row.seq)) return 'behind';
+    if (await store.inFlight(row.nodeName)) return 'busy';
+    if (await store.hasEarlierQueued(row.nodeName, row.seq)) return 'behind';
     return null;
   }
 
@@ -105,11 +105,9 @@ export function createDelivery(opts: DeliveryOptions): Delivery {
     // active job); re-check once it is in the delayed set.
     const id = job.id as string;
     setImmediate(() => {
-      try {
-        if (!isClosed() && runnable(id)) commandQueue.promote(id);
-      } catch (err) {
-        log.error({ err, job: id }, 'could not re-check a parked command job; the sweep will');
-      }
+      void (async () => {
+        if (!isClosed() && (await runnable(id))) commandQueue.promote(id);
+      })().catch((err: unknown) => log.error({ err, job: id }, 'could not re-check a parked command job; the sweep will'));
     });
     throw new DelayedError();
   }
@@ -120,7 +118,7 @@ export function createDelivery(opts: DeliveryOptions): Delivery {
     // once for whichever worker runs next.
     if (isClosed()) return park(job, token, Date.now());
     for (let attempt = 0; attempt < 3; attempt++) {
-      const row = store.get(id);
+      const row = await store.get(id);
       if (!row) {
         log.warn({ job: id }, 'command job without a command row (never accepted); dropped');
         return 'orphan';
@@ -131,8 +129,8 @@ export function createDelivery(opts: DeliveryOptions): Delivery {
       if (row.status === 'sent') {
         const deadline = (row.sentAt ?? now) + timeouts[kind];
         if (now >= deadline) {
-          if (!tracking.timeoutNow(id, row.nodeName)) {
-            settleFromJob(id, 'sent', 'failed', { reason: 'timeout', message: `no answer from the node within ${Math.round(timeouts[kind] / 1000)} s` });
+          if (!(await tracking.timeoutNow(id, row.nodeName))) {
+            await settleFromJob(id, 'sent', 'failed', { reason: 'timeout', message: `no answer from the node within ${Math.round(timeouts[kind] / 1000)} s` });
           }
           continue;
         }
@@ -140,15 +138,16 @@ export function createDelivery(opts: DeliveryOptions): Delivery {
         return park(job, token, deadline);
       }
       if (now >= row.expiresAt) {
-        settleFromJob(id, 'queued', 'expired', { reason: 'ttl', message: 'not delivered before its TTL: the node was offline or busy' });
+        await settleFromJob(id, 'queued', 'expired', { reason: 'ttl', message: 'not delivered before its TTL: the node was offline or busy' });
         continue;
       }
-      if (blockedBy(row)) return park(job, token, Math.min(row.expiresAt, now + recheckMs));
-      // Checked and claimed in the same tick: nothing else can slip a command to this node between.
-      if (!store.markSent(id, now)) continue;
+      if (await blockedBy(row)) return park(job, token, Math.min(row.expiresAt, now + recheckMs));
+      // The claim re-checks what blockedBy checked, atomically in the database: a command another
+      // job (or core) sent in between makes it fail, and the next attempt parks.
+      if (!(await store.markSent(id, now))) continue;
       const body = JSON.parse(row.command) as NodeCommandBody;
       if (!gateway.sendCommand(row.nodeName, body)) {
-        store.unmarkSent(id);
+        await store.unmarkSent(id);
         log.debug({ command: id, node: row.nodeName }, 'node went away before the command could be written; parked');
         return park(job, token, Math.min(row.expiresAt, now + recheckMs));
       }
@@ -157,6 +156,10 @@ export function createDelivery(opts: DeliveryOptions): Delivery {
       log.info({ command: id, node: row.nodeName, kind, seq: row.seq }, 'command sent');
       return park(job, token, now + timeouts[kind]);
     }
+    // Three attempts each lost a race (a settle, or a claim of another of the node's commands):
+    // a command still open is re-checked shortly rather than left without a running job.
+    const last = await store.get(id);
+    if (last && !isTerminal(last.status)) return park(job, token, Date.now() + 1000);
     return 'settled';
   }
 

@@ -24,9 +24,9 @@ export interface CommandIntakeOptions {
 export interface CommandIntake {
   /** `dryRun`: a check asked for by an operator, not a refused command (not counted as rejected). */
   parse(command: unknown, opts?: { dryRun?: boolean }): ParsedCommand;
-  checkNodes(names: string[]): void;
+  checkNodes(names: string[]): Promise<void>;
   /** The node names a broadcast selector stands for. */
-  resolveSelector(selector: NodeSelector): string[];
+  resolveSelector(selector: NodeSelector): Promise<string[]>;
 }
 
 function commandKind(body: NodeCommandBody): CommandKind {
@@ -65,8 +65,8 @@ export function createCommandIntake(opts: CommandIntakeOptions): CommandIntake {
   }
 
   /** Every name must be a known, unrevoked node. */
-  function checkNodes(names: string[]): void {
-    const known = store.knownNodes(names);
+  async function checkNodes(names: string[]): Promise<void> {
+    const known = await store.knownNodes(names);
     const unknown = names.filter((n) => !known.has(n));
     if (unknown.length) {
       metrics.rejected('unknown_node');
@@ -80,16 +80,16 @@ export function createCommandIntake(opts: CommandIntakeOptions): CommandIntake {
     }
   }
 
-  function resolveSelector(selector: NodeSelector): string[] {
+  async function resolveSelector(selector: NodeSelector): Promise<string[]> {
     if (Array.isArray(selector)) {
       const names = [...new Set(selector)];
-      checkNodes(names);
+      await checkNodes(names);
       return names;
     }
     if (selector === 'all') return store.selectNodes();
     if (selector === 'online') {
       const online = new Set(gateway.onlineNodes());
-      return store.selectNodes().filter((n) => online.has(n));
+      return (await store.selectNodes()).filter((n) => online.has(n));
     }
     if (selector && typeof selector === 'object' && 'status' in selector) {
       const statuses = [...new Set(Array.isArray(selector.status) ? selector.status : [selector.status])];

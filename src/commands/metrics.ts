@@ -15,7 +15,7 @@ export interface CommandMetrics {
  */
 export function createCommandMetrics(
   registry: Registry,
-  counts: { queued(): number; inFlight(): number },
+  counts: { queued(): Promise<number>; inFlight(): Promise<number> },
 ): CommandMetrics {
   const fresh = <T>(name: string, make: () => T): T => {
     if (registry.getSingleMetric(name)) registry.removeSingleMetric(name);
@@ -59,8 +59,8 @@ export function createCommandMetrics(
         name: 'apiary_commands_queued',
         help: 'Commands accepted and not yet sent to their node',
         registers: [registry],
-        collect() {
-          this.set(counts.queued());
+        async collect() {
+          this.set(await counts.queued());
         },
       }),
   );
@@ -71,8 +71,8 @@ export function createCommandMetrics(
         name: 'apiary_commands_in_flight',
         help: 'Commands sent and awaiting their answer',
         registers: [registry],
-        collect() {
-          this.set(counts.inFlight());
+        async collect() {
+          this.set(await counts.inFlight());
         },
       }),
   );

@@ -42,7 +42,7 @@ export function createReconciler(opts: ReconcileOptions): Reconciler {
   async function reconcile(): Promise<void> {
     if (reconciling) return reconciling;
     reconciling = (async () => {
-      const rows = store.pending();
+      const rows = await store.pending();
       for (let i = 0; i < rows.length && commandQueue.redisReady(); i += 500) {
         const chunk = rows.slice(i, i + 500);
         await commandQueue.addBulk(chunk);
@@ -61,11 +61,12 @@ export function createReconciler(opts: ReconcileOptions): Reconciler {
   }
 
   let needsReconcile = true;
-  function sweep(): void {
+  let sweeping = false;
+  async function sweep(): Promise<void> {
     const now = Date.now();
     const result: CommandResult = { reason: 'ttl', message: 'not delivered before its TTL: the node was offline or busy' };
-    for (const row of store.dueForExpiry(now)) {
-      if (store.finish(row.id, 'queued', 'expired', result, now)) finished(row, 'expired', result);
+    for (const row of await store.dueForExpiry(now)) {
+      if (await store.finish(row.id, 'queued', 'expired', result, now)) finished(row, 'expired', result);
     }
     if (!commandQueue.redisReady()) return;
     if (needsReconcile) {
@@ -73,7 +74,18 @@ export function createReconciler(opts: ReconcileOptions): Reconciler {
       void reconcile();
       return;
     }
-    for (const node of store.nodesWithQueued()) if (gateway.isOnline(node) && !store.inFlight(node)) wake(node);
+    for (const node of await store.nodesWithQueued()) if (gateway.isOnline(node) && !(await store.inFlight(node))) wake(node);
+  }
+
+  /** One sweep at a time (a slow database must not stack them up). */
+  function sweepOnce(): void {
+    if (sweeping) return;
+    sweeping = true;
+    sweep()
+      .catch((err: unknown) => log.warn({ err }, 'command sweep failed; retried at the next one'))
+      .finally(() => {
+        sweeping = false;
+      });
   }
 
   commandQueue.onReady(() => {
@@ -84,7 +96,7 @@ export function createReconciler(opts: ReconcileOptions): Reconciler {
   return {
     start() {
       running = true;
-      sweepTimer = setInterval(sweep, opts.sweepIntervalMs);
+      sweepTimer = setInterval(sweepOnce, opts.sweepIntervalMs);
       sweepTimer.unref();
     },
     syncIfReady() {

@@ -182,7 +182,7 @@ export async function commandRoutes(app: FastifyInstance, opts: CommandRoutesOpt
       },
     },
     async (request) => {
-      const view = service.get(request.params.id);
+      const view = await service.get(request.params.id);
       if (!view) throw new ApiError(404, 'not_found', `no command ${request.params.id}`);
       return view;
     },
@@ -229,7 +229,7 @@ export async function commandRoutes(app: FastifyInstance, opts: CommandRoutesOpt
     },
     async (request, reply) => {
       try {
-        return service.cancel(request.params.id, { requestedBy: request.operator?.name ?? null });
+        return await service.cancel(request.params.id, { requestedBy: request.operator?.name ?? null });
       } catch (err) {
         return handled(err, reply);
       }

@@ -18,7 +18,8 @@ import type { DatabaseHandle } from '../db/index.js';
 import type { NodeCommandBody } from '../protocol/index.js';
 import { compileGitPolicy, type GitUrlRule } from './git-policy.js';
 import { createCommandMetrics, type CommandMetrics } from './metrics.js';
-import { CommandStore, toView, type CommandRow, type NewCommand } from './store.js';
+import { toView, type CommandRow, type CommandStore, type NewCommand } from './store.js';
+import { SqliteCommandStore } from './sqlite-store.js';
 import { createDelivery } from './delivery.js';
 import { createCommandIntake, type ParsedCommand } from './intake.js';
 import { createReconciler } from './reconcile.js';
@@ -36,7 +37,10 @@ import {
 } from './types.js';
 
 export interface CommandServiceOptions {
-  db: DatabaseHandle;
+  /** The SQLite database: the commands are kept there unless `store` is given. */
+  db?: DatabaseHandle;
+  /** Where the commands are kept (e.g. a PgCommandStore); wins over `db`. */
+  store?: CommandStore;
   logger: FastifyBaseLogger;
   registry: Registry;
   gateway: CommandTransport;
@@ -121,11 +125,11 @@ export interface CommandService {
   check(command: unknown): { kind: CommandKind; potId: string | null };
   broadcast(selector: NodeSelector, command: unknown, opts?: SendOptions): Promise<BroadcastResult>;
   /** honeypot_type values of InstallPot commands ever queued (at most `limit`). */
-  installedPotTypes(limit?: number): string[];
-  list(query?: ListQuery): { commands: CommandView[]; next: number | null };
-  get(id: string): CommandView | undefined;
+  installedPotTypes(limit?: number): Promise<string[]>;
+  list(query?: ListQuery): Promise<{ commands: CommandView[]; next: number | null }>;
+  get(id: string): Promise<CommandView | undefined>;
   /** Cancels a queued command; a sent or finished one is a 409 CommandError. */
-  cancel(id: string, opts?: SendOptions): CommandView;
+  cancel(id: string, opts?: SendOptions): Promise<CommandView>;
   /** True while the queue's Redis connection is usable. */
   redisReady(): boolean;
   /** Called once per command that reached a final status. Returns the unsubscribe function. */
@@ -147,13 +151,19 @@ export interface FinishedCommand {
 /** requested_by of the GetInstalledPots the core queues itself when a node registers. */
 export const REGISTRATION_REQUESTER = 'core:registration';
 
+function commandStore(opts: CommandServiceOptions): CommandStore {
+  if (opts.store) return opts.store;
+  if (opts.db) return new SqliteCommandStore(opts.db);
+  throw new Error('createCommandService needs a store (or db)');
+}
+
 const redisUnavailable = () =>
   new CommandError(503, 'redis_unavailable', 'the command queue (Redis) is unavailable: nothing was queued, retry later');
 
 export function createCommandService(opts: CommandServiceOptions): CommandService {
   const log = opts.logger;
   const gateway = opts.gateway;
-  const store = new CommandStore(opts.db);
+  const store = commandStore(opts);
   const ttlMs = opts.ttlMs ?? 24 * 3600_000;
   const timeouts = answerTimeouts(opts.answerTimeoutMs);
   const gitAllowed = opts.gitUrlAllowList && opts.gitUrlAllowList.length > 0 ? compileGitPolicy(opts.gitUrlAllowList) : null;
@@ -210,9 +220,9 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
   }
   const finishedListeners = new Set<(command: FinishedCommand) => void>();
 
-  function settle(id: string, from: 'queued' | 'sent', to: TerminalStatus, result: CommandResult | null, inWorker = false): boolean {
-    const row = store.get(id);
-    if (!row || !store.finish(id, from, to, result, Date.now())) return false;
+  async function settle(id: string, from: 'queued' | 'sent', to: TerminalStatus, result: CommandResult | null, inWorker = false): Promise<boolean> {
+    const row = await store.get(id);
+    if (!row || !(await store.finish(id, from, to, result, Date.now()))) return false;
     finished(row, to, result, inWorker);
     return true;
   }
@@ -228,8 +238,8 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     quietPeriodMs: opts.quietPeriodMs ?? 2000,
     updateConfigGraceMs: opts.updateConfigGraceMs ?? 2000,
     isClosed: () => closed,
-    settleSent: (id, status, result) => {
-      settle(id, 'sent', status, result);
+    settleSent: async (id, status, result) => {
+      await settle(id, 'sent', status, result);
     },
     onNodeOnline: (node) => {
       wake(node);
@@ -247,8 +257,8 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     timeouts,
     recheckMs,
     isClosed: () => closed,
-    settleFromJob: (id, from, to, result) => {
-      settle(id, from, to, result, true);
+    settleFromJob: async (id, from, to, result) => {
+      await settle(id, from, to, result, true);
     },
   });
   const wake = delivery.wake;
@@ -272,12 +282,12 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       log.debug({ node }, 'Redis unavailable: no GetInstalledPots queued for this registration');
       return;
     }
-    if (store.list({ node, status: 'queued', kind: 'GetInstalledPots', limit: 1 }).length > 0) return;
     const row = newRow(node, intake.parse({ GetInstalledPots: {} }), Date.now(), null, REGISTRATION_REQUESTER);
-    enqueue([row]).then(
-      () => log.debug({ command: row.id, node }, 'GetInstalledPots queued for the registration'),
-      (err: Error) => log.warn({ err: err.message, node }, 'could not queue GetInstalledPots for the registration'),
-    );
+    void (async () => {
+      if ((await store.list({ node, status: 'queued', kind: 'GetInstalledPots', limit: 1 })).length > 0) return;
+      await enqueue([row]);
+      log.debug({ command: row.id, node }, 'GetInstalledPots queued for the registration');
+    })().catch((err: Error) => log.warn({ err: err.message, node }, 'could not queue GetInstalledPots for the registration'));
   }
 
   // ------------------------------------------------------------------ accepting commands
@@ -292,7 +302,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       metrics.rejected('redis_unavailable');
       throw redisUnavailable();
     }
-    const inserted = store.insert(rows);
+    const inserted = await store.insert(rows);
     try {
       const adding = inserted.length === 1 ? commandQueue.add(inserted[0]) : commandQueue.addBulk(inserted);
       await withTimeout(adding, redisTimeoutMs * 2, 'queueing');
@@ -300,7 +310,8 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       metrics.redisError();
       // Only rows still untouched are withdrawn; one the worker already picked up was in Redis
       // after all (the reply was what got lost), so the command stands.
-      const withdrawn = inserted.filter((r) => store.withdraw(r.id));
+      const withdrawn: CommandRow[] = [];
+      for (const r of inserted) if (await store.withdraw(r.id).catch(() => false)) withdrawn.push(r);
       if (withdrawn.length === inserted.length) {
         metrics.rejected('redis_unavailable');
         log.warn({ err: (err as Error).message, count: inserted.length }, 'command not accepted: Redis unavailable');
@@ -333,7 +344,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     async start() {
       if (started || closed) return;
       started = true;
-      tracking.start();
+      await tracking.start();
       commandQueue.startWorker(delivery.processor);
       reconciler.start();
       // Give a Redis that is starting alongside us a moment, so the first requests are not 503s;
@@ -357,16 +368,16 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
 
     async send(node, command, o = {}) {
       const parsed = intake.parse(command);
-      intake.checkNodes([node]);
+      await intake.checkNodes([node]);
       const [row] = await enqueue([newRow(node, parsed, Date.now(), null, o.requestedBy ?? null)]);
       log.info({ command: row.id, node, kind: row.kind, seq: row.seq, by: row.requestedBy }, 'command queued');
       noteInstall(parsed.body);
-      return toView(store.get(row.id) ?? row);
+      return toView((await store.get(row.id)) ?? row);
     },
 
     async broadcast(selector, command, o = {}) {
       const parsed = intake.parse(command);
-      const names = intake.resolveSelector(selector);
+      const names = await intake.resolveSelector(selector);
       if (names.length === 0) {
         metrics.rejected('empty_selection');
         throw new CommandError(422, 'no_nodes_selected', 'the node selection matched no nodes; nothing was queued');
@@ -383,9 +394,9 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       return store.installedPotTypes(limit);
     },
 
-    list(q = {}) {
+    async list(q = {}) {
       const limit = Math.min(Math.max(q.limit ?? 50, 1), 500);
-      const rows = store.list({
+      const rows = await store.list({
         node: q.node,
         status: q.status,
         batchId: q.batch,
@@ -396,20 +407,20 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       return { commands: rows.map(toView), next: rows.length === limit ? rows[rows.length - 1].seq : null };
     },
 
-    get(id) {
-      const row = store.get(id);
+    async get(id) {
+      const row = await store.get(id);
       return row ? toView(row) : undefined;
     },
 
-    cancel(id, o = {}) {
-      const row = store.get(id);
+    async cancel(id, o = {}) {
+      const row = await store.get(id);
       if (!row) throw new CommandError(404, 'not_found', `no command ${id}`);
       const result: CommandResult = { reason: 'cancelled', message: o.requestedBy ? `cancelled by ${o.requestedBy}` : 'cancelled by an operator' };
-      if (row.status === 'queued' && store.finish(id, 'queued', 'cancelled', result, Date.now())) {
+      if (row.status === 'queued' && (await store.finish(id, 'queued', 'cancelled', result, Date.now()))) {
         finished(row, 'cancelled', result, false);
-        return toView(store.get(id) as CommandRow);
+        return toView((await store.get(id)) as CommandRow);
       }
-      const now = store.get(id) as CommandRow;
+      const now = (await store.get(id)) as CommandRow;
       if (now.status === 'sent') {
         throw new CommandError(
           409,

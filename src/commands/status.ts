@@ -44,7 +44,7 @@ export interface StatusTrackingOptions {
   /** True once the service is closing: outcomes arriving after that are left for the next start. */
   isClosed(): boolean;
   /** Makes the outcome of a sent command stick (compare-and-set on 'sent') with its side effects. */
-  settleSent(id: string, status: 'succeeded' | 'failed', result: CommandResult): void;
+  settleSent(id: string, status: 'succeeded' | 'failed', result: CommandResult): Promise<void>;
   /** A node (re)registered; its session is already known here. */
   onNodeOnline(node: string): void;
 }
@@ -54,15 +54,18 @@ export interface StatusTracking {
    * Rebuilds the flights of 'sent' rows, then subscribes to the gateway. After a core restart that
    * is what makes late answers still count and deadlines still apply.
    */
-  start(): void;
+  start(): Promise<void>;
   stopListening(): void;
   /** Tracks a command just written to its node's current session. */
   trackSent(row: CommandRow): void;
   /** Tracks a sent command whose session is unknown (recovered from the store). */
   trackRecovered(row: CommandRow): void;
   isTracking(node: string): boolean;
-  /** Fails the node's flight `id` as timed out now; false when no such flight is tracked. */
-  timeoutNow(id: string, node: string): boolean;
+  /**
+   * Fails the node's flight `id` as timed out now, resolving once that outcome is recorded; false
+   * when no such flight is tracked.
+   */
+  timeoutNow(id: string, node: string): Promise<boolean>;
   forget(id: string, node: string): void;
   /** Drops every flight and its timers. */
   clearAll(): void;
@@ -73,25 +76,25 @@ export function createStatusTracking(opts: StatusTrackingOptions): StatusTrackin
   const log = opts.logger;
   /** Session id of every online node: a flight remembers the session its command went out on. */
   const nodeIds = new Map<string, string>();
+  /** Outcomes being recorded, by command id (timeoutNow waits for its own). */
+  const settling = new Map<string, Promise<void>>();
 
   const tracker = new AnswerTracker(
     {
       // Called from timers and gateway events: a failure here must be logged, never thrown.
       settle: (f: Flight, status, result) => {
         if (opts.isClosed()) return;
-        try {
-          opts.settleSent(f.id, status, result);
-        } catch (err) {
-          log.error({ err, command: f.id }, 'could not record a command outcome');
-        }
+        const done = opts
+          .settleSent(f.id, status, result)
+          .catch((err: unknown) => log.error({ err, command: f.id }, 'could not record a command outcome'))
+          .finally(() => {
+            if (settling.get(f.id) === done) settling.delete(f.id);
+          });
+        settling.set(f.id, done);
       },
       progress: (f: Flight, result) => {
         if (opts.isClosed()) return;
-        try {
-          store.progress(f.id, result);
-        } catch (err) {
-          log.error({ err, command: f.id }, 'could not record command progress');
-        }
+        store.progress(f.id, result).catch((err: unknown) => log.error({ err, command: f.id }, 'could not record command progress'));
       },
     },
     { quietPeriodMs: opts.quietPeriodMs, updateConfigGraceMs: opts.updateConfigGraceMs },
@@ -136,8 +139,8 @@ export function createStatusTracking(opts: StatusTrackingOptions): StatusTrackin
     tracker.nodeEvent(e);
 
   return {
-    start() {
-      for (const row of store.pending()) if (row.status === 'sent') track(row, undefined);
+    async start() {
+      for (const row of await store.pending()) if (row.status === 'sent') track(row, undefined);
       gateway.on('online', onOnline);
       gateway.on('offline', onOffline);
       gateway.on('potStatus', onPotStatus);
@@ -152,7 +155,11 @@ export function createStatusTracking(opts: StatusTrackingOptions): StatusTrackin
     trackSent: (row) => track(row, nodeIds.get(row.nodeName)),
     trackRecovered: (row) => track(row, undefined),
     isTracking: (node) => tracker.get(node) !== undefined,
-    timeoutNow: (id, node) => tracker.timeoutNow(id, node),
+    timeoutNow: async (id, node) => {
+      if (!tracker.timeoutNow(id, node)) return false;
+      await settling.get(id);
+      return true;
+    },
     forget: (id, node) => tracker.forget(id, node),
     clearAll: () => tracker.clearAll(),
   };

@@ -95,16 +95,21 @@ export class EventPartitions {
    * holds the cutoff is kept, so up to one day more than the limit stays. Returns the names dropped.
    */
   async dropBefore(cutoff: number): Promise<string[]> {
-    const old = (await this.list()).filter((p) => (p.day + 1) * DAY_MS <= cutoff);
-    if (old.length === 0) return [];
+    return this.drop((await this.list()).filter((p) => (p.day + 1) * DAY_MS <= cutoff));
+  }
+
+  /** Drops these partitions (as list() gives them) in one transaction; returns the names dropped. */
+  async drop(parts: readonly { name: string; day: number }[]): Promise<string[]> {
+    if (parts.length === 0) return [];
     await this.inTransaction(async (client) => {
       // DROP of a partition locks the parent briefly; a long query on events must not make it
       // (and every insert queued behind it) wait: give up and retry at the next sweep instead.
       await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.lockTimeoutMs))}`);
-      for (const p of old) await client.query(`DROP TABLE IF EXISTS "${p.name}"`);
+      // Names are checked against our pattern: nothing else is spliced into the statement.
+      for (const p of parts) if (partitionDay(p.name) === p.day) await client.query(`DROP TABLE IF EXISTS "${p.name}"`);
     });
-    for (const p of old) this.known.delete(p.day);
-    return old.map((p) => p.name);
+    for (const p of parts) this.known.delete(p.day);
+    return parts.map((p) => p.name);
   }
 
   /** One maintenance pass: partitions ahead created, those older than `maxAgeDays` dropped (0 = keep all). */

@@ -17,7 +17,7 @@
 //   as a partitioned table. Its primary key is (id, received_at) because PostgreSQL requires the
 //   partition key in every unique key; ids still come from one sequence, so id alone stays unique.
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, doublePrecision, index, integer, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, doublePrecision, index, integer, pgSequence, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
 
 /** hpfeeds credentials: one row per ident, same shape as the reference broker's sqlite store. */
 export const authkeys = pgTable('authkeys', {
@@ -152,6 +152,14 @@ export const commands = pgTable(
     index('commands_batch_idx').on(t.batchId),
   ],
 );
+
+/**
+ * Where commands.seq comes from on PostgreSQL: cores sharing the database draw from it (SQLite has
+ * one core, which counts in memory). PostgreSQL only: a sequence is not a table, the SQLite schema
+ * needs no counterpart. src/commands/pg-store.ts draws it under a lock held to commit, so seq
+ * order is commit order.
+ */
+export const commandsSeq = pgSequence('commands_seq', { startWith: 1, increment: 1 });
 
 /** Attack events normalised from PotEvent and event-shaped PotStatusUpdate. */
 export const events = pgTable(

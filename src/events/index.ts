@@ -18,7 +18,8 @@ export type { CowrieAggregatorOptions, CowrieSessionSummary } from './cowrie.js'
 export type { BatchOptions } from './writer.js';
 export { SqliteEventStore, eventQueryModules } from './sqlite-store.js';
 export type { SqliteEventStoreOptions } from './sqlite-store.js';
-export { PgEventWriter } from './pg-store.js';
+export { PgEventStore, PgEventWriter } from './pg-store.js';
+export type { PgEventStoreOptions } from './pg-store.js';
 export type { EventStore, NewEvent, StoredEvent, RetentionStep } from './store.js';
 export type { RetentionOptions } from './retention.js';
 export type { StreamOptions, StreamSocket } from './stream.js';

@@ -1,12 +1,16 @@
-// The write side of events on PostgreSQL (issue 15, first step): batches go into the day-partitioned
-// events table (drizzle/pg/0001_events_partitioned.sql) as ONE multi-row INSERT over unnest()
-// arrays — seven parameters whatever the batch size, one statement (atomic without BEGIN/COMMIT
-// round trips). Retention drops whole day partitions (src/db/pg-partitions.ts).
+// Events on PostgreSQL (issue 15). PgEventWriter: batches go into the day-partitioned events table
+// (drizzle/pg/0001_events_partitioned.sql) as ONE multi-row INSERT over unnest() arrays — eight
+// parameters whatever the batch size, one statement (atomic without BEGIN/COMMIT round trips).
+// PgEventStore: the EventStore of store.ts on top of it, with the reads and retention of
+// pg-queries.ts (the same answers as the SQLite store: test/events/store-contract.test.ts).
 //
-// Not yet the EventStore of store.ts: list/get/stats, batch hooks (analytics ingest) and the
-// row-count limit (EVENT_MAX_ROWS) have no PostgreSQL version yet, so the event service cannot use it.
+// Not on PostgreSQL yet: batch hooks (the analytics ingest runs inside the SQLite writer's
+// transaction; its PostgreSQL version belongs to the analytics domain).
 import { EventPartitions, dayOf, type EventPartitionsOptions, type PgDatabaseHandle } from '../db/index.js';
-import type { NewEvent } from './store.js';
+import { PgEventQueries, PgEventRetention } from './pg-queries.js';
+import type { EventListQuery, EventPage, EventStats, EventStatsQuery } from './queries.js';
+import type { EventStore, EventStoreObserver, NewEvent, RetentionStep } from './store.js';
+import type { EventJson } from './types.js';
 
 const INSERT = `INSERT INTO events (id, node_name, pot_id, pot_type, event_type, timestamp, data, received_at)
   SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[])`;
@@ -71,5 +75,60 @@ export class PgEventWriter {
       await pool.query(INSERT, columns as unknown as unknown[]);
     }
     return ids;
+  }
+}
+
+export interface PgEventStoreOptions {
+  /** Day partitions ahead and the lock timeout of drops (src/db/pg-partitions.ts). */
+  partitions?: EventPartitionsOptions;
+}
+
+export class PgEventStore implements EventStore {
+  readonly writer: PgEventWriter;
+  private readonly queries: PgEventQueries;
+  private readonly retention: PgEventRetention;
+  private observer: EventStoreObserver | undefined;
+  private closed = false;
+
+  constructor(database: PgDatabaseHandle, opts: PgEventStoreOptions = {}) {
+    this.writer = new PgEventWriter(database, opts.partitions);
+    this.queries = new PgEventQueries(database.pool);
+    this.retention = new PgEventRetention(database.pool, this.writer.partitions);
+  }
+
+  observe(observer: EventStoreObserver): void {
+    this.observer = observer;
+  }
+
+  async append(batch: readonly NewEvent[]): Promise<ArrayLike<number>> {
+    if (this.closed) throw new Error('event store closed');
+    const started = performance.now();
+    const ids = await this.writer.append(batch);
+    this.observer?.commitSeconds((performance.now() - started) / 1000);
+    return ids;
+  }
+
+  /** Also creates the partitions of the days ahead: the sweep runs every minute. */
+  async retentionStep(step: RetentionStep): Promise<{ age: number; rows: number }> {
+    await this.writer.partitions.ensureAhead();
+    return this.retention.step(step);
+  }
+
+  list(query: EventListQuery): Promise<EventPage> {
+    return this.queries.list(query);
+  }
+
+  get(id: number): Promise<EventJson | undefined> {
+    return this.queries.get(id);
+  }
+
+  stats(query: EventStatsQuery & { since: number; until: number }): Promise<EventStats> {
+    return this.queries.stats(query);
+  }
+
+  /** Waits for appends in flight; the pool belongs to the caller's database handle. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.writer.close();
   }
 }

@@ -2,7 +2,8 @@ import { quoteInexactNumbers } from '../protocol/index.js';
 import type Database from 'better-sqlite3';
 import type { EventFilter, EventJson } from './types.js';
 
-interface EventRow {
+/** An events row as both databases return it (snake_case columns). */
+export interface EventRow {
   id: number;
   node_name: string;
   pot_id: string;
@@ -50,7 +51,7 @@ export const MAX_PAGE_SIZE = 1000;
 export const DEFAULT_PAGE_SIZE = 100;
 /** Groups listed per dimension in stats (highest counts first). */
 export const STATS_TOP = 100;
-const BUCKET_MS: Record<StatsBucket, number> = { hour: 3_600_000, day: 86_400_000 };
+export const BUCKET_MS: Record<StatsBucket, number> = { hour: 3_600_000, day: 86_400_000 };
 export const MAX_STATS_BUCKETS = 10_000;
 
 export class QueryError extends Error {
@@ -72,7 +73,7 @@ export function decodeCursor(cursor: string): number {
   return Number(m[1]);
 }
 
-function rowToJson(r: EventRow): EventJson {
+export function rowToJson(r: EventRow): EventJson {
   let data: Record<string, unknown>;
   try {
     // Stored data may hold numbers a double cannot carry (kept verbatim from the node's line):

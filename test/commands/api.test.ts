@@ -65,7 +65,7 @@ describe('command API', () => {
       assert.equal(res.json().error, 'bad_request');
       assert.match(res.json().message, msg, res.body);
     }
-    assert.equal(stack.service.list({ node: 'v1' }).commands.length, 0, 'nothing was stored');
+    assert.equal((await stack.service.list({ node: 'v1' })).commands.length, 0, 'nothing was stored');
   });
 
   it('answers 404 for unknown nodes and 409 for revoked ones', async () => {
@@ -154,7 +154,7 @@ describe('command API', () => {
     const got: string[] = [];
     node.on('command', (cmd) => got.push(Object.keys(cmd)[0]));
     node.start();
-    await waitFor(() => stack.service.get(a.id)?.status === 'sent', 'first command sent');
+    await waitFor(async () => (await stack.service.get(a.id))?.status === 'sent', 'first command sent');
     const sent = await inject('POST', `/api/v1/commands/${a.id}/cancel`);
     assert.equal(sent.statusCode, 409);
     assert.equal(sent.json().error, 'already_sent');

@@ -66,7 +66,7 @@ describe('command delivery', () => {
       bySeq.map((v) => v.command),
     );
     // One in flight: each command was sent only after the previous one finished.
-    const final = bySeq.map((v) => stack.service.get(v.id)!);
+    const final = await Promise.all(bySeq.map(async (v) => (await stack.service.get(v.id))!));
     for (let i = 1; i < final.length; i++) {
       assert.ok(Date.parse(final[i].sentAt!) >= Date.parse(final[i - 1].finishedAt!), `command ${i} overlapped its predecessor`);
     }
@@ -176,7 +176,7 @@ describe('command delivery', () => {
     (node as unknown as { link: { close(): void } }).link.close();
     await back;
     await sleep(100);
-    assert.equal(stack.service.get(c.id)?.status, 'sent');
+    assert.equal((await stack.service.get(c.id))?.status, 'sent');
     (node as unknown as { answer: (c: unknown) => void }).answer = original;
     original.call(node, held[0]);
     assert.equal((await settled(c.id)).status, 'succeeded');
@@ -184,7 +184,7 @@ describe('command delivery', () => {
     // Same again, but the node process restarts (new node_id) instead of answering.
     (node as unknown as { answer: (c: unknown) => void }).answer = () => {};
     const c2 = await post('n-flaky', { StopPot: 'p' });
-    await waitFor(() => stack.service.get(c2.id)?.status === 'sent', 'second command sent');
+    await waitFor(async () => (await stack.service.get(c2.id))?.status === 'sent', 'second command sent');
     await node.stop();
     const reborn = stack.nodeFor('n-flaky', node.secret, { clock: () => Date.now() + 30_000 });
     reborn.start();
@@ -198,8 +198,8 @@ describe('command delivery', () => {
     const a = await post('n-later', { GetInstalledPots: {} });
     const b = await post('n-later', { UpdateConfig: {} });
     await sleep(600);
-    assert.equal(stack.service.get(a.id)?.status, 'queued');
-    assert.equal(stack.service.get(b.id)?.status, 'queued');
+    assert.equal((await stack.service.get(a.id))?.status, 'queued');
+    assert.equal((await stack.service.get(b.id))?.status, 'queued');
     const node = stack.nodeFor('n-later', secret);
     const order: string[] = [];
     node.on('command', (c) => order.push(Object.keys(c)[0]));

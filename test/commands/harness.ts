@@ -115,8 +115,8 @@ export async function startStack(overrides: ServiceOverrides = {}): Promise<Stac
       return res.json() as CommandView;
     },
     settled(id, ms = 15_000) {
-      return waitFor(() => {
-        const v = holder.service.get(id);
+      return waitFor(async () => {
+        const v = await holder.service.get(id);
         return v && v.status !== 'queued' && v.status !== 'sent' ? v : undefined;
       }, `command ${id} to finish`, ms);
     },

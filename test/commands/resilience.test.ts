@@ -51,7 +51,7 @@ describe('command queue resilience', () => {
     for (let i = 0; i < 5; i++) accepted.push((await stack.post('r-off', { GetPotLogs: `log-${i}` })).id);
     const hold = holdAnswers(node);
     const inFlight = await stack.post('r1', { DeployPot: 'p' });
-    await waitFor(() => stack.service.get(inFlight.id)?.status === 'sent', 'in-flight command sent');
+    await waitFor(async () => (await stack.service.get(inFlight.id))?.status === 'sent', 'in-flight command sent');
 
     // SIGKILL right after accepting: the last second of AOF may be gone.
     await stack.redis.kill();
@@ -65,7 +65,7 @@ describe('command queue resilience', () => {
     assert.equal(res.json().error, 'redis_unavailable');
     const bc = await stack.app.inject({ method: 'POST', url: '/api/v1/commands/broadcast', payload: { nodes: 'all', command: { UpdateConfig: {} } } });
     assert.equal(bc.statusCode, 503);
-    assert.equal(stack.service.list({ node: 'r1' }).commands.length, 1, 'the refused command left no row');
+    assert.equal((await stack.service.list({ node: 'r1' })).commands.length, 1, 'the refused command left no row');
 
     // Reads are served from SQLite.
     const list = await stack.app.inject({ method: 'GET', url: '/api/v1/commands?node=r-off' });
@@ -124,7 +124,7 @@ describe('command queue resilience', () => {
     (silent as unknown as { answer: Answer }).answer = () => {};
     const waiting = await stack.post('s1', { StopPot: 'p' });
     const doomed = await stack.post('s2', { GetPotStatus: 'p' });
-    await waitFor(() => stack.service.get(waiting.id)?.status === 'sent' && stack.service.get(doomed.id)?.status === 'sent', 'both sent');
+    await waitFor(async () => (await stack.service.get(waiting.id))?.status === 'sent' && (await stack.service.get(doomed.id))?.status === 'sent', 'both sent');
     const queued: string[] = [];
     for (let i = 0; i < 4; i++) queued.push((await stack.post('s-off', { GetPotInfo: `i${i}` })).id);
 
@@ -171,7 +171,7 @@ describe('command queue resilience', () => {
     } finally {
       await doomed.close(true);
     }
-    assert.equal(svc.get(c.id)?.status, 'queued');
+    assert.equal((await svc.get(c.id))?.status, 'queued');
     await sleep(100);
     assert.deepEqual(got, []);
 

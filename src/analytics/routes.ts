@@ -9,7 +9,7 @@ import { DIMENSIONS, TAGS } from './dimensions.js';
 import { csv, intelIpCsv, intelIpJson, intelIpTxt } from './feeds.js';
 import type { GeoSources } from './geo.js';
 import { normaliseEvent, type StoredEvent } from './record.js';
-import { AnalyticsQueryError } from './sqlite-queries.js';
+import { AnalyticsQueryError } from './query-results.js';
 import { buildStixBundle } from './stix.js';
 import type { AttackReader } from './reader.js';
 

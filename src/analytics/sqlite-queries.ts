@@ -3,18 +3,23 @@
 // top-N (day rows cover the whole days inside a long window), the requested bucket for timelines.
 import type Database from 'better-sqlite3';
 import {
-  DAY_MS,
   DEFAULT_BRUTEFORCE_MIN_FAILURES,
   dimensionSource,
   FACT,
   HOUR_MS,
-  MINUTE_MS,
-  parseCredentialKey,
-  parseServiceKey,
-  parseTargetKey,
   type Dimension,
   type Tag,
 } from './dimensions.js';
+import {
+  attackerProfile,
+  intelIpRow,
+  sessionRow,
+  SESSION_COLUMNS,
+  timelineRange,
+  timelineResult,
+  type AttackerDbRow,
+  type SessionDbRow,
+} from './query-results.js';
 import { hourlyKeyCounts, hourlyTotals, topQuery } from './sqlite-top-query.js';
 import { windowParts } from './windows.js';
 import type {
@@ -28,65 +33,12 @@ import type {
   SessionStepRow,
   TimelineQuery,
   TimelineResult,
-  TimelineSeries,
-  TopItem,
   TopQuery,
   TopResult,
 } from './store.js';
 
-export class AnalyticsQueryError extends Error {
-  override name = 'AnalyticsQueryError';
-}
-
-/** Most buckets a timeline may return per series. */
-export const MAX_TIMELINE_BUCKETS = 10_000;
-
-interface SessionDbRow extends Omit<SessionRow, 'closed'> {
-  closed: number;
-}
-
-function sessionRow(r: SessionDbRow): SessionRow {
-  return { ...r, closed: r.closed === 1 };
-}
-
-const SESSION_COLUMNS =
-  'id, node, pot_id, pot_type, session, src_ip, src_port, dest_ip, dest_port, protocol, started_at, last_seen, closed, events, logins_failed, username, password';
-
-interface AttackerDbRow {
-  ip: string;
-  first_seen: number;
-  last_seen: number;
-  events: number;
-  scope: 'public' | 'private' | 'loopback' | 'reserved';
-  country: string | null;
-  asn: number | null;
-  as_org: string | null;
-  city: string | null;
-  latitude: number | null;
-  longitude: number | null;
-  scanner: string | null;
-  logins_failed: number;
-  logins_ok: number;
-  commands: number;
-  downloads: number;
-}
-
-/** Sums composite facts (target, service) by one of their parts, highest count first. */
-function rollupFacts(rows: readonly FactRow[], part: (value: string) => string | null, limit: number): FactRow[] {
-  const out = new Map<string, FactRow>();
-  for (const r of rows) {
-    const k = part(r.value);
-    if (k === null) continue;
-    const cur = out.get(k);
-    if (cur === undefined) out.set(k, { value: k, count: r.count, first_seen: r.first_seen, last_seen: r.last_seen });
-    else {
-      cur.count += r.count;
-      cur.first_seen = Math.min(cur.first_seen, r.first_seen);
-      cur.last_seen = Math.max(cur.last_seen, r.last_seen);
-    }
-  }
-  return [...out.values()].sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0)).slice(0, limit);
-}
+export { AnalyticsQueryError, MAX_TIMELINE_BUCKETS } from './query-results.js';
+import { AnalyticsQueryError } from './query-results.js';
 
 export class SqliteAttackQueries {
   private readonly statements = new Map<string, Database.Statement>();
@@ -127,21 +79,12 @@ export class SqliteAttackQueries {
   }
 
   timeline(q: TimelineQuery): TimelineResult {
-    if (q.until <= q.since) throw new AnalyticsQueryError('until must be after since');
-    const unit = q.bucket === 'minute' ? MINUTE_MS : q.bucket === 'hour' ? HOUR_MS : DAY_MS;
-    const from = Math.floor(q.since / unit);
-    const to = Math.ceil(q.until / unit);
-    if (to - from > MAX_TIMELINE_BUCKETS) {
-      throw new AnalyticsQueryError(`range too large for ${q.bucket} buckets (max ${MAX_TIMELINE_BUCKETS})`);
-    }
+    const { unit, from, to } = timelineRange(q);
     const params: unknown[] = [];
     let sql: string;
     let shape: string;
     let keys: string[] | null = null;
     if (q.bucket === 'minute') {
-      if (q.by !== undefined && q.by !== 'node' && q.by !== 'pot_type') {
-        throw new AnalyticsQueryError('minute timelines can be split by node or pot_type only');
-      }
       const col = q.by ?? null;
       params.push(from, to);
       const f = this.filterSql(q, params);
@@ -154,8 +97,8 @@ export class SqliteAttackQueries {
         keys = this.top({ by: q.by, since: from * unit, until: to * unit, node: q.node, potType: q.potType, limit: q.limit }).items.map((i) => i.key);
       }
       if (q.bucket === 'hour' && q.node === undefined && q.potType === undefined) {
-        if (keys !== null && column === 'key') return this.timelineResult(q, unit, from, to, keys, hourlyKeyCounts(this, dim, from, to, keys));
-        if (q.by === undefined) return this.timelineResult(q, unit, from, to, null, hourlyTotals(this, from, to));
+        if (keys !== null && column === 'key') return timelineResult(q, unit, from, to, keys, hourlyKeyCounts(this, dim, from, to, keys));
+        if (q.by === undefined) return timelineResult(q, unit, from, to, null, hourlyTotals(this, from, to));
       }
       // Day buckets: folded days from the day table, the rest summed from hour rows.
       const parts: { table: string; from: number; to: number; div: number }[] = [];
@@ -185,29 +128,7 @@ export class SqliteAttackQueries {
         : `SELECT b, k, sum(c) AS c FROM (${selects.join(' UNION ALL ')}) GROUP BY b, k ORDER BY b`;
     }
     const rows = this.prepared(shape, () => sql).all(...params) as { b: number; k: string | null; c: number }[];
-    return this.timelineResult(q, unit, from, to, keys, rows);
-  }
-
-  private timelineResult(q: TimelineQuery, unit: number, from: number, to: number, keys: string[] | null, rows: { b: number; k: string | null; c: number }[]): TimelineResult {
-    const series = new Map<string | null, TimelineSeries>();
-    if (keys !== null) for (const k of keys) series.set(k, { key: k, points: [] });
-    for (const r of rows) {
-      let s = series.get(r.k);
-      if (s === undefined) series.set(r.k, (s = { key: r.k, points: [] }));
-      s.points.push({ start: r.b * unit, count: r.c });
-    }
-    if (q.by === undefined && series.size === 0) series.set(null, { key: null, points: [] });
-    return { bucket: q.bucket, by: q.by ?? null, since: from * unit, until: to * unit, series: [...series.values()] };
-  }
-
-  private tagsOf(a: { scanner: string | null; logins_failed: number; logins_ok: number; downloads: number; commands: number }): Tag[] {
-    const tags: Tag[] = [];
-    if (a.scanner !== null) tags.push('scanner');
-    if (a.logins_failed >= this.bruteforceMin) tags.push('bruteforce');
-    if (a.logins_ok > 0) tags.push('logged_in');
-    if (a.downloads > 0) tags.push('downloaded');
-    if (a.commands > 0) tags.push('ran_commands');
-    return tags;
+    return timelineResult(q, unit, from, to, keys, rows);
   }
 
   attacker(ip: string, listLimit: number): AttackerProfile | undefined {
@@ -224,27 +145,20 @@ export class SqliteAttackQueries {
       'attacker:sessions',
       () => `SELECT ${SESSION_COLUMNS} FROM attack_sessions WHERE src_ip = ? ORDER BY started_at DESC, id DESC LIMIT ?`,
     ).all(ip, listLimit) as SessionDbRow[];
-    return {
-      ip: a.ip,
-      first_seen: a.first_seen,
-      last_seen: a.last_seen,
-      events: a.events,
-      geo: { scope: a.scope, country: a.country, asn: a.asn, as_org: a.as_org, city: a.city, latitude: a.latitude, longitude: a.longitude },
-      scanner: a.scanner,
-      tags: this.tagsOf(a),
-      logins_failed: a.logins_failed,
-      logins_ok: a.logins_ok,
-      nodes: rollupFacts(targets, (v) => parseTargetKey(v).node, listLimit),
-      pots: rollupFacts(targets, (v) => { const t = parseTargetKey(v); return t.node + '/' + t.potId; }, listLimit),
-      pot_types: rollupFacts(targets, (v) => parseTargetKey(v).potType, listLimit),
-      ports: rollupFacts(services, (v) => { const p = parseServiceKey(v).port; return p === null ? null : String(p); }, listLimit),
-      protocols: rollupFacts(services, (v) => parseServiceKey(v).protocol, listLimit),
-      credentials: list(FACT.credential).map((f) => ({ ...f, ...parseCredentialKey(f.value) })),
-      commands: list(FACT.command),
-      urls: list(FACT.url),
-      hashes: list(FACT.hash),
-      sessions: sessions.map(sessionRow),
-    };
+    return attackerProfile(
+      {
+        attacker: a,
+        targets,
+        services,
+        credentials: list(FACT.credential),
+        commands: list(FACT.command),
+        urls: list(FACT.url),
+        hashes: list(FACT.hash),
+        sessions,
+      },
+      listLimit,
+      this.bruteforceMin,
+    );
   }
 
   sessions(q: SessionListQuery): SessionRow[] {
@@ -306,22 +220,7 @@ export class SqliteAttackQueries {
       () => `SELECT a.*, ${top(FACT.service)} AS service, ${top(FACT.target)} AS target
              FROM attackers a WHERE last_seen >= ? AND events >= ?${tag} ORDER BY events DESC, ip LIMIT ?`,
     ).all(...params) as (AttackerDbRow & { service: string | null; target: string | null })[];
-    return rows.map((r) => {
-      const service = r.service === null ? { port: null, protocol: null } : parseServiceKey(r.service);
-      return {
-      ip: r.ip,
-      events: r.events,
-      first_seen: r.first_seen,
-      last_seen: r.last_seen,
-      country: r.country,
-      asn: r.asn,
-      as_org: r.as_org,
-      tags: this.tagsOf(r),
-      port: service.port,
-      pot_type: r.target === null ? null : parseTargetKey(r.target).potType,
-      protocol: service.protocol,
-      };
-    });
+    return rows.map((r) => intelIpRow(r, this.bruteforceMin));
   }
 
   indicators(kind: 'url' | 'hash', since: number, until: number, limit: number): IndicatorRow[] {

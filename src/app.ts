@@ -1,6 +1,7 @@
 // Composition root: the only place that knows every domain. It builds them from the config in
 // dependency order, wires their events together, mounts their routes, and tears them down in the
 // reverse order so nothing accepted is lost on shutdown.
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -23,6 +24,7 @@ import {
 } from './analytics/index.js';
 import { AlertService, alertRoutes, SqliteAlertStore, type AttackFact } from './alerts/index.js';
 import { createHttpServer, limitConnections } from './api/index.js';
+import { createCluster, type ClusterMember } from './cluster/index.js';
 import { consoleRoutes, defaultConsoleDir } from './console/index.js';
 import { AuditRetention, auditRoutes, installAuditRecorder, SqliteAuditStore, type AuditStore } from './audit/index.js';
 import { AuthkeyService, authkeyRoutes, SqliteAuthkeyStore } from './authkeys/index.js';
@@ -34,7 +36,7 @@ import { BUILTIN_POT_TYPES, createEventService, eventQueryModules, eventRoutes, 
 import { Broker, CompositeAuthStore, EnvAuthStore, JsonFileAuthStore, type AuthStore, type ListenAddress } from './hpfeeds/index.js';
 import { createNodeGateway, type NodeGatewayHandle } from './nodes/index.js';
 import { createOutputs, describeOutputs, loadOutputs, OutputsConfigError, type OutputConfig, type Outputs } from './outputs/index.js';
-import { describeRedisTarget, parseRedisUrl, RedisDirInUseError, startSupervisedRedis, type SupervisedRedis } from './redis/index.js';
+import { createRedisClient, describeRedisTarget, parseRedisUrl, RedisDirInUseError, startSupervisedRedis, type SupervisedRedis } from './redis/index.js';
 import { LoginLimiter, SESSION_COOKIE, sessionRoutes, SqliteUserStore, UserService, userRoutes } from './users/index.js';
 import { packageVersion } from './version.js';
 import { checkDatabaseUrl, checkDataDir, checkNodeTls, listening, openingDatabase, StartupError } from './startup.js';
@@ -54,6 +56,8 @@ export interface Core {
   users: UserService;
   /** The audit log's store and retention sweeper. */
   audit: { store: AuditStore; retention: AuditRetention };
+  /** Set when several cores share the database and Redis (CLUSTER_ENABLED / INSTANCE_ID). */
+  cluster?: ClusterMember;
   /** Where each listener ended up (ports are resolved when the config asked for port 0). */
   addresses: { api: { host: string; port: number }; nodeTcp: { host: string; port: number; tls: boolean }; hpfeeds: ListenAddress[] };
   /** Set when the bootstrap admin token was created at this start. */
@@ -109,6 +113,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     alerts?: AlertService;
     outputs?: Outputs;
     backlogWatch?: NodeJS.Timeout;
+    cluster?: ClusterMember;
   } = {};
   const shutdown = async () => {
     const steps: [string, (() => unknown) | undefined][] = [
@@ -129,6 +134,9 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       ['outputs', parts.outputs && (() => parts.outputs!.close())],
       ['analytics retention', parts.analyticsRetention && (() => parts.analyticsRetention!.stop())],
       ['audit retention', parts.auditRetention && (() => parts.auditRetention!.stop())],
+      // After the event flush (its last slices go to the other cores) and the periodic work: sends
+      // what is buffered and hands the leader lease on.
+      ['cluster', parts.cluster && (() => parts.cluster!.close())],
       ['event store', parts.eventStore && (() => parts.eventStore!.close())],
       ['read pool', parts.readPool && (() => parts.readPool!.close())],
       ['hpfeeds broker', parts.broker && (() => parts.broker!.close())],
@@ -163,6 +171,9 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     limitConnections(app, registry, { maxPerAddress: config.httpMaxConnectionsPerAddress });
+    // Several cores: periodic work (retention, sweeps) runs only on the leader; alone, always.
+    const cluster = (parts.cluster = config.clusterEnabled ? clusterMember(config, log, registry) : undefined);
+    const leading = cluster && (() => cluster.leading());
 
     const operatorTokens = (tokens = new TokenService(new SqliteTokenStore(database)));
     const consoleUsers = (users = new UserService({
@@ -215,6 +226,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     parts.revocationCheck = revocationCheck;
     // Expired sessions are refused when used; this only keeps the table from growing.
     parts.sessionSweep = setInterval(() => {
+      if (leading && !leading()) return;
       consoleUsers.sweepExpired().catch((err) => log.error({ err }, 'could not delete expired console sessions; retried at the next interval'));
     }, 10 * 60_000);
     parts.sessionSweep.unref();
@@ -223,6 +235,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     installAuditRecorder(app, { store: auditStore, logger: log.child({ domain: 'audit' }), registry });
     parts.auditRetention = new AuditRetention(auditStore, {
       maxAgeDays: config.auditRetentionDays,
+      runWhen: leading,
       onError: (err) => log.error({ err }, 'audit retention sweep failed; retried at the next interval'),
     });
     parts.auditRetention.start();
@@ -258,6 +271,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       authFailureWindowMs: 60_000,
       // Channels the core itself publishes on keep their names in metrics; other peer-chosen
       // channels and idents are bounded (filled in once the event service knows its channels).
+      onClientPublish: cluster && ((ident, channel, payload) => cluster.fanout.published(ident, channel, payload)),
       metricLabels: {
         channels: { known: (c: string) => knownHpfeedsChannels.has(c), max: config.hpfeedsMetricLabelValues },
         idents: { max: config.hpfeedsMetricLabelValues },
@@ -296,6 +310,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       retention: {
         logMaxAgeMs: config.nodeLogRetentionDays * 86_400_000,
         unknownMaxAgeMs: Math.min(config.nodeLogRetentionDays, 30) * 86_400_000,
+        runWhen: leading,
       },
     }));
 
@@ -338,13 +353,15 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       // The real node forwards cowrie's lines under cowrie's sensor name: they belong to its cowrie pot.
       cowriePotLookup: (nodeName) => gateway.service.cowriePot(nodeName),
       channels: { allEvents: config.eventAllChannel || null, byPotType: config.eventChannelMap },
-      retention: { maxAgeDays: config.eventRetentionDays, maxRows: config.eventMaxRows },
+      retention: { maxAgeDays: config.eventRetentionDays, maxRows: config.eventMaxRows, runWhen: leading },
+      cowrieState: cluster?.cowrieSessions,
       knownPotTypes: [...BUILTIN_POT_TYPES, ...config.metricsPotTypes],
     }));
     if (config.analyticsEnabled) {
       const attackStore = new SqliteAttackStore(database.sqlite, { bruteforceMinFailures: config.bruteforceMinFailures });
       parts.analyticsRetention = new AnalyticsRetention(attackStore, {
         maxAgeDays: config.eventRetentionDays,
+        runWhen: leading,
         onError: (err) => log.error({ err }, 'analytics retention sweep failed; retried at the next interval'),
       });
       parts.analyticsRetention.start();
@@ -367,6 +384,18 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       events.onCommitted((batch) => outputs.handle(batch));
     }
     events.attach(gateway);
+    if (cluster) {
+      // What this core commits or its hpfeeds clients publish goes to the other cores (published
+      // here already); what they send is published here: once on every core.
+      events.onCommitted((slice) => cluster.fanout.committed(slice));
+      events.onSessionSummary((node, channel, json) => cluster.fanout.published(node, channel, json));
+      await cluster.start({
+        events: (remote) => events.republish(remote),
+        publications: (remote) => {
+          for (const p of remote) broker.publish(p.ident, p.channel, p.payload);
+        },
+      });
+    }
     for (const channel of events.nodeAuthkey('metrics-labels').pubchans) knownHpfeedsChannels.add(channel);
     events.onFlow((saturated) => gateway.setInputPaused(saturated));
 
@@ -554,6 +583,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       commands,
       alerts,
       users: consoleUsers,
+      cluster,
       audit: { store: auditStore, retention: parts.auditRetention },
       addresses: { api, nodeTcp: { host: nodeListener.host, port: nodeListener.port, tls: nodeListener.tls }, hpfeeds },
       adminTokenFile,
@@ -564,6 +594,25 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     await shutdown();
     throw err;
   }
+}
+
+/** This core's cluster membership, on two Redis connections of its own (one blocks in XREAD). */
+function clusterMember(config: Config, logger: Core['app']['log'], registry: Registry): ClusterMember {
+  const target = parseRedisUrl(config.redisUrl!);
+  // No per-command retry limit: writes wait out a Redis restart (the fan-out bounds how many).
+  // Their failures are logged by the fan-out and the lease, throttled: not by ioredis per retry.
+  const client = () => createRedisClient(target, { maxRetriesPerRequest: null }).on('error', () => undefined);
+  const instanceId = config.instanceId ?? hostname();
+  logger.info({ instance: instanceId, redis: describeRedisTarget(target) }, 'cluster mode: sharing events, hpfeeds publishes, cowrie sessions and the leader lease through Redis');
+  return createCluster({
+    instanceId,
+    redis: client(),
+    reader: client(),
+    logger: logger.child({ domain: 'cluster', instance: instanceId }),
+    registry,
+    leaseMs: config.clusterLeaseMs,
+    fanoutMaxLen: config.clusterFanoutMaxLen,
+  });
 }
 
 /** The fields alert rules read, from the normalised attack record of a committed event (exported for bench/alerts.ts). */

@@ -11,6 +11,8 @@ export interface AuditRetentionOptions {
   /** Entries deleted per step. Default 2000. */
   chunkSize?: number;
   onError?: (err: unknown) => void;
+  /** Periodic sweeps only while this says true (the leader lease of several cores). Default: always. */
+  runWhen?: () => boolean;
 }
 
 export class AuditRetention extends ChunkedSweep {

@@ -81,6 +81,10 @@ const options = {
   databaseUrl: { env: 'DATABASE_URL', flag: 'database-url', schema: databaseUrl.optional(), secret: true, help: 'PostgreSQL (postgres:// or postgresql://) instead of the SQLite file: not usable yet, apiary serve refuses it until its domains run on PostgreSQL (issue 15); unset = SQLite' },
   redisUrl: { env: 'REDIS_URL', flag: 'redis-url', schema: redisUrl.optional(), secret: true, help: 'Redis for the command queue: redis[s]://host:port[/db], redis[s]+sentinel://h1:26379,h2:26379/<master>[/<db>], or redis[s]+cluster://h1:7000,h2:7001; unset = start a private redis-server under <data-dir>/redis' },
   redisServerBin: { env: 'REDIS_SERVER_BIN', flag: 'redis-server-bin', schema: z.string().min(1), default: 'redis-server', help: 'redis-server binary used when REDIS_URL is unset' },
+  clusterEnabled: { env: 'CLUSTER_ENABLED', flag: 'cluster', schema: bool, default: false, boolean: true, help: 'several cores share one database and REDIS_URL: events and hpfeeds publishes fan out to every core, cowrie sessions are aggregated in Redis, periodic work runs on the leader only (implied by INSTANCE_ID)' },
+  instanceId: { env: 'INSTANCE_ID', flag: 'instance-id', schema: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, . _ - (at most 64)').optional(), help: 'this core\'s name among several (logs, the apiary_cluster_leader gauge); setting it turns --cluster on (default with --cluster: the host name)' },
+  clusterLeaseMs: { env: 'CLUSTER_LEASE_MS', flag: 'cluster-lease-ms', schema: z.coerce.number().int().min(1000).max(600_000), default: 15_000, help: 'leader lease length (ms): when the leading core dies, another takes over the periodic work within about this long' },
+  clusterFanoutMaxLen: { env: 'CLUSTER_FANOUT_MAXLEN', flag: 'cluster-fanout-maxlen', schema: z.coerce.number().int().min(100), default: 2000, help: 'entries (each up to 128 events) the cross-core fan-out stream keeps in Redis: how much a core that lost Redis for a moment can still catch up on' },
   nodeTcpHost: { env: 'NODE_TCP_HOST', flag: 'node-tcp-host', schema: z.string().min(1), default: '0.0.0.0', help: 'HoneyBee node TCP/TLS listen address' },
   nodeTcpPort: { env: 'NODE_TCP_PORT', flag: 'node-tcp-port', schema: port, default: 9001, help: 'HoneyBee node TCP/TLS port (newline-delimited JSON)' },
   nodeTlsCert: { env: 'NODE_TLS_CERT', flag: 'node-tls-cert', schema: z.string().optional(), help: 'PEM certificate (with subjectAltName) to serve nodes over TLS 1.3' },
@@ -221,9 +225,14 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     if (!m.success) throw new ConfigError('EVENT_CHANNEL_MAP must be {"<pot_type>": ["channel", ...]}');
     eventChannelMap = m.data;
   }
+  const clusterEnabled = raw.clusterEnabled || raw.instanceId !== undefined;
+  if (clusterEnabled && !raw.redisUrl) {
+    throw new ConfigError('CLUSTER_ENABLED / INSTANCE_ID need REDIS_URL: the cores share one Redis (a private redis-server per core would not be shared)');
+  }
   const dataDir = resolve(raw.dataDir);
   return {
     ...raw,
+    clusterEnabled,
     dataDir,
     dbPath: resolve(raw.dbPath ?? `${dataDir}/apiary.sqlite`),
     eventChannelMap,

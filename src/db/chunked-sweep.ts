@@ -16,6 +16,11 @@ export interface ChunkedSweepOptions {
   deleteChunk(cutoff: number, limit: number): { deleted: number; done: boolean } | Promise<{ deleted: number; done: boolean }>;
   /** A failed chunk ends that sweep; the next interval tries again. */
   onError?: (err: unknown) => void;
+  /**
+   * Periodic sweeps are skipped while this says false (several cores share one database: only the
+   * one holding the leader lease sweeps). sweep() called directly always runs. Default: always.
+   */
+  runWhen?: () => boolean;
 }
 
 export class ChunkedSweep {
@@ -27,7 +32,9 @@ export class ChunkedSweep {
 
   start(): void {
     if (this.opts.maxAgeDays <= 0 || this.timer !== undefined || this.stopped) return;
-    this.timer = setInterval(() => void this.sweep(), Math.max(10, this.opts.intervalMs));
+    this.timer = setInterval(() => {
+      if (this.opts.runWhen === undefined || this.opts.runWhen()) void this.sweep();
+    }, Math.max(10, this.opts.intervalMs));
     this.timer.unref();
   }
 

@@ -146,7 +146,7 @@ export function createEventMetrics(registry: Registry): EventMetrics {
     dropped: new LabelledCounter(
       new Counter({
         name: 'apiary_events_dropped_total',
-        help: 'Attack events or messages dropped, by reason (invalid, backlog, publish_error, payload_too_large, channel_name)',
+        help: 'Attack events or messages dropped, by reason (invalid, backlog, publish_error, payload_too_large, channel_name; cowrie_state_error: a slice of cowrie events the shared session state did not take)',
         labelNames: ['reason'],
         registers,
       }),

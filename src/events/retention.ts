@@ -11,6 +11,11 @@ export interface RetentionOptions {
   intervalMs?: number;
   /** Rows deleted per transaction; the event loop is yielded to between chunks. Default 2000. */
   chunkSize?: number;
+  /**
+   * Periodic sweeps are skipped while this says false (several cores share one database: only the
+   * one holding the leader lease sweeps). sweep() called directly always runs. Default: always.
+   */
+  runWhen?: () => boolean;
 }
 
 const DAY_MS = 86_400_000;
@@ -25,6 +30,7 @@ export class RetentionSweeper {
   private readonly maxRows: number;
   private readonly intervalMs: number;
   private readonly chunkSize: number;
+  private readonly runWhen: (() => boolean) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<number> | undefined;
   private stopped = false;
@@ -39,11 +45,13 @@ export class RetentionSweeper {
     this.maxRows = Math.max(0, Math.floor(opts.maxRows ?? 5_000_000));
     this.intervalMs = Math.max(10, opts.intervalMs ?? 60_000);
     this.chunkSize = Math.max(1, opts.chunkSize ?? 2000);
+    this.runWhen = opts.runWhen;
   }
 
   start(): void {
     if (this.stopped || this.timer !== undefined || (this.maxAgeMs === 0 && this.maxRows === 0)) return;
     this.timer = setInterval(() => {
+      if (this.runWhen !== undefined && !this.runWhen()) return;
       void this.sweep();
     }, this.intervalMs);
     this.timer.unref();

@@ -10,7 +10,8 @@ import {
   type NodeAuthkey,
   type ResolvedChannels,
 } from './channels.js';
-import { CowrieSessionAggregator, type CowrieAggregatorOptions, type CowrieSessionSummary } from './cowrie.js';
+import { CowrieSessionAggregator, type CowrieAggregatorOptions, type CowrieEmitReason, type CowrieSessionSummary } from './cowrie.js';
+import { SharedCowrieSessions, type CowrieSessionState } from './cowrie-shared.js';
 import { BUILTIN_POT_TYPES, EventLabels } from './labels.js';
 import { createEventMetrics, type EventMetrics } from './metrics.js';
 import { createCowrieTextContext, normaliseAttackEvent, PotTypeCache, type CowrieTextContext, type PendingEvent } from './normalize.js';
@@ -64,6 +65,12 @@ export interface EventServiceOptions {
   retention?: RetentionOptions;
   /** cowrie.sessions aggregation limits; the channel itself is `channels.cowrieSessions`. */
   cowrie?: CowrieAggregatorOptions;
+  /**
+   * Keeps in-progress cowrie sessions in a state shared by several cores (see cowrie-shared.ts)
+   * instead of this process's memory, so a session whose events arrive at different cores still
+   * gets one summary. Open sessions then outlive close() (another core, or the next start, ends them).
+   */
+  cowrieState?: CowrieSessionState;
   stream?: StreamOptions;
   /**
    * Pot types that get a metric label of their own (default BUILTIN_POT_TYPES); others, and their
@@ -85,7 +92,12 @@ export interface CommittedEvent {
   readonly data: Readonly<Record<string, unknown>>;
   /** data as stored and republished (the node's own JSON text when the codec kept it). */
   readonly dataJson: string;
+  /** Derived from a PotStatusUpdate (free text): not republished on the classic dionaea channels. */
+  readonly fromStatus: boolean;
 }
+
+/** What republish() needs of an event committed by another core. */
+export type RepublishedEvent = Omit<CommittedEvent, 'data'>;
 
 export interface EventService {
   /** Normalises and queues one gateway attackEvent; false if it was rejected (invalid, backlog, closed). */
@@ -111,6 +123,13 @@ export interface EventService {
    * 128 events, across event-loop turns), always in commit order. Returns an unsubscribe function.
    */
   onCommitted(listener: (events: readonly CommittedEvent[]) => void): () => void;
+  /**
+   * Publishes events another core committed (cluster fan-out) to this core's hpfeeds subscribers
+   * and live streams, as if committed here; nothing else (no cowrie.sessions, no onCommitted).
+   */
+  republish(events: readonly RepublishedEvent[]): void;
+  /** Called with each cowrie.sessions summary this core publishes (not republished ones). */
+  onSessionSummary(listener: (node: string, channel: string, json: string) => void): () => void;
   /** Adds a live stream client (WebSocket). False if refused (limit reached). */
   addStreamClient(socket: StreamSocket, filter: EventFilter): boolean;
   /** hpfeeds channels an event of this pot type is republished on. */
@@ -162,6 +181,8 @@ class EventServiceImpl implements EventService {
   private readonly retention: RetentionSweeper;
   private readonly hub: EventStreamHub;
   private readonly cowrie: CowrieSessionAggregator | undefined;
+  private readonly sharedCowrie: SharedCowrieSessions | undefined;
+  private readonly summaryListeners = new Set<(node: string, channel: string, json: string) => void>();
   private readonly cowrieTimer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<(events: readonly CommittedEvent[]) => void>();
   private readonly detachers = new Set<() => void>();
@@ -215,14 +236,27 @@ class EventServiceImpl implements EventService {
     this.hub = new EventStreamHub(this.metrics, opts.stream);
     if (this.channels.cowrieSessions !== null) {
       const channel = this.channels.cowrieSessions;
-      this.cowrie = new CowrieSessionAggregator((node, summary, reason) => {
+      const emit = (node: string, summary: CowrieSessionSummary, reason: CowrieEmitReason) => {
         this.publishSession(node, channel, summary);
         this.metrics.cowrieEmitted.child(reason).inc();
         this.metrics.cowrieOpen.set(this.cowrie?.openSessions ?? 0);
-      }, opts.cowrie);
+      };
+      if (opts.cowrieState !== undefined) {
+        this.sharedCowrie = new SharedCowrieSessions(opts.cowrieState, emit, {
+          ...opts.cowrie,
+          onError: (err) => {
+            this.metrics.dropped.child('cowrie_state_error').inc();
+            const suppressed = this.throttle.allow('cowrie-state', Date.now());
+            if (suppressed !== false) this.logger.error({ err, suppressed }, 'shared cowrie session state failed; those events are missing from their cowrie.sessions summary');
+          },
+        });
+      } else {
+        this.cowrie = new CowrieSessionAggregator(emit, opts.cowrie);
+      }
       const idle = opts.cowrie?.idleTimeoutMs ?? 300_000;
       this.cowrieTimer = setInterval(
         () => {
+          if (this.sharedCowrie !== undefined) return this.sharedCowrie.expireIdle(Date.now());
           this.cowrie!.expireIdle(Date.now());
           this.metrics.cowrieOpen.set(this.cowrie!.openSessions);
         },
@@ -352,6 +386,18 @@ class EventServiceImpl implements EventService {
     };
   }
 
+  republish(events: readonly RepublishedEvent[]): void {
+    if (this.closed || events.length === 0) return;
+    this.publishLocally(events, Date.now());
+  }
+
+  onSessionSummary(listener: (node: string, channel: string, json: string) => void): () => void {
+    this.summaryListeners.add(listener);
+    return () => {
+      this.summaryListeners.delete(listener);
+    };
+  }
+
   addStreamClient(socket: StreamSocket, filter: EventFilter): boolean {
     if (this.closed) {
       socket.close(1001, 'server shutting down');
@@ -377,7 +423,7 @@ class EventServiceImpl implements EventService {
     return this.retention.sweep();
   }
 
-  private eventJson(e: PendingEvent): string {
+  private eventJson(e: RepublishedEvent): string {
     const key = e.node + '\u0000' + e.potId + '\u0000' + e.potType;
     let prefix = this.jsonPrefixes.get(key);
     if (prefix === undefined) {
@@ -423,36 +469,15 @@ class EventServiceImpl implements EventService {
 
   private afterCommit(batch: readonly PendingEvent[]): void {
     const now = Date.now();
-    const streaming = this.hub.size > 0;
-    const streamEvents: StreamEvent[] | undefined = streaming ? [] : undefined;
-    const publisher = this.publisher;
-    for (let i = 0; i < batch.length; i++) {
-      const e = batch[i]!;
-      if (publisher !== undefined || streaming) {
-        const json = this.eventJson(e);
-        if (streamEvents !== undefined) {
-          streamEvents.push({ node: e.node, potId: e.potId, potType: e.potType, eventType: e.eventType, timestamp: e.timestamp, json });
-        }
-        if (publisher !== undefined) {
-          if (this.tooLarge(json)) {
-            this.metrics.dropped.child('payload_too_large').inc();
-          } else {
-            const channels = this.channelsFor(e.potType);
-            if (channels.length > 0) {
-              const payload = Buffer.from(json);
-              for (let c = 0; c < channels.length; c++) this.publish(e.node, channels[c]!, payload);
-            }
-          }
-          if (!e.fromStatus) {
-            const classic = dionaeaChannelFor(this.channels, e.potType, e.eventType);
-            if (classic !== undefined && !this.tooLarge(e.dataJson)) this.publish(e.node, classic, e.dataJson);
-          }
-        }
+    this.publishLocally(batch, now);
+    if (this.cowrie !== undefined) {
+      for (let i = 0; i < batch.length; i++) {
+        const e = batch[i]!;
+        if (!e.fromStatus && e.eventType.startsWith('cowrie.')) this.cowrie.add(e, now);
       }
-      if (this.cowrie !== undefined && !e.fromStatus && e.eventType.startsWith('cowrie.')) this.cowrie.add(e, now);
+      this.metrics.cowrieOpen.set(this.cowrie.openSessions);
     }
-    if (this.cowrie !== undefined) this.metrics.cowrieOpen.set(this.cowrie.openSessions);
-    if (streamEvents !== undefined) this.hub.dispatch(streamEvents, now);
+    this.sharedCowrie?.add(batch, now);
     for (const l of this.listeners) {
       try {
         l(batch);
@@ -460,6 +485,37 @@ class EventServiceImpl implements EventService {
         this.logger.error({ err }, 'onCommitted listener failed');
       }
     }
+  }
+
+  /** hpfeeds republishing and the live streams, of events committed here or by another core. */
+  private publishLocally(batch: readonly RepublishedEvent[], now: number): void {
+    const streaming = this.hub.size > 0;
+    const publisher = this.publisher;
+    if (publisher === undefined && !streaming) return;
+    const streamEvents: StreamEvent[] | undefined = streaming ? [] : undefined;
+    for (let i = 0; i < batch.length; i++) {
+      const e = batch[i]!;
+      const json = this.eventJson(e);
+      if (streamEvents !== undefined) {
+        streamEvents.push({ node: e.node, potId: e.potId, potType: e.potType, eventType: e.eventType, timestamp: e.timestamp, json });
+      }
+      if (publisher !== undefined) {
+        if (this.tooLarge(json)) {
+          this.metrics.dropped.child('payload_too_large').inc();
+        } else {
+          const channels = this.channelsFor(e.potType);
+          if (channels.length > 0) {
+            const payload = Buffer.from(json);
+            for (let c = 0; c < channels.length; c++) this.publish(e.node, channels[c]!, payload);
+          }
+        }
+        if (!e.fromStatus) {
+          const classic = dionaeaChannelFor(this.channels, e.potType, e.eventType);
+          if (classic !== undefined && !this.tooLarge(e.dataJson)) this.publish(e.node, classic, e.dataJson);
+        }
+      }
+    }
+    if (streamEvents !== undefined) this.hub.dispatch(streamEvents, now);
   }
 
   private publishSession(node: string, channel: string, summary: CowrieSessionSummary): void {
@@ -470,6 +526,13 @@ class EventServiceImpl implements EventService {
       return;
     }
     this.publish(node, channel, json);
+    for (const l of this.summaryListeners) {
+      try {
+        l(node, channel, json);
+      } catch (err) {
+        this.logger.error({ err }, 'onSessionSummary listener failed');
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -481,6 +544,9 @@ class EventServiceImpl implements EventService {
     }
     if (this.cowrieTimer !== undefined) clearInterval(this.cowrieTimer);
     this.cowrie?.flushAll('shutdown');
+    // Shared sessions stay open in their state (the node may go on at another core); only the
+    // summaries of sessions already closed are published before the broker goes.
+    await this.sharedCowrie?.settle();
     this.metrics.cowrieOpen.set(0);
     this.hub.closeAll();
     await this.retention.stop();

@@ -60,6 +60,8 @@ export class Broker implements ConnectionHost {
   private readonly unwatch: (() => void) | undefined;
   /** @internal */
   readonly idleGc: IdleGc | undefined;
+  /** @internal BrokerOptions.onClientPublish with its errors caught and logged. */
+  readonly clientPublished: ((ident: string, channel: string, payload: Uint8Array) => void) | undefined;
 
   constructor(opts: BrokerOptions) {
     this.authStore = opts.authStore;
@@ -97,6 +99,16 @@ export class Broker implements ConnectionHost {
         () => this.routedBytes,
         () => this.queuedBytes,
       );
+    }
+    const onClientPublish = opts.onClientPublish;
+    if (onClientPublish !== undefined) {
+      this.clientPublished = (ident, channel, payload) => {
+        try {
+          onClientPublish(ident, channel, payload);
+        } catch (err) {
+          this.logger.error({ err, ident, channel }, 'hpfeeds onClientPublish hook failed');
+        }
+      };
     }
     this.unwatch = opts.authStore.watch?.((idents) => {
       void this.revalidateIdents(idents === undefined ? undefined : new Set(idents));

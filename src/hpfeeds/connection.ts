@@ -33,6 +33,8 @@ export interface ConnectionHost extends SendHost {
   /** Routes a frame; returns true if `source` must pause reading (a subscriber it feeds is congested). */
   route(channel: string, buf: Buffer, frameStart: number, frameEnd: number, source: Connection | undefined, payloadLength: number, stats: PublishStats): boolean;
   publishStatsFor(ident: string, channel: string): PublishStats;
+  /** BrokerOptions.onClientPublish, with errors caught; undefined when not set. */
+  readonly clientPublished: ((ident: string, channel: string, payload: Uint8Array) => void) | undefined;
   addSubscription(conn: Connection, channel: string): void;
   removeSubscription(conn: Connection, channel: string): void;
   connectionClosed(conn: Connection): void;
@@ -262,7 +264,10 @@ export class Connection implements SendOwner, PausedPublisher {
       this.lastChannelBytes = Buffer.from(buf.subarray(raw.channelStart, raw.channelEnd));
     }
     // The ident is the sender's, so the received frame is byte for byte what subscribers get.
-    if (this.host.route(channel, buf, raw.start, raw.end, this, raw.end - raw.channelEnd, stats) && !this.backpressured) {
+    const pause = this.host.route(channel, buf, raw.start, raw.end, this, raw.end - raw.channelEnd, stats);
+    const mirror = this.host.clientPublished;
+    if (mirror !== undefined) mirror(this.ident, channel, buf.subarray(raw.channelEnd, raw.end));
+    if (pause && !this.backpressured) {
       // A subscriber this frame went to is past its high-water mark: stop reading (the rest stays
       // in the decoder and in TCP) until it drains. The publisher is slowed, nobody loses data.
       this.backpressured = true;

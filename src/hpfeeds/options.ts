@@ -71,6 +71,15 @@ export interface BrokerOptions {
    * uses the engine's gc, enabling it at run time if needed; false disables; or pass a function.
    */
   idleGc?: 'auto' | false | GcFunction;
+  /**
+   * Called for every PUBLISH a connected client makes that passed its ACL check, right after it was
+   * routed to this broker's subscribers; never for Broker.publish() (in-process publishes). It lets
+   * the embedding program mirror client publishes elsewhere, e.g. to the other brokers of a group
+   * sharing one audience, which hand them to their own Broker.publish(): no loop. `payload` is a view
+   * into the read buffer, valid only during the call (copy it to keep it). It runs on the publish
+   * hot path, so keep it cheap (buffer, no I/O per call); what it throws is logged and ignored.
+   */
+  onClientPublish?: (ident: string, channel: string, payload: Uint8Array) => void;
 }
 
 export interface ListenAddress {

@@ -13,11 +13,14 @@ export interface NodeRetentionOptions {
   unknownMaxRows?: number;
   /** Default 10 minutes. */
   intervalMs?: number;
+  /** Runs only while this says true (several cores share one database: the leader). Default: always. */
+  runWhen?: () => boolean;
 }
 
 export class NodeRetention {
   private lastRun = 0;
-  private readonly o: Required<NodeRetentionOptions>;
+  private readonly o: Required<Omit<NodeRetentionOptions, 'runWhen'>>;
+  private readonly runWhen: (() => boolean) | undefined;
 
   constructor(
     private readonly store: NodeStore,
@@ -30,10 +33,12 @@ export class NodeRetention {
       unknownMaxRows: opts.unknownMaxRows ?? 10_000,
       intervalMs: opts.intervalMs ?? 600_000,
     };
+    this.runWhen = opts.runWhen;
   }
 
   maybeRun(now: number): void {
     if (now - this.lastRun < this.o.intervalMs) return;
+    if (this.runWhen !== undefined && !this.runWhen()) return;
     this.run(now);
   }
 

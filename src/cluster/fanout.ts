@@ -1,0 +1,257 @@
+// Cross-core fan-out: every event committed by one core, and every hpfeeds PUBLISH a client makes
+// on one core's broker, reaches the hpfeeds subscribers and live streams of all the others, once.
+//
+// The core that committed (or received) something publishes it locally itself, at once, and
+// appends it to one Redis stream, tagged with its origin; every core reads the stream and hands on
+// what other origins wrote (its own entries it skips: no echo). One stream entry per post-commit
+// slice (up to 128 events, compact JSON, each event's stored data JSON carried as is), and one per
+// event-loop turn for client publishes: the event hot path gains no Redis round trip per event.
+//
+// Why a stream and not PUBLISH/SUBSCRIBE: pub/sub delivers only to subscribers connected at that
+// moment, so every message sent while a core's subscriber connection is reconnecting (a Redis
+// restart, a failover, a network blip) would be lost for that core without a trace. A stream
+// keeps the last `maxLen` entries (XADD MAXLEN ~) and each core reads from its own position (the
+// last id it handled, kept in memory), so after a brief outage a core carries on where it stopped
+// and loses nothing the stream still holds. Entries also carry a per-origin sequence number:
+// an XADD resent after a reconnect (ioredis resends unanswered commands) is skipped rather than
+// published twice, and a gap (entries trimmed before a long-absent core read them, or a failed
+// XADD) is counted in apiary_cluster_fanout_lost_total instead of passing unnoticed.
+import { Counter, type Registry } from 'prom-client';
+import type { ClusterLogger, RedisClient } from './redis.js';
+
+/** An event as committed (what the receiving core needs to republish it). */
+export interface FanoutEvent {
+  id: number;
+  node: string;
+  potId: string;
+  potType: string;
+  eventType: string;
+  timestamp: number;
+  receivedAt: number;
+  dataJson: string;
+  fromStatus: boolean;
+}
+
+export interface FanoutPublication {
+  ident: string;
+  channel: string;
+  payload: Buffer;
+}
+
+export interface FanoutHandlers {
+  /** Events another core committed: publish them to this core's subscribers and streams. */
+  events(events: FanoutEvent[]): void;
+  /** hpfeeds publishes made on another core (clients, cowrie.sessions summaries): Broker.publish them. */
+  publications(publications: FanoutPublication[]): void;
+}
+
+export interface ClusterFanoutOptions {
+  /** Commands (XADD). */
+  redis: RedisClient;
+  /** A connection of its own: it spends its time in XREAD BLOCK. */
+  reader: RedisClient;
+  key: string;
+  /** Unique per running core (instance id and a per-start id). */
+  origin: string;
+  /** Entries the stream keeps (approximately). */
+  maxLen: number;
+  logger: ClusterLogger;
+  registry?: Registry;
+  /** XADDs waiting for Redis beyond this are dropped (counted as lost). Default 10 000. */
+  maxPendingWrites?: number;
+  /** Longest XREAD BLOCK. Default 5000 ms. */
+  blockMs?: number;
+}
+
+/** Client publishes flushed early once this many payload bytes are buffered in one turn. */
+const PUBLICATION_FLUSH_BYTES = 256 * 1024;
+
+export class ClusterFanout {
+  private handlers: FanoutHandlers | undefined;
+  private seq = 0;
+  private pendingWrites = 0;
+  private readonly writes = new Set<Promise<unknown>>();
+  private publications: string[] = [];
+  private publicationBytes = 0;
+  private publicationFlush: NodeJS.Immediate | undefined;
+  /** Last sequence number handled per origin. */
+  private readonly seen = new Map<string, number>();
+  private lastId: string | undefined;
+  private reading: Promise<void> | undefined;
+  private closed = false;
+  private lastErrorLog = 0;
+  private readonly sent: Counter<'kind'>;
+  private readonly received: Counter<'kind'>;
+  private readonly lost: Counter<'reason'>;
+
+  constructor(private readonly opts: ClusterFanoutOptions) {
+    const registers = opts.registry ? [opts.registry] : [];
+    this.sent = new Counter({ name: 'apiary_cluster_fanout_sent_total', help: 'Events and hpfeeds publishes this core handed to the other cores (cluster fan-out)', labelNames: ['kind'], registers });
+    this.received = new Counter({ name: 'apiary_cluster_fanout_received_total', help: 'Events and hpfeeds publishes from other cores republished here (cluster fan-out)', labelNames: ['kind'], registers });
+    this.lost = new Counter({
+      name: 'apiary_cluster_fanout_lost_total',
+      help: 'Fan-out stream entries lost: write_failed (Redis refused or unreachable too long), backlog (too many writes waiting), gap (entries another core wrote that this one never read: trimmed while it was away)',
+      labelNames: ['reason'],
+      registers,
+    });
+  }
+
+  /** Starts reading from the stream's current end; resolves once the read position is known. */
+  async start(handlers: FanoutHandlers): Promise<void> {
+    this.handlers = handlers;
+    await this.initPosition().catch((err) => this.logError(err, 'cluster fan-out: cannot read the stream position yet; retrying'));
+    this.reading = this.readLoop();
+  }
+
+  /** One post-commit slice of this core's events (already published here). */
+  committed(events: readonly FanoutEvent[]): void {
+    if (this.closed || events.length === 0) return;
+    let json = '[';
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      if (i > 0) json += ',';
+      json +=
+        '[' + e.id + ',' + JSON.stringify(e.node) + ',' + JSON.stringify(e.potId) + ',' + JSON.stringify(e.potType) + ',' +
+        JSON.stringify(e.eventType) + ',' + e.timestamp + ',' + e.receivedAt + ',' + (e.fromStatus ? 1 : 0) + ',' + JSON.stringify(e.dataJson) + ']';
+    }
+    this.write('e', json + ']', 'events', events.length);
+  }
+
+  /** One hpfeeds publish made here (already routed to this core's subscribers); sent with the turn's others. */
+  published(ident: string, channel: string, payload: Uint8Array | string): void {
+    if (this.closed) return;
+    const bytes = typeof payload === 'string' ? Buffer.from(payload) : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    this.publications.push(JSON.stringify([ident, channel, bytes.toString('base64')]));
+    this.publicationBytes += bytes.length;
+    if (this.publicationBytes >= PUBLICATION_FLUSH_BYTES) this.flushPublications();
+    else this.publicationFlush ??= setImmediate(() => this.flushPublications());
+  }
+
+  /** Sends what is buffered, waits for the writes in flight, stops reading. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.flushPublications();
+    this.closed = true;
+    // Writes wait for a Redis that is away (no per-command retry limit): not beyond a few seconds here.
+    await Promise.race([Promise.allSettled([...this.writes]), new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
+    this.opts.reader.disconnect();
+    await this.reading;
+  }
+
+  private flushPublications(): void {
+    if (this.publicationFlush !== undefined) clearImmediate(this.publicationFlush);
+    this.publicationFlush = undefined;
+    if (this.publications.length === 0) return;
+    const count = this.publications.length;
+    const json = '[' + this.publications.join(',') + ']';
+    this.publications = [];
+    this.publicationBytes = 0;
+    this.write('p', json, 'publications', count);
+  }
+
+  private write(field: 'e' | 'p', json: string, kind: string, count: number): void {
+    if (this.pendingWrites >= (this.opts.maxPendingWrites ?? 10_000)) {
+      this.lost.inc({ reason: 'backlog' });
+      this.logError(new Error(`${this.pendingWrites} stream writes waiting for Redis`), 'cluster fan-out: Redis too slow or away; an entry for the other cores was dropped');
+      return;
+    }
+    const seq = ++this.seq;
+    this.pendingWrites++;
+    const p = this.opts.redis
+      .xadd(this.opts.key, 'MAXLEN', '~', this.opts.maxLen, '*', 'o', this.opts.origin, 's', String(seq), field, json)
+      .then(
+        () => this.sent.inc({ kind }, count),
+        (err: unknown) => {
+          this.lost.inc({ reason: 'write_failed' });
+          this.logError(err, 'cluster fan-out: an entry for the other cores could not be written');
+        },
+      )
+      .finally(() => {
+        this.pendingWrites--;
+        this.writes.delete(p);
+      });
+    this.writes.add(p);
+  }
+
+  private async initPosition(): Promise<void> {
+    const last = (await this.opts.redis.xrevrange(this.opts.key, '+', '-', 'COUNT', 1)) as [string, string[]][];
+    this.lastId = last[0]?.[0] ?? '0-0';
+  }
+
+  private async readLoop(): Promise<void> {
+    const blockMs = this.opts.blockMs ?? 5000;
+    while (!this.closed) {
+      try {
+        if (this.lastId === undefined) await this.initPosition();
+        const reply = (await this.opts.reader.xread('COUNT', 256, 'BLOCK', blockMs, 'STREAMS', this.opts.key, this.lastId!)) as
+          | [string, [string, string[]][]][]
+          | null;
+        if (reply === null) continue;
+        for (const [, entries] of reply) {
+          for (const [id, fields] of entries) {
+            this.lastId = id;
+            this.handle(fields);
+          }
+        }
+      } catch (err) {
+        if (this.closed) break;
+        this.logError(err, 'cluster fan-out: reading the stream failed; retrying from the last entry read');
+        await new Promise((resolve) => setTimeout(resolve, 500).unref());
+      }
+    }
+  }
+
+  private handle(fields: string[]): void {
+    let origin: string | undefined;
+    let seq = 0;
+    let events: string | undefined;
+    let publications: string | undefined;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const v = fields[i + 1]!;
+      switch (fields[i]) {
+        case 'o':
+          origin = v;
+          break;
+        case 's':
+          seq = Number(v);
+          break;
+        case 'e':
+          events = v;
+          break;
+        case 'p':
+          publications = v;
+          break;
+      }
+    }
+    if (origin === undefined || origin === this.opts.origin) return;
+    const last = this.seen.get(origin);
+    if (last !== undefined && seq <= last) return; // a resent XADD: already handled
+    if (last !== undefined && seq > last + 1) this.lost.inc({ reason: 'gap' }, seq - last - 1);
+    this.seen.set(origin, seq);
+    if (this.seen.size > 10_000) this.seen.delete(this.seen.keys().next().value!);
+    try {
+      if (events !== undefined) {
+        const decoded = (JSON.parse(events) as [number, string, string, string, string, number, number, number, string][]).map(
+          ([id, node, potId, potType, eventType, timestamp, receivedAt, fromStatus, dataJson]) => ({ id, node, potId, potType, eventType, timestamp, receivedAt, fromStatus: fromStatus === 1, dataJson }),
+        );
+        this.received.inc({ kind: 'events' }, decoded.length);
+        this.handlers?.events(decoded);
+      }
+      if (publications !== undefined) {
+        const decoded = (JSON.parse(publications) as [string, string, string][]).map(([ident, channel, b64]) => ({ ident, channel, payload: Buffer.from(b64, 'base64') }));
+        this.received.inc({ kind: 'publications' }, decoded.length);
+        this.handlers?.publications(decoded);
+      }
+    } catch (err) {
+      this.logError(err, 'cluster fan-out: an entry from another core could not be handled');
+    }
+  }
+
+  /** At most one error line per 10 s: a Redis outage must not flood the log. */
+  private logError(err: unknown, msg: string): void {
+    const now = Date.now();
+    if (now - this.lastErrorLog < 10_000) return;
+    this.lastErrorLog = now;
+    this.opts.logger.error({ err: (err as Error)?.message ?? String(err) }, msg);
+  }
+}

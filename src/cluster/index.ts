@@ -1,0 +1,95 @@
+// Public surface of the cluster domain: what lets several `apiary serve` cores share one database
+// and one Redis. Cross-core fan-out of committed events and hpfeeds client publishes (fanout.ts),
+// cowrie sessions whose events arrive at different cores (cowrie-state.ts), and the leader lease
+// that keeps periodic work on one core at a time (lease.ts). It is given its Redis clients and
+// logger (the composition root builds them from the config) and reaches for nothing else.
+import { randomBytes } from 'node:crypto';
+import type { Registry } from 'prom-client';
+import { RedisCowrieSessionState } from './cowrie-state.js';
+import { ClusterFanout, type FanoutHandlers } from './fanout.js';
+import { LeaderLease } from './lease.js';
+import { clusterKey, type ClusterLogger, type RedisClient } from './redis.js';
+
+export { ClusterFanout, type ClusterFanoutOptions, type FanoutEvent, type FanoutHandlers, type FanoutPublication } from './fanout.js';
+export { LeaderLease, type LeaderLeaseOptions } from './lease.js';
+export { RedisCowrieSessionState, type RedisCowrieSessionStateOptions } from './cowrie-state.js';
+export { clusterKey, type ClusterLogger, type RedisClient } from './redis.js';
+
+export interface ClusterOptions {
+  /** This core's name among the others (INSTANCE_ID); logs and the leader gauge show it. */
+  instanceId: string;
+  /** Commands: stream writes, the lease, the cowrie session state. */
+  redis: RedisClient;
+  /** A second connection, for the blocking stream reads. */
+  reader: RedisClient;
+  logger: ClusterLogger;
+  registry?: Registry;
+  /** Key prefix (before the hash tag). Default 'apiary:'. */
+  prefix?: string;
+  leaseMs?: number;
+  /** Fan-out stream entries kept (approximately). Default 2000. */
+  fanoutMaxLen?: number;
+}
+
+export interface ClusterMember {
+  readonly instanceId: string;
+  /** instanceId plus an id of this start: what the stream entries and the lease are tagged with. */
+  readonly origin: string;
+  readonly fanout: ClusterFanout;
+  readonly lease: LeaderLease;
+  readonly cowrieSessions: RedisCowrieSessionState;
+  /** True while this core holds the leader lease (periodic work runs here). */
+  leading(): boolean;
+  /** Starts reading the fan-out stream (handing what others publish to `handlers`) and the lease. */
+  start(handlers: FanoutHandlers): Promise<void>;
+  /** Sends what is buffered, releases the lease, closes both Redis clients. */
+  close(): Promise<void>;
+}
+
+export function createCluster(opts: ClusterOptions): ClusterMember {
+  const prefix = opts.prefix ?? 'apiary:';
+  const origin = `${opts.instanceId}/${randomBytes(4).toString('hex')}`;
+  const fanout = new ClusterFanout({
+    redis: opts.redis,
+    reader: opts.reader,
+    key: clusterKey(prefix, 'fanout'),
+    origin,
+    maxLen: opts.fanoutMaxLen ?? 2000,
+    logger: opts.logger,
+    registry: opts.registry,
+  });
+  const lease = new LeaderLease({
+    redis: opts.redis,
+    key: clusterKey(prefix, 'leader'),
+    holder: origin,
+    instance: opts.instanceId,
+    leaseMs: opts.leaseMs,
+    logger: opts.logger,
+    registry: opts.registry,
+  });
+  const cowrieSessions = new RedisCowrieSessionState({ redis: opts.redis, prefix });
+  let closing: Promise<void> | undefined;
+  return {
+    instanceId: opts.instanceId,
+    origin,
+    fanout,
+    lease,
+    cowrieSessions,
+    leading: () => lease.leading,
+    async start(handlers) {
+      await fanout.start(handlers);
+      lease.start();
+    },
+    close() {
+      closing ??= (async () => {
+        await fanout.close();
+        await lease.stop({ release: true });
+        // QUIT lets replies in flight arrive; a Redis that is away gets a second, then the socket goes.
+        await Promise.race([opts.redis.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+        opts.redis.disconnect();
+        opts.reader.disconnect();
+      })();
+      return closing;
+    },
+  };
+}

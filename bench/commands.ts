@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   const redis = await startPrivateRedis({ dir: join(dir.path, 'redis') });
   const handle = openDatabase(join(dir.path, 'apiary.db'));
   const logger = pino({ level: 'silent' }) as unknown as FastifyBaseLogger;
-  const gateway = createNodeGateway({ db: handle, logger, registry: new Registry(), heartbeatIntervalMs: 60_000 });
+  const gateway = await createNodeGateway({ db: handle, logger, registry: new Registry(), heartbeatIntervalMs: 60_000 });
   const tcp = await gateway.listenTcp({ host: '127.0.0.1', port: 0 });
   const service = createCommandService({ db: handle, logger, registry: new Registry(), gateway, redisUrl: redis.url });
   await service.start();
@@ -97,10 +97,10 @@ async function main(): Promise<void> {
   const addr = app.server.address();
   const base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/api/v1`;
 
-  const specs: NodeSpec[] = [{ name: 'lat-node', secret: gateway.service.createNode('lat-node').secret }];
+  const specs: NodeSpec[] = [{ name: 'lat-node', secret: (await gateway.service.createNode('lat-node')).secret }];
   for (let i = 0; i < fleet; i++) {
     const name = `fleet-${String(i).padStart(4, '0')}`;
-    specs.push({ name, secret: gateway.service.createNode(name).secret });
+    specs.push({ name, secret: (await gateway.service.createNode(name)).secret });
   }
 
   const kid = fork(fileURLToPath(import.meta.url), ['--child'], { execArgv: process.execArgv });

@@ -199,7 +199,7 @@ async function runCore(): Promise<void> {
     authStore: new MemoryAuthStore([{ ident: SUB_IDENT, owner: 'bench', secret: SUB_SECRET, pubchans: ['probe'], subchans: [args.channel!, 'probe'] }]),
   });
   const hp = await broker.listen('tcp:port=0:interface=127.0.0.1');
-  const gateway = createNodeGateway({ db, logger, registry, enrollment: 'open' });
+  const gateway = await createNodeGateway({ db, logger, registry, enrollment: 'open' });
   // Composed like src/app.ts: writer thread + read pool, back-pressure from the events to the gateway.
   const analytics = args.analytics === 'on';
   const readPool = new ReadPool({ dbPath, modules: { ...eventQueryModules(), ...(analytics ? analyticsQueryModules() : {}) }, size: 1 });

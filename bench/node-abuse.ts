@@ -56,7 +56,7 @@ if (args.child) {
   const dir = tempDir('apiary-bench-abuse-');
   const db = openDatabase(`${dir.path}/core.db`);
   const registry = new Registry();
-  const gateway = createNodeGateway({ db, logger: pino({ level: 'silent' }), registry, enrollment: 'open', authTimeoutMs: 60_000 });
+  const gateway = await createNodeGateway({ db, logger: pino({ level: 'silent' }), registry, enrollment: 'open', authTimeoutMs: 60_000 });
   const tcp = await gateway.listenTcp({ host: '127.0.0.1', port: 0 });
   const before = rssMiB();
   let peak = process.memoryUsage().rss;

@@ -21,7 +21,7 @@ import { Enrollment } from '../src/nodes/enrollment.js';
 import { GatewayCore } from '../src/nodes/gateway.js';
 import { NodeMetrics } from '../src/nodes/metrics.js';
 import type { SessionTransport } from '../src/nodes/session.js';
-import { NodeStore } from '../src/nodes/store.js';
+import { SqliteNodeStore } from '../src/nodes/sqlite-store.js';
 import { parseNodeMessage, randomNodeId, totpCode } from '../src/protocol/index.js';
 import { tempDir } from '../test/helpers/tmp.js';
 
@@ -193,7 +193,7 @@ async function inProcessThroughput(): Promise<{ parseUs: number; sessionUs: numb
   const db = openDatabase(`${dir.path}/core.db`);
   const logger = pino({ level: 'silent' });
   const metrics = new NodeMetrics(new Registry());
-  const store = new NodeStore(db);
+  const store = new SqliteNodeStore(db);
   const enrollment = new Enrollment({ store, metrics, logger, mode: 'open' });
   const core = new GatewayCore({ store, enrollment, metrics, logger, authTimeoutMs: 10_000, heartbeatIntervalMs: 30_000, staleFactor: 3, sweepIntervalMs: 60_000, lastSeenWriteIntervalMs: 1000 });
   let attacks = 0;
@@ -227,11 +227,11 @@ async function runCore(): Promise<void> {
   const dir = tempDir('apiary-bench-nodes-');
   const db = openDatabase(`${dir.path}/core.db`);
   const registry = new Registry();
-  const gateway = createNodeGateway({ db, logger: pino({ level: 'warn' }), registry, enrollment: 'provisioned', authTimeoutMs: 60_000 });
+  const gateway = await createNodeGateway({ db, logger: pino({ level: 'warn' }), registry, enrollment: 'provisioned', authTimeoutMs: 60_000 });
 
   const secrets: { name: string; secret: string }[] = [];
   db.sqlite.exec('BEGIN');
-  for (let i = 0; i < n; i++) secrets.push(gateway.service.createNode(`bench-${i}`));
+  for (let i = 0; i < n; i++) secrets.push(await gateway.service.createNode(`bench-${i}`));
   db.sqlite.exec('COMMIT');
   const secretsPath = `${dir.path}/secrets.json`;
   writeFileSync(secretsPath, JSON.stringify(secrets));

@@ -284,7 +284,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       hpfeeds.push(await listening(`hpfeeds endpoint ${endpoint}`, optionNames('hpfeedsEndpoints'), host, port, () => broker.listen(endpoint)));
     }
 
-    const gateway = (parts.gateway = createNodeGateway({
+    const gateway = (parts.gateway = await createNodeGateway({
       db: database,
       logger: log.child({ domain: 'nodes' }),
       registry,
@@ -351,7 +351,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       batch: { highWaterMark: config.eventQueueHighWater },
       potTypeLookup: (nodeName, potId) => potTypeOf.get(nodeName, potId)?.pot_type || undefined,
       // The real node forwards cowrie's lines under cowrie's sensor name: they belong to its cowrie pot.
-      cowriePotLookup: (nodeName) => gateway.service.cowriePot(nodeName),
+      cowriePotLookup: gateway.cowriePotLookup,
       channels: { allEvents: config.eventAllChannel || null, byPotType: config.eventChannelMap },
       retention: { maxAgeDays: config.eventRetentionDays, maxRows: config.eventMaxRows, runWhen: leading },
       cowrieState: cluster?.cowrieSessions,
@@ -482,11 +482,9 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     // ...and pots it no longer lists are marked missing (kept, shown in the API).
     commands.onFinished((c) => {
       if (c.kind !== 'GetInstalledPots' || c.status !== 'succeeded' || !c.result?.pots) return;
-      try {
-        gateway.service.reconcileInstalledPots(c.node, c.result.pots.map((p) => p.potId), c.createdAt);
-      } catch (err) {
-        log.error({ err, node: c.node }, 'could not mark the pots a node no longer reports');
-      }
+      gateway.service
+        .reconcileInstalledPots(c.node, c.result.pots.map((p) => p.potId), c.createdAt)
+        .catch((err) => log.error({ err, node: c.node }, 'could not mark the pots a node no longer reports'));
     });
     commands.onFinished((c) => alerts.commandFinished(c));
     await commands.start();

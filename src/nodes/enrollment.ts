@@ -91,6 +91,8 @@ export class Enrollment {
   /** name + result -> when that rejection was last written to node_log. */
   private readonly rejectLogged = new Map<string, number>();
   private readonly unknownLogThrottle = new KeyedLogThrottle(60_000);
+  /** The pending-row expiry in flight (see sweep). */
+  private expiring: Promise<void> | undefined;
 
   constructor(opts: EnrollmentOptions) {
     this.mode = opts.mode;
@@ -111,7 +113,7 @@ export class Enrollment {
     const now = Date.now();
     if (!isValidNodeName(req.nodeName)) return this.reject(req, 'bad_name', now, false, nodeNameProblem(req.nodeName));
 
-    let row = this.store.get(req.nodeName);
+    let row = await this.store.get(req.nodeName);
     if (!row) {
       switch (this.mode) {
         case 'provisioned':
@@ -119,23 +121,26 @@ export class Enrollment {
         case 'approve': {
           // Per source first, so one address filling its share leaves the rest to everyone else.
           const source = addressKey(req.remoteAddress);
-          if (this.store.countPendingFrom(source) >= this.maxPendingPerAddress) {
+          if ((await this.store.countPendingFrom(source)) >= this.maxPendingPerAddress) {
             return this.reject(req, 'too_many_pending', now, false, `from ${source}`);
           }
-          if (this.store.countByEnrollment('pending') >= this.maxPending) {
+          if ((await this.store.countByEnrollment('pending')) >= this.maxPending) {
             return this.reject(req, 'too_many_pending', now, false);
           }
-          if (this.store.insert({ name: req.nodeName, enrollment: 'pending', pendingSource: source, now })) {
-            this.noteAttempt(req, now);
-            this.store.log(req.nodeName, 'pending', `awaiting approval (from ${req.remoteAddress})`, now);
+          if (await this.store.insert({ name: req.nodeName, enrollment: 'pending', pendingSource: source, now })) {
+            await this.noteAttempt(req, now);
+            await this.store.log(req.nodeName, 'pending', `awaiting approval (from ${req.remoteAddress})`, now);
             this.logger.info({ nodeName: req.nodeName, remoteAddress: req.remoteAddress }, 'unknown node recorded as pending approval');
           }
           return this.reject(req, 'pending', now);
         }
         case 'open':
-          this.store.insert({ name: req.nodeName, enrollment: 'approved', now });
-          this.store.log(req.nodeName, 'created', `first contact from ${req.remoteAddress} (open enrollment)`, now);
-          row = this.store.get(req.nodeName);
+          // Two first contacts of one name (on one core or two) both end here: one insert wins,
+          // and both go on with the row as it is then.
+          if (await this.store.insert({ name: req.nodeName, enrollment: 'approved', now })) {
+            await this.store.log(req.nodeName, 'created', `first contact from ${req.remoteAddress} (open enrollment)`, now);
+          }
+          row = await this.store.get(req.nodeName);
           if (!row) return this.reject(req, 'internal_error', now);
           break;
       }
@@ -143,7 +148,7 @@ export class Enrollment {
 
     switch (row.enrollment as NodeRow['enrollment']) {
       case 'pending':
-        this.noteAttempt(req, now);
+        await this.noteAttempt(req, now);
         return this.reject(req, 'pending', now);
       case 'revoked':
         return this.reject(req, 'revoked', now);
@@ -164,8 +169,25 @@ export class Enrollment {
     for (const [key, at] of this.rejectLogged) {
       if (now - at >= this.rejectLogIntervalMs) this.rejectLogged.delete(key);
     }
+    // One expiry at a time: a slow database must not stack them.
+    this.expiring ??= this.expirePending(now).finally(() => {
+      this.expiring = undefined;
+    });
+  }
+
+  /** Writes the aggregated unknown-name attempts (called on the gateway's flush timer). */
+  flush(): void {
+    this.unknown.flush();
+  }
+
+  /** Resolves once the writes of flush() and sweep() requested so far are done. */
+  async settled(): Promise<void> {
+    await Promise.all([this.unknown.settled(), this.expiring]);
+  }
+
+  private async expirePending(now: number): Promise<void> {
     try {
-      const expired = this.store.deletePending({ updatedBefore: now - this.pendingTtlMs });
+      const expired = await this.store.deletePending({ updatedBefore: now - this.pendingTtlMs });
       if (expired.length > 0) {
         this.metrics.pendingRemoved.inc({ reason: 'expired' }, expired.length);
         this.logger.info({ count: expired.length, sample: expired.slice(0, 10), ttlMs: this.pendingTtlMs }, 'pending nodes expired (no registration attempt within the pending TTL)');
@@ -173,11 +195,6 @@ export class Enrollment {
     } catch (err) {
       this.logger.error({ err }, 'could not expire pending nodes');
     }
-  }
-
-  /** Writes the aggregated unknown-name attempts (called on the gateway's flush timer). */
-  flush(): void {
-    this.unknown.flush();
   }
 
   private async checkCode(req: RegistrationRequest, row: NodeRow, now: number): Promise<RegistrationDecision> {
@@ -201,26 +218,26 @@ export class Enrollment {
     // A valid code of an already used step is what a real node sends when it reconnects inside
     // the same 30 s window: refuse it, but it is no guess, so it does not feed the limiter.
     if (row.lastTotpStep !== null && check.step <= row.lastTotpStep) return this.reject(req, 'code_reused', now);
-    if (!this.store.claimTotpStep(req.nodeName, secret, check.step, Date.now())) {
+    if (!(await this.store.claimTotpStep(req.nodeName, secret, check.step, Date.now()))) {
       return this.reject(req, 'code_reused', now);
     }
     this.metrics.registrations.inc({ result: 'accepted' });
     return { accepted: true, result: 'accepted' };
   }
 
-  private issueKey(req: RegistrationRequest, now: number): RegistrationDecision {
+  private async issueKey(req: RegistrationRequest, now: number): Promise<RegistrationDecision> {
     // A fresh key at every registration until one is confirmed delivered: an ack lost on the way
     // must not lock the node out, and a key is never handed out twice.
     const key = generateNodeSecret();
-    this.store.update(req.nodeName, { totpSecret: key, lastTotpStep: null }, now);
-    this.store.log(req.nodeName, 'key_issued', `TOTP key sent in RegistrationAck (via ${req.transport} from ${req.remoteAddress})`, now);
+    await this.store.update(req.nodeName, { totpSecret: key, lastTotpStep: null }, now);
+    await this.store.log(req.nodeName, 'key_issued', `TOTP key sent in RegistrationAck (via ${req.transport} from ${req.remoteAddress})`, now);
     this.metrics.registrations.inc({ result: 'key_issued' });
     this.logger.info({ nodeName: req.nodeName, remoteAddress: req.remoteAddress }, 'approved node registered; TOTP key issued');
     return { accepted: true, result: 'key_issued', issuedKey: key };
   }
 
-  private noteAttempt(req: RegistrationRequest, now: number): void {
-    this.store.update(
+  private async noteAttempt(req: RegistrationRequest, now: number): Promise<void> {
+    await this.store.update(
       req.nodeName,
       { nodeId: req.nodeId, nodeType: req.nodeType, address: req.address, port: req.port, remoteAddress: req.remoteAddress, transport: req.transport },
       now,
@@ -228,7 +245,7 @@ export class Enrollment {
   }
 
   /** A rejection that may be a guess: counts toward the limiter. */
-  private fail(req: RegistrationRequest, source: Parameters<TotpGuessLimiter['record']>[0], result: RejectResult, now: number): RegistrationDecision {
+  private fail(req: RegistrationRequest, source: Parameters<TotpGuessLimiter['record']>[0], result: RejectResult, now: number): Promise<RegistrationDecision> {
     this.guesses.record(source, now);
     return this.reject(req, result, now);
   }
@@ -237,7 +254,7 @@ export class Enrollment {
    * `known`: the name has a node row. Rejections of known names go to that node's log (throttled);
    * the others are aggregated per source address, so made-up names cost no row each.
    */
-  private reject(req: RegistrationRequest, result: RejectResult, now: number, known = true, detail?: string): RegistrationDecision {
+  private async reject(req: RegistrationRequest, result: RejectResult, now: number, known = true, detail?: string): Promise<RegistrationDecision> {
     const message = detail ? `${rejectMessages[result]}: ${detail}` : rejectMessages[result];
     this.metrics.registrations.inc({ result });
     this.metrics.authFailures.inc({ reason: result });
@@ -257,7 +274,7 @@ export class Enrollment {
       if (last === undefined || now - last >= this.rejectLogIntervalMs) {
         if (this.rejectLogged.size >= 100_000) this.rejectLogged.clear();
         this.rejectLogged.set(key, now);
-        this.store.log(req.nodeName, 'rejected', `${message} (from ${req.remoteAddress} via ${req.transport})`, now);
+        await this.store.log(req.nodeName, 'rejected', `${message} (from ${req.remoteAddress} via ${req.transport})`, now);
       }
     }
     return { accepted: false, result, message };

@@ -87,6 +87,10 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
   private readonly flowListeners = new Set<(paused: boolean) => void>();
   /** last_seen flushes skipped in a row because the database was busy (see flushLastSeen). */
   private busyFlushes = 0;
+  /** The last_seen flush in flight: a slow database must not stack flushes. */
+  private flushing: Promise<void> | undefined;
+  /** node_name -> the tail of its chain of state writes (see safely). */
+  private readonly writes = new Map<string, Promise<void>>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -192,16 +196,17 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
     const old = this.live.get(name);
     this.live.set(name, session);
     session.lastSeenPersisted = now;
-    this.safely(name, () => {
-      if (old && old !== session) {
-        this.store.log(name, 'replaced', `previous session from ${old.remoteAddress} via ${old.kind} replaced by a new one`, now);
-      }
-      this.store.markRegistered(
+    this.safely(name, async () => {
+      // The row first: with nothing queued before it, it is written before 'online' is emitted below.
+      await this.store.markRegistered(
         name,
         { nodeId: reg.node_id, nodeType: reg.node_type, address: reg.address, port: reg.port, remoteAddress: session.remoteAddress, transport: session.kind },
         now,
       );
-      this.store.log(name, 'registered', `node_id ${reg.node_id} from ${session.remoteAddress} via ${session.kind}`, now);
+      if (old && old !== session) {
+        await this.store.log(name, 'replaced', `previous session from ${old.remoteAddress} via ${old.kind} replaced by a new one`, now);
+      }
+      await this.store.log(name, 'registered', `node_id ${reg.node_id} from ${session.remoteAddress} via ${session.kind}`, now);
     });
     // Closed after the new session is recorded, so its detach sees it is no longer the live one.
     if (old && old !== session) old.close('replaced');
@@ -213,14 +218,12 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
     const name = session.nodeName;
     if (!name) return;
     const now = Date.now();
-    let confirmed = false;
-    this.safely(name, () => {
-      confirmed = this.store.confirmKey(name, key, now);
-      if (confirmed) this.store.log(name, 'enrolled', 'TOTP key delivered; the node now authenticates with it', now);
+    this.safely(name, async () => {
+      if (!(await this.store.confirmKey(name, key, now))) return;
+      await this.store.log(name, 'enrolled', 'TOTP key delivered; the node now authenticates with it', now);
+      this.logger.info({ nodeName: name }, 'node enrolled: TOTP key delivered');
+      this.emitSafe('enrolled', { nodeName: name, via: 'key_delivered' });
     });
-    if (!confirmed) return;
-    this.logger.info({ nodeName: name }, 'node enrolled: TOTP key delivered');
-    this.emitSafe('enrolled', { nodeName: name, via: 'key_delivered' });
   }
 
   seen(session: NodeSession, _now: number): void {
@@ -233,10 +236,18 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
    * Persists the last_seen of every node that spoke since the previous flush. It does not wait for
    * the database's write lock: while another writer holds it the nodes stay dirty for the next
    * interval, and only after BUSY_FLUSHES_BEFORE_WAITING skipped flushes in a row does it wait.
+   * One flush at a time: while one is in flight, the next interval leaves the nodes dirty.
    */
-  flushLastSeen(): void {
+  flushLastSeen(): Promise<void> {
     this.enrollment.flush();
-    if (this.dirty.size === 0) return;
+    if (this.flushing || this.dirty.size === 0) return this.flushing ?? Promise.resolve();
+    const flushing = (this.flushing = this.writeLastSeen().finally(() => {
+      this.flushing = undefined;
+    }));
+    return flushing;
+  }
+
+  private async writeLastSeen(): Promise<void> {
     const entries: [string, number][] = [];
     const written: NodeSession[] = [];
     for (const session of this.dirty) {
@@ -246,19 +257,22 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
         written.push(session);
       }
     }
+    // Taken out of the dirty set now: a node that speaks while the write is in flight is dirty again.
+    this.dirty.clear();
     try {
-      if (this.busyFlushes >= BUSY_FLUSHES_BEFORE_WAITING) this.store.touchAll(entries);
-      else if (!this.store.tryTouchAll(entries)) {
+      if (this.busyFlushes >= BUSY_FLUSHES_BEFORE_WAITING) await this.store.touchAll(entries);
+      else if (!(await this.store.tryTouchAll(entries))) {
         this.busyFlushes++;
         this.metrics.lastSeenFlushesDeferred.inc();
-        return; // still dirty: the next interval tries again
+        // Still dirty: the next interval tries again (sessions that ended meanwhile are done).
+        for (const session of written) if (session.nodeName && this.live.get(session.nodeName) === session) this.dirty.add(session);
+        return;
       }
     } catch (err) {
       this.logger.error({ err, nodes: entries.length }, 'node last_seen flush failed');
     }
     this.busyFlushes = 0;
-    for (let i = 0; i < written.length; i++) written[i]!.lastSeenPersisted = entries[i]![1];
-    this.dirty.clear();
+    for (let i = 0; i < written.length; i++) written[i]!.lastSeenPersisted = Math.max(written[i]!.lastSeenPersisted, entries[i]![1]);
   }
 
   handleMessage(session: NodeSession, message: NodeMessage, now: number): void {
@@ -325,9 +339,9 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
     if (this.live.get(name) !== session) return; // replaced: the node is still online
     this.live.delete(name);
     const now = Date.now();
-    this.safely(name, () => {
-      this.store.markOffline(name, reason, session.lastSeen, now);
-      this.store.log(name, 'disconnected', reason, now);
+    this.safely(name, async () => {
+      await this.store.markOffline(name, reason, session.lastSeen, now);
+      await this.store.log(name, 'disconnected', reason, now);
     });
     this.logger.info({ nodeName: name, reason, remoteAddress: session.remoteAddress, transport: session.kind }, 'node offline');
     this.emitSafe('offline', { nodeName: name, reason });
@@ -363,6 +377,14 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
     this.enrollment.flush();
   }
 
+  /** Resolves once every node state write requested so far (and the last_seen flush) is done. */
+  async settled(): Promise<void> {
+    while (this.writes.size > 0 || this.flushing) {
+      await Promise.all([...this.writes.values(), this.flushing, this.enrollment.settled()]);
+    }
+    await this.enrollment.settled();
+  }
+
   private emitSafe<E extends NodeGatewayEventName>(ev: E, ...args: NodeGatewayEvents[E]): void {
     try {
       this.emit(ev, ...args);
@@ -372,12 +394,29 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
     }
   }
 
-  private safely(nodeName: string, write: () => void): void {
-    try {
-      write();
-    } catch (err) {
-      this.logger.error({ err, nodeName }, 'node state write failed');
-    }
+  /**
+   * Runs a write of one node's state after that node's earlier writes. On PostgreSQL two writes
+   * issued back to back can run on two pooled connections and commit in either order (a status
+   * overwritten by the registration before it, Offline before the last status); the chain keeps
+   * them in the order the node's messages arrived. A write with nothing queued before it starts at
+   * once: on SQLite (whose store works when called) its first statement is done before this
+   * returns, as before, and the rest within the same turn of the event loop. Failures are logged:
+   * the node keeps its session.
+   */
+  private safely(nodeName: string, write: () => Promise<unknown>): void {
+    const run = async () => {
+      try {
+        await write();
+      } catch (err) {
+        this.logger.error({ err, nodeName }, 'node state write failed');
+      }
+    };
+    const before = this.writes.get(nodeName);
+    const tail = before ? before.then(run) : run();
+    this.writes.set(nodeName, tail);
+    void tail.then(() => {
+      if (this.writes.get(nodeName) === tail) this.writes.delete(nodeName);
+    });
   }
 }
 

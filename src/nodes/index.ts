@@ -2,7 +2,7 @@
 // state, operator routes. Everything other domains may use is exported here.
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import type { DatabaseHandle } from '../db/index.js';
+import type { DatabaseHandle, PgDatabaseHandle } from '../db/index.js';
 import { ConnectionLimiter, type ConnectionLimitOptions } from './connection-limit.js';
 import { Enrollment, type EnrollmentMode, type RateLimitOptions } from './enrollment.js';
 import { GatewayCore, type NodeGateway } from './gateway.js';
@@ -11,7 +11,9 @@ import { NodeMetrics } from './metrics.js';
 import { NodeRetention, type NodeRetentionOptions } from './retention.js';
 import { nodeRestRoutes } from './routes.js';
 import { NodeService } from './service.js';
-import { NodeStore } from './store.js';
+import { PgNodeStore } from './pg-store.js';
+import { SqliteNodeStore } from './sqlite-store.js';
+import type { NodeStore, NodeStoreLimits } from './store.js';
 import { listenTcp, type TcpListener, type TcpListenOptions } from './tcp.js';
 import { nodeWsRoute } from './ws.js';
 
@@ -21,13 +23,16 @@ export type { ConnectionLimitOptions } from './connection-limit.js';
 export type { NodeGateway, NodeGatewayEvents, NodeGatewayEventName, LiveSessionInfo } from './gateway.js';
 export { NodeService, NodeServiceError } from './service.js';
 export type { NodeInfo, NodeDetail, PotInfo, NodeLogEntry, UnknownRegistrationInfo, PendingRejection } from './service.js';
-export type { Enrollment as NodeEnrollmentState, NodeListFilter } from './store.js';
+export type { Enrollment as NodeEnrollmentState, NodeListFilter, NodeStore, NodeStoreLimits } from './store.js';
+export { SqliteNodeStore } from './sqlite-store.js';
+export { PgNodeStore } from './pg-store.js';
 export { POT_MISSING } from './store.js';
 export type { TcpListener, TcpListenOptions } from './tcp.js';
 export { isValidNodeName } from './names.js';
 
 export interface NodeGatewayOptions {
-  db: DatabaseHandle;
+  /** Where nodes, pots and the node log are kept: the SQLite handle, or a PostgreSQL one. */
+  db: DatabaseHandle | PgDatabaseHandle;
   logger: FastifyBaseLogger;
   registry: Registry;
   /** How unknown node names are treated. Default 'provisioned'. */
@@ -74,7 +79,16 @@ export interface NodeGatewayHandle extends NodeGateway {
    */
   setInputPaused(paused: boolean): void;
   readonly inputPaused: boolean;
-  /** Closes every session (reason 'shutdown'), the TCP listeners and the sweep timer. */
+  /**
+   * The node's cowrie pot, answered synchronously, for the events domain's CowriePotLookup.
+   * Only SQLite can answer a read synchronously: undefined on PostgreSQL, where the events domain
+   * goes by the pot statuses it sees live (and the text of the lines).
+   */
+  readonly cowriePotLookup: ((nodeName: string) => string | undefined) | undefined;
+  /**
+   * Closes every session (reason 'shutdown'), the TCP listeners and the sweep timer, and waits for
+   * the node state writes that closing caused.
+   */
   close(): Promise<void>;
 }
 
@@ -91,7 +105,11 @@ export const NODE_GATEWAY_DEFAULTS = {
   tcpPort: 9001,
 };
 
-export function createNodeGateway(opts: NodeGatewayOptions): NodeGatewayHandle {
+/**
+ * Builds the gateway on its store. Resolves once every node left Connected by a previous run is
+ * marked Offline, so no registration of this run can be overwritten by that.
+ */
+export async function createNodeGateway(opts: NodeGatewayOptions): Promise<NodeGatewayHandle> {
   const d = NODE_GATEWAY_DEFAULTS;
   const mode = opts.enrollment ?? d.enrollment;
   if (!['provisioned', 'approve', 'open'].includes(mode)) throw new Error(`unknown node enrollment mode ${String(mode)}`);
@@ -100,7 +118,7 @@ export function createNodeGateway(opts: NodeGatewayOptions): NodeGatewayHandle {
   const logger = opts.logger;
   const metrics = new NodeMetrics(opts.registry);
   const potCapLog = new KeyedLogThrottle(60_000);
-  const store = new NodeStore(opts.db, {
+  const limits: NodeStoreLimits = {
     ...opts.storage,
     onTruncated: (field) => metrics.truncated.inc({ field }),
     onPotCapped: (nodeName) => {
@@ -108,9 +126,11 @@ export function createNodeGateway(opts: NodeGatewayOptions): NodeGatewayHandle {
       const t = potCapLog.take(nodeName, Date.now());
       if (t.log) logger.warn({ nodeName, suppressedSinceLastLine: t.suppressed }, 'node reported more pots than the per-node cap; status of the new pot not stored');
     },
-  });
+  };
+  const sqliteStore = 'sqlite' in opts.db ? new SqliteNodeStore(opts.db, limits) : undefined;
+  const store: NodeStore = sqliteStore ?? new PgNodeStore(opts.db as PgDatabaseHandle, limits);
 
-  const stale = store.markAllOffline('restart', Date.now());
+  const stale = await store.markAllOffline('restart', Date.now());
   if (stale > 0) logger.info({ nodes: stale }, 'nodes marked Offline at start (no session survives a restart)');
 
   const enrollment = new Enrollment({
@@ -175,10 +195,12 @@ export function createNodeGateway(opts: NodeGatewayOptions): NodeGatewayHandle {
     },
     wsRoute: nodeWsRoute(core, lineMaxBytes, limiter),
     routes: nodeRestRoutes(service),
+    cowriePotLookup: sqliteStore && ((nodeName) => sqliteStore.cowriePotNow(nodeName)),
     async close() {
       core.shutdown();
       await Promise.all([...listeners].map((l) => l.close()));
       listeners.clear();
+      await core.settled();
     },
   };
   return handle;

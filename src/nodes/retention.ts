@@ -19,6 +19,8 @@ export interface NodeRetentionOptions {
 
 export class NodeRetention {
   private lastRun = 0;
+  /** The run in flight: a slow database must not stack runs. */
+  private running: Promise<void> | undefined;
   private readonly o: Required<Omit<NodeRetentionOptions, 'runWhen'>>;
   private readonly runWhen: (() => boolean) | undefined;
 
@@ -37,16 +39,18 @@ export class NodeRetention {
   }
 
   maybeRun(now: number): void {
-    if (now - this.lastRun < this.o.intervalMs) return;
+    if (now - this.lastRun < this.o.intervalMs || this.running) return;
     if (this.runWhen !== undefined && !this.runWhen()) return;
-    this.run(now);
+    this.running = this.run(now).finally(() => {
+      this.running = undefined;
+    });
   }
 
-  run(now: number): void {
+  async run(now: number): Promise<void> {
     this.lastRun = now;
     try {
-      const log = this.store.pruneLog(now - this.o.logMaxAgeMs);
-      const unknown = this.store.pruneUnknown(now - this.o.unknownMaxAgeMs, this.o.unknownMaxRows);
+      const log = await this.store.pruneLog(now - this.o.logMaxAgeMs);
+      const unknown = await this.store.pruneUnknown(now - this.o.unknownMaxAgeMs, this.o.unknownMaxRows);
       if (log + unknown > 0) this.logger.info({ nodeLogRows: log, unknownRegistrationRows: unknown }, 'node retention deleted old rows');
     } catch (err) {
       this.logger.error({ err }, 'node retention failed');

@@ -69,7 +69,7 @@ export function nodeRestRoutes(service: NodeService) {
           response: { 200: z.object({ nodes: z.array(nodeSchema) }) },
         },
       },
-      async (request) => ({ nodes: service.listNodes(request.query) }),
+      async (request) => ({ nodes: await service.listNodes(request.query) }),
     );
 
     app.get(
@@ -84,7 +84,7 @@ export function nodeRestRoutes(service: NodeService) {
         },
       },
       async (request, reply) => {
-        const node = service.getNode(request.params.name);
+        const node = await service.getNode(request.params.name);
         if (!node) return reply.code(404).send({ error: 'not_found', message: `unknown node ${request.params.name}` });
         return node;
       },
@@ -101,7 +101,7 @@ export function nodeRestRoutes(service: NodeService) {
           response: { 200: z.object({ pots: z.array(potSchema) }), 404: errorSchema },
         },
       },
-      async (request) => ({ pots: service.listPots(request.params.name) }),
+      async (request) => ({ pots: await service.listPots(request.params.name) }),
     );
 
     app.get(
@@ -120,7 +120,7 @@ export function nodeRestRoutes(service: NodeService) {
         },
       },
       async (request) => ({
-        entries: service.listLog(request.params.name, { limit: request.query.limit, before: request.query.before }),
+        entries: await service.listLog(request.params.name, { limit: request.query.limit, before: request.query.before }),
       }),
     );
 
@@ -139,7 +139,7 @@ export function nodeRestRoutes(service: NodeService) {
         },
       },
       async (request, reply) => {
-        const created = service.createNode(request.body.name, { secret: request.body.secret });
+        const created = await service.createNode(request.body.name, { secret: request.body.secret });
         return reply.code(201).send(created);
       },
     );
@@ -211,7 +211,7 @@ export function nodeRestRoutes(service: NodeService) {
           },
         },
       },
-      async (request) => ({ registrations: service.listUnknownRegistrations(request.query.limit) }),
+      async (request) => ({ registrations: await service.listUnknownRegistrations(request.query.limit) }),
     );
 
     app.post(
@@ -253,7 +253,7 @@ export function nodeRestRoutes(service: NodeService) {
         },
       },
       async (request, reply) => {
-        service.deleteNode(request.params.name);
+        await service.deleteNode(request.params.name);
         return reply.code(204).send(null);
       },
     );

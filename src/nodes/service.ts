@@ -87,49 +87,49 @@ export class NodeService {
    * Provisions a node: it must then be configured with the returned secret (its
    * `.honeybee_totp_secret` file). `opts.secret` imports the secret a node already generated itself.
    */
-  createNode(name: string, opts: { secret?: string } = {}): { name: string; secret: string } {
+  async createNode(name: string, opts: { secret?: string } = {}): Promise<{ name: string; secret: string }> {
     requireName(name);
     if (opts.secret !== undefined && !isValidNodeSecret(opts.secret)) {
       throw new NodeServiceError(400, 'bad_request', 'secret must be exactly 32 characters of upper-case base32 (A-Z, 2-7), no padding');
     }
     const secret = opts.secret ?? generateNodeSecret();
     const now = Date.now();
-    if (!this.store.insert({ name, enrollment: 'enrolled', totpSecret: secret, now })) {
+    if (!(await this.store.insert({ name, enrollment: 'enrolled', totpSecret: secret, now }))) {
       throw new NodeServiceError(409, 'conflict', `node ${name} already exists`);
     }
-    this.store.log(name, 'created', opts.secret ? 'provisioned by an operator (imported secret)' : 'provisioned by an operator', now);
+    await this.store.log(name, 'created', opts.secret ? 'provisioned by an operator (imported secret)' : 'provisioned by an operator', now);
     this.core.logger.info({ nodeName: name }, 'node provisioned');
     this.emitEnrolled(name, 'provisioned');
     return { name, secret };
   }
 
   /** pending or revoked -> approved: the node's next registration is accepted and sent a new key. */
-  approveNode(name: string): NodeInfo {
-    const row = this.mustGet(name);
+  async approveNode(name: string): Promise<NodeInfo> {
+    const row = await this.mustGet(name);
     if (row.enrollment === 'enrolled') {
       throw new NodeServiceError(409, 'conflict', `node ${name} is already enrolled`);
     }
     if (row.enrollment !== 'approved') {
       const now = Date.now();
-      this.store.update(name, { enrollment: 'approved', totpSecret: null, lastTotpStep: null }, now);
-      this.store.log(name, 'approved', `approved by an operator (was ${row.enrollment})`, now);
+      await this.store.update(name, { enrollment: 'approved', totpSecret: null, lastTotpStep: null }, now);
+      await this.store.log(name, 'approved', `approved by an operator (was ${row.enrollment})`, now);
       this.core.logger.info({ nodeName: name }, 'node approved');
     }
-    return this.view(this.mustGet(name));
+    return this.view(await this.mustGet(name));
   }
 
   /** Refuses the node from now on and closes its live session at once. */
-  revokeNode(name: string): NodeInfo {
-    const row = this.mustGet(name);
+  async revokeNode(name: string): Promise<NodeInfo> {
+    const row = await this.mustGet(name);
     if (row.enrollment !== 'revoked') {
       const now = Date.now();
-      this.store.update(name, { enrollment: 'revoked', totpSecret: null, lastTotpStep: null }, now);
-      this.store.log(name, 'revoked', 'revoked by an operator', now);
+      await this.store.update(name, { enrollment: 'revoked', totpSecret: null, lastTotpStep: null }, now);
+      await this.store.log(name, 'revoked', 'revoked by an operator', now);
       this.core.logger.info({ nodeName: name }, 'node revoked');
     }
     this.core.disconnect(name, 'revoked');
     this.emit('revoked', { nodeName: name, via: 'revoked' });
-    return this.view(this.mustGet(name));
+    return this.view(await this.mustGet(name));
   }
 
   /**
@@ -137,15 +137,15 @@ export class NodeService {
    * configured with the returned secret before it can authenticate again (the key is not sent
    * over the wire: a compromised old secret must not be able to fetch the new one).
    */
-  rotateSecret(name: string): { name: string; secret: string } {
-    const row = this.mustGet(name);
+  async rotateSecret(name: string): Promise<{ name: string; secret: string }> {
+    const row = await this.mustGet(name);
     if (row.enrollment === 'pending' || row.enrollment === 'revoked') {
       throw new NodeServiceError(409, 'conflict', `node ${name} is ${row.enrollment}; approve it first`);
     }
     const secret = generateNodeSecret();
     const now = Date.now();
-    this.store.update(name, { enrollment: 'enrolled', totpSecret: secret, lastTotpStep: null }, now);
-    this.store.log(name, 'rotated', 'TOTP secret rotated by an operator', now);
+    await this.store.update(name, { enrollment: 'enrolled', totpSecret: secret, lastTotpStep: null }, now);
+    await this.store.log(name, 'rotated', 'TOTP secret rotated by an operator', now);
     this.core.logger.info({ nodeName: name }, 'node TOTP secret rotated');
     this.core.disconnect(name, 'secret_rotated');
     if (row.enrollment !== 'enrolled') this.emitEnrolled(name, 'rotated');
@@ -153,30 +153,30 @@ export class NodeService {
   }
 
   /** Removes the node and its pots; its node_log stays as an audit trail. */
-  deleteNode(name: string): void {
-    this.mustGet(name);
+  async deleteNode(name: string): Promise<void> {
+    await this.mustGet(name);
     this.core.disconnect(name, 'deleted');
     const now = Date.now();
-    this.store.delete(name);
-    this.store.log(name, 'deleted', 'deleted by an operator', now);
+    await this.store.delete(name);
+    await this.store.log(name, 'deleted', 'deleted by an operator', now);
     this.core.logger.info({ nodeName: name }, 'node deleted');
     this.emit('revoked', { nodeName: name, via: 'deleted' });
   }
 
-  getNode(name: string): NodeDetail | undefined {
-    const row = this.store.get(name);
+  async getNode(name: string): Promise<NodeDetail | undefined> {
+    const row = await this.store.get(name);
     if (!row) return undefined;
-    return { ...this.view(row), pots: this.store.pots(name).map(potView) };
+    return { ...this.view(row), pots: (await this.store.pots(name)).map(potView) };
   }
 
-  listNodes(filter: NodeListFilter & { online?: boolean } = {}): NodeInfo[] {
-    const views = this.store.list(filter).map((row) => this.view(row));
+  async listNodes(filter: NodeListFilter & { online?: boolean } = {}): Promise<NodeInfo[]> {
+    const views = (await this.store.list(filter)).map((row) => this.view(row));
     return filter.online === undefined ? views : views.filter((v) => v.online === filter.online);
   }
 
-  listPots(name: string): PotInfo[] {
-    this.mustGet(name);
-    return this.store.pots(name).map(potView);
+  async listPots(name: string): Promise<PotInfo[]> {
+    await this.mustGet(name);
+    return (await this.store.pots(name)).map(potView);
   }
 
   /**
@@ -185,25 +185,25 @@ export class NodeService {
    * `missing` (kept with its type and last message, not deleted). A pot the node reports again
    * gets its real status back from that report. Returns the ids newly marked missing.
    */
-  reconcileInstalledPots(name: string, reported: Iterable<string>, requestedAt: number, at = Date.now()): string[] {
-    if (!this.store.get(name)) return [];
-    const gone = this.store.markPotsMissing(name, new Set(reported), requestedAt, at);
+  async reconcileInstalledPots(name: string, reported: Iterable<string>, requestedAt: number, at = Date.now()): Promise<string[]> {
+    if (!(await this.store.get(name))) return [];
+    const gone = await this.store.markPotsMissing(name, new Set(reported), requestedAt, at);
     if (gone.length > 0) {
-      this.store.log(name, 'pots_missing', `not in the node's installed pots: ${gone.join(', ')}`.slice(0, 1000), at);
+      await this.store.log(name, 'pots_missing', `not in the node's installed pots: ${gone.join(', ')}`.slice(0, 1000), at);
       this.core.logger.info({ nodeName: name, pots: gone }, 'pots the node no longer reports marked missing');
     }
     return gone;
   }
 
   /** The node's cowrie pot (Running first, then the most recently updated), if it has one. */
-  cowriePot(name: string): string | undefined {
+  cowriePot(name: string): Promise<string | undefined> {
     return this.store.cowriePot(name);
   }
 
-  listLog(name: string, opts: { limit?: number; before?: number } = {}): NodeLogEntry[] {
+  async listLog(name: string, opts: { limit?: number; before?: number } = {}): Promise<NodeLogEntry[]> {
     // The log outlives a deleted node, so it is readable for any name that has entries.
-    const entries = this.store.logEntries(name, { limit: opts.limit ?? 100, before: opts.before });
-    if (entries.length === 0 && !this.store.get(name)) {
+    const entries = await this.store.logEntries(name, { limit: opts.limit ?? 100, before: opts.before });
+    if (entries.length === 0 && !(await this.store.get(name))) {
       throw new NodeServiceError(404, 'not_found', `unknown node ${name}`);
     }
     return entries.map((e) => ({ id: e.id, kind: e.kind, message: e.message, at: e.at }));
@@ -215,14 +215,14 @@ export class NodeService {
    * address exactly, an IPv6 address by its /64); `olderThanMs` matches nodes pending for longer.
    * A rejected name that retries comes back as a new pending entry, subject to the caps.
    */
-  rejectPending(filter: { address?: string; olderThanMs?: number }, now = Date.now()): PendingRejection {
+  async rejectPending(filter: { address?: string; olderThanMs?: number }, now = Date.now()): Promise<PendingRejection> {
     if (filter.address === undefined && filter.olderThanMs === undefined) {
       throw new NodeServiceError(400, 'bad_request', 'give address and/or olderThanSeconds');
     }
     if (filter.address !== undefined && net.isIP(filter.address) === 0) {
       throw new NodeServiceError(400, 'bad_request', 'address must be an IPv4 or IPv6 address');
     }
-    const names = this.store.deletePending({
+    const names = await this.store.deletePending({
       ...(filter.address !== undefined ? { source: addressKey(filter.address) } : {}),
       ...(filter.olderThanMs !== undefined ? { createdBefore: now - filter.olderThanMs } : {}),
     });
@@ -234,8 +234,8 @@ export class NodeService {
   }
 
   /** Registrations of names without a node row, aggregated per source address, latest first. */
-  listUnknownRegistrations(limit = 100): UnknownRegistrationInfo[] {
-    return this.store.listUnknown(limit).map((r) => ({
+  async listUnknownRegistrations(limit = 100): Promise<UnknownRegistrationInfo[]> {
+    return (await this.store.listUnknown(limit)).map((r) => ({
       addressKey: r.addressKey,
       lastAddress: r.lastAddress,
       attempts: r.attempts,
@@ -258,9 +258,9 @@ export class NodeService {
     }
   }
 
-  private mustGet(name: string): NodeRow {
+  private async mustGet(name: string): Promise<NodeRow> {
     requireName(name);
-    const row = this.store.get(name);
+    const row = await this.store.get(name);
     if (!row) throw new NodeServiceError(404, 'not_found', `unknown node ${name}`);
     return row;
   }

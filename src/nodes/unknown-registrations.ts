@@ -13,6 +13,8 @@ const SAMPLE_NAME_MAX = 253;
 
 export class UnknownRegistrationLog {
   private pending = new Map<string, UnknownRegistrationDelta>();
+  /** Writes in flight (each flush writes its own batch). */
+  private readonly writing = new Set<Promise<void>>();
 
   constructor(
     private readonly store: NodeStore,
@@ -44,10 +46,13 @@ export class UnknownRegistrationLog {
     if (this.pending.size === 0) return;
     const batch = [...this.pending.values()];
     this.pending = new Map();
-    try {
-      this.store.recordUnknown(batch);
-    } catch (err) {
-      this.onError(err);
-    }
+    const write = this.store.recordUnknown(batch).catch(this.onError);
+    this.writing.add(write);
+    void write.finally(() => this.writing.delete(write));
+  }
+
+  /** Resolves once the batches flushed so far are written (or have failed). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.writing]);
   }
 }

@@ -50,7 +50,7 @@ describe('command API', () => {
   });
 
   it('rejects malformed commands with 400 and a message naming the problem', async () => {
-    stack.provision('v1');
+    await stack.provision('v1');
     const cases: Array<[unknown, RegExp]> = [
       [{ Restart: 'now' }, /Restart/],
       ['Restart', /exactly one variant|object/],
@@ -72,8 +72,8 @@ describe('command API', () => {
     const res = await inject('POST', '/api/v1/nodes/nobody/commands', { command: { Restart: {} } });
     assert.equal(res.statusCode, 404);
     assert.equal(res.json().error, 'unknown_node');
-    stack.provision('gone');
-    stack.gateway.service.revokeNode('gone');
+    await stack.provision('gone');
+    await stack.gateway.service.revokeNode('gone');
     const r2 = await inject('POST', '/api/v1/nodes/gone/commands', { command: { Restart: {} } });
     assert.equal(r2.statusCode, 409, r2.body);
     assert.equal(r2.json().error, 'node_revoked');
@@ -86,7 +86,7 @@ describe('command API', () => {
   });
 
   it('refuses git_url outside the allow-list, accepts prefixes and whole-URL regexes', async () => {
-    stack.provision('g1');
+    await stack.provision('g1');
     const install = (git_url: string | null, git_branch?: string) => ({
       InstallPot: { pot_id: 'p', honeypot_type: 'cowrie', git_url, ...(git_branch !== undefined ? { git_branch } : {}), auto_start: true },
     });
@@ -116,7 +116,7 @@ describe('command API', () => {
   it('refuses every git_url when no allow-list is configured', async () => {
     const bare = await startStack();
     try {
-      bare.provision('g2');
+      await bare.provision('g2');
       const res = await bare.app.inject({
         method: 'POST',
         url: '/api/v1/nodes/g2/commands',
@@ -131,7 +131,7 @@ describe('command API', () => {
   });
 
   it('cancels a queued command (never delivered); a sent one is 409 with a message', async () => {
-    const secret = stack.provision('c1');
+    const secret = await stack.provision('c1');
     const a = await stack.post('c1', { GetPotStatus: 'x' });
     const b = await stack.post('c1', { DeployPot: 'x' });
     const res = await inject('POST', `/api/v1/commands/${b.id}/cancel`);
@@ -170,7 +170,7 @@ describe('command API', () => {
   });
 
   it('expires a command its offline node does not collect within the TTL', async () => {
-    const secret = stack.provision('t1');
+    const secret = await stack.provision('t1');
     const c = await stack.post('t1', { UpdateConfig: {} });
     const done = await stack.settled(c.id, 10_000);
     assert.equal(done.status, 'expired');
@@ -188,7 +188,7 @@ describe('command API', () => {
   });
 
   it('lists with filters and pages newest first', async () => {
-    stack.provision('l1');
+    await stack.provision('l1');
     const ids: string[] = [];
     for (let i = 0; i < 7; i++) ids.push((await stack.post('l1', { GetPotLogs: `p${i}` })).id);
     const page1 = await inject('GET', '/api/v1/commands?node=l1&limit=3');
@@ -219,7 +219,7 @@ describe('command API', () => {
     });
     await app.register(commandRoutes, { prefix: '/api/v1', service: stack.service });
     try {
-      stack.provision('roles');
+      await stack.provision('roles');
       const as = (token: string) => ({ authorization: `Bearer ${token}` });
       const payload = { command: { GetPotMetrics: 'p' } };
       const denied = await app.inject({ method: 'POST', url: '/api/v1/nodes/roles/commands', headers: as('view-token'), payload });
@@ -242,7 +242,7 @@ describe('command API', () => {
   });
 
   it('expires overdue commands even while Redis is down', async () => {
-    stack.provision('t-down');
+    await stack.provision('t-down');
     const c = await stack.post('t-down', { GetPotInfo: 'p' });
     await stack.redis.kill();
     try {
@@ -265,7 +265,7 @@ describe('command API', () => {
     const configExpired = 'apiary_commands_total{kind="UpdateConfig",status="expired"}';
     const gitRejected = 'apiary_commands_rejected_total{reason="git_url"}';
     const before = { cancelled: await value(deployCancelled), expired: await value(configExpired), rejected: await value(gitRejected) };
-    stack.provision('m1');
+    await stack.provision('m1');
     const d = await stack.post('m1', { DeployPot: 'x' });
     assert.equal((await inject('POST', `/api/v1/commands/${d.id}/cancel`)).statusCode, 200);
     const u = await stack.post('m1', { UpdateConfig: {} });

@@ -194,7 +194,7 @@ describe('command delivery', () => {
   });
 
   it('waits while the node is offline and delivers when it registers', async () => {
-    const secret = stack.provision('n-later');
+    const secret = await stack.provision('n-later');
     const a = await post('n-later', { GetInstalledPots: {} });
     const b = await post('n-later', { UpdateConfig: {} });
     await sleep(600);
@@ -238,7 +238,7 @@ describe('command delivery', () => {
     const allNodes = (resAll.json().commands as Array<{ node: string }>).map((c) => c.node);
     assert.ok(allNodes.includes('b1') && allNodes.includes('n-later') && allNodes.length >= onlineNow.length);
     // Status selector: offline nodes ('Offline' status) only.
-    stack.provision('b-off');
+    await stack.provision('b-off');
     const res3 = await stack.app.inject({ method: 'POST', url: '/api/v1/commands/broadcast', payload: { nodes: { status: 'Offline' }, command: { UpdateConfig: {} } } });
     assert.equal(res3.statusCode, 201, res3.body);
     const offNodes = (res3.json().commands as Array<{ node: string }>).map((c) => c.node);

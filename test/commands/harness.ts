@@ -25,7 +25,7 @@ export interface Stack {
   app: FastifyInstance;
   logger: FastifyBaseLogger;
   /** Provisions a node and returns its TOTP secret. */
-  provision(name: string): string;
+  provision(name: string): Promise<string>;
   /** Closes and recreates the command service (same Redis, same SQLite file, same gateway). */
   restartService(overrides?: ServiceOverrides, opts?: { start?: boolean }): Promise<CommandService>;
   /** Provisions `name` and connects a simulated node; resolves once the gateway has it online. */
@@ -45,7 +45,7 @@ export async function startStack(overrides: ServiceOverrides = {}): Promise<Stac
   const db = openDatabase(join(dir.path, 'apiary.db'));
   // LOG=debug node --import tsx --test ... shows what the stack does.
   const logger = pino({ level: process.env.LOG ?? 'silent' }) as unknown as FastifyBaseLogger;
-  const gateway = createNodeGateway({ db, logger, registry: new Registry(), enrollment: 'provisioned' });
+  const gateway = await createNodeGateway({ db, logger, registry: new Registry(), enrollment: 'provisioned' });
   const tcp = await gateway.listenTcp({ host: '127.0.0.1', port: 0 });
   let registry = new Registry();
   const make = (o: ServiceOverrides) =>
@@ -86,8 +86,8 @@ export async function startStack(overrides: ServiceOverrides = {}): Promise<Stac
     },
     app,
     logger,
-    provision(name) {
-      return gateway.service.createNode(name).secret;
+    async provision(name) {
+      return (await gateway.service.createNode(name)).secret;
     },
     async restartService(o = {}, { start = true } = {}) {
       await holder.service.close();
@@ -102,7 +102,7 @@ export async function startStack(overrides: ServiceOverrides = {}): Promise<Stac
       return node;
     },
     async node(name, extra = {}) {
-      const node = stack.nodeFor(name, stack.provision(name), extra);
+      const node = stack.nodeFor(name, await stack.provision(name), extra);
       const registered = node.waitFor('registered');
       node.start();
       await registered;

@@ -46,7 +46,7 @@ describe('command queue resilience', () => {
 
   it('Redis killed: 503 at once, reads and node sessions keep working, nothing accepted is lost', async () => {
     const node = await stack.node('r1', { pots: [{ id: 'p', type: 'cowrie', status: 'Stopped' }] });
-    const offSecret = stack.provision('r-off');
+    const offSecret = await stack.provision('r-off');
     const accepted: string[] = [];
     for (let i = 0; i < 5; i++) accepted.push((await stack.post('r-off', { GetPotLogs: `log-${i}` })).id);
     const hold = holdAnswers(node);
@@ -96,7 +96,7 @@ describe('command queue resilience', () => {
   });
 
   it('Redis that lost every job: queued commands are still delivered, in order', async () => {
-    const secret = stack.provision('wiped');
+    const secret = await stack.provision('wiped');
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push((await stack.post('wiped', { GetPotStatus: `q${i}` })).id);
     const raw = new Redis(stack.redis.url);
@@ -119,7 +119,7 @@ describe('command queue resilience', () => {
   it('service restart: queued commands are delivered in order, a sent one still gets its answer or times out', async () => {
     const answering = await stack.node('s1', { pots: [{ id: 'p', type: 'cowrie', status: 'Running' }] });
     const silent = await stack.node('s2', { pots: [{ id: 'p', type: 'cowrie', status: 'Running' }] });
-    const offSecret = stack.provision('s-off');
+    const offSecret = await stack.provision('s-off');
     const hold = holdAnswers(answering);
     (silent as unknown as { answer: Answer }).answer = () => {};
     const waiting = await stack.post('s1', { StopPot: 'p' });

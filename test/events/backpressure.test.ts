@@ -22,7 +22,7 @@ describe('event back-pressure', () => {
     const readPool = new ReadPool({ dbPath: db.path, modules: eventQueryModules(), size: 1 });
     // The writer waits (up to a minute) for a lock another connection holds: commits stall.
     const store = new SqliteEventStore({ dbPath: db.path, readPool, busyTimeoutMs: 60_000 });
-    const gateway = createNodeGateway({ db: db.handle, logger, registry, enrollment: 'open' });
+    const gateway = await createNodeGateway({ db: db.handle, logger, registry, enrollment: 'open' });
     const events = createEventService({ store, logger, registry, batch: { maxSize: 100, maxDelayMs: 0, highWaterMark: 500 } });
     events.attach(gateway);
     const flow: boolean[] = [];

@@ -13,7 +13,7 @@ const dbPath = process.argv[2]!;
 const logger = pino({ level: 'silent' }) as unknown as FastifyBaseLogger;
 const db = openDatabase(dbPath);
 const registry = new Registry();
-const gateway = createNodeGateway({ db, logger, registry, enrollment: 'open' });
+const gateway = await createNodeGateway({ db, logger, registry, enrollment: 'open' });
 const events = createEventService({ db, logger, registry, batch: { maxSize: 200, maxDelayMs: 5 } });
 events.attach(gateway);
 events.onCommitted((batch) => {

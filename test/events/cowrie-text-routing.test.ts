@@ -102,7 +102,7 @@ describe('simulated nodes in the real node\'s cowrie text form', () => {
     db = testDb();
     registry = new Registry();
     const logger = silentLogger();
-    gateway = createNodeGateway({ db: db.handle, logger, registry, enrollment: 'open' });
+    gateway = await createNodeGateway({ db: db.handle, logger, registry, enrollment: 'open' });
     const publisher = { publish: (ident: string, channel: string, payload: Uint8Array | string) => {
       if (channel === 'cowrie.sessions') sessions.push({ node: ident, payload: payload.toString() });
     } };
@@ -111,7 +111,7 @@ describe('simulated nodes in the real node\'s cowrie text form', () => {
       logger,
       registry,
       publisher,
-      cowriePotLookup: (node) => gateway.service.cowriePot(node),
+      cowriePotLookup: gateway.cowriePotLookup,
       batch: { maxDelayMs: 5 },
     });
     events.attach(gateway);
@@ -136,7 +136,7 @@ describe('simulated nodes in the real node\'s cowrie text form', () => {
     await once(node, 'registered');
     try {
       node.sendPotStatus('cowrie-01', 'Running', 'Status: Running - Honeypot started', 'cowrie');
-      await waitFor(() => gateway.service.cowriePot('text-node') === 'cowrie-01');
+      await waitFor(() => gateway.cowriePotLookup?.('text-node') === 'cowrie-01');
       for (let i = 0; i < 200; i++) node.sendAttack();
       await waitFor(() => (db.handle.sqlite.prepare("SELECT count(*) AS c FROM events WHERE node_name = 'text-node'").get() as { c: number }).c === 200);
       assert.equal(lines.length, 200, 'sent in the real node\'s form: pot_id = sensor (node) name');

@@ -28,7 +28,7 @@ describe('no accepted event is lost on a core restart', () => {
     const db = openDatabase(path);
     const logger = silentLogger();
     const registry = new Registry();
-    const gateway = createNodeGateway({ db, logger, registry, enrollment: 'open' });
+    const gateway = await createNodeGateway({ db, logger, registry, enrollment: 'open' });
     // Nothing commits on its own during the test: only close() can have stored these events.
     const events = createEventService({ db, logger, registry, batch: { maxSize: 100_000, maxDelayMs: 600_000 } });
     events.attach(gateway);

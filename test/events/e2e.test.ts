@@ -35,7 +35,7 @@ describe('nodes to hpfeeds subscribers, end to end', () => {
     const logger = silentLogger();
     broker = new Broker({ authStore: new MemoryAuthStore([{ ident: 'soc', owner: 'soc', secret: 's3cret', pubchans: ['probe'], subchans: CHANNELS }]) });
     const hp = await broker.listen('tcp:port=0:interface=127.0.0.1');
-    gateway = createNodeGateway({ db: db.handle, logger, registry, enrollment: 'open' });
+    gateway = await createNodeGateway({ db: db.handle, logger, registry, enrollment: 'open' });
     events = createEventService({ db: db.handle, logger, registry, publisher: broker, batch: { maxDelayMs: 5 } });
     events.attach(gateway);
     gatewayPort = (await gateway.listenTcp({ host: '127.0.0.1', port: 0 })).port;

@@ -66,7 +66,7 @@ describe('heavy API reads do not stall nodes or hpfeeds (issue 10 row 3)', () =>
     store = new SqliteEventStore({ dbPath: path, readPool });
     broker = new Broker({ authStore: new MemoryAuthStore([{ ident: 'soc', owner: 'soc', secret: 's', pubchans: ['probe'], subchans: ['apiary.events', 'probe'] }]) });
     const hp = await broker.listen('tcp:port=0:interface=127.0.0.1');
-    gateway = createNodeGateway({ db, logger, registry, enrollment: 'open' });
+    gateway = await createNodeGateway({ db, logger, registry, enrollment: 'open' });
     events = createEventService({ store, logger, registry, publisher: broker, retention: { maxAgeDays: 0, maxRows: 0 } });
     events.attach(gateway);
     events.onFlow((saturated) => gateway.setInputPaused(saturated));

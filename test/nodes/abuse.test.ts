@@ -37,7 +37,7 @@ after(async () => {
 describe('TOTP guess limits (row 11)', () => {
   it('failures from other addresses never lock out the node at the address it last authenticated from', async () => {
     const h = await harness({ enrollment: 'provisioned' });
-    const { secret } = h.gateway.service.createNode('real-1');
+    const { secret } = await h.gateway.service.createNode('real-1');
     const first = await register(h, 'real-1', '1', totpCode(secret, Date.now()));
     assert.equal(first.ack.accepted, true);
     first.client.close();
@@ -58,7 +58,7 @@ describe('TOTP guess limits (row 11)', () => {
 
   it('bounds the guesses per name from many addresses (the untrusted budget)', async () => {
     const h = await harness({ enrollment: 'provisioned', rateLimit: { maxUntrustedFailuresPerName: 4 } });
-    const { secret } = h.gateway.service.createNode('real-2');
+    const { secret } = await h.gateway.service.createNode('real-2');
     const first = await register(h, 'real-2', '1', totpCode(secret, Date.now()));
     assert.equal(first.ack.accepted, true);
     first.client.close();
@@ -131,8 +131,8 @@ describe('what peers can grow (row 9)', () => {
       await r.client.closed;
     }
     assert.equal(count(h, 'SELECT count(*) AS n FROM node_log'), 0);
-    await waitFor(() => h.gateway.service.listUnknownRegistrations()[0]?.attempts === 40, 5000, 'aggregate of 40 attempts');
-    const [agg] = h.gateway.service.listUnknownRegistrations();
+    await waitFor(async () => (await h.gateway.service.listUnknownRegistrations())[0]?.attempts === 40, 5000, 'aggregate of 40 attempts');
+    const [agg] = await h.gateway.service.listUnknownRegistrations();
     assert.equal(agg.addressKey, '127.0.0.4');
     assert.equal(agg.lastNames.length, 10);
     assert.equal(agg.lastNames.at(-1), 'nobody-39');
@@ -153,8 +153,8 @@ describe('what peers can grow (row 9)', () => {
     const stored = nodeLog(h, 'chatty').find((e) => e.kind === 'event:Error')!.message!;
     assert.ok(Buffer.byteLength(stored) <= 200, `stored ${Buffer.byteLength(stored)} bytes`);
     assert.match(stored, /^é+…\[truncated\] \(10000 bytes\)$/);
-    await waitFor(() => h.gateway.service.listPots('chatty').length === 1);
-    const pot = h.gateway.service.listPots('chatty')[0]!;
+    await waitFor(async () => (await h.gateway.service.listPots('chatty')).length === 1);
+    const pot = (await h.gateway.service.listPots('chatty'))[0]!;
     assert.ok(Buffer.byteLength(pot.lastMessage!) <= 100);
     assert.match(pot.lastMessage!, /…\[truncated\] \(10000 bytes\)$/);
     assert.equal(await metricValue(h.registry, 'apiary_node_truncated_strings_total', { field: 'node_log.message' }), 1);
@@ -172,8 +172,8 @@ describe('what peers can grow (row 9)', () => {
     const pot = (id: string, status: string) => `{"version":2,"message":{"PotStatusUpdate":{"node_id":9,"pot_id":"${id}","pot_type":"cowrie","status":"${status}"}}}`;
     for (let i = 0; i < 50; i++) r.client.send(pot(`p${i}`, 'Running'));
     r.client.send(pot('p0', 'Stopped'));
-    await waitFor(() => h.gateway.service.listPots('many-pots').find((p) => p.potId === 'p0')?.status === 'Stopped', 5000, 'known pot updated');
-    assert.deepEqual(h.gateway.service.listPots('many-pots').map((p) => p.potId), ['p0', 'p1', 'p2']);
+    await waitFor(async () => (await h.gateway.service.listPots('many-pots')).find((p) => p.potId === 'p0')?.status === 'Stopped', 5000, 'known pot updated');
+    assert.deepEqual((await h.gateway.service.listPots('many-pots')).map((p) => p.potId), ['p0', 'p1', 'p2']);
     assert.equal(await metricValue(h.registry, 'apiary_node_pots_capped_total'), 47);
     assert.equal(h.logs.filter((l) => /more pots than the per-node cap/.test(l.msg)).length, 1);
   });

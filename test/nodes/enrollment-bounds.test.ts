@@ -72,7 +72,7 @@ describe('approve-mode pending cap', () => {
     assert.ok((JSON.parse(row()!.last_names) as string[]).includes('ghost'));
     assert.equal((h.db.sqlite.prepare('SELECT count(*) AS n FROM unknown_registrations').get() as { n: number }).n, 1, 'one row for the address');
     // Once the name is a node, its rejections are its own story line in node_log.
-    h.gateway.service.createNode('ghost');
+    await h.gateway.service.createNode('ghost');
     const r = await register(h, 'ghost');
     assert.equal(r.ack.message, 'TOTP code required');
     assert.equal(nodeLog(h, 'ghost').filter((e) => e.kind === 'rejected').length, 1);
@@ -82,7 +82,7 @@ describe('approve-mode pending cap', () => {
 describe('concurrent registrations', () => {
   it('one valid code sent on several connections at once is accepted exactly once', async () => {
     const h = await harness({ enrollment: 'provisioned' });
-    const { secret } = h.gateway.service.createNode('racer');
+    const { secret } = await h.gateway.service.createNode('racer');
     const code = totpCode(secret, Date.now());
     const clients = await Promise.all([tcpClient(h.tcp.port), wsClient(h.wsUrl), tcpClient(h.tcp.port), wsClient(h.wsUrl), tcpClient(h.tcp.port)]);
     open.push(...clients);

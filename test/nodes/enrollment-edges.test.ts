@@ -11,7 +11,7 @@ import { openDatabase } from '../../src/db/index.js';
 import { totpCode } from '../../src/protocol/index.js';
 import { Enrollment, type EnrollmentOptions, type RegistrationRequest } from '../../src/nodes/enrollment.js';
 import { NodeMetrics } from '../../src/nodes/metrics.js';
-import { NodeStore } from '../../src/nodes/store.js';
+import { SqliteNodeStore } from '../../src/nodes/sqlite-store.js';
 import { tempDir } from '../helpers/tmp.js';
 import type { LogRecord } from './harness.js';
 
@@ -29,7 +29,7 @@ function setup(mode: EnrollmentOptions['mode'], opts: Partial<EnrollmentOptions>
   const registry = new Registry();
   const logs: LogRecord[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => logs.push(JSON.parse(line) as LogRecord) });
-  const store = new NodeStore(db);
+  const store = new SqliteNodeStore(db);
   const enrollment = new Enrollment({ store, metrics: new NodeMetrics(registry), logger, mode, ...opts });
   const metric = async (name: string, labels: Record<string, string>) => {
     const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
@@ -55,8 +55,8 @@ const req = (nodeName: string, extra: Partial<RegistrationRequest> = {}): Regist
 const refused = (result: string, message: string) => ({ accepted: false, result, message });
 
 /** An enrolled node with a known secret, as after a confirmed key. */
-function enrolled(s: ReturnType<typeof setup>, name: string, secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP') {
-  s.store.insert({ name, enrollment: 'enrolled', totpSecret: secret, now: Date.now() });
+async function enrolled(s: ReturnType<typeof setup>, name: string, secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP') {
+  await s.store.insert({ name, enrollment: 'enrolled', totpSecret: secret, now: Date.now() });
   return secret;
 }
 
@@ -81,7 +81,7 @@ describe('enrollment decisions', () => {
   it('provisioned: an unknown name is refused as unknown_node, nothing written per name', async () => {
     const s = setup('provisioned');
     assert.deepEqual(await s.enrollment.decide(req('stranger')), refused('unknown_node', 'Unknown node'));
-    assert.equal(s.store.get('stranger'), undefined);
+    assert.equal(await s.store.get('stranger'), undefined);
     assert.deepEqual(s.nodeLog('stranger'), []);
     assert.equal(await s.metric('apiary_node_auth_failures_total', { reason: 'unknown_node' }), 1);
   });
@@ -89,7 +89,7 @@ describe('enrollment decisions', () => {
   it('approve: an unknown name becomes a pending row carrying what the node sent', async () => {
     const s = setup('approve');
     assert.deepEqual(await s.enrollment.decide(req('newbie')), refused('pending', 'Node pending approval'));
-    const row = s.store.get('newbie')!;
+    const row = (await s.store.get('newbie'))!;
     assert.deepEqual(
       [row.enrollment, row.nodeId, row.nodeType, row.address, row.port, row.remoteAddress, row.transport, row.pendingSource],
       ['pending', '42', 'honeybee', '10.0.0.5', 2222, '192.0.2.7', 'tcp', '192.0.2.7'],
@@ -108,7 +108,7 @@ describe('enrollment decisions', () => {
 
     // A retry of a pending node updates what it sent, and is told the same.
     assert.deepEqual(await s.enrollment.decide(req('newbie', { nodeId: '43', port: 2223, transport: 'ws' })), refused('pending', 'Node pending approval'));
-    const again = s.store.get('newbie')!;
+    const again = (await s.store.get('newbie'))!;
     assert.deepEqual([again.nodeId, again.port, again.transport], ['43', 2223, 'ws']);
   });
 
@@ -116,13 +116,13 @@ describe('enrollment decisions', () => {
     const s = setup('approve', { maxPendingPerAddress: 2, maxPendingNodes: 3 });
     for (const name of ['p1', 'p2']) assert.equal((await s.enrollment.decide(req(name))).result, 'pending');
     assert.deepEqual(await s.enrollment.decide(req('p3')), refused('too_many_pending', 'Too many nodes pending approval: from 192.0.2.7'));
-    assert.equal(s.store.get('p3'), undefined);
+    assert.equal(await s.store.get('p3'), undefined);
     // A name without a row: aggregated per address, no node_log of its own.
     assert.deepEqual(s.nodeLog('p3'), []);
     assert.ok(s.logs.some((l) => l.msg === 'node registration of an unknown name refused: Too many nodes pending approval: from 192.0.2.7 (one line per address per minute)'));
     assert.equal((await s.enrollment.decide(req('p4', { remoteAddress: '198.51.100.1' }))).result, 'pending');
     assert.deepEqual(await s.enrollment.decide(req('p5', { remoteAddress: '203.0.113.9' })), refused('too_many_pending', 'Too many nodes pending approval'));
-    assert.equal(s.store.countByEnrollment('pending'), 3);
+    assert.equal(await s.store.countByEnrollment('pending'), 3);
   });
 
   it('open: an unknown name is created approved and gets a key at once', async () => {
@@ -130,7 +130,7 @@ describe('enrollment decisions', () => {
     const d = await s.enrollment.decide(req('walk-in'));
     assert.equal(d.accepted, true);
     assert.ok(d.accepted && d.result === 'key_issued' && d.issuedKey);
-    const row = s.store.get('walk-in')!;
+    const row = (await s.store.get('walk-in'))!;
     assert.equal(row.enrollment, 'approved');
     assert.equal(row.totpSecret, d.issuedKey);
     assert.equal(row.lastTotpStep, null);
@@ -144,15 +144,15 @@ describe('enrollment decisions', () => {
     // Until the key is confirmed delivered, every registration gets a fresh one.
     const d2 = await s.enrollment.decide(req('walk-in'));
     assert.ok(d2.accepted && d2.issuedKey && d2.issuedKey !== d.issuedKey);
-    assert.equal(s.store.get('walk-in')!.totpSecret, d2.issuedKey);
+    assert.equal((await s.store.get('walk-in'))!.totpSecret, d2.issuedKey);
   });
 
   it('revoked, enrolled without a secret, and an unknown state are refused', async () => {
     const s = setup('open');
-    s.store.insert({ name: 'gone', enrollment: 'revoked', now: Date.now() });
+    await s.store.insert({ name: 'gone', enrollment: 'revoked', now: Date.now() });
     assert.deepEqual(await s.enrollment.decide(req('gone')), refused('revoked', 'Node revoked'));
     assert.equal(s.logs.find((l) => l.msg === 'node registration refused: Node revoked')?.level, 40);
-    s.store.insert({ name: 'keyless', enrollment: 'enrolled', now: Date.now() });
+    await s.store.insert({ name: 'keyless', enrollment: 'enrolled', now: Date.now() });
     assert.deepEqual(await s.enrollment.decide(req('keyless', { totpCode: '123456' })), refused('internal_error', 'Internal error'));
     assert.deepEqual(
       s.logs.filter((l) => l.level === 50).map((l) => [l.msg, l.nodeName]),
@@ -162,19 +162,19 @@ describe('enrollment decisions', () => {
     assert.deepEqual(await s.enrollment.decide(req('odd')), refused('internal_error', 'Internal error'));
     const err = s.logs.filter((l) => l.level === 50).at(-1)!;
     assert.deepEqual([err.msg, err.nodeName, err.enrollment], ['node row has an unknown enrollment state', 'odd', 'frozen']);
-    assert.equal(s.store.get('odd')!.enrollment, 'frozen', 'left as it was');
+    assert.equal((await s.store.get('odd'))!.enrollment, 'frozen', 'left as it was');
   });
 
   it('enrolled: missing, invalid, valid, reused and older codes', async () => {
     const s = setup('provisioned');
-    const secret = enrolled(s, 'bee');
+    const secret = await enrolled(s, 'bee');
     const now = Date.now();
     assert.deepEqual(await s.enrollment.decide(req('bee')), refused('missing_code', 'TOTP code required'));
     const wrong = totpCode(secret, now + 10 * 30_000);
     assert.deepEqual(await s.enrollment.decide(req('bee', { totpCode: wrong })), refused('invalid_code', 'TOTP code invalid'));
     assert.deepEqual(await s.enrollment.decide(req('bee', { totpCode: totpCode(secret, now) })), { accepted: true, result: 'accepted' });
     assert.equal(await s.metric('apiary_node_registrations_total', { result: 'accepted' }), 1);
-    assert.equal(s.store.get('bee')!.lastTotpStep, Math.floor(now / 30_000));
+    assert.equal((await s.store.get('bee'))!.lastTotpStep, Math.floor(now / 30_000));
     // The same code again, and the code of the step before (still inside the +-1 window).
     assert.deepEqual(await s.enrollment.decide(req('bee', { totpCode: totpCode(secret, now) })), refused('code_reused', 'TOTP code already used'));
     assert.deepEqual(await s.enrollment.decide(req('bee', { totpCode: totpCode(secret, now - 30_000) })), refused('code_reused', 'TOTP code already used'));
@@ -186,7 +186,7 @@ describe('enrollment decisions', () => {
 
   it('wrong codes are limited per name and address; reused codes are not guesses', async () => {
     const s = setup('provisioned', { rateLimit: { maxFailuresPerName: 2 } });
-    const secret = enrolled(s, 'bee');
+    const secret = await enrolled(s, 'bee');
     const now = Date.now();
     assert.equal((await s.enrollment.decide(req('bee', { totpCode: totpCode(secret, now) }))).result, 'accepted');
     for (let i = 0; i < 4; i++) assert.equal((await s.enrollment.decide(req('bee', { totpCode: totpCode(secret, now) }))).result, 'code_reused');
@@ -204,8 +204,8 @@ describe('trusted address and concurrent codes', () => {
 
   it('the address a node last authenticated from is not held to the untrusted budget others used up', async () => {
     const s = setup('provisioned', limits);
-    const secret = enrolled(s, 'bee');
-    s.store.update('bee', { connectedAt: Date.now() - 1000, remoteAddress: '192.0.2.7' }, Date.now());
+    const secret = await enrolled(s, 'bee');
+    await s.store.update('bee', { connectedAt: Date.now() - 1000, remoteAddress: '192.0.2.7' }, Date.now());
     for (const a of ['198.51.100.1', '198.51.100.2']) assert.equal((await s.enrollment.decide(req('bee', { remoteAddress: a }))).result, 'missing_code');
     // A third untrusted address is refused unchecked: the name's untrusted budget is spent.
     assert.deepEqual(await s.enrollment.decide(req('bee', { remoteAddress: '203.0.113.5', totpCode: totpCode(secret, Date.now()) })), refused('rate_limited', 'Too many failed attempts'));
@@ -215,16 +215,16 @@ describe('trusted address and concurrent codes', () => {
 
   it('an address is trusted only once the node has authenticated from it', async () => {
     const s = setup('provisioned', limits);
-    const secret = enrolled(s, 'fresh');
+    const secret = await enrolled(s, 'fresh');
     // Known address but never connected (connectedAt null): not trusted.
-    s.store.update('fresh', { remoteAddress: '192.0.2.7' }, Date.now());
+    await s.store.update('fresh', { remoteAddress: '192.0.2.7' }, Date.now());
     for (const a of ['198.51.100.1', '198.51.100.2']) assert.equal((await s.enrollment.decide(req('fresh', { remoteAddress: a }))).result, 'missing_code');
     assert.equal((await s.enrollment.decide(req('fresh', { totpCode: totpCode(secret, Date.now()) }))).result, 'rate_limited');
   });
 
   it('one code on two registrations decided at once is accepted once', async () => {
     const s = setup('provisioned');
-    const secret = enrolled(s, 'twin');
+    const secret = await enrolled(s, 'twin');
     const code = totpCode(secret, Date.now());
     // Both read the node row before either spends the step: the store's compare-and-set decides.
     const results = (await Promise.all([s.enrollment.decide(req('twin', { totpCode: code })), s.enrollment.decide(req('twin', { totpCode: code }))])).map((d) => d.result);
@@ -235,7 +235,7 @@ describe('trusted address and concurrent codes', () => {
 describe('node_log of rejections and housekeeping', () => {
   it('one node_log row per name and reason per interval; other reasons are logged apart', async () => {
     const s = setup('provisioned', { rejectLogIntervalMs: 200, rateLimit: { maxFailuresPerName: 100 } });
-    enrolled(s, 'bee');
+    await enrolled(s, 'bee');
     for (let i = 0; i < 3; i++) await s.enrollment.decide(req('bee'));
     await s.enrollment.decide(req('bee', { totpCode: '000000' }));
     await s.enrollment.decide(req('bee'));
@@ -251,16 +251,18 @@ describe('node_log of rejections and housekeeping', () => {
 
   it('sweep forgets throttle marks older than the interval, so the next rejection is written again', async () => {
     const s = setup('provisioned', { rejectLogIntervalMs: 60_000 });
-    enrolled(s, 'bee');
+    await enrolled(s, 'bee');
     await s.enrollment.decide(req('bee'));
     await s.enrollment.decide(req('bee'));
     assert.equal(s.nodeLog('bee').length, 1);
     // The mark carries the time of the row it throttles.
     const at = s.db.sqlite.prepare('SELECT at FROM node_log WHERE node_name = ?').pluck().get('bee') as number;
     s.enrollment.sweep(at + 59_999);
+    await s.enrollment.settled();
     await s.enrollment.decide(req('bee'));
     assert.equal(s.nodeLog('bee').length, 1, 'a mark younger than the interval is kept');
     s.enrollment.sweep(at + 60_000);
+    await s.enrollment.settled();
     await s.enrollment.decide(req('bee'));
     assert.equal(s.nodeLog('bee').length, 2);
   });
@@ -271,16 +273,19 @@ describe('node_log of rejections and housekeeping', () => {
     await s.enrollment.decide(req('old-2'));
     const t = Date.now();
     s.enrollment.sweep(t + 5_000);
-    assert.equal(s.store.countByEnrollment('pending'), 2, 'inside the TTL');
+    await s.enrollment.settled();
+    assert.equal(await s.store.countByEnrollment('pending'), 2, 'inside the TTL');
     assert.equal(s.logs.filter((l) => l.msg.startsWith('pending nodes expired')).length, 0);
     s.enrollment.sweep(t + 10_001);
-    assert.equal(s.store.countByEnrollment('pending'), 0);
+    await s.enrollment.settled();
+    assert.equal(await s.store.countByEnrollment('pending'), 0);
     assert.equal(await s.metric('apiary_node_pending_removed_total', { reason: 'expired' }), 2);
     const line = s.logs.find((l) => l.msg === 'pending nodes expired (no registration attempt within the pending TTL)');
     assert.deepEqual([line?.level, line?.count, (line?.sample as string[] | undefined)?.sort(), line?.ttlMs], [30, 2, ['old-1', 'old-2'], 10_000]);
     // Many at once: all counted, ten named.
-    for (let i = 0; i < 12; i++) s.store.insert({ name: `many-${i}`, enrollment: 'pending', now: t - 20_000 });
+    for (let i = 0; i < 12; i++) await s.store.insert({ name: `many-${i}`, enrollment: 'pending', now: t - 20_000 });
     s.enrollment.sweep(t);
+    await s.enrollment.settled();
     const many = s.logs.filter((l) => l.msg.startsWith('pending nodes expired')).at(-1);
     assert.deepEqual([many?.count, (many?.sample as string[]).length], [12, 10]);
     assert.equal(await s.metric('apiary_node_pending_removed_total', { reason: 'expired' }), 14);
@@ -291,15 +296,17 @@ describe('node_log of rejections and housekeeping', () => {
     await s.enrollment.decide(req('stranger'));
     s.db.close();
     s.enrollment.flush();
+    await s.enrollment.settled();
     const err = s.logs.find((l) => l.msg === 'could not record unknown-name registrations');
     assert.equal(err?.level, 50);
     assert.ok(err?.err, 'with the error');
   });
 
-  it('sweep survives a store that fails, and says so', () => {
+  it('sweep survives a store that fails, and says so', async () => {
     const s = setup('approve');
     s.db.close();
     s.enrollment.sweep(Date.now());
+    await s.enrollment.settled();
     const err = s.logs.find((l) => l.msg === 'could not expire pending nodes');
     assert.equal(err?.level, 50);
     assert.ok(err?.err, 'with the error');

@@ -54,8 +54,8 @@ describe('provisioned enrollment', () => {
     assert.equal(ack.node_id_raw, '5');
     await client.closed;
     assert.equal(nodeRow(h, 'stranger'), undefined);
-    await waitFor(() => h.gateway.service.listUnknownRegistrations().length === 1, 5000, 'aggregate flushed');
-    const [agg] = h.gateway.service.listUnknownRegistrations();
+    await waitFor(async () => (await h.gateway.service.listUnknownRegistrations()).length === 1, 5000, 'aggregate flushed');
+    const [agg] = await h.gateway.service.listUnknownRegistrations();
     assert.deepEqual({ ...agg, firstSeenAt: 0, lastSeenAt: 0 }, {
       addressKey: '127.0.0.1',
       lastAddress: '127.0.0.1',
@@ -72,7 +72,7 @@ describe('provisioned enrollment', () => {
     const h = await harness({ enrollment: 'provisioned' });
     const enrolled: string[] = [];
     h.gateway.on('enrolled', (e) => enrolled.push(`${e.nodeName}:${e.via}`));
-    const { secret } = h.gateway.service.createNode('hb-1');
+    const { secret } = await h.gateway.service.createNode('hb-1');
     assert.match(secret, /^[A-Z2-7]{32}$/);
     assert.deepEqual(enrolled, ['hb-1:provisioned']);
 
@@ -100,7 +100,7 @@ describe('provisioned enrollment', () => {
 
   it('accepts each code once: a replay is refused as already used and does not count toward the limiter', async () => {
     const h = await harness({ enrollment: 'provisioned', rateLimit: { maxFailuresPerName: 2, maxFailuresPerAddress: 2 } });
-    const { secret } = h.gateway.service.createNode('hb-2');
+    const { secret } = await h.gateway.service.createNode('hb-2');
     const code = totpCode(secret, Date.now());
     const first = await register(h, 'hb-2', '1', code);
     assert.equal(first.ack.accepted, true);
@@ -125,7 +125,7 @@ describe('provisioned enrollment', () => {
 
   it('rate limits failures per node_name, with a cool-down', async () => {
     const h = await harness({ enrollment: 'provisioned', rateLimit: { maxFailuresPerName: 3, maxFailuresPerAddress: 100, windowMs: 1500 } });
-    const { secret } = h.gateway.service.createNode('hb-3');
+    const { secret } = await h.gateway.service.createNode('hb-3');
     const good = totpCode(secret, Date.now());
     const wrong = good === '123456' ? '654321' : '123456';
     for (let i = 0; i < 3; i++) assert.equal((await register(h, 'hb-3', '1', wrong)).ack.message, 'TOTP code invalid');
@@ -133,7 +133,7 @@ describe('provisioned enrollment', () => {
     assert.equal(blocked.ack.accepted, false);
     assert.equal(blocked.ack.message, 'Too many failed attempts');
     // Other names from the same address are not affected by the per-name limit.
-    const other = h.gateway.service.createNode('hb-3b');
+    const other = await h.gateway.service.createNode('hb-3b');
     assert.equal((await register(h, 'hb-3b', '2', totpCode(other.secret, Date.now()))).ack.accepted, true);
     assert.equal(await metricValue(h.registry, 'apiary_node_auth_failures_total', { reason: 'rate_limited' }), 1);
     assert.ok(nodeLog(h, 'hb-3').some((e) => /Too many failed attempts/.test(e.message ?? '')));
@@ -145,7 +145,7 @@ describe('provisioned enrollment', () => {
   it('rate limits failures per remote address across node names', async () => {
     const h = await harness({ enrollment: 'provisioned', rateLimit: { maxFailuresPerName: 100, maxFailuresPerAddress: 3 } });
     const names = ['a1', 'a2', 'a3', 'a4'];
-    const secrets = names.map((n) => h.gateway.service.createNode(n).secret);
+    const secrets = await Promise.all(names.map(async (n) => (await h.gateway.service.createNode(n)).secret));
     for (let i = 0; i < 3; i++) {
       const wrong = totpCode(secrets[i], Date.now()) === '111111' ? '222222' : '111111';
       assert.equal((await register(h, names[i], '1', wrong)).ack.message, 'TOTP code invalid');
@@ -235,7 +235,7 @@ describe('sessions', () => {
     const h = await harness({ enrollment: 'provisioned' });
     const offline: string[] = [];
     h.gateway.on('offline', (e) => offline.push(`${e.nodeName}:${e.reason}`));
-    const { secret } = h.gateway.service.createNode('hb-r');
+    const { secret } = await h.gateway.service.createNode('hb-r');
     const oldOne = await register(h, 'hb-r', '1', totpCode(secret, Date.now()), 'ws');
     assert.equal(oldOne.ack.accepted, true);
     const newOne = await register(h, 'hb-r', '2', nextStepCode(secret));
@@ -255,7 +255,7 @@ describe('sessions', () => {
 
   it('revoke closes the live session at once and refuses the node afterwards', async () => {
     const h = await harness({ enrollment: 'provisioned' });
-    const { secret } = h.gateway.service.createNode('hb-x');
+    const { secret } = await h.gateway.service.createNode('hb-x');
     const live = await register(h, 'hb-x', '1', totpCode(secret, Date.now()));
     assert.equal(live.ack.accepted, true);
     const res = await h.app.inject({ method: 'POST', url: '/api/v1/nodes/hb-x/revoke' });
@@ -274,7 +274,7 @@ describe('sessions', () => {
 
   it('rotating the secret closes the live session; only the new secret works after it', async () => {
     const h = await harness({ enrollment: 'provisioned' });
-    const { secret } = h.gateway.service.createNode('hb-rot');
+    const { secret } = await h.gateway.service.createNode('hb-rot');
     const live = await register(h, 'hb-rot', '1', totpCode(secret, Date.now()));
     assert.equal(live.ack.accepted, true);
     const res = await h.app.inject({ method: 'POST', url: '/api/v1/nodes/hb-rot/rotate-secret' });

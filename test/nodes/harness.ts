@@ -46,7 +46,7 @@ export async function startHarness(
     },
   });
   const { tls: tlsOpts, tlsHandshakeTimeoutMs, ...gatewayOpts } = opts;
-  const gateway = createNodeGateway({ db, logger, registry, ...gatewayOpts });
+  const gateway = await createNodeGateway({ db, logger, registry, ...gatewayOpts });
   const app = await createHttpServer();
   await app.register(gateway.wsRoute);
   await app.register(gateway.routes, { prefix: '/api/v1' });
@@ -222,9 +222,9 @@ export async function wsClient(url: string): Promise<TestClient & { ws: WebSocke
   };
 }
 
-export async function waitFor(check: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }

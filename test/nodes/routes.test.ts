@@ -151,7 +151,7 @@ describe('gateway start', () => {
       db.sqlite
         .prepare("INSERT INTO nodes (name, status, enrollment, created_at, updated_at) VALUES ('was-running', 'Running', 'enrolled', ?, ?), ('was-off', 'Offline', 'enrolled', ?, ?)")
         .run(now, now, now, now);
-      const gw = createNodeGateway({ db, logger: pino({ level: 'silent' }), registry: new Registry() });
+      const gw = await createNodeGateway({ db, logger: pino({ level: 'silent' }), registry: new Registry() });
       const row = db.sqlite.prepare("SELECT status, disconnect_reason FROM nodes WHERE name = 'was-running'").get() as { status: string; disconnect_reason: string };
       assert.deepEqual(row, { status: 'Offline', disconnect_reason: 'restart' });
       const off = db.sqlite.prepare("SELECT disconnect_reason FROM nodes WHERE name = 'was-off'").get() as { disconnect_reason: string | null };
@@ -169,7 +169,7 @@ describe('node routes roles', () => {
     const { createHttpServer } = await import('../../src/api/index.js');
     const dir = tempDir('apiary-nodes-roles-');
     const db = openDatabase(`${dir.path}/core.db`);
-    const gw = createNodeGateway({ db, logger: pino({ level: 'silent' }), registry: new Registry(), enrollment: 'open' });
+    const gw = await createNodeGateway({ db, logger: pino({ level: 'silent' }), registry: new Registry(), enrollment: 'open' });
     const app = await createHttpServer({
       authenticate: (token) =>
         token === 'v'

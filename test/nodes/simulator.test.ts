@@ -56,7 +56,7 @@ describe('with the simulated node', () => {
     const selfMade = node.secret;
 
     const registered = node.waitFor('registered');
-    h.gateway.service.approveNode('sim-approve');
+    await h.gateway.service.approveNode('sim-approve');
     const [ack] = await registered;
     assert.match(ack.totp_key ?? '', /^[A-Z2-7]{32}$/);
     assert.notEqual(node.secret, selfMade);
@@ -78,7 +78,7 @@ describe('with the simulated node', () => {
 
   it('provisioned node over WebSocket answers InstallPot / StopPot and streams attack events in both forms', async () => {
     const h = await harness({ enrollment: 'provisioned' });
-    const { secret } = h.gateway.service.createNode('sim-prov');
+    const { secret } = await h.gateway.service.createNode('sim-prov');
     const statuses: string[] = [];
     const attacks: string[] = [];
     h.gateway.on('potStatus', (u) => statuses.push(`${u.potId}:${u.status}`));
@@ -110,7 +110,7 @@ describe('with the simulated node', () => {
 
   it('a reconnect inside the same 30 s window is refused as a reused code, without tripping the limiter', async () => {
     const h = await harness({ enrollment: 'provisioned', rateLimit: { maxFailuresPerName: 2 } });
-    const { secret } = h.gateway.service.createNode('sim-reuse');
+    const { secret } = await h.gateway.service.createNode('sim-reuse');
     // A frozen clock keeps the node on one code however long the test takes (the core's +-1 step
     // window still accepts it), as a real node does within one 30 s window.
     const t0 = Date.now();

@@ -296,7 +296,7 @@ describe('node gateway over TLS 1.3', () => {
     c.send(statusUpdate('31337', 'Running'));
     await waitFor(() => nodeRow(h, 'tls-node')?.status === 'Running');
     assert.equal(nodeRow(h, 'tls-node')?.transport, 'tls', 'TLS sessions are reported as tls, not tcp');
-    assert.equal(h.gateway.service.getNode('tls-node')?.transport, 'tls');
+    assert.equal((await h.gateway.service.getNode('tls-node'))?.transport, 'tls');
     c.close();
   });
 

@@ -30,10 +30,11 @@ const server = createServer((req, res) => {
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 const db = openDatabase(join(dir, 'a.sqlite'));
 const alerts = new AlertService({ store: new SqliteAlertStore(db), logger: pino({ level: 'silent' }) as never, registry: new Registry() });
-const ch = alerts.createChannel({ name: 'hook', type: 'webhook', config: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` }, secrets: { hmacSecret: 'bench-secret-0123456789' } });
-alerts.createRule({ name: 'login', kind: 'login_success', channels: [ch.id] });
-alerts.createRule({ name: 'download', kind: 'file_download', channels: [ch.id] });
-alerts.createRule({ name: 'attacker', kind: 'attacker_events', params: { events: 50, minutes: 10 }, channels: [ch.id] });
+await alerts.load();
+const ch = await alerts.createChannel({ name: 'hook', type: 'webhook', config: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` }, secrets: { hmacSecret: 'bench-secret-0123456789' } });
+await alerts.createRule({ name: 'login', kind: 'login_success', channels: [ch.id] });
+await alerts.createRule({ name: 'download', kind: 'file_download', channels: [ch.id] });
+await alerts.createRule({ name: 'attacker', kind: 'attacker_events', params: { events: 50, minutes: 10 }, channels: [ch.id] });
 
 // Many attackers (sessions rotate their source address), cowrie JSON data as stored.
 const t0 = Date.now();

@@ -430,6 +430,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       retryDelayMs: config.alertRetryDelayMs,
       queueMax: config.alertQueueMax,
     }));
+    await alerts.load();
     gateway.on('online', (e) => alerts.nodeOnline(e));
     gateway.on('offline', (e) => alerts.nodeOffline(e));
     gateway.on('potStatus', (e) => alerts.potStatus(e));

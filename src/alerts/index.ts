@@ -4,6 +4,7 @@
 export { AlertService, AlertsError, maskSecret } from './service.js';
 export type { AlertServiceOptions, RuleInput, ChannelInput } from './service.js';
 export { SqliteAlertStore } from './sqlite-store.js';
+export { PgAlertStore } from './pg-store.js';
 export type { AlertStore } from './store.js';
 export { alertRoutes } from './routes.js';
 export { webhookSignature, slackPayload, alertText, DeliveryError } from './channels/index.js';

@@ -67,9 +67,9 @@ const channelView = z.object({
   stats: statsView,
 });
 
-function apiErrors<T>(fn: () => T): T {
+async function apiErrors<T>(fn: () => T | Promise<T>): Promise<T> {
   try {
-    return fn();
+    return await fn();
   } catch (err) {
     if (err instanceof AlertsError) throw new ApiError(err.statusCode, err.code, err.message);
     throw err;
@@ -85,7 +85,7 @@ export const alertRoutes: FastifyPluginAsync<{ alerts: AlertService }> = async (
   r.post(
     '/alerts/rules',
     { schema: { tags, summary: 'Create an alert rule', body: ruleBody, response: { 201: ruleView, 400: errorSchema, 409: errorSchema } }, config: admin },
-    async (req, reply) => reply.code(201).send(apiErrors(() => alerts.createRule(req.body))),
+    async (req, reply) => reply.code(201).send(await apiErrors(() => alerts.createRule(req.body))),
   );
   r.get('/alerts/rules/:id', { schema: { tags, summary: 'One alert rule', params: id, response: { 200: ruleView, 404: errorSchema } }, config: admin }, async (req) =>
     apiErrors(() => alerts.getRule(req.params.id)),
@@ -96,7 +96,7 @@ export const alertRoutes: FastifyPluginAsync<{ alerts: AlertService }> = async (
     async (req) => apiErrors(() => alerts.updateRule(req.params.id, req.body)),
   );
   r.delete('/alerts/rules/:id', { schema: { tags, summary: 'Delete an alert rule', params: id, response: { 204: z.null(), 404: errorSchema } }, config: admin }, async (req, reply) => {
-    apiErrors(() => alerts.deleteRule(req.params.id));
+    await apiErrors(() => alerts.deleteRule(req.params.id));
     return reply.code(204).send(null);
   });
 
@@ -106,7 +106,7 @@ export const alertRoutes: FastifyPluginAsync<{ alerts: AlertService }> = async (
   r.post(
     '/alerts/channels',
     { schema: { tags, summary: 'Create an alert channel: webhook (HMAC-signed), slack, telegram or email (SMTP with STARTTLS)', body: channelBody, response: { 201: channelView, 400: errorSchema, 409: errorSchema } }, config: admin },
-    async (req, reply) => reply.code(201).send(apiErrors(() => alerts.channelView(alerts.createChannel(req.body)))),
+    async (req, reply) => reply.code(201).send(await apiErrors(async () => alerts.channelView(await alerts.createChannel(req.body)))),
   );
   r.get('/alerts/channels/:id', { schema: { tags, summary: 'One alert channel (secrets masked)', params: id, response: { 200: channelView, 404: errorSchema } }, config: admin }, async (req) =>
     apiErrors(() => alerts.channelView(alerts.getChannel(req.params.id))),
@@ -114,13 +114,13 @@ export const alertRoutes: FastifyPluginAsync<{ alerts: AlertService }> = async (
   r.patch(
     '/alerts/channels/:id',
     { schema: { tags, summary: 'Change an alert channel: config is replaced when given, secrets are merged key by key', params: id, body: channelPatch, response: { 200: channelView, 400: errorSchema, 404: errorSchema, 409: errorSchema } }, config: admin },
-    async (req) => apiErrors(() => alerts.channelView(alerts.updateChannel(req.params.id, req.body))),
+    async (req) => apiErrors(async () => alerts.channelView(await alerts.updateChannel(req.params.id, req.body))),
   );
   r.delete(
     '/alerts/channels/:id',
     { schema: { tags, summary: 'Delete an alert channel no rule uses', params: id, response: { 204: z.null(), 404: errorSchema, 409: errorSchema } }, config: admin },
     async (req, reply) => {
-      apiErrors(() => alerts.deleteChannel(req.params.id));
+      await apiErrors(() => alerts.deleteChannel(req.params.id));
       return reply.code(204).send(null);
     },
   );
@@ -136,7 +136,7 @@ export const alertRoutes: FastifyPluginAsync<{ alerts: AlertService }> = async (
       config: admin,
     },
     async (req) => {
-      apiErrors(() => alerts.getChannel(req.params.id));
+      await apiErrors(() => alerts.getChannel(req.params.id));
       return alerts.testChannel(req.params.id);
     },
   );

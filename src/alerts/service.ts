@@ -1,6 +1,7 @@
 // The alerts service: rules and channels (validated, stored, cached), the observation entry points
 // app.ts wires to the other domains, de-duplication and quiet periods, and hand-off to the
-// dispatcher. Nothing here waits on a receiver: observing is synchronous and cheap.
+// dispatcher. Nothing here waits on a receiver: observing is synchronous and cheap (rules and
+// channels are kept in memory: load() reads them, every change made here reads them again).
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
@@ -48,6 +49,11 @@ export interface AlertServiceOptions {
   /** Replaceable for tests of the service alone; the default sends for real. */
   deliver?: DeliverFn;
   now?: () => number;
+  /**
+   * Reads the rules and channels again this often (ms), for changes made by other cores sharing
+   * the database. Default 0: only after changes made through this service.
+   */
+  reloadEveryMs?: number;
 }
 
 export interface RuleInput {
@@ -91,6 +97,9 @@ export class AlertService {
   private readonly outcomes: Counter<'kind' | 'outcome'>;
   private readonly now: () => number;
   private eventRules = 0;
+  /** Changes run one at a time: each validates against what the one before it stored. */
+  private changing: Promise<unknown> = Promise.resolve();
+  private reloadTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: AlertServiceOptions) {
     this.now = opts.now ?? Date.now;
@@ -110,15 +119,33 @@ export class AlertService {
       labelNames: ['kind', 'outcome'],
       registers: [opts.registry],
     });
-    this.reload();
   }
 
-  private reload(): void {
-    this.rules = this.opts.store.listRules();
+  /** Reads the rules and channels from the store; call once before use (rejects when the store fails). */
+  async load(): Promise<void> {
+    await this.reload();
+    const every = this.opts.reloadEveryMs ?? 0;
+    if (every > 0 && this.reloadTimer === undefined) {
+      this.reloadTimer = setInterval(() => {
+        this.reload().catch((err: unknown) => this.opts.logger.warn({ err }, 'could not read the alert rules again; keeping the ones in memory'));
+      }, every);
+      this.reloadTimer.unref();
+    }
+  }
+
+  private async reload(): Promise<void> {
+    const [rules, channels] = await Promise.all([this.opts.store.listRules(), this.opts.store.listChannels()]);
+    this.rules = rules;
     this.eventRules = this.rules.filter((r) => r.enabled && match.EVENT_KINDS.has(r.kind)).length;
     this.channels.clear();
-    for (const c of this.opts.store.listChannels()) this.channels.set(c.id, c);
+    for (const c of channels) this.channels.set(c.id, c);
     for (const id of this.windows.keys()) if (!this.rules.some((r) => r.id === id)) this.windows.delete(id);
+  }
+
+  private exclusive<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.changing.then(change);
+    this.changing = run.catch(() => undefined);
+    return run;
   }
 
   // ------------------------------------------------------------ observations
@@ -235,21 +262,27 @@ export class AlertService {
     return this.rules.map((r) => ({ ...r }));
   }
 
-  getRule(id: string): AlertRule {
-    const r = this.opts.store.getRule(id);
+  async getRule(id: string): Promise<AlertRule> {
+    const r = await this.opts.store.getRule(id);
     if (!r) throw new AlertsError(404, 'not_found', `no alert rule ${id}`);
     return r;
   }
 
-  createRule(input: RuleInput): AlertRule {
-    const now = this.now();
-    const rule = this.validRule({ id: randomUUID(), createdAt: now, updatedAt: now, ...this.ruleFields(input) });
-    this.save(() => this.opts.store.putRule(rule));
-    return rule;
+  createRule(input: RuleInput): Promise<AlertRule> {
+    return this.exclusive(async () => {
+      const now = this.now();
+      const rule = this.validRule({ id: randomUUID(), createdAt: now, updatedAt: now, ...this.ruleFields(input) });
+      await this.save(() => this.opts.store.putRule(rule));
+      return rule;
+    });
   }
 
-  updateRule(id: string, patch: Partial<RuleInput>): AlertRule {
-    const current = this.getRule(id);
+  updateRule(id: string, patch: Partial<RuleInput>): Promise<AlertRule> {
+    return this.exclusive(() => this.changeRule(id, patch));
+  }
+
+  private async changeRule(id: string, patch: Partial<RuleInput>): Promise<AlertRule> {
+    const current = await this.getRule(id);
     const kind = patch.kind ?? current.kind;
     const rule = this.validRule({
       ...current,
@@ -259,13 +292,15 @@ export class AlertService {
       kind,
       updatedAt: this.now(),
     } as AlertRule);
-    this.save(() => this.opts.store.putRule(rule));
+    await this.save(() => this.opts.store.putRule(rule));
     return rule;
   }
 
-  deleteRule(id: string): void {
-    if (!this.opts.store.deleteRule(id)) throw new AlertsError(404, 'not_found', `no alert rule ${id}`);
-    this.reload();
+  deleteRule(id: string): Promise<void> {
+    return this.exclusive(async () => {
+      if (!(await this.opts.store.deleteRule(id))) throw new AlertsError(404, 'not_found', `no alert rule ${id}`);
+      await this.reload();
+    });
   }
 
   private ruleFields(input: RuleInput) {
@@ -312,7 +347,11 @@ export class AlertService {
     return c;
   }
 
-  createChannel(input: ChannelInput): AlertChannel {
+  createChannel(input: ChannelInput): Promise<AlertChannel> {
+    return this.exclusive(() => this.addChannel(input));
+  }
+
+  private async addChannel(input: ChannelInput): Promise<AlertChannel> {
     const now = this.now();
     const channel = this.validChannel({
       id: randomUUID(),
@@ -324,12 +363,16 @@ export class AlertService {
       createdAt: now,
       updatedAt: now,
     });
-    this.save(() => this.opts.store.putChannel(channel));
+    await this.save(() => this.opts.store.putChannel(channel));
     return channel;
   }
 
   /** config is replaced when given; secrets are merged key by key (omit a key to keep its value). */
-  updateChannel(id: string, patch: Partial<Omit<ChannelInput, 'type'>>): AlertChannel {
+  updateChannel(id: string, patch: Partial<Omit<ChannelInput, 'type'>>): Promise<AlertChannel> {
+    return this.exclusive(() => this.changeChannel(id, patch));
+  }
+
+  private async changeChannel(id: string, patch: Partial<Omit<ChannelInput, 'type'>>): Promise<AlertChannel> {
     const current = this.getChannel(id);
     const channel = this.validChannel({
       ...current,
@@ -339,17 +382,19 @@ export class AlertService {
       enabled: patch.enabled ?? current.enabled,
       updatedAt: this.now(),
     });
-    this.save(() => this.opts.store.putChannel(channel));
+    await this.save(() => this.opts.store.putChannel(channel));
     return channel;
   }
 
-  deleteChannel(id: string): void {
-    this.getChannel(id);
-    const users = this.rules.filter((r) => r.channels.includes(id)).map((r) => r.name);
-    if (users.length > 0) throw new AlertsError(409, 'conflict', `alert channel ${id} is used by the rule(s) ${users.join(', ')}`);
-    this.opts.store.deleteChannel(id);
-    this.dispatcher.forget(id);
-    this.reload();
+  deleteChannel(id: string): Promise<void> {
+    return this.exclusive(async () => {
+      this.getChannel(id);
+      const users = this.rules.filter((r) => r.channels.includes(id)).map((r) => r.name);
+      if (users.length > 0) throw new AlertsError(409, 'conflict', `alert channel ${id} is used by the rule(s) ${users.join(', ')}`);
+      await this.opts.store.deleteChannel(id);
+      this.dispatcher.forget(id);
+      await this.reload();
+    });
   }
 
   /** Sends a sample alert to the channel now (one attempt) and says how it went. */
@@ -382,12 +427,13 @@ export class AlertService {
     return { ...c, config: config.data as Record<string, unknown>, secrets: secrets.data as Record<string, string> };
   }
 
-  private save(write: () => void): void {
-    write();
-    this.reload();
+  private async save(write: () => Promise<void>): Promise<void> {
+    await write();
+    await this.reload();
   }
 
   close(): void {
+    if (this.reloadTimer !== undefined) clearInterval(this.reloadTimer);
     this.dispatcher.close();
   }
 }

@@ -1,57 +1,11 @@
 // Alert rules and channels in SQLite (tables alert_rules and alert_channels, migration
-// drizzle/0008_alerts.sql). Lists and params are JSON text; channel secrets sit in their own
-// column, in the 0600 database file like node TOTP and hpfeeds secrets.
+// drizzle/0008_alerts.sql); each method runs synchronously and resolves at once. Lists and params
+// are JSON text; channel secrets sit in their own column, in the 0600 database file like node TOTP
+// and hpfeeds secrets.
 import type { DatabaseHandle } from '../db/index.js';
 import type { AlertStore } from './store.js';
-import type { AlertChannel, AlertRule, ChannelType, RuleKind } from './types.js';
-
-interface RuleRow {
-  id: string;
-  name: string;
-  kind: string;
-  params: string;
-  channels: string;
-  dedup_seconds: number;
-  quiet_seconds: number;
-  enabled: number;
-  created_at: number;
-  updated_at: number;
-}
-
-interface ChannelRow {
-  id: string;
-  name: string;
-  type: string;
-  config: string;
-  secrets: string;
-  enabled: number;
-  created_at: number;
-  updated_at: number;
-}
-
-const rule = (r: RuleRow): AlertRule => ({
-  id: r.id,
-  name: r.name,
-  kind: r.kind as RuleKind,
-  params: JSON.parse(r.params) as Record<string, unknown>,
-  channels: JSON.parse(r.channels) as string[],
-  dedupSeconds: r.dedup_seconds,
-  quietSeconds: r.quiet_seconds,
-  enabled: r.enabled === 1,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-});
-
-const channel = (r: ChannelRow): AlertChannel => ({
-  id: r.id,
-  name: r.name,
-  type: r.type as ChannelType,
-  config: JSON.parse(r.config) as Record<string, unknown>,
-  secrets: JSON.parse(r.secrets) as Record<string, string>,
-  enabled: r.enabled === 1,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-});
+import { channel, rule, type ChannelRow, type RuleRow } from './rows.js';
+import type { AlertChannel, AlertRule } from './types.js';
 
 export class SqliteAlertStore implements AlertStore {
   private readonly s;
@@ -81,14 +35,14 @@ export class SqliteAlertStore implements AlertStore {
     };
   }
 
-  listRules(): AlertRule[] {
+  async listRules(): Promise<AlertRule[]> {
     return this.s.rules.all().map(rule);
   }
-  getRule(id: string): AlertRule | undefined {
+  async getRule(id: string): Promise<AlertRule | undefined> {
     const r = this.s.rule.get(id);
     return r && rule(r);
   }
-  putRule(r: AlertRule): void {
+  async putRule(r: AlertRule): Promise<void> {
     this.s.putRule.run({
       id: r.id,
       name: r.name,
@@ -102,21 +56,21 @@ export class SqliteAlertStore implements AlertStore {
       updated_at: r.updatedAt,
     });
   }
-  deleteRule(id: string): boolean {
+  async deleteRule(id: string): Promise<boolean> {
     return this.s.deleteRule.run(id).changes > 0;
   }
-  listChannels(): AlertChannel[] {
+  async listChannels(): Promise<AlertChannel[]> {
     return this.s.channels.all().map(channel);
   }
-  getChannel(id: string): AlertChannel | undefined {
+  async getChannel(id: string): Promise<AlertChannel | undefined> {
     const r = this.s.channel.get(id);
     return r && channel(r);
   }
-  channelByName(name: string): AlertChannel | undefined {
+  async channelByName(name: string): Promise<AlertChannel | undefined> {
     const r = this.s.channelByName.get(name);
     return r && channel(r);
   }
-  putChannel(c: AlertChannel): void {
+  async putChannel(c: AlertChannel): Promise<void> {
     this.s.putChannel.run({
       id: c.id,
       name: c.name,
@@ -128,7 +82,7 @@ export class SqliteAlertStore implements AlertStore {
       updated_at: c.updatedAt,
     });
   }
-  deleteChannel(id: string): boolean {
+  async deleteChannel(id: string): Promise<boolean> {
     return this.s.deleteChannel.run(id).changes > 0;
   }
 }

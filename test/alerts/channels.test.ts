@@ -50,6 +50,7 @@ describe('alert channels against real receivers', () => {
     registry = new Registry();
     log = capture();
     alerts = new AlertService({ store: new SqliteAlertStore(db), logger: log.logger, registry, sendTimeoutMs: 3000, maxAttempts: 3, retryDelayMs: 30 });
+    await alerts.load();
     http = await startHttpReceiver('{"ok":true,"result":{"message_id":1}}');
     smtp = await startSmtpReceiver({ user: 'alerts', password: SMTP_PASSWORD });
   });
@@ -65,8 +66,8 @@ describe('alert channels against real receivers', () => {
     alerts.createRule({ name, kind: 'node_offline', params: { nodes }, channels: [channel], dedupSeconds: 0 });
 
   it('webhook: the alert as JSON, HMAC-signed over timestamp and body', async () => {
-    const ch = alerts.createChannel({ name: 'hook', type: 'webhook', config: { url: `${http.url}/hook` }, secrets: { hmacSecret: HMAC_SECRET } });
-    offlineRule('hook-rule', ch.id, ['n-hook']);
+    const ch = await alerts.createChannel({ name: 'hook', type: 'webhook', config: { url: `${http.url}/hook` }, secrets: { hmacSecret: HMAC_SECRET } });
+    await offlineRule('hook-rule', ch.id, ['n-hook']);
     const before = http.hits.length;
     alerts.nodeOffline({ nodeName: 'n-hook', reason: 'stale' });
     const hit = (await http.waitFor(before + 1))[before]!;
@@ -84,8 +85,8 @@ describe('alert channels against real receivers', () => {
   });
 
   it('slack: text plus one mrkdwn section block, posted to the secret webhook URL', async () => {
-    const ch = alerts.createChannel({ name: 'slack', type: 'slack', secrets: { url: `${http.url}/services/T000/B000/slacksecretpath` } });
-    offlineRule('slack-rule', ch.id, ['n-slack']);
+    const ch = await alerts.createChannel({ name: 'slack', type: 'slack', secrets: { url: `${http.url}/services/T000/B000/slacksecretpath` } });
+    await offlineRule('slack-rule', ch.id, ['n-slack']);
     const before = http.hits.length;
     alerts.nodeOffline({ nodeName: 'n-slack', reason: 'closed <now>' });
     const hit = (await http.waitFor(before + 1))[before]!;
@@ -102,8 +103,8 @@ describe('alert channels against real receivers', () => {
   });
 
   it('telegram: sendMessage on the configured base URL with the bot token in the path', async () => {
-    const ch = alerts.createChannel({ name: 'tg', type: 'telegram', config: { chatId: -1001234, apiBase: `${http.url}/tg/` }, secrets: { botToken: BOT_TOKEN } });
-    offlineRule('tg-rule', ch.id, ['n-tg']);
+    const ch = await alerts.createChannel({ name: 'tg', type: 'telegram', config: { chatId: -1001234, apiBase: `${http.url}/tg/` }, secrets: { botToken: BOT_TOKEN } });
+    await offlineRule('tg-rule', ch.id, ['n-tg']);
     const before = http.hits.length;
     alerts.nodeOffline({ nodeName: 'n-tg', reason: 'stale' });
     const hit = (await http.waitFor(before + 1))[before]!;
@@ -121,8 +122,8 @@ describe('alert channels against real receivers', () => {
 
   it('email: SMTP with STARTTLS (verified certificate) and AUTH only after it', async () => {
     const config = { host: '127.0.0.1', port: smtp.port, from: 'apiary@example.test', to: ['soc@example.test', 'oncall@example.test'], username: 'alerts', ca: smtp.cert.ca, servername: 'localhost' };
-    const ch = alerts.createChannel({ name: 'mail', type: 'email', config, secrets: { password: SMTP_PASSWORD } });
-    offlineRule('mail-rule', ch.id, ['n-mail']);
+    const ch = await alerts.createChannel({ name: 'mail', type: 'email', config, secrets: { password: SMTP_PASSWORD } });
+    await offlineRule('mail-rule', ch.id, ['n-mail']);
     alerts.nodeOffline({ nodeName: 'n-mail', reason: 'stale' });
     await until(() => smtp.mails.length === 1, 'the mail', 15_000);
     const mail = smtp.mails[0]!;
@@ -135,7 +136,7 @@ describe('alert channels against real receivers', () => {
     assert.equal(smtp.plainAuthAttempts, 0);
 
     // Without the test CA the certificate does not verify: nothing is sent.
-    const untrusted = alerts.createChannel({ name: 'mail-untrusted', type: 'email', config: { ...config, ca: undefined }, secrets: { password: SMTP_PASSWORD } });
+    const untrusted = await alerts.createChannel({ name: 'mail-untrusted', type: 'email', config: { ...config, ca: undefined }, secrets: { password: SMTP_PASSWORD } });
     const res = await alerts.testChannel(untrusted.id);
     assert.equal(res.delivered, false);
     assert.equal(smtp.mails.length, 1);
@@ -146,8 +147,8 @@ describe('alert channels against real receivers', () => {
   });
 
   it('a receiver that fails for a while gets retries until it answers', async () => {
-    const ch = alerts.createChannel({ name: 'flaky', type: 'webhook', config: { url: `${http.url}/flaky` }, secrets: { hmacSecret: HMAC_SECRET } });
-    offlineRule('flaky-rule', ch.id, ['n-flaky']);
+    const ch = await alerts.createChannel({ name: 'flaky', type: 'webhook', config: { url: `${http.url}/flaky` }, secrets: { hmacSecret: HMAC_SECRET } });
+    await offlineRule('flaky-rule', ch.id, ['n-flaky']);
     http.failNext(2);
     alerts.nodeOffline({ nodeName: 'n-flaky', reason: 'stale' });
     await until(() => alerts.channelView(alerts.getChannel(ch.id)).stats.delivered === 1, 'delivered on the third attempt');
@@ -163,9 +164,9 @@ describe('alert channels against real receivers', () => {
     const dead = await startHttpReceiver();
     const deadUrl = `${dead.url}/gone`;
     await dead.close();
-    const ch = alerts.createChannel({ name: 'down', type: 'webhook', config: { url: deadUrl }, secrets: { hmacSecret: HMAC_SECRET } });
-    const tg = alerts.createChannel({ name: 'tg-down', type: 'telegram', config: { chatId: 1, apiBase: dead.url }, secrets: { botToken: BOT_TOKEN } });
-    alerts.createRule({ name: 'down-rule', kind: 'node_offline', params: { nodes: ['n-down'] }, channels: [ch.id, tg.id], dedupSeconds: 0 });
+    const ch = await alerts.createChannel({ name: 'down', type: 'webhook', config: { url: deadUrl }, secrets: { hmacSecret: HMAC_SECRET } });
+    const tg = await alerts.createChannel({ name: 'tg-down', type: 'telegram', config: { chatId: 1, apiBase: dead.url }, secrets: { botToken: BOT_TOKEN } });
+    await alerts.createRule({ name: 'down-rule', kind: 'node_offline', params: { nodes: ['n-down'] }, channels: [ch.id, tg.id], dedupSeconds: 0 });
     alerts.nodeOffline({ nodeName: 'n-down', reason: 'stale' });
     await until(() => alerts.channelView(alerts.getChannel(ch.id)).stats.failed === 1 && alerts.channelView(alerts.getChannel(tg.id)).stats.failed === 1, 'both failures counted');
     const stats = alerts.channelView(alerts.getChannel(ch.id)).stats;
@@ -183,13 +184,13 @@ describe('alert channels against real receivers', () => {
     for (const secret of [HMAC_SECRET, BOT_TOKEN, SMTP_PASSWORD, 'slacksecretpath']) assert.ok(!log.text().includes(secret), `log leaks ${secret}`);
   });
 
-  it('validation: unknown channel in a rule, bad params, duplicate names, a used channel cannot be deleted', () => {
-    assert.throws(() => alerts.createRule({ name: 'x', kind: 'node_offline', channels: ['nope'] }), /no alert channel nope/);
+  it('validation: unknown channel in a rule, bad params, duplicate names, a used channel cannot be deleted', async () => {
+    await assert.rejects(alerts.createRule({ name: 'x', kind: 'node_offline', channels: ['nope'] }), /no alert channel nope/);
     const ch = alerts.listChannels()[0]!;
-    assert.throws(() => alerts.createRule({ name: 'x', kind: 'attacker_events', params: { events: 0, minutes: 5 }, channels: [ch.id] }), /params of a attacker_events rule/);
-    assert.throws(() => alerts.createRule({ name: 'hook-rule', kind: 'node_online', channels: [ch.id] }), /exists/);
-    assert.throws(() => alerts.createChannel({ name: 'w', type: 'webhook', config: { url: 'ftp://x' }, secrets: { hmacSecret: HMAC_SECRET } }), /config of a webhook channel/);
-    assert.throws(() => alerts.createChannel({ name: 'w', type: 'webhook', config: { url: 'http://x' }, secrets: { hmacSecret: 'short' } }), (err: Error) => /secrets of a webhook channel/.test(err.message) && !err.message.includes('short'));
-    assert.throws(() => alerts.deleteChannel(ch.id), /used by the rule/);
+    await assert.rejects(alerts.createRule({ name: 'x', kind: 'attacker_events', params: { events: 0, minutes: 5 }, channels: [ch.id] }), /params of a attacker_events rule/);
+    await assert.rejects(alerts.createRule({ name: 'hook-rule', kind: 'node_online', channels: [ch.id] }), /exists/);
+    await assert.rejects(alerts.createChannel({ name: 'w', type: 'webhook', config: { url: 'ftp://x' }, secrets: { hmacSecret: HMAC_SECRET } }), /config of a webhook channel/);
+    await assert.rejects(alerts.createChannel({ name: 'w', type: 'webhook', config: { url: 'http://x' }, secrets: { hmacSecret: 'short' } }), (err: Error) => /secrets of a webhook channel/.test(err.message) && !err.message.includes('short'));
+    await assert.rejects(alerts.deleteChannel(ch.id), /used by the rule/);
   });
 });

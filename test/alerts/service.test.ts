@@ -43,7 +43,8 @@ describe('alerts service: windows and bounds', () => {
     db = openDatabase(join(dir.path, 'a.sqlite'));
     http = await startHttpReceiver();
     alerts = new AlertService({ store: new SqliteAlertStore(db), logger: pino({ level: 'silent' }) as any, registry: new Registry(), now: () => clock, maxAttempts: 1, retryDelayMs: 10 });
-    channel = alerts.createChannel({ name: 'hook', type: 'webhook', config: { url: `${http.url}/a` }, secrets: { hmacSecret: SECRET } }).id;
+    await alerts.load();
+    channel = (await alerts.createChannel({ name: 'hook', type: 'webhook', config: { url: `${http.url}/a` }, secrets: { hmacSecret: SECRET } })).id;
   });
   after(async () => {
     alerts?.close();
@@ -55,7 +56,7 @@ describe('alerts service: windows and bounds', () => {
   const hitsOf = (kind: string) => http.hits.map((h) => h.json).filter((a) => a.rule.kind === kind);
 
   it('the same alert is sent again once its dedup window has passed', async () => {
-    alerts.createRule({ name: 'dedup', kind: 'node_offline', channels: [channel], dedupSeconds: 60 });
+    await alerts.createRule({ name: 'dedup', kind: 'node_offline', channels: [channel], dedupSeconds: 60 });
     alerts.nodeOffline({ nodeName: 'n1', reason: 'stale' });
     clock += 59_000;
     alerts.nodeOffline({ nodeName: 'n1', reason: 'stale' });
@@ -69,7 +70,7 @@ describe('alerts service: windows and bounds', () => {
   });
 
   it('the quiet period holds back every alert of the rule and counts them in the next', async () => {
-    alerts.createRule({ name: 'quiet', kind: 'pot_failed', channels: [channel], dedupSeconds: 0, quietSeconds: 30 });
+    await alerts.createRule({ name: 'quiet', kind: 'pot_failed', channels: [channel], dedupSeconds: 0, quietSeconds: 30 });
     const failed = (potId: string) => alerts.potStatus({ nodeName: 'n1', potId, potType: 'cowrie', status: 'Failed', message: 'boom' });
     failed('p1');
     clock += 10_000;
@@ -97,7 +98,7 @@ describe('alerts service: windows and bounds', () => {
   });
 
   it('attacker_events through the service fires once per source', async () => {
-    alerts.createRule({ name: 'attacker', kind: 'attacker_events', params: { events: 3, minutes: 1 }, channels: [channel], dedupSeconds: 0 });
+    await alerts.createRule({ name: 'attacker', kind: 'attacker_events', params: { events: 3, minutes: 1 }, channels: [channel], dedupSeconds: 0 });
     assert.ok(alerts.wantsEvents);
     alerts.eventsCommitted([fact('203.0.113.1', clock), fact('203.0.113.2', clock), fact('203.0.113.1', clock + 1), fact('203.0.113.1', clock + 2), fact('203.0.113.1', clock + 3)]);
     await until(() => hitsOf('attacker_events').length === 1, 'one alert');
@@ -117,8 +118,8 @@ describe('alerts service: windows and bounds', () => {
       retryDelayMs: 60_000,
     });
     try {
-      const ch = stalled.createChannel({ name: 'stalled', type: 'webhook', config: { url: `${slow.url}/s` }, secrets: { hmacSecret: SECRET } });
-      stalled.createRule({ name: 'stalled-rule', kind: 'node_online', channels: [ch.id], dedupSeconds: 0 });
+      const ch = await stalled.createChannel({ name: 'stalled', type: 'webhook', config: { url: `${slow.url}/s` }, secrets: { hmacSecret: SECRET } });
+      await stalled.createRule({ name: 'stalled-rule', kind: 'node_online', channels: [ch.id], dedupSeconds: 0 });
       slow.failNext(1000);
       for (let i = 0; i < 6; i++) stalled.nodeOnline({ nodeName: `n${i}` });
       // the first is in flight (waiting a minute to retry), two wait, three are dropped

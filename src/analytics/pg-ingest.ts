@@ -14,7 +14,10 @@ import type { StoredEvent } from './record.js';
 import type { AttackWriteStore } from './store.js';
 
 export interface PgAnalyticsIngestOptions {
-  /** Fold in a thread of its own (fold-worker.ts) instead of on the event loop. Default false. */
+  /**
+   * Fold in a thread of its own (fold-worker.ts) instead of on the event loop. Default false. Its
+   * start (geo databases loading) and flush()/close() wait for that thread synchronously.
+   */
   foldThread?: boolean;
   /** The fold's context when folding in this thread (built from the settings otherwise). */
   ctx?: AggregateContext;
@@ -83,6 +86,15 @@ export class PgAnalyticsIngest {
     if (this.flushMs === 0 || this.unrequested >= this.maxEvents) void this.tick();
   }
 
+  /** Reports to onError; an onError that throws must not break the write loop. */
+  private report(err: unknown): void {
+    try {
+      this.opts.onError?.(err);
+    } catch {
+      // nothing more to do with it
+    }
+  }
+
   /** Asks the folder for what it folded and writes every answer that is ready. */
   private tick(): Promise<void> {
     if (this.unrequested > 0) {
@@ -92,7 +104,7 @@ export class PgAnalyticsIngest {
     try {
       this.queue.push(...this.folder.poll());
     } catch (err) {
-      this.opts.onError?.(err);
+      this.report(err);
     }
     return this.writeQueued();
   }
@@ -105,11 +117,11 @@ export class PgAnalyticsIngest {
           if (agg.events > 0) await this.store.write(agg);
           this.queue.shift();
         } catch (err) {
-          this.opts.onError?.(err);
+          this.report(err);
           // Kept for the next interval; a queue that keeps growing loses its oldest.
           while (this.queue.length > this.maxQueued) {
             const dropped = this.queue.shift()!;
-            this.opts.onError?.(new Error(`analytics of ${dropped.events} events dropped after failed writes`));
+            this.report(new Error(`analytics of ${dropped.events} events dropped after failed writes`));
           }
           return;
         }
@@ -127,7 +139,7 @@ export class PgAnalyticsIngest {
     try {
       this.queue.push(...this.folder.drain());
     } catch (err) {
-      this.opts.onError?.(err);
+      this.report(err);
     }
     return this.writeQueued();
   }

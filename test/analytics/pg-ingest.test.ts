@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
+  AnalyticsRetention,
   createAggregateContext,
   DIMENSIONS,
   normaliseEvent,
@@ -85,6 +86,18 @@ describe('PgAttackStore: two cores writing at once', { skip: pg.skip }, () => {
     assert.equal(session!.session, 'nul\uFFFDs');
     assert.equal(session!.username, 'ro\uFFFDot');
     assert.deepEqual((await store.session(session!.id))!.steps.map((s) => s.kind), ['login.success', 'command']);
+  });
+
+  it('AnalyticsRetention sweeps the PostgreSQL store in chunks until nothing old is left', async () => {
+    const store = new PgAttackStore(opened.database);
+    const retention = new AnalyticsRetention(store, { maxAgeDays: 1, chunkSize: 500 });
+    const deleted = await retention.sweep(START + 20 * D);
+    assert.ok(deleted > 1000, String(deleted));
+    assert.deepEqual((await store.top({ by: 'src_ip', since: START - D, until: START + 20 * D, limit: 5 })).items, []);
+    assert.deepEqual(await store.sessions({ limit: 5 }), []);
+    assert.equal(await store.attacker('8.8.8.8', 5), undefined);
+    assert.equal(await retention.sweep(START + 20 * D), 0);
+    await retention.stop();
   });
 });
 

@@ -4,7 +4,8 @@
 // Several cores may write at once (each folds its own committed events). Each write takes a
 // transaction-level advisory lock first, so writes apply one at a time: no deadlocks between
 // multi-row upserts that meet the same keys in different orders, and the day-rollup fold below
-// (which reads the hours it folds) never races a late increment of those hours.
+// (which reads the hours it folds) never races a late increment of those hours. Retention chunks
+// take the same lock.
 import type pg from 'pg';
 import type { PgDatabaseHandle } from '../db/index.js';
 import type { BatchAggregate, RollupIncrement } from './aggregate.js';
@@ -103,14 +104,22 @@ export class PgAttackStore extends PgAttackQueries implements AttackWriteStore {
   }
 
   async write(agg: BatchAggregate): Promise<void> {
+    await this.locked(async (client) => {
+      await this.writeRollups(client, agg);
+      await this.writeRest(client, agg);
+    });
+  }
+
+  /** Runs `work` in a transaction holding the analytics write lock. */
+  private async locked<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.database.pool.connect();
     let failed: Error | undefined;
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1)', [WRITE_LOCK]);
-      await this.writeRollups(client, agg);
-      await this.writeRest(client, agg);
+      const result = await work(client);
       await client.query('COMMIT');
+      return result;
     } catch (err) {
       failed = err as Error;
       await client.query('ROLLBACK').catch(() => undefined);
@@ -247,21 +256,29 @@ export class PgAttackStore extends PgAttackQueries implements AttackWriteStore {
     }
   }
 
-  async deleteOlderThan(cutoff: number, maxRows: number): Promise<RetentionResult> {
+  /**
+   * One chunk of retention, in a transaction under the write lock like a write (a chunk is at most
+   * `maxRows` rows, so writes wait little): a returning attacker's upsert never deadlocks with the
+   * delete of its old row.
+   */
+  deleteOlderThan(cutoff: number, maxRows: number): Promise<RetentionResult> {
+    return this.locked((client) => this.deleteChunk(client, cutoff, maxRows));
+  }
+
+  private async deleteChunk(client: pg.PoolClient, cutoff: number, maxRows: number): Promise<RetentionResult> {
     const hour = Math.floor(cutoff / HOUR_MS);
     const day = Math.floor(cutoff / DAY_MS);
     let budget = Math.max(1, maxRows);
     let deleted = 0;
     // Any statement that used its whole budget may have left rows behind.
     let more = false;
-    const pool = this.database.pool;
     // Chunked by ctid: each statement deletes at most the budget, found through an index prefix.
     const run = async (table: string, where: string, ...params: unknown[]) => {
       if (budget <= 0) {
         more = true;
         return;
       }
-      const res = await pool.query(
+      const res = await client.query(
         `DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${table} WHERE ${where} LIMIT $${params.length + 1}))`,
         [...params, budget],
       );
@@ -281,7 +298,7 @@ export class PgAttackStore extends PgAttackQueries implements AttackWriteStore {
     if (budget <= 0) more = true;
     else {
       const limit = Math.max(1, Math.floor(budget / 20));
-      const { rows } = await pool.query<{ picked: number; n: number }>(
+      const { rows } = await client.query<{ picked: number; n: number }>(
         `WITH picked AS (SELECT id FROM attack_sessions WHERE last_seen < $1 ORDER BY last_seen LIMIT $2),
               steps AS (DELETE FROM attack_session_steps WHERE session_id IN (SELECT id FROM picked) RETURNING 1),
               gone AS (DELETE FROM attack_sessions WHERE id IN (SELECT id FROM picked) RETURNING 1)

@@ -1,6 +1,7 @@
 // Public surface of attack analytics: the normalised attack record, offline enrichment, the ingest
-// run in the events writer's transaction, the AttackStore (rollups, attackers, sessions) and its
-// SQLite implementation, retention, intel feeds and the /api/v1 routes.
+// run in the events writer's transaction (SQLite) or after each committed batch (PostgreSQL), the
+// stores (rollups, attackers, sessions) on SQLite and PostgreSQL, retention, intel feeds and the
+// /api/v1 routes.
 import { moduleBeside } from '../db/index.js';
 
 export { normaliseEvent, MAX_FIELD_LENGTH } from './record.js';
@@ -11,9 +12,15 @@ export type { GeoInfo, GeoOptions, GeoSources } from './geo.js';
 export { canonicalIp, ipScope, CidrList, CidrError } from './ip.js';
 export type { IpScope } from './ip.js';
 export { BufferedAttackIngest, createAttackIngest, createAggregateContext, readCidrFile } from './ingest.js';
+export { aggregateBatch } from './aggregate.js';
+export type { BatchAggregate } from './aggregate.js';
 export type { AnalyticsSettings, AttackIngest } from './ingest.js';
-export { SqliteAttackStore } from './sqlite-store.js';
-export { AnalyticsQueryError, MAX_TIMELINE_BUCKETS } from './sqlite-queries.js';
+export { SqliteAttackStore, SqliteAttackWriteStore } from './sqlite-store.js';
+export { PgAttackStore } from './pg-store.js';
+export type { PgAttackStoreOptions } from './pg-store.js';
+export { PgAnalyticsIngest } from './pg-ingest.js';
+export type { PgAnalyticsIngestOptions } from './pg-ingest.js';
+export { AnalyticsQueryError, MAX_TIMELINE_BUCKETS } from './query-results.js';
 export { DIMENSIONS, TAGS, DEFAULT_BRUTEFORCE_MIN_FAILURES } from './dimensions.js';
 export type { Dimension, Tag } from './dimensions.js';
 export type * from './store.js';

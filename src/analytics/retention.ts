@@ -1,7 +1,7 @@
 // Retention of rollups, attackers and sessions: the same age limit as events (EVENT_RETENTION_DAYS),
 // worked off in chunks with the event loop yielded between them, like the events sweeper.
 import { ChunkedSweep } from '../db/index.js';
-import type { AttackStore } from './store.js';
+import type { AttackStore, AttackWriteStore } from './store.js';
 
 export interface AnalyticsRetentionOptions {
   /** Delete analytics rows older than this many days. 0 disables. */
@@ -16,7 +16,7 @@ export interface AnalyticsRetentionOptions {
 }
 
 export class AnalyticsRetention extends ChunkedSweep {
-  constructor(store: AttackStore, opts: AnalyticsRetentionOptions) {
+  constructor(store: Pick<AttackStore | AttackWriteStore, 'deleteOlderThan'>, opts: AnalyticsRetentionOptions) {
     super({ ...opts, intervalMs: opts.intervalMs ?? 300_000, deleteChunk: (cutoff, limit) => store.deleteOlderThan(cutoff, limit) });
   }
 }

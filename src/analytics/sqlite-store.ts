@@ -6,7 +6,7 @@ import { KEY_SEPARATOR, type BatchAggregate, type SessionDelta } from './aggrega
 import { DAY_MS, HOUR_MS, MINUTE_MS, ROLLED_DIM_IDS } from './dimensions.js';
 import { SqliteAttackQueries } from './sqlite-queries.js';
 import { DAY_SUMMARIES, DEFAULT_TOP_KEYS_PER_DAY, DEFAULT_TOP_KEYS_PER_HOUR, HOUR_SUMMARIES, TopSummaries } from './sqlite-top-summaries.js';
-import type { AttackStore, RetentionResult } from './store.js';
+import type { AttackStore, AttackWriteStore, RetentionResult } from './store.js';
 
 /** Rows per multi-row INSERT: one statement step per 64 rows instead of per row. */
 const MULTI_ROWS = 64;
@@ -331,5 +331,33 @@ export class SqliteAttackStore extends SqliteAttackQueries implements AttackStor
       }
     }
     return { deleted, done: !more };
+  }
+}
+
+/**
+ * The SQLite store behind the asynchronous write interface (tools, tests, the contract suite): each
+ * write is its own transaction on the connection. The events writer thread does not use this; it
+ * calls SqliteAttackStore.write() synchronously inside each batch's transaction.
+ */
+export class SqliteAttackWriteStore implements AttackWriteStore {
+  private readonly apply: (agg: BatchAggregate) => void;
+
+  constructor(
+    db: Database.Database,
+    readonly store: SqliteAttackStore = new SqliteAttackStore(db),
+  ) {
+    this.apply = db.transaction((agg: BatchAggregate) => store.write(agg));
+  }
+
+  async write(agg: BatchAggregate): Promise<void> {
+    this.apply(agg);
+  }
+
+  async ingestedUntil(): Promise<number | null> {
+    return this.store.ingestedUntil();
+  }
+
+  async deleteOlderThan(cutoff: number, maxRows: number): Promise<RetentionResult> {
+    return this.store.deleteOlderThan(cutoff, maxRows);
   }
 }

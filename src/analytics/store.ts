@@ -1,6 +1,8 @@
-// The storage seam of attack analytics. SQLite implements it today (sqlite-store.ts); a PostgreSQL
-// store implements the same interface later. Every method is synchronous so the writer worker
-// (write) and read workers (queries) can call it without an event loop of their own.
+// The storage seam of attack analytics. AttackStore is the SQLite store's (sqlite-store.ts): every
+// method is synchronous so the events writer thread (write) and read workers (queries) can call it
+// without an event loop of their own. AttackWriteStore is the asynchronous write side that the
+// PostgreSQL store (pg-store.ts) implements and the SQLite store adapts to; the asynchronous read
+// side of both is AttackReader (reader.ts).
 import type { BatchAggregate } from './aggregate.js';
 import type { Dimension, Tag } from './dimensions.js';
 import type { GeoInfo } from './geo.js';
@@ -190,4 +192,20 @@ export interface AttackStore {
   ignoredCount(since: number, until: number): number;
   /** Deletes rollups, attackers, facts and sessions older than `cutoff` (epoch ms), at most `maxRows` rows. */
   deleteOlderThan(cutoff: number, maxRows: number): RetentionResult;
+}
+
+/**
+ * The write side as a store that answers over a socket offers it: what the PostgreSQL ingest
+ * (pg-ingest.ts) and retention use. The SQLite writer thread keeps the synchronous AttackStore.
+ */
+export interface AttackWriteStore {
+  /**
+   * Applies the increments of `agg` and records `agg.lastEventId` as the watermark, in one
+   * transaction of the store's own: all of it or nothing.
+   */
+  write(agg: BatchAggregate): Promise<void>;
+  /** Highest event id whose increments are written (the watermark), or null before any write. */
+  ingestedUntil(): Promise<number | null>;
+  /** As AttackStore.deleteOlderThan. */
+  deleteOlderThan(cutoff: number, maxRows: number): Promise<RetentionResult>;
 }

@@ -105,3 +105,31 @@ function computeKey(ctx: AggregateContext, e: StoredEvent, by: Dimension): strin
   }
 }
 
+
+const HOUR = 3_600_000;
+
+/**
+ * The true top-N by counting events one by one: events in [since, until) widened to whole hours,
+ * optionally of one node and pot type, highest count first, ties by key (byte order).
+ */
+export function bruteTop(
+  ctx: AggregateContext,
+  events: readonly StoredEvent[],
+  by: Dimension,
+  since: number,
+  until: number,
+  node?: string,
+  potType?: string,
+): { key: string; count: number }[] {
+  const lo = Math.floor(since / HOUR) * HOUR;
+  const hi = Math.ceil(until / HOUR) * HOUR;
+  const counts = new Map<string, number>();
+  for (const e of events) {
+    if (e.timestamp < lo || e.timestamp >= hi) continue;
+    if (node !== undefined && e.node !== node) continue;
+    if (potType !== undefined && e.potType !== potType) continue;
+    const k = eventKey(ctx, e, by);
+    if (k !== null) counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return [...counts].map(([key, count]) => ({ key, count })).sort((a, b) => b.count - a.count || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}

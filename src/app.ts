@@ -355,6 +355,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       channels: { allEvents: config.eventAllChannel || null, byPotType: config.eventChannelMap },
       retention: { maxAgeDays: config.eventRetentionDays, maxRows: config.eventMaxRows, runWhen: leading },
       cowrieState: cluster?.cowrieSessions,
+      cowrieTextState: cluster?.cowrieText,
       knownPotTypes: [...BUILTIN_POT_TYPES, ...config.metricsPotTypes],
     }));
     if (config.analyticsEnabled) {
@@ -389,6 +390,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       // here already); what they send is published here: once on every core.
       events.onCommitted((slice) => cluster.fanout.committed(slice));
       events.onSessionSummary((node, channel, json) => cluster.fanout.published(node, channel, json));
+      gateway.on('online', ({ nodeName }) => events.nodeOnline(nodeName));
       await cluster.start({
         events: (remote) => events.republish(remote),
         publications: (remote) => {

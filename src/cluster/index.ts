@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import { RedisCowrieSessionState } from './cowrie-state.js';
+import { RedisCowrieTextState } from './cowrie-text-state.js';
 import { ClusterFanout, type FanoutHandlers } from './fanout.js';
 import { LeaderLease } from './lease.js';
 import { clusterKey, type ClusterLogger, type RedisClient } from './redis.js';
@@ -13,6 +14,7 @@ import { clusterKey, type ClusterLogger, type RedisClient } from './redis.js';
 export { ClusterFanout, type ClusterFanoutOptions, type FanoutEvent, type FanoutHandlers, type FanoutPublication } from './fanout.js';
 export { LeaderLease, type LeaderLeaseOptions } from './lease.js';
 export { RedisCowrieSessionState, type RedisCowrieSessionStateOptions } from './cowrie-state.js';
+export { RedisCowrieTextState, type RedisCowrieTextStateOptions } from './cowrie-text-state.js';
 export { clusterKey, type ClusterLogger, type RedisClient } from './redis.js';
 
 export interface ClusterOptions {
@@ -38,6 +40,8 @@ export interface ClusterMember {
   readonly fanout: ClusterFanout;
   readonly lease: LeaderLease;
   readonly cowrieSessions: RedisCowrieSessionState;
+  /** The open sessions of the real node's cowrie text lines, per node and sensor. */
+  readonly cowrieText: RedisCowrieTextState;
   /** True while this core holds the leader lease (periodic work runs here). */
   leading(): boolean;
   /** Starts reading the fan-out stream (handing what others publish to `handlers`) and the lease. */
@@ -68,6 +72,7 @@ export function createCluster(opts: ClusterOptions): ClusterMember {
     registry: opts.registry,
   });
   const cowrieSessions = new RedisCowrieSessionState({ redis: opts.redis, prefix });
+  const cowrieText = new RedisCowrieTextState({ redis: opts.redis, prefix });
   let closing: Promise<void> | undefined;
   return {
     instanceId: opts.instanceId,
@@ -75,6 +80,7 @@ export function createCluster(opts: ClusterOptions): ClusterMember {
     fanout,
     lease,
     cowrieSessions,
+    cowrieText,
     leading: () => lease.leading,
     async start(handlers) {
       await fanout.start(handlers);

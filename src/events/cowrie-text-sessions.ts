@@ -34,6 +34,19 @@ export interface CowrieTextSessionOptions {
   idleMs?: number;
   /** (node, sensor) pairs with open sessions remembered; the oldest is dropped beyond it. Default 10 000. */
   maxSensors?: number;
+  /**
+   * Called when the open sessions of a (node, sensor) changed (a connect, a close, one forgotten):
+   * several cores keep them in a shared state so a node that reconnects elsewhere goes on being
+   * attributed there (see cowrie-text-shared.ts). Not called for the time of each line.
+   */
+  onChange?: (node: string, sensor: string) => void;
+}
+
+/** An open session as another core needs it to go on attributing lines. */
+export interface OpenTextSession {
+  id: string;
+  srcIp: string;
+  startedAt: number;
 }
 
 interface TextSession {
@@ -54,6 +67,7 @@ export class CowrieTextSessions {
   private readonly maxOpen: number;
   private readonly idleMs: number;
   private readonly maxSensors: number;
+  private readonly onChange: ((node: string, sensor: string) => void) | undefined;
   private lastIsoAt = NaN;
   private lastIso = '';
 
@@ -61,6 +75,35 @@ export class CowrieTextSessions {
     this.maxOpen = Math.max(1, opts.maxOpenPerSensor ?? 64);
     this.idleMs = opts.idleMs ?? 3_600_000;
     this.maxSensors = Math.max(1, opts.maxSensors ?? 10_000);
+    this.onChange = opts.onChange;
+  }
+
+  /** The open sessions of one (node, sensor), oldest first. */
+  openOf(node: string, sensor: string): OpenTextSession[] {
+    return (this.sensors.get(node + '\u0000' + sensor) ?? []).map((s) => ({ id: s.id, srcIp: s.srcIp, startedAt: s.startedAt }));
+  }
+
+  /**
+   * Replaces what is open for (node, sensor) by what another core left (the node reconnected
+   * here). An empty list forgets the sensor's sessions.
+   */
+  adopt(node: string, sensor: string, open: readonly OpenTextSession[], now: number): void {
+    const key = node + '\u0000' + sensor;
+    if (open.length === 0) {
+      this.sensors.delete(key);
+      return;
+    }
+    const list = this.sensors.get(key) ?? this.addSensor(key);
+    list.length = 0;
+    for (const s of open.slice(-this.maxOpen)) list.push({ id: s.id, srcIp: s.srcIp, startedAt: s.startedAt, lastSeen: now });
+  }
+
+  /** Sensors of a node with open sessions. */
+  sensorsOf(node: string): string[] {
+    const prefix = node + '\u0000';
+    const out: string[] = [];
+    for (const key of this.sensors.keys()) if (key.startsWith(prefix)) out.push(key.slice(prefix.length));
+    return out;
   }
 
   /** Open sessions across all sensors (diagnostics, tests). */
@@ -88,6 +131,7 @@ export class CowrieTextSessions {
       if (existing >= 0) list.splice(existing, 1);
       if (list.length >= this.maxOpen) list.shift();
       list.push({ id, srcIp: fields.src_ip as string, startedAt: now, lastSeen: now });
+      this.onChange?.(node, sensor);
       // The parser's object is fresh per line: extended in place (spreading it into a new object
       // and then adding keys costs ~15x more in V8, and this is the ingest hot path).
       const data: Record<string, unknown> = fields;
@@ -104,7 +148,9 @@ export class CowrieTextSessions {
     data.sensor = sensor;
     data.timestamp = this.iso(now);
     if (list !== undefined) {
+      const before = list.length;
       this.dropIdle(list, now);
+      let changed = list.length !== before;
       if (list.length > 0) {
         const index = eventid === 'cowrie.session.closed' ? this.closing(list, data.duration, now) : list.length - 1;
         const s = list[index]!;
@@ -112,9 +158,13 @@ export class CowrieTextSessions {
         data.src_ip = s.srcIp;
         data.session = s.id;
         if (list.length > 1) data.session_ambiguous = true;
-        if (eventid === 'cowrie.session.closed') list.splice(index, 1);
+        if (eventid === 'cowrie.session.closed') {
+          list.splice(index, 1);
+          changed = true;
+        }
       }
       if (list.length === 0) this.sensors.delete(key);
+      if (changed) this.onChange?.(node, sensor);
     }
     return { eventType: eventid, data, outcome };
   }

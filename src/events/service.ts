@@ -12,6 +12,7 @@ import {
 } from './channels.js';
 import { CowrieSessionAggregator, type CowrieAggregatorOptions, type CowrieEmitReason, type CowrieSessionSummary } from './cowrie.js';
 import { SharedCowrieSessions, type CowrieSessionState } from './cowrie-shared.js';
+import { SharedCowrieText, type CowrieTextState } from './cowrie-text-shared.js';
 import { BUILTIN_POT_TYPES, EventLabels } from './labels.js';
 import { createEventMetrics, type EventMetrics } from './metrics.js';
 import { createCowrieTextContext, normaliseAttackEvent, PotTypeCache, type CowrieTextContext, type PendingEvent } from './normalize.js';
@@ -71,6 +72,11 @@ export interface EventServiceOptions {
    * gets one summary. Open sessions then outlive close() (another core, or the next start, ends them).
    */
   cowrieState?: CowrieSessionState;
+  /**
+   * Keeps the open sessions of the real node's cowrie text in a state shared by several cores (see
+   * cowrie-text-shared.ts): a node that reconnects to another core goes on being attributed there.
+   */
+  cowrieTextState?: CowrieTextState;
   stream?: StreamOptions;
   /**
    * Pot types that get a metric label of their own (default BUILTIN_POT_TYPES); others, and their
@@ -130,6 +136,8 @@ export interface EventService {
   republish(events: readonly RepublishedEvent[]): void;
   /** Called with each cowrie.sessions summary this core publishes (not republished ones). */
   onSessionSummary(listener: (node: string, channel: string, json: string) => void): () => void;
+  /** A node registered here: with a shared cowrie text state, takes the sessions another core left open for it. */
+  nodeOnline(nodeName: string): void;
   /** Adds a live stream client (WebSocket). False if refused (limit reached). */
   addStreamClient(socket: StreamSocket, filter: EventFilter): boolean;
   /** hpfeeds channels an event of this pot type is republished on. */
@@ -182,6 +190,7 @@ class EventServiceImpl implements EventService {
   private readonly hub: EventStreamHub;
   private readonly cowrie: CowrieSessionAggregator | undefined;
   private readonly sharedCowrie: SharedCowrieSessions | undefined;
+  private readonly sharedText: SharedCowrieText | undefined;
   private readonly summaryListeners = new Set<(node: string, channel: string, json: string) => void>();
   private readonly cowrieTimer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<(events: readonly CommittedEvent[]) => void>();
@@ -204,7 +213,13 @@ class EventServiceImpl implements EventService {
     this.metrics = createEventMetrics(opts.registry);
     this.channels = resolveChannels(opts.channels);
     this.potTypes = new PotTypeCache(opts.potTypeLookup);
-    this.cowrieText = createCowrieTextContext(opts.cowriePotLookup, new CowrieTextSessions(opts.cowrieText));
+    if (opts.cowrieTextState !== undefined) {
+      this.sharedText = new SharedCowrieText(opts.cowrieTextState, opts.cowrieText, (err) => {
+        const suppressed = this.throttle.allow('cowrie-text-state', Date.now());
+        if (suppressed !== false) this.logger.error({ err, suppressed }, 'shared cowrie text sessions failed; lines of a node that moves between cores may lose their session');
+      });
+    }
+    this.cowrieText = createCowrieTextContext(opts.cowriePotLookup, this.sharedText?.sessions ?? new CowrieTextSessions(opts.cowrieText));
     const fixedChannels = [this.channels.allEvents, this.channels.cowrieSessions, ...this.channels.dionaeaChannels.values()];
     for (const chans of this.channels.byPotType.values()) fixedChannels.push(...chans);
     this.labels = new EventLabels(
@@ -391,6 +406,10 @@ class EventServiceImpl implements EventService {
     this.publishLocally(events, Date.now());
   }
 
+  nodeOnline(nodeName: string): void {
+    if (!this.closed) this.sharedText?.nodeOnline(nodeName);
+  }
+
   onSessionSummary(listener: (node: string, channel: string, json: string) => void): () => void {
     this.summaryListeners.add(listener);
     return () => {
@@ -547,6 +566,7 @@ class EventServiceImpl implements EventService {
     // Shared sessions stay open in their state (the node may go on at another core); only the
     // summaries of sessions already closed are published before the broker goes.
     await this.sharedCowrie?.settle();
+    await this.sharedText?.settle();
     this.metrics.cowrieOpen.set(0);
     this.hub.closeAll();
     await this.retention.stop();

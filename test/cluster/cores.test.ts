@@ -71,6 +71,8 @@ describe('three cores sharing one Redis and one database', () => {
     closers.push(() => n.stop());
     return n;
   };
+  // The real node's form: cowrie's text lines as PotStatusUpdate messages under cowrie's sensor name.
+  const cowrieLine = (n: SimulatedNode, text: string) => n.send({ type: 'PotStatusUpdate', node_id: n.nodeId, pot_id: 'vm', pot_type: '', status: '', message: text });
   const potEvent = (n: SimulatedNode, eventType: string, data: Record<string, unknown>) =>
     n.send({ type: 'PotEvent', node_id: n.nodeId, pot_id: 'cowrie-01', pot_type: 'cowrie', event_type: eventType, timestamp: new Date().toISOString(), data: { timestamp: new Date().toISOString(), ...data } });
 
@@ -161,14 +163,17 @@ describe('three cores sharing one Redis and one database', () => {
     }
   });
 
-  it('a cowrie session begun through A and ended through B (the node reconnected) gives one cowrie.sessions summary on every core', async () => {
+  it('cowrie sessions begun through A and ended through B (the node reconnected) give one cowrie.sessions summary each on every core', async () => {
     const before = Object.fromEntries(['a', 'b', 'c'].map((s) => [s, subs[s]!.inbox.on('cowrie.sessions').length]));
     // The node of the previous test, still connected to A.
     const first = edgeOnA!;
     assert.ok(cores.a.gateway.isOnline('edge-1'));
     potEvent(first, 'cowrie.session.connect', { session: 'moved1', src_ip: '203.0.113.5', src_port: 40022, dst_port: 22, protocol: 'ssh' });
     potEvent(first, 'cowrie.login.success', { session: 'moved1', username: 'root', password: 'admin' });
-    await waitFor(() => subs.c!.inbox.on('cowrie.events').some((m) => JSON.parse(m.payload).event_type === 'cowrie.login.success'), 10_000, 'login committed');
+    cowrieLine(first, 'New connection: 198.51.100.23:50218 (10.0.0.2:2222) [session: 0a1b2c3d4e5f]');
+    cowrieLine(first, 'login attempt [admin/hunter2] succeeded');
+    const committed = (eventType: string) => subs.c!.inbox.on('cowrie.events').some((m) => JSON.parse(m.payload).event_type === eventType && JSON.parse(m.payload).data.session === '0a1b2c3d4e5f');
+    await waitFor(() => committed('cowrie.login.success'), 10_000, 'logins committed');
     await first.stop();
     await waitFor(() => !cores.a.gateway.isOnline('edge-1'), 10_000, 'edge-1 offline on A');
     const second = node('edge-1', cores.b, 30_000);
@@ -177,17 +182,25 @@ describe('three cores sharing one Redis and one database', () => {
     await again;
     potEvent(second, 'cowrie.command.input', { session: 'moved1', input: 'cat /proc/cpuinfo' });
     potEvent(second, 'cowrie.session.closed', { session: 'moved1', duration: 3 });
-    await waitFor(() => ['a', 'b', 'c'].every((s) => subs[s]!.inbox.on('cowrie.sessions').length > before[s]!), 15_000, 'summaries');
+    // The text lines name no session: B knows it from what A left in Redis.
+    cowrieLine(second, 'CMD: uname -a');
+    cowrieLine(second, 'Connection lost after 4 seconds');
+    await waitFor(() => ['a', 'b', 'c'].every((s) => subs[s]!.inbox.on('cowrie.sessions').length >= before[s]! + 2), 15_000, 'summaries');
     await sleep(500);
     for (const name of ['a', 'b', 'c']) {
       const summaries = subs[name]!.inbox.on('cowrie.sessions').slice(before[name]).map((m) => JSON.parse(m.payload));
-      assert.equal(summaries.length, 1, `core ${name}: ${JSON.stringify(summaries)}`);
-      const [s] = summaries;
-      assert.equal(s.session, 'moved1');
+      assert.equal(summaries.length, 2, `core ${name}: ${JSON.stringify(summaries)}`);
+      const s = summaries.find((x) => x.session === 'moved1');
       assert.deepEqual(s.loggedin, ['root', 'admin']);
       assert.deepEqual(s.commands, ['cat /proc/cpuinfo']);
       assert.equal(s.peerIP, '203.0.113.5');
       assert.notEqual(s.endTime, '');
+      const t = summaries.find((x) => x.session === '0a1b2c3d4e5f');
+      assert.ok(t, `core ${name}: the text session's summary`);
+      assert.deepEqual(t.loggedin, ['admin', 'hunter2']);
+      assert.deepEqual(t.commands, ['uname -a']);
+      assert.equal(t.peerIP, '198.51.100.23');
+      assert.notEqual(t.endTime, '');
     }
   });
 

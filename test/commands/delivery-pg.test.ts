@@ -62,7 +62,7 @@ describe('command delivery on PostgreSQL', { skip: await pgSkipReason() }, () =>
 
   it('waits while the node is offline and delivers in order when it registers', async () => {
     await known('pg-later');
-    const secret = stack.provision('pg-later');
+    const secret = await stack.provision('pg-later');
     const a = await stack.post('pg-later', { GetInstalledPots: {} });
     const b = await stack.post('pg-later', { UpdateConfig: {} });
     await sleep(600);

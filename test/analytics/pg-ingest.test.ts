@@ -135,6 +135,27 @@ describe('PgAnalyticsIngest', { skip: pg.skip }, () => {
     assert.deepEqual(got.items.map((i) => ({ key: i.key, count: i.count })), bruteTop(ctx, events, 'event_type', START + 20 * D, START + 21 * D));
   });
 
+  it('after a crash (folded events never written), the events above the watermark fed again give the full counts', async () => {
+    const events = randomEvents(1500, START + 40 * D, 5 * H, 61, 3_000_001);
+    const first = PgAnalyticsIngest.forDatabase(opened.database, { flushMs: 3_600_000 }, { ctx, watermarkName: 'crash' });
+    first.onCommitted(events.slice(0, 500));
+    await first.flush();
+    // Committed but only folded in memory when the core dies: never flushed, never closed.
+    first.onCommitted(events.slice(500, 900));
+    const second = PgAnalyticsIngest.forDatabase(opened.database, { flushMs: 3_600_000 }, { ctx, watermarkName: 'crash' });
+    const from = await second.replayFrom(3_000_900);
+    assert.equal(from, 3_000_500);
+    second.onCommitted(events.filter((e) => e.id > from! && e.id <= 3_000_900));
+    second.onCommitted(events.slice(900));
+    await second.close();
+    const store = new PgAttackStore(opened.database, { watermarkName: 'crash' });
+    assert.equal(await store.ingestedUntil(), 3_001_500);
+    for (const by of ['src_ip', 'credential', 'node'] as const) {
+      const got = await store.top({ by, since: START + 40 * D, until: START + 41 * D, limit: 6 });
+      assert.deepEqual(got.items.map((i) => ({ key: i.key, count: i.count })), bruteTop(ctx, events, by, START + 40 * D, START + 41 * D).slice(0, 6), by);
+    }
+  });
+
   it('drops the oldest aggregate, and says so, when writes keep failing past maxQueued', async () => {
     const errors: unknown[] = [];
     const down: AttackWriteStore = {

@@ -5,12 +5,10 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { SqliteTokenStore, TokenService, tokenRoutes } from './access/index.js';
+import { TokenService, tokenRoutes } from './access/index.js';
 import {
   AnalyticsRetention,
   analyticsRoutes,
-  analyticsQueryModules,
-  analyticsWriterHook,
   CidrList,
   geoSources,
   normaliseEvent,
@@ -18,32 +16,34 @@ import {
   type AttackRecord,
   type StoredEvent,
   readCidrFile,
-  pooledAttackReader,
-  SqliteAttackStore,
   type AnalyticsSettings,
 } from './analytics/index.js';
-import { AlertService, alertRoutes, SqliteAlertStore, type AttackFact } from './alerts/index.js';
+import { AlertService, alertRoutes, type AttackFact } from './alerts/index.js';
 import { createHttpServer, limitConnections } from './api/index.js';
 import { createCluster, type ClusterMember } from './cluster/index.js';
 import { consoleRoutes, defaultConsoleDir } from './console/index.js';
-import { AuditRetention, auditRoutes, installAuditRecorder, SqliteAuditStore, type AuditStore } from './audit/index.js';
-import { AuthkeyService, authkeyRoutes, SqliteAuthkeyStore } from './authkeys/index.js';
+import { AuditRetention, auditRoutes, installAuditRecorder, type AuditStore } from './audit/index.js';
+import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
 import { createCommandService, commandRoutes, parseGitUrlRule, type CommandService } from './commands/index.js';
 import { ConfigError, describeConfig, optionNames, type Config } from './config/index.js';
 import { ensurePrivateDir, ensurePrivateFile, sqliteFiles } from './datadir/index.js';
-import { openDatabase, ReadPool, type DatabaseHandle } from './db/index.js';
-import { BUILTIN_POT_TYPES, createEventService, eventQueryModules, eventRoutes, SqliteEventStore, type EventService } from './events/index.js';
+import type { DatabaseHandle } from './db/index.js';
+import { openStores, type CoreStores } from './app/stores.js';
+import { BUILTIN_POT_TYPES, createEventService, eventRoutes, type EventService } from './events/index.js';
 import { Broker, CompositeAuthStore, EnvAuthStore, JsonFileAuthStore, type AuthStore, type ListenAddress } from './hpfeeds/index.js';
 import { createNodeGateway, type NodeGatewayHandle } from './nodes/index.js';
 import { createOutputs, describeOutputs, loadOutputs, OutputsConfigError, type OutputConfig, type Outputs } from './outputs/index.js';
 import { createRedisClient, describeRedisTarget, parseRedisUrl, RedisDirInUseError, startSupervisedRedis, type SupervisedRedis } from './redis/index.js';
-import { LoginLimiter, SESSION_COOKIE, sessionRoutes, SqliteUserStore, UserService, userRoutes } from './users/index.js';
+import { LoginLimiter, SESSION_COOKIE, sessionRoutes, UserService, userRoutes } from './users/index.js';
 import { packageVersion } from './version.js';
-import { checkDatabaseUrl, checkDataDir, checkNodeTls, listening, openingDatabase, StartupError } from './startup.js';
+import { checkDataDir, checkNodeTls, listening, openingDatabase, StartupError } from './startup.js';
 
 export interface Core {
   app: FastifyInstance;
-  database: DatabaseHandle;
+  /** The SQLite database, or undefined when the core runs on PostgreSQL (DATABASE_URL). */
+  database: DatabaseHandle | undefined;
+  /** Every domain's store, on the SQLite file or on PostgreSQL. */
+  stores: CoreStores;
   registry: Registry;
   tokens: TokenService;
   authkeys: AuthkeyService;
@@ -95,14 +95,12 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
   const log = app.log;
   // Filled in as parts start; shutdown() closes whatever exists, in an order that loses nothing.
   const parts: {
-    database?: DatabaseHandle;
+    stores?: CoreStores;
     authkeys?: AuthkeyService;
     authFile?: JsonFileAuthStore;
     broker?: Broker;
     gateway?: NodeGatewayHandle;
     events?: EventService;
-    eventStore?: SqliteEventStore;
-    readPool?: ReadPool;
     redis?: SupervisedRedis;
     commands?: CommandService;
     nodeListener?: { close(): Promise<void> };
@@ -137,13 +135,12 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       // After the event flush (its last slices go to the other cores) and the periodic work: sends
       // what is buffered and hands the leader lease on.
       ['cluster', parts.cluster && (() => parts.cluster!.close())],
-      ['event store', parts.eventStore && (() => parts.eventStore!.close())],
-      ['read pool', parts.readPool && (() => parts.readPool!.close())],
       ['hpfeeds broker', parts.broker && (() => parts.broker!.close())],
       ['private redis', parts.redis && (() => parts.redis!.stop())],
       ['auth file', parts.authFile && (() => parts.authFile!.close())],
       ['authkeys', parts.authkeys && (() => parts.authkeys!.close())],
-      ['database', parts.database && (() => parts.database!.close())],
+      // The event writer (and the analytics ingest) after the event flush, then the connections.
+      ['stores', parts.stores && (() => parts.stores!.close())],
     ];
     for (const [name, step] of steps) {
       if (!step) continue;
@@ -158,16 +155,36 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
   try {
     log.info({ config: describeConfig(config) }, 'starting apiary');
     // What a person can get wrong is checked before anything listens or spawns.
-    checkDatabaseUrl(config);
     checkDataDir(config);
     checkNodeTls(config);
     const outputConfigs = readOutputsConfig(config);
     // Secrets live here: the directory 0700, its secret files 0600 (existing ones fixed, with a
     // warning). A --db outside the data directory gets its files fixed but not its directory.
     ensurePrivateDir(config.dataDir, log);
-    for (const f of sqliteFiles(config.dbPath)) ensurePrivateFile(f, log);
+    if (config.databaseUrl === undefined) for (const f of sqliteFiles(config.dbPath)) ensurePrivateFile(f, log);
     ensurePrivateFile(join(config.dataDir, 'admin-token'), log);
-    const database = (parts.database = openingDatabase(config, () => openDatabase(config.dbPath)));
+    // Analytics settings are plain data: the SQLite writer thread and the fold thread build their
+    // own geo databases and CIDR lists from them.
+    const analyticsSettings: AnalyticsSettings = {
+      ignoreCidrs: config.ignoreCidrs,
+      scannerCidrsFile: config.scannerCidrsFile,
+      geo: { shipped: config.geoipShipped, cityMmdb: config.geoipCityMmdb, asnMmdb: config.geoipAsnMmdb },
+      bruteforceMinFailures: config.bruteforceMinFailures,
+      flushMs: config.analyticsFlushMs,
+    };
+    const stores = (parts.stores = await openingDatabase(config, () =>
+      openStores(
+        {
+          databaseUrl: config.databaseUrl,
+          dbPath: config.dbPath,
+          queryWorkers: config.queryWorkers,
+          queryTimeoutMs: config.queryTimeout * 1000,
+          analytics: config.analyticsEnabled ? analyticsSettings : undefined,
+          instanceId: config.instanceId,
+        },
+        log,
+      ),
+    ));
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     limitConnections(app, registry, { maxPerAddress: config.httpMaxConnectionsPerAddress });
@@ -175,9 +192,9 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     const cluster = (parts.cluster = config.clusterEnabled ? clusterMember(config, log, registry) : undefined);
     const leading = cluster && (() => cluster.leading());
 
-    const operatorTokens = (tokens = new TokenService(new SqliteTokenStore(database)));
+    const operatorTokens = (tokens = new TokenService(stores.tokens));
     const consoleUsers = (users = new UserService({
-      store: new SqliteUserStore(database),
+      store: stores.users,
       idleMs: config.sessionIdleMinutes * 60_000,
       maxAgeMs: config.sessionMaxHours * 3_600_000,
       now: options.now,
@@ -231,7 +248,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     }, 10 * 60_000);
     parts.sessionSweep.unref();
     // Every mutating request an operator makes is recorded by one hook, installed before any route.
-    const auditStore = new SqliteAuditStore(database);
+    const auditStore = stores.audit;
     installAuditRecorder(app, { store: auditStore, logger: log.child({ domain: 'audit' }), registry });
     parts.auditRetention = new AuditRetention(auditStore, {
       maxAgeDays: config.auditRetentionDays,
@@ -244,18 +261,18 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
 
     // hpfeeds credentials: database first, then the reference JSON file and HPFEEDS_<IDENT>_* env.
     const authkeys = (parts.authkeys = new AuthkeyService({
-      store: new SqliteAuthkeyStore(database),
+      store: stores.authkeys,
       onPollError: (err) => log.error({ err }, 'could not look for authkey changes made elsewhere; retried in a second'),
     }));
-    const stores: AuthStore[] = [authkeys];
+    const authStores: AuthStore[] = [authkeys];
     if (config.hpfeedsAuthFile) {
       parts.authFile = await JsonFileAuthStore.open({ path: config.hpfeedsAuthFile, logger: log.child({ domain: 'hpfeeds' }) });
-      stores.push(parts.authFile);
+      authStores.push(parts.authFile);
     }
-    stores.push(new EnvAuthStore(config.env));
+    authStores.push(new EnvAuthStore(config.env));
     const knownHpfeedsChannels = new Set<string>([config.eventAllChannel, ...Object.values(config.eventChannelMap).flat()].filter(Boolean));
     const broker = (parts.broker = new Broker({
-      authStore: new CompositeAuthStore(stores),
+      authStore: new CompositeAuthStore(authStores),
       name: config.hpfeedsName,
       registry,
       logger: log.child({ domain: 'hpfeeds' }),
@@ -285,7 +302,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     }
 
     const gateway = (parts.gateway = await createNodeGateway({
-      db: database,
+      db: stores.nodesDatabase,
       logger: log.child({ domain: 'nodes' }),
       registry,
       enrollment: config.enrollment,
@@ -314,42 +331,15 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       },
     }));
 
-    // Attack analytics run in the events writer's transaction (rollups, attackers, sessions), in the
-    // writer thread (a batch hook), and their reads in the read pool: none of it on this event loop.
-    const analyticsSettings: AnalyticsSettings = {
-      ignoreCidrs: config.ignoreCidrs,
-      scannerCidrsFile: config.scannerCidrsFile,
-      geo: { shipped: config.geoipShipped, cityMmdb: config.geoipCityMmdb, asnMmdb: config.geoipAsnMmdb },
-      bruteforceMinFailures: config.bruteforceMinFailures,
-      flushMs: config.analyticsFlushMs,
-    };
-
-    // Event-shaped status lines often arrive with pot_type "": the pots table knows the type.
-    const potTypeOf = database.sqlite.prepare<[string, string], { pot_type: string }>('SELECT pot_type FROM pots WHERE node_name = ? AND pot_id = ?');
-    // Expensive reads run in worker processes with read-only connections, event writes in a writer
-    // thread: the event loop serving nodes, hpfeeds and the API never waits on SQLite for them.
-    // Other domains add their query modules here and their batch hooks to the store (see
-    // src/db/read-pool.ts and src/events/store.ts).
+    // Event-shaped status lines often arrive with pot_type "": the pots the gateway has seen know the type.
     const eventsLog = log.child({ domain: 'events' });
-    const readPool = (parts.readPool = new ReadPool({
-      dbPath: database.path,
-      modules: { ...eventQueryModules(), ...(config.analyticsEnabled ? analyticsQueryModules({ bruteforceMinFailures: config.bruteforceMinFailures }) : {}) },
-      size: config.queryWorkers,
-      timeoutMs: config.queryTimeout * 1000,
-      onLog: (level, msg, detail) => log[level]({ domain: 'db', ...detail }, msg),
-    }));
-    const eventStore = (parts.eventStore = new SqliteEventStore({
-      dbPath: database.path,
-      readPool,
-      batchHooks: config.analyticsEnabled ? [{ url: analyticsWriterHook(), options: analyticsSettings }] : [],
-    }));
     const events = (parts.events = createEventService({
-      store: eventStore,
+      store: stores.events,
       logger: eventsLog,
       registry,
       publisher: broker,
       batch: { highWaterMark: config.eventQueueHighWater },
-      potTypeLookup: (nodeName, potId) => potTypeOf.get(nodeName, potId)?.pot_type || undefined,
+      potTypeLookup: gateway.potTypeLookup,
       // The real node forwards cowrie's lines under cowrie's sensor name: they belong to its cowrie pot.
       cowriePotLookup: gateway.cowriePotLookup,
       channels: { allEvents: config.eventAllChannel || null, byPotType: config.eventChannelMap },
@@ -358,9 +348,10 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       cowrieTextState: cluster?.cowrieText,
       knownPotTypes: [...BUILTIN_POT_TYPES, ...config.metricsPotTypes],
     }));
-    if (config.analyticsEnabled) {
-      const attackStore = new SqliteAttackStore(database.sqlite, { bruteforceMinFailures: config.bruteforceMinFailures });
-      parts.analyticsRetention = new AnalyticsRetention(attackStore, {
+    const analytics = stores.analytics;
+    if (analytics) {
+      if (analytics.committed) events.onCommitted(analytics.committed);
+      parts.analyticsRetention = new AnalyticsRetention(analytics.retention, {
         maxAgeDays: config.eventRetentionDays,
         runWhen: leading,
         onError: (err) => log.error({ err }, 'analytics retention sweep failed; retried at the next interval'),
@@ -424,7 +415,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     // Alerts observe the gateway, the committed events and (below) the command service; delivery
     // is queued per channel and never holds up the code that observed something.
     const alerts = (parts.alerts = new AlertService({
-      store: new SqliteAlertStore(database),
+      store: stores.alerts,
       logger: log.child({ domain: 'alerts' }),
       registry,
       sendTimeoutMs: config.alertSendTimeout * 1000,
@@ -468,7 +459,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       log.info({ redis: describeRedisTarget(parseRedisUrl(redisUrl)) }, 'command queue uses the configured Redis');
     }
     const commands = (parts.commands = createCommandService({
-      db: database,
+      store: stores.commands,
       logger: log.child({ domain: 'commands' }),
       registry,
       gateway,
@@ -498,9 +489,9 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
         await api.register(gateway.routes);
         await api.register(commandRoutes, { service: commands });
         await api.register(eventRoutes, { events });
-        if (config.analyticsEnabled) {
+        if (analytics) {
           await api.register(analyticsRoutes, {
-            reader: pooledAttackReader(readPool),
+            reader: analytics.reader,
             geoSources: config.geoipShipped || config.geoipCityMmdb || config.geoipAsnMmdb ? geoSources(analyticsSettings.geo || {}) : { country: null, asn: null },
             eventById: async (id) => {
               const e = await events.get(id);
@@ -540,12 +531,10 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     );
     app.get('/healthz', { schema: { tags: ['health'], summary: 'Liveness: the process serves HTTP' } }, async () => ({ status: 'ok' }));
     app.get('/readyz', { schema: { tags: ['health'], summary: 'Readiness: database and Redis reachable' } }, async (_req, reply) => {
-      let dbOk = true;
-      try {
-        database.sqlite.prepare('SELECT 1').get();
-      } catch {
-        dbOk = false;
-      }
+      const dbOk = await stores.ping().then(
+        () => true,
+        () => false,
+      );
       const redisOk = commands.redisReady();
       const ready = dbOk && redisOk;
       return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', database: dbOk, redis: redisOk });
@@ -574,7 +563,8 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     let closed: Promise<void> | undefined;
     return {
       app,
-      database,
+      database: stores.sqlite,
+      stores,
       registry,
       tokens: operatorTokens,
       authkeys,

@@ -29,12 +29,6 @@ export function reasonOf(err: unknown): string {
  * DATABASE_URL is accepted by the configuration (src/db/pg.ts can open it) but no domain runs on
  * PostgreSQL yet: refused at startup, rather than ignored while the data goes to SQLite.
  */
-export function checkDatabaseUrl(config: Config): void {
-  if (config.databaseUrl !== undefined) {
-    throw new StartupError(`${optionNames('databaseUrl')} is set, but apiary serve cannot run on PostgreSQL yet (issue 15: the foundation is in, the domains move next); unset it to use the SQLite file ${config.dbPath}`);
-  }
-}
-
 /** The data directory exists (or is created) and this user can read and write it. */
 export function checkDataDir(config: Config): void {
   try {
@@ -45,12 +39,13 @@ export function checkDataDir(config: Config): void {
   }
 }
 
-/** Runs openDatabase (or any first use of the SQLite file), naming the file and its settings on failure. */
-export function openingDatabase<T>(config: Config, open: () => T): T {
+/** Opens the database (the SQLite file or PostgreSQL), naming it and its settings on failure. */
+export async function openingDatabase<T>(config: Config, open: () => T | Promise<T>): Promise<T> {
   try {
-    return open();
+    return await open();
   } catch (err) {
-    throw new StartupError(`cannot open the database ${config.dbPath} (${optionNames('dbPath')} or ${optionNames('dataDir')}): ${reasonOf(err)}`);
+    const which = config.databaseUrl !== undefined ? `the PostgreSQL database of ${optionNames('databaseUrl')}` : `the database ${config.dbPath} (${optionNames('dbPath')} or ${optionNames('dataDir')})`;
+    throw new StartupError(`cannot open ${which}: ${reasonOf(err)}`);
   }
 }
 

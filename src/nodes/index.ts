@@ -86,6 +86,12 @@ export interface NodeGatewayHandle extends NodeGateway {
    */
   readonly cowriePotLookup: ((nodeName: string) => string | undefined) | undefined;
   /**
+   * The type of a node's pot, answered synchronously, for event-shaped status lines that arrive with
+   * pot_type "". SQLite reads the pots table; on PostgreSQL the gateway answers from the pot
+   * statuses it has seen since it started (a pot reports its type in its status lines).
+   */
+  readonly potTypeLookup: (nodeName: string, potId: string) => string | undefined;
+  /**
    * Closes every session (reason 'shutdown'), the TCP listeners and the sweep timer, and waits for
    * the node state writes that closing caused.
    */
@@ -156,6 +162,19 @@ export async function createNodeGateway(opts: NodeGatewayOptions): Promise<NodeG
     retention: new NodeRetention(store, logger, opts.retention),
   });
   const service = new NodeService(store, core);
+  let potTypeLookup: (nodeName: string, potId: string) => string | undefined;
+  if (sqliteStore) potTypeLookup = (nodeName, potId) => sqliteStore.potTypeNow(nodeName, potId);
+  else {
+    // Bounded by the nodes and their pot cap; a node's entry lives as long as the process.
+    const seen = new Map<string, Map<string, string>>();
+    core.on('potStatus', ({ nodeName, potId, potType }) => {
+      if (potType === '') return;
+      let pots = seen.get(nodeName);
+      if (pots === undefined) seen.set(nodeName, (pots = new Map()));
+      pots.set(potId, potType);
+    });
+    potTypeLookup = (nodeName, potId) => seen.get(nodeName)?.get(potId);
+  }
   const limiter = new ConnectionLimiter(metrics, logger, opts.connectionLimits);
   const listeners = new Set<TcpListener>();
 
@@ -196,6 +215,7 @@ export async function createNodeGateway(opts: NodeGatewayOptions): Promise<NodeG
     wsRoute: nodeWsRoute(core, lineMaxBytes, limiter),
     routes: nodeRestRoutes(service),
     cowriePotLookup: sqliteStore && ((nodeName) => sqliteStore.cowriePotNow(nodeName)),
+    potTypeLookup,
     async close() {
       core.shutdown();
       await Promise.all([...listeners].map((l) => l.close()));

@@ -40,6 +40,7 @@ export class SqliteNodeStore implements NodeStore {
       status: s.prepare<[string, number, string]>('UPDATE nodes SET status = ?, last_seen_at = ? WHERE name = ?'),
       potExists: s.prepare<[string, string]>('SELECT 1 FROM pots WHERE node_name = ? AND pot_id = ?'),
       potCount: s.prepare<[string], { n: number }>('SELECT count(*) AS n FROM pots WHERE node_name = ?'),
+      potType: s.prepare<[string, string], { pot_type: string }>('SELECT pot_type FROM pots WHERE node_name = ? AND pot_id = ?'),
       // A pot keeps its last known pot_type and last message when a status line arrives without
       // one (GetInstalledPots and GetPotStatus answers carry no message).
       potUpsert: s.prepare<[string, string, string, string, string | null, number]>(
@@ -100,6 +101,11 @@ export class SqliteNodeStore implements NodeStore {
    * The node's cowrie pot, answered synchronously: the events domain's CowriePotLookup is a
    * synchronous hook (cached there), which only SQLite can serve without a cache of its own.
    */
+  /** The stored type of a pot, synchronously ('' and unknown pots: undefined). */
+  potTypeNow(name: string, potId: string): string | undefined {
+    return this.stmt.potType.get(name, potId)?.pot_type || undefined;
+  }
+
   cowriePotNow(name: string): string | undefined {
     return this.stmt.cowriePot.get(name)?.pot_id;
   }

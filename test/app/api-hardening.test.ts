@@ -97,7 +97,7 @@ describe('core API hardening', () => {
     assert.equal(bystander.ws.readyState, WebSocket.OPEN, 'streams of other tokens stay open');
 
     // Revoked by another process (the CLI writes the database directly).
-    const cliDb = openDatabase(core.database.sqlite.name);
+    const cliDb = openDatabase(core.database!.sqlite.name);
     try {
       assert.ok(await new TokenService(new SqliteTokenStore(cliDb)).revoke(other.body.id));
     } finally {
@@ -174,7 +174,7 @@ describe('core API hardening', () => {
       const one = await fetch(`${base}/api/v1/events/${event!.id}`, { headers: { authorization: `Bearer ${admin}` } });
       const text = await one.text();
       assert.ok(text.includes(`"data":${expected}`), text);
-      const row = core.database.sqlite.prepare('SELECT data, timestamp FROM events WHERE id = ?').get(event!.id) as { data: string; timestamp: number };
+      const row = core.database!.sqlite.prepare('SELECT data, timestamp FROM events WHERE id = ?').get(event!.id) as { data: string; timestamp: number };
       // Stored either as the strings above or as the node's text verbatim: either way nothing is lost.
       assert.equal(JSON.stringify(JSON.parse(quoteInexactNumbers(row.data))), expected);
       assert.equal(new Date(row.timestamp).toISOString(), '0042-03-04T05:06:07.000Z');

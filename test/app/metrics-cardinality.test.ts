@@ -35,7 +35,7 @@ describe('metric label cardinality under a pot_type flood', () => {
     for (const m of core.registry.getMetricsAsArray()) if (!m.name.startsWith('hpfeeds_')) only.registerMetric(m as unknown as Metric);
     return only.metrics();
   };
-  const stored = () => (core.database.sqlite.prepare("SELECT count(*) AS n FROM events WHERE pot_type LIKE 'flood-%'").get() as { n: number }).n;
+  const stored = () => (core.database!.sqlite.prepare("SELECT count(*) AS n FROM events WHERE pot_type LIKE 'flood-%'").get() as { n: number }).n;
 
   /** Sends PotEvents with pot types flood-<from>..flood-<to-1>, in slices the socket can take. */
   const flood = async (from: number, to: number) => {
@@ -115,7 +115,7 @@ describe('metric label cardinality under a pot_type flood', () => {
       node.send({ type: 'PotEvent', node_id: node.nodeId, pot_id: 'p2', pot_type: potType, event_type: 'probe', timestamp: new Date().toISOString(), data: {} });
     }
     await waitFor(
-      () => (core.database.sqlite.prepare("SELECT count(*) AS n FROM events WHERE pot_id = 'p2'").get() as { n: number }).n === 4,
+      () => (core.database!.sqlite.prepare("SELECT count(*) AS n FROM events WHERE pot_id = 'p2'").get() as { n: number }).n === 4,
       10_000,
       'four events stored',
     );

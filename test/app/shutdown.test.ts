@@ -64,7 +64,7 @@ describe('core shutdown order', () => {
     spy('gateway', t.core.gateway, 'close');
     spy('events', t.core.events, 'close');
     spy('broker', t.core.broker, 'close', () => (pendingAtBrokerClose = t.core.events.pendingCount));
-    spy('database', t.core.database, 'close');
+    spy('database', t.core.stores, 'close');
 
     // Close from inside the event path: the 5th event of the burst is queued, not yet committed,
     // and more lines may still be in flight when the close begins.

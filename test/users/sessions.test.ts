@@ -39,7 +39,7 @@ describe('console sessions on the composed core', () => {
   };
   const withCookie = (cookie: string, csrf?: string, ip = '10.9.9.9') => ({ cookie, 'x-forwarded-for': ip, ...(csrf ? { 'x-csrf-token': csrf } : {}) });
   const whoAmI = (cookie: string) => t.api('GET', '/api/v1/session', { headers: withCookie(cookie) });
-  const sessionRows = () => (t.core.database.sqlite.prepare('SELECT id_hash FROM user_sessions').all() as { id_hash: string }[]).map((r) => r.id_hash);
+  const sessionRows = () => (t.core.database!.sqlite.prepare('SELECT id_hash FROM user_sessions').all() as { id_hash: string }[]).map((r) => r.id_hash);
 
   it('login: 200 with user, csrf_token and both expiries; an httpOnly SameSite=Strict Path=/ cookie (Secure only over https); the id is stored hashed', async () => {
     const u = await createUser('Alice', 'operator');
@@ -57,7 +57,7 @@ describe('console sessions on the composed core', () => {
     const value = res.cookie.slice('apiary_session='.length);
     assert.ok(value.length >= 40);
     assert.deepEqual(sessionRows(), [createHash('sha256').update(value).digest('hex')], 'only the SHA-256 of the cookie is stored');
-    assert.equal(JSON.stringify(t.core.database.sqlite.prepare('SELECT * FROM user_sessions').all()).includes(value), false);
+    assert.equal(JSON.stringify(t.core.database!.sqlite.prepare('SELECT * FROM user_sessions').all()).includes(value), false);
 
     const me = await whoAmI(res.cookie);
     assert.equal(me.status, 200);

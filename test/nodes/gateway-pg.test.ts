@@ -90,6 +90,7 @@ describe('node gateway on PostgreSQL', { skip: await pgSkipReason() }, () => {
     await c.closed;
     await waitFor(async () => (await row('pg-order'))?.status === 'Offline', 5000, 'Offline after the disconnect');
     assert.equal((await row('pg-order'))?.disconnect_reason, 'disconnect');
+    await waitFor(async () => (await log('pg-order')).length === 3, 5000, 'the disconnect logged');
     assert.deepEqual(await log('pg-order'), ['created', 'registered', 'disconnected']);
   });
 

@@ -135,7 +135,9 @@ export class PgNodeStore implements NodeStore {
 
   async touchAll(entries: [name: string, lastSeen: number][]): Promise<void> {
     if (entries.length === 0) return;
-    // One statement for the whole batch (a statement is its own transaction).
+    // One statement for the whole batch (a statement is its own transaction). In name order, so
+    // two cores touching overlapping names (a node moving over) lock them in the same order.
+    entries = [...entries].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
     await this.pool.query(
       `UPDATE nodes AS n SET last_seen_at = v.last_seen
        FROM unnest($1::text[], $2::bigint[]) AS v(name, last_seen) WHERE n.name = v.name`,
@@ -248,28 +250,28 @@ export class PgNodeStore implements NodeStore {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      await client.query(
+      // Placeholder rows for new addresses, filled in by the UPDATE below; RETURNING names them.
+      const created = await client.query<{ key: string }>(
         `INSERT INTO unknown_registrations (address_key, last_address, attempts, first_seen_at, last_seen_at, last_names, last_result)
-         SELECT k, '', 0, 0, 0, '[]', '' FROM unnest($1::text[]) AS k ON CONFLICT (address_key) DO NOTHING`,
+         SELECT k, '', 0, 0, 0, '[]', '' FROM unnest($1::text[]) AS k ON CONFLICT (address_key) DO NOTHING RETURNING address_key AS key`,
         [keys],
       );
+      const fresh = new Set(created.rows.map((r) => r.key));
       const { rows } = await client.query<{ key: string; attempts: number; firstSeenAt: number; lastNames: string }>(
         `SELECT address_key AS key, attempts, first_seen_at AS "firstSeenAt", last_names AS "lastNames" FROM unknown_registrations
          WHERE address_key = ANY($1::text[]) ORDER BY address_key COLLATE "C" FOR UPDATE`,
         [keys],
       );
-      const old = new Map(rows.map((r) => [r.key, r]));
+      const old = new Map(rows.filter((r) => !fresh.has(r.key)).map((r) => [r.key, r]));
       const merged = sorted.map((d) => {
         const o = old.get(d.addressKey);
-        // A row created just above has attempts 0: it counts as new (first_seen from this delta).
-        const fresh = !o || o.attempts === 0;
         return {
           key: d.addressKey,
           lastAddress: d.lastAddress,
           attempts: (o?.attempts ?? 0) + d.attempts,
-          firstSeenAt: fresh ? d.firstSeenAt : Math.min(o.firstSeenAt, d.firstSeenAt),
+          firstSeenAt: Math.min(o?.firstSeenAt ?? d.firstSeenAt, d.firstSeenAt),
           lastSeenAt: d.lastSeenAt,
-          lastNames: JSON.stringify(mergeNameSample(fresh ? undefined : o.lastNames, d.names, this.limits.unknownNamesSample)),
+          lastNames: JSON.stringify(mergeNameSample(o?.lastNames, d.names, this.limits.unknownNamesSample)),
           lastResult: d.lastResult,
         };
       });

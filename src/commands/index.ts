@@ -14,3 +14,6 @@ export type {
 } from './types.js';
 export { parseGitUrlRule } from './git-policy.js';
 export type { GitUrlRule } from './git-policy.js';
+export { SqliteCommandStore } from './sqlite-store.js';
+export { PgCommandStore } from './pg-store.js';
+export type { CommandStore, CommandRow, NewCommand, ListFilter } from './store.js';

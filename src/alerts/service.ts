@@ -5,34 +5,16 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
-import { z } from 'zod';
 import { deliver as realDeliver } from './channels/index.js';
 import { AlertDispatcher, type ChannelStats, type DeliverFn } from './dispatcher.js';
 import * as match from './rules.js';
 import type { AttackFact, AlertSignal, CommandFact, NodeOfflineFact, NodeOnlineFact, PotStatusFact } from './sources.js';
 import type { AlertStore } from './store.js';
-import {
-  channelConfigSchemas,
-  channelSecretSchemas,
-  MAX_DEDUP_SECONDS,
-  ruleParamSchemas,
-  type Alert,
-  type AlertChannel,
-  type AlertRule,
-  type ChannelType,
-  type RuleKind,
-} from './types.js';
+import type { Alert, AlertChannel, AlertRule, RuleKind } from './types.js';
+import { AlertsError, ruleFields, validChannel, validRule, type ChannelInput, type RuleInput } from './validation.js';
 
-export class AlertsError extends Error {
-  override name = 'AlertsError';
-  constructor(
-    readonly statusCode: 400 | 404 | 409,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { AlertsError } from './validation.js';
+export type { ChannelInput, RuleInput } from './validation.js';
 
 export interface AlertServiceOptions {
   store: AlertStore;
@@ -56,30 +38,8 @@ export interface AlertServiceOptions {
   reloadEveryMs?: number;
 }
 
-export interface RuleInput {
-  name: string;
-  kind: RuleKind;
-  params?: Record<string, unknown>;
-  channels: string[];
-  dedupSeconds?: number;
-  quietSeconds?: number;
-  enabled?: boolean;
-}
-
-export interface ChannelInput {
-  name: string;
-  type: ChannelType;
-  config?: Record<string, unknown>;
-  secrets?: Record<string, unknown>;
-  enabled?: boolean;
-}
-
 /** Entries of the dedup map are pruned once it holds this many. */
 const DEDUP_PRUNE_AT = 10_000;
-
-function zodMessage(err: z.ZodError): string {
-  return err.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-}
 
 /** A secret as the API shows it: never the value; the last 4 characters of a long one. */
 export function maskSecret(v: string): string {
@@ -271,7 +231,7 @@ export class AlertService {
   createRule(input: RuleInput): Promise<AlertRule> {
     return this.exclusive(async () => {
       const now = this.now();
-      const rule = this.validRule({ id: randomUUID(), createdAt: now, updatedAt: now, ...this.ruleFields(input) });
+      const rule = validRule({ id: randomUUID(), createdAt: now, updatedAt: now, ...ruleFields(input) }, this.rules, this.channels);
       await this.save(() => this.opts.store.putRule(rule));
       return rule;
     });
@@ -284,14 +244,14 @@ export class AlertService {
   private async changeRule(id: string, patch: Partial<RuleInput>): Promise<AlertRule> {
     const current = await this.getRule(id);
     const kind = patch.kind ?? current.kind;
-    const rule = this.validRule({
+    const rule = validRule({
       ...current,
       ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)),
       // params given replace the old ones; a new kind without params starts from none
       params: patch.params === undefined ? (kind === current.kind ? current.params : {}) : patch.params,
       kind,
       updatedAt: this.now(),
-    } as AlertRule);
+    } as AlertRule, this.rules, this.channels);
     await this.save(() => this.opts.store.putRule(rule));
     return rule;
   }
@@ -301,33 +261,6 @@ export class AlertService {
       if (!(await this.opts.store.deleteRule(id))) throw new AlertsError(404, 'not_found', `no alert rule ${id}`);
       await this.reload();
     });
-  }
-
-  private ruleFields(input: RuleInput) {
-    return {
-      name: input.name,
-      kind: input.kind,
-      params: input.params ?? {},
-      channels: input.channels,
-      dedupSeconds: input.dedupSeconds ?? 300,
-      quietSeconds: input.quietSeconds ?? 0,
-      enabled: input.enabled ?? true,
-    };
-  }
-
-  private validRule(rule: AlertRule): AlertRule {
-    const schema = ruleParamSchemas[rule.kind];
-    if (!schema) throw new AlertsError(400, 'bad_request', `unknown rule kind ${rule.kind}`);
-    const params = schema.safeParse(rule.params);
-    if (!params.success) throw new AlertsError(400, 'bad_request', `params of a ${rule.kind} rule: ${zodMessage(params.error)}`);
-    if (rule.dedupSeconds < 0 || rule.dedupSeconds > MAX_DEDUP_SECONDS || rule.quietSeconds < 0 || rule.quietSeconds > MAX_DEDUP_SECONDS) {
-      throw new AlertsError(400, 'bad_request', `dedupSeconds and quietSeconds must be within 0..${MAX_DEDUP_SECONDS}`);
-    }
-    const unknown = rule.channels.filter((id) => !this.channels.has(id));
-    if (unknown.length > 0) throw new AlertsError(400, 'bad_request', `no alert channel ${unknown.join(', ')}`);
-    const clash = this.rules.find((r) => r.name === rule.name && r.id !== rule.id);
-    if (clash) throw new AlertsError(409, 'conflict', `an alert rule named ${rule.name} exists`);
-    return { ...rule, params: params.data as Record<string, unknown>, channels: [...new Set(rule.channels)] };
   }
 
   // ------------------------------------------------------------ channels
@@ -353,7 +286,7 @@ export class AlertService {
 
   private async addChannel(input: ChannelInput): Promise<AlertChannel> {
     const now = this.now();
-    const channel = this.validChannel({
+    const channel = validChannel({
       id: randomUUID(),
       name: input.name,
       type: input.type,
@@ -362,7 +295,7 @@ export class AlertService {
       enabled: input.enabled ?? true,
       createdAt: now,
       updatedAt: now,
-    });
+    }, this.channels);
     await this.save(() => this.opts.store.putChannel(channel));
     return channel;
   }
@@ -374,14 +307,14 @@ export class AlertService {
 
   private async changeChannel(id: string, patch: Partial<Omit<ChannelInput, 'type'>>): Promise<AlertChannel> {
     const current = this.getChannel(id);
-    const channel = this.validChannel({
+    const channel = validChannel({
       ...current,
       name: patch.name ?? current.name,
       config: patch.config ?? current.config,
       secrets: { ...current.secrets, ...((patch.secrets ?? {}) as Record<string, string>) },
       enabled: patch.enabled ?? current.enabled,
       updatedAt: this.now(),
-    });
+    }, this.channels);
     await this.save(() => this.opts.store.putChannel(channel));
     return channel;
   }
@@ -412,19 +345,6 @@ export class AlertService {
       test: true,
     };
     return this.dispatcher.sendNow(channel, alert);
-  }
-
-  private validChannel(c: AlertChannel): AlertChannel {
-    const configSchema = channelConfigSchemas[c.type];
-    if (!configSchema) throw new AlertsError(400, 'bad_request', `unknown channel type ${c.type}`);
-    const config = configSchema.safeParse(c.config);
-    if (!config.success) throw new AlertsError(400, 'bad_request', `config of a ${c.type} channel: ${zodMessage(config.error)}`);
-    const secrets = channelSecretSchemas[c.type].safeParse(c.secrets);
-    // The message names the fields only: zod does not quote values, but be explicit about it.
-    if (!secrets.success) throw new AlertsError(400, 'bad_request', `secrets of a ${c.type} channel: ${secrets.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.code === 'unrecognized_keys' ? i.message : 'missing or invalid'}`).join('; ')}`);
-    const clash = [...this.channels.values()].find((x) => x.name === c.name && x.id !== c.id);
-    if (clash) throw new AlertsError(409, 'conflict', `an alert channel named ${c.name} exists`);
-    return { ...c, config: config.data as Record<string, unknown>, secrets: secrets.data as Record<string, string> };
   }
 
   private async save(write: () => Promise<void>): Promise<void> {

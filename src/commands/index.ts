@@ -17,3 +17,6 @@ export type { CommandStore } from './store.js';
 export { SqliteCommandStore } from './sqlite-store.js';
 export { PgCommandStore } from './pg-store.js';
 export type { GitUrlRule } from './git-policy.js';
+export { SqliteCommandStore } from './sqlite-store.js';
+export { PgCommandStore } from './pg-store.js';
+export type { CommandStore, CommandRow, NewCommand, ListFilter } from './store.js';

@@ -1,5 +1,6 @@
 // The /api/v1 events routes on the real HTTP server (createHttpServer): REST over real HTTP on
-// port 0 and the live WebSocket stream with real ws clients.
+// port 0 and the live WebSocket stream with real ws clients; the same answers with the events in
+// SQLite (writer thread + read pool) and in PostgreSQL (PgEventStore).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -7,11 +8,14 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import WebSocket from 'ws';
 import { createHttpServer } from '../../src/api/index.js';
-import { createEventService, eventRoutes, type EventService } from '../../src/events/index.js';
-import { metricValue, newRegistry, potEvent, silentLogger, statusEvent, testDb, waitFor, type TestDb } from './helpers.js';
+import { ReadPool } from '../../src/db/index.js';
+import { createEventService, eventQueryModules, eventRoutes, PgEventStore, SqliteEventStore, type EventService, type EventStore } from '../../src/events/index.js';
+import { databaseBackends, type OpenedBackend } from '../helpers/backends.js';
+import { metricValue, newRegistry, potEvent, silentLogger, statusEvent, waitFor } from './helpers.js';
 
-describe('events API', () => {
-  let db: TestDb;
+for (const backend of await databaseBackends()) describe(`events API: ${backend.name}`, { skip: backend.skip }, () => {
+  let opened: OpenedBackend;
+  let pool: ReadPool | undefined;
   let svc: EventService;
   let app: FastifyInstance;
   let base: string;
@@ -20,10 +24,17 @@ describe('events API', () => {
   const t0 = Date.UTC(2024, 5, 1, 12, 0, 0);
 
   before(async () => {
-    db = testDb();
+    opened = await backend.open();
+    let store: EventStore;
+    if (opened.kind === 'sqlite') {
+      pool = new ReadPool({ dbPath: opened.database.path, modules: eventQueryModules(), size: 1 });
+      store = new SqliteEventStore({ dbPath: opened.database.path, readPool: pool });
+    } else {
+      store = new PgEventStore(opened.database);
+    }
     registry = newRegistry();
     svc = createEventService({
-      db: db.handle,
+      store,
       logger: silentLogger(),
       registry,
       batch: { maxDelayMs: 1 },
@@ -45,7 +56,8 @@ describe('events API', () => {
   after(async () => {
     await svc.close();
     await app.close();
-    db.cleanup();
+    await pool?.close();
+    await opened?.close();
   });
 
   const get = async (path: string) => {

@@ -77,6 +77,10 @@ export class ClusterFanout {
   /** Last sequence number handled per origin. */
   private readonly seen = new Map<string, number>();
   private lastId: string | undefined;
+  private positionKnown: (() => void) | undefined;
+  /** Resolves at close(): a read waiting on a Redis that never answers is abandoned then. */
+  private readonly stopping: Promise<undefined>;
+  private stop: () => void = () => undefined;
   private reading: Promise<void> | undefined;
   private closed = false;
   private lastErrorLog = 0;
@@ -85,6 +89,9 @@ export class ClusterFanout {
   private readonly lost: Counter<'reason'>;
 
   constructor(private readonly opts: ClusterFanoutOptions) {
+    this.stopping = new Promise((resolve) => {
+      this.stop = () => resolve(undefined);
+    });
     const registers = opts.registry ? [opts.registry] : [];
     this.sent = new Counter({ name: 'apiary_cluster_fanout_sent_total', help: 'Events and hpfeeds publishes this core handed to the other cores (cluster fan-out)', labelNames: ['kind'], registers });
     this.received = new Counter({ name: 'apiary_cluster_fanout_received_total', help: 'Events and hpfeeds publishes from other cores republished here (cluster fan-out)', labelNames: ['kind'], registers });
@@ -96,11 +103,21 @@ export class ClusterFanout {
     });
   }
 
-  /** Starts reading from the stream's current end; resolves once the read position is known. */
-  async start(handlers: FanoutHandlers): Promise<void> {
+  /**
+   * Starts reading from the stream's current end. Resolves once the read position is known, or
+   * after `startWaitMs` if Redis does not answer (the core starts anyway; reading begins, from the
+   * stream's end then, once Redis is reachable).
+   */
+  async start(handlers: FanoutHandlers, startWaitMs = 5000): Promise<void> {
     this.handlers = handlers;
-    await this.initPosition().catch((err) => this.logError(err, 'cluster fan-out: cannot read the stream position yet; retrying'));
+    let timer: NodeJS.Timeout | undefined;
+    const known = new Promise<void>((resolve) => {
+      this.positionKnown = resolve;
+      timer = setTimeout(resolve, startWaitMs);
+    });
     this.reading = this.readLoop();
+    await known;
+    clearTimeout(timer);
   }
 
   /** One post-commit slice of this core's events (already published here). */
@@ -134,7 +151,9 @@ export class ClusterFanout {
     this.closed = true;
     // Writes wait for a Redis that is away (no per-command retry limit): not beyond a few seconds here.
     await Promise.race([Promise.allSettled([...this.writes]), new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
+    this.stop();
     this.opts.reader.disconnect();
+    this.positionKnown?.();
     await this.reading;
   }
 
@@ -174,19 +193,26 @@ export class ClusterFanout {
   }
 
   private async initPosition(): Promise<void> {
-    const last = (await this.opts.redis.xrevrange(this.opts.key, '+', '-', 'COUNT', 1)) as [string, string[]][];
+    // On the reader connection: close() disconnects it, which ends this wait when Redis is away.
+    const last = (await Promise.race([this.opts.reader.xrevrange(this.opts.key, '+', '-', 'COUNT', 1), this.stopping])) as [string, string[]][] | undefined;
+    if (last === undefined) return;
     this.lastId = last[0]?.[0] ?? '0-0';
+    this.positionKnown?.();
   }
 
   private async readLoop(): Promise<void> {
     const blockMs = this.opts.blockMs ?? 5000;
     while (!this.closed) {
       try {
-        if (this.lastId === undefined) await this.initPosition();
-        const reply = (await this.opts.reader.xread('COUNT', 256, 'BLOCK', blockMs, 'STREAMS', this.opts.key, this.lastId!)) as
+        if (this.lastId === undefined) {
+          await this.initPosition();
+          continue;
+        }
+        const reply = (await Promise.race([this.opts.reader.xread('COUNT', 256, 'BLOCK', blockMs, 'STREAMS', this.opts.key, this.lastId), this.stopping])) as
           | [string, [string, string[]][]][]
-          | null;
-        if (reply === null) continue;
+          | null
+          | undefined;
+        if (reply === null || reply === undefined) continue;
         for (const [, entries] of reply) {
           for (const [id, fields] of entries) {
             this.lastId = id;

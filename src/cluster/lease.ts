@@ -20,6 +20,8 @@ const RELEASE = new LuaScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`);
 
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
 export interface LeaderLeaseOptions {
   redis: RedisClient;
   key: string;
@@ -105,14 +107,15 @@ export class LeaderLease {
     this.stopped = true;
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
-    await this.ticking?.catch(() => undefined);
+    // An attempt waiting on a Redis that is away is not waited for long (its result no longer matters).
+    if (this.ticking !== undefined) await Promise.race([this.ticking.catch(() => undefined), delay(1000)]);
     const held = this.leading;
     this.validUntil = 0;
     this.changed();
     if (this.expiry !== undefined) clearTimeout(this.expiry);
     if (held && opts.release !== false) {
       try {
-        await RELEASE.run(this.opts.redis, [this.opts.key], [this.opts.holder]);
+        await Promise.race([RELEASE.run(this.opts.redis, [this.opts.key], [this.opts.holder]), delay(1000)]);
       } catch (err) {
         this.opts.logger.warn({ err }, 'could not release the leader lease; another core takes it when it expires');
       }

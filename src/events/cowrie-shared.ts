@@ -99,9 +99,15 @@ export class SharedCowrieSessions {
     this.track(this.state.takeIdle(now - this.idleMs, this.maxOpen));
   }
 
-  /** Waits for the state calls in flight (their summaries are emitted). Open sessions stay in the state. */
-  async settle(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+  /**
+   * Waits for the state calls in flight (their summaries are emitted), at most `maxWaitMs` (a state
+   * that does not answer must not hold up a shutdown). Open sessions stay in the state.
+   */
+  async settle(maxWaitMs = 3000): Promise<void> {
+    const deadline = Date.now() + maxWaitMs;
+    while (this.inFlight.size > 0 && Date.now() < deadline) {
+      await Promise.race([Promise.all([...this.inFlight]), new Promise((resolve) => setTimeout(resolve, deadline - Date.now()).unref())]);
+    }
   }
 
   private track(call: Promise<CowrieTakenSession[]>): void {

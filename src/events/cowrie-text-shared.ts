@@ -59,10 +59,13 @@ export class SharedCowrieText {
     this.track(read.finally(() => this.loading.delete(node)));
   }
 
-  /** Writes what is pending and waits for the calls in flight. */
-  async settle(): Promise<void> {
+  /** Writes what is pending and waits for the calls in flight, at most `maxWaitMs`. */
+  async settle(maxWaitMs = 3000): Promise<void> {
     this.flush();
-    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    const deadline = Date.now() + maxWaitMs;
+    while (this.inFlight.size > 0 && Date.now() < deadline) {
+      await Promise.race([Promise.all([...this.inFlight]), new Promise((resolve) => setTimeout(resolve, deadline - Date.now()).unref())]);
+    }
   }
 
   private changed(node: string, sensor: string): void {

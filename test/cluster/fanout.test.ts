@@ -131,6 +131,21 @@ describe('cluster fan-out stream', () => {
     assert.equal(await metricValue(b.registry, 'apiary_cluster_fanout_lost_total', { reason: 'gap' }), 2, 'no new gap');
   });
 
+  it('starts without Redis (gives up waiting for the read position) and closes without hanging', async () => {
+    const { freePort } = await import('../../src/redis/index.js');
+    const url = `redis://127.0.0.1:${await freePort()}`;
+    const clients = [0, 1].map(() => new Redis(url, { maxRetriesPerRequest: null, retryStrategy: () => 50 }).on('error', () => undefined));
+    const fanout = new ClusterFanout({ redis: clients[0]!, reader: clients[1]!, key, origin: 'away/boot', maxLen: 100, logger: silentLogger() });
+    const started = Date.now();
+    await fanout.start({ events: () => undefined, publications: () => undefined }, 300);
+    assert.ok(Date.now() - started < 5000);
+    fanout.committed([event(1)]);
+    const closing = Date.now();
+    await fanout.close();
+    assert.ok(Date.now() - closing < 8000, `close took ${Date.now() - closing} ms`);
+    for (const c of clients) c.disconnect();
+  });
+
   async function streamLength(): Promise<number> {
     const r = new Redis(redis.url);
     try {

@@ -13,9 +13,6 @@ export type {
   ReportedPot,
 } from './types.js';
 export { parseGitUrlRule } from './git-policy.js';
-export type { CommandStore } from './store.js';
-export { SqliteCommandStore } from './sqlite-store.js';
-export { PgCommandStore } from './pg-store.js';
 export type { GitUrlRule } from './git-policy.js';
 export { SqliteCommandStore } from './sqlite-store.js';
 export { PgCommandStore } from './pg-store.js';

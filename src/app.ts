@@ -422,6 +422,8 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       maxAttempts: config.alertMaxAttempts,
       retryDelayMs: config.alertRetryDelayMs,
       queueMax: config.alertQueueMax,
+      // Several cores share the rules: changes made through another core are read within seconds.
+      reloadEveryMs: cluster ? 5000 : undefined,
     }));
     await alerts.load();
     gateway.on('online', (e) => alerts.nodeOnline(e));

@@ -35,7 +35,9 @@ import { Broker, CompositeAuthStore, EnvAuthStore, JsonFileAuthStore, type AuthS
 import { createNodeGateway, type NodeGatewayHandle } from './nodes/index.js';
 import { createOutputs, describeOutputs, loadOutputs, OutputsConfigError, type OutputConfig, type Outputs } from './outputs/index.js';
 import { describeRedisTarget, parseRedisUrl, RedisDirInUseError, startSupervisedRedis, type SupervisedRedis } from './redis/index.js';
-import { LoginLimiter, SESSION_COOKIE, sessionRoutes, SqliteUserStore, UserService, userRoutes } from './users/index.js';
+import { LoginLimiter, SESSION_COOKIE, sessionRoutes, SharedLoginLimiter, SqliteUserStore, UserService, userRoutes } from './users/index.js';
+import { startSessionRouting, type SessionRouting } from './cluster-routing/index.js';
+import { hostname } from 'node:os';
 import { packageVersion } from './version.js';
 import { checkDatabaseUrl, checkDataDir, checkNodeTls, listening, openingDatabase, StartupError } from './startup.js';
 
@@ -109,6 +111,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     alerts?: AlertService;
     outputs?: Outputs;
     backlogWatch?: NodeJS.Timeout;
+    routing?: SessionRouting;
   } = {};
   const shutdown = async () => {
     const steps: [string, (() => unknown) | undefined][] = [
@@ -123,6 +126,8 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       ['output backlog watch', parts.backlogWatch && (() => clearInterval(parts.backlogWatch))],
       ['alerts', parts.alerts && (() => parts.alerts!.close())],
       ['node gateway', parts.gateway && (() => parts.gateway!.close())],
+      // After the gateway: its sessions' releases go out before the notices stop.
+      ['session routing', parts.routing && (() => parts.routing!.close())],
       ['events', parts.events && (() => parts.events!.close())],
       // After the event flush (whose commits reach the outputs): stops delivery and closes the
       // backlogs; what is still undelivered waits on disk for the next start.
@@ -163,6 +168,11 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     limitConnections(app, registry, { maxPerAddress: config.httpMaxConnectionsPerAddress });
+    // Several instances on one database and Redis: the node session registry, the notices between
+    // instances and the shared guess limits (src/cluster-routing). Off: none of it exists.
+    const routing = config.sessionRouting
+      ? (parts.routing = await startSessionRouting({ redisUrl: config.redisUrl!, instanceId: config.instanceId ?? hostname(), logger: log.child({ domain: 'routing' }) }))
+      : undefined;
 
     const operatorTokens = (tokens = new TokenService(database));
     const consoleUsers = (users = new UserService({
@@ -175,9 +185,15 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     // session closes it at once (API), or within a second when another process (the CLI) changed
     // the database or the session expired.
     operatorTokens.onRevoked((id) => app.operatorSockets.closeFor(id));
-    consoleUsers.onSessionsEnded((keys) => {
+    const closeSessionSockets = (keys: readonly string[]) => {
       for (const key of keys) app.operatorSockets.closeFor(key, 'session ended');
-    });
+    };
+    consoleUsers.onSessionsEnded(closeSessionSockets);
+    if (routing) {
+      // ...and on every other instance at once, not at their next database check.
+      operatorTokens.onRevoked(routing.onTokensRevoked((id) => app.operatorSockets.closeFor(id)));
+      consoleUsers.onSessionsEnded(routing.onSessionsEnded(closeSessionSockets));
+    }
     // The session lookups are asynchronous (the user store may be PostgreSQL): a check still
     // running when the next tick comes is not doubled.
     let checkingSessions = false;
@@ -219,7 +235,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
 
     // hpfeeds credentials: database first, then the reference JSON file and HPFEEDS_<IDENT>_* env.
     const authkeys = (parts.authkeys = new AuthkeyService({ database }));
-    const stores: AuthStore[] = [authkeys];
+    const stores: AuthStore[] = [routing ? routing.sharedAuthStore(authkeys) : authkeys];
     if (config.hpfeedsAuthFile) {
       parts.authFile = await JsonFileAuthStore.open({ path: config.hpfeedsAuthFile, logger: log.child({ domain: 'hpfeeds' }) });
       stores.push(parts.authFile);
@@ -270,6 +286,8 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
         preAuthMaxBytes: config.nodePreAuthMaxBytes,
       },
       rateLimit: { maxUntrustedFailuresPerName: config.nodeAuthUntrustedFailuresPerDay, untrustedWindowMs: 86_400_000 },
+      guessCounters: routing && ((name, max, windowMs) => routing.failureWindow(`totp-${name}`, max, windowMs)),
+      onlineElsewhere: routing && new Set(routing.registry.onlineNodes()),
       maxPendingNodes: config.pendingMaxNodes,
       maxPendingPerAddress: config.pendingMaxPerAddress,
       pendingTtlMs: config.pendingTtl * 1000,
@@ -283,6 +301,8 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
         unknownMaxAgeMs: Math.min(config.nodeLogRetentionDays, 30) * 86_400_000,
       },
     }));
+
+    routing?.attachGateway(gateway);
 
     // Attack analytics run in the events writer's transaction (rollups, attackers, sessions), in the
     // writer thread (a batch hook), and their reads in the read pool: none of it on this event loop.
@@ -433,6 +453,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       installedPotsOnRegistration: true,
       // Pot types operators install get metric labels of their own; node-chosen ones fold into "other".
       onInstallPot: (potType) => events.addKnownPotType(potType),
+      routing: routing?.registry,
     }));
     for (const potType of commands.installedPotTypes()) events.addKnownPotType(potType);
     // ...and pots it no longer lists are marked missing (kept, shown in the API).
@@ -466,7 +487,9 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
         await api.register(tokenRoutes, { tokens: operatorTokens });
         await api.register(sessionRoutes, {
           users: consoleUsers,
-          limiter: new LoginLimiter({ now: options.now }),
+          limiter: routing
+            ? new SharedLoginLimiter(routing.failureWindow('login-source', 10, 15 * 60_000), routing.failureWindow('login-user', 10, 15 * 60_000), options.now)
+            : new LoginLimiter({ now: options.now }),
           registry,
           logger: log.child({ domain: 'users' }),
           // Login attempts are not operator actions on a guarded route: recorded here, by name.

@@ -28,6 +28,7 @@ import {
   CommandError,
   type CommandKind,
   type CommandResult,
+  type CommandRouting,
   type CommandStatus,
   type CommandTransport,
   type CommandView,
@@ -83,6 +84,11 @@ export interface CommandServiceOptions {
   stalledIntervalMs?: number;
   /** start() waits this long for Redis before carrying on without it. Default 5 s. */
   startWaitMs?: number;
+  /**
+   * Session routing: several instances share the database and Redis; commands are delivered by
+   * the instance holding the node's session (see delivery.ts). Absent: one instance.
+   */
+  routing?: CommandRouting;
 }
 
 export interface SendOptions {
@@ -153,6 +159,7 @@ const redisUnavailable = () =>
 export function createCommandService(opts: CommandServiceOptions): CommandService {
   const log = opts.logger;
   const gateway = opts.gateway;
+  const routing = opts.routing;
   const store = new CommandStore(opts.db);
   const ttlMs = opts.ttlMs ?? 24 * 3600_000;
   const timeouts = answerTimeouts(opts.answerTimeoutMs);
@@ -171,6 +178,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     redisUrl: opts.redisUrl,
     connection: opts.connection,
     queueName: opts.queueName ?? 'apiary-commands',
+    instanceId: routing?.instanceId,
     prefix: opts.prefix ?? 'bull',
     redisTimeoutMs,
     concurrency: opts.concurrency ?? 64,
@@ -179,7 +187,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
   });
   const redisReady = commandQueue.redisReady;
 
-  const intake = createCommandIntake({ store, gateway, metrics, gitAllowed });
+  const intake = createCommandIntake({ store, gateway: routing ?? gateway, metrics, gitAllowed });
 
   let started = false;
   let closed = false;
@@ -199,6 +207,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     // A job parked until its deadline or expiry completes now instead of lingering in Redis.
     if (!inWorker) commandQueue.promote(row.id);
     wake(row.nodeName);
+    routing?.notifyOwner(row.nodeName);
     const done: FinishedCommand = { id: row.id, node: row.nodeName, kind: row.kind as CommandKind, status: to, result, requestedBy: row.requestedBy, createdAt: row.createdAt };
     for (const l of finishedListeners) {
       try {
@@ -228,6 +237,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     quietPeriodMs: opts.quietPeriodMs ?? 2000,
     updateConfigGraceMs: opts.updateConfigGraceMs ?? 2000,
     isClosed: () => closed,
+    routed: routing !== undefined,
     settleSent: (id, status, result) => {
       settle(id, 'sent', status, result);
     },
@@ -250,6 +260,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     settleFromJob: (id, from, to, result) => {
       settle(id, from, to, result, true);
     },
+    routing,
   });
   const wake = delivery.wake;
 
@@ -262,6 +273,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     sweepIntervalMs: opts.sweepIntervalMs ?? 15_000,
     wake,
     finished: (row, to, result) => finished(row, to, result, false),
+    routedTimeouts: routing ? timeouts : undefined,
   });
 
   // ------------------------------------------------------------------ registrations
@@ -294,7 +306,10 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     }
     const inserted = store.insert(rows);
     try {
-      const adding = inserted.length === 1 ? commandQueue.add(inserted[0]) : commandQueue.addBulk(inserted);
+      // Routed: each job goes to the queue of the instance holding its node (this one when offline).
+      const target = (r: CommandRow) => routing?.ownerOf(r.nodeName);
+      const adding =
+        inserted.length === 1 ? commandQueue.add(inserted[0], target(inserted[0])) : commandQueue.addBulk(inserted, routing ? (r) => target(r as CommandRow) : undefined);
       await withTimeout(adding, redisTimeoutMs * 2, 'queueing');
     } catch (err) {
       metrics.redisError();
@@ -334,6 +349,9 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       if (started || closed) return;
       started = true;
       tracking.start();
+      routing?.onWake((node) => {
+        if (!closed) wake(node);
+      });
       commandQueue.startWorker(delivery.processor);
       reconciler.start();
       // Give a Redis that is starting alongside us a moment, so the first requests are not 503s;

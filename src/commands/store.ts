@@ -53,6 +53,7 @@ export class CommandStore {
     earlierQueued: Stmt<[string, number], { id: string }>;
     nextQueued: Stmt<[string], CommandRow>;
     markSent: Stmt<[number, string]>;
+    claimNext: Stmt<[number, string]>;
     unmarkSent: Stmt<[string]>;
     finish: Stmt<[string, string | null, number, string, string]>;
     progress: Stmt<[string, string]>;
@@ -61,6 +62,7 @@ export class CommandStore {
     dueExpiry: Stmt<[number], CommandRow>;
     countByStatus: Stmt<[string], { n: number }>;
     nodesWithQueued: Stmt<[], { node: string }>;
+    newestSeq: Stmt<[], { seq: number }>;
   };
 
   constructor(handle: DatabaseHandle) {
@@ -80,6 +82,11 @@ export class CommandStore {
       ),
       nextQueued: prepare(`SELECT ${COLS} FROM commands WHERE node_name = ? AND status = 'queued' ORDER BY seq LIMIT 1`),
       markSent: prepare(`UPDATE commands SET status = 'sent', sent_at = ? WHERE id = ? AND status = 'queued'`),
+      claimNext: prepare(
+        `UPDATE commands SET status = 'sent', sent_at = ? WHERE id = ? AND status = 'queued' AND NOT EXISTS (
+           SELECT 1 FROM commands AS o WHERE o.node_name = commands.node_name
+             AND (o.status = 'sent' OR (o.status = 'queued' AND o.seq < commands.seq)))`,
+      ),
       unmarkSent: prepare(`UPDATE commands SET status = 'queued', sent_at = NULL WHERE id = ? AND status = 'sent'`),
       finish: prepare(
         `UPDATE commands SET status = ?, result = ?, finished_at = ? WHERE id = ? AND status = ?`,
@@ -90,6 +97,7 @@ export class CommandStore {
       dueExpiry: prepare(`SELECT ${COLS} FROM commands WHERE status = 'queued' AND expires_at <= ? ORDER BY seq`),
       countByStatus: prepare('SELECT COUNT(*) AS n FROM commands WHERE status = ?'),
       nodesWithQueued: prepare(`SELECT DISTINCT node_name AS node FROM commands WHERE status = 'queued'`),
+      newestSeq: prepare('SELECT seq FROM commands ORDER BY rowid DESC LIMIT 1'),
     };
     const max = s.prepare('SELECT MAX(seq) AS m FROM commands').get() as { m: number | null };
     this.nextSeq = (max.m ?? 0) + 1;
@@ -97,11 +105,15 @@ export class CommandStore {
 
   /**
    * Inserts commands with consecutive seq numbers in one transaction. seq comes from this process's
-   * counter (seeded from MAX(seq) at start): the core is the only writer of the table.
+   * counter (seeded from MAX(seq) at start), moved past the newest row's when another instance
+   * sharing the file inserted since: the write lock is taken first (IMMEDIATE), so the newest row
+   * (highest rowid) holds the highest seq and no two writers hand out the same one.
    */
   insert(rows: NewCommand[]): CommandRow[] {
     const out: CommandRow[] = [];
     this.sqlite.transaction(() => {
+      const newest = this.stmt.newestSeq.get();
+      if (newest && newest.seq >= this.nextSeq) this.nextSeq = newest.seq + 1;
       for (const r of rows) {
         const seq = this.nextSeq++;
         const json = JSON.stringify(r.command);
@@ -125,7 +137,7 @@ export class CommandStore {
           expiresAt: r.expiresAt,
         });
       }
-    })();
+    }).immediate();
     return out;
   }
 
@@ -148,6 +160,15 @@ export class CommandStore {
 
   markSent(id: string, at: number): boolean {
     return this.stmt.markSent.run(at, id).changes === 1;
+  }
+
+  /**
+   * markSent for delivery: only while nothing of the node is sent and no earlier command of it is
+   * queued, checked in the same statement, so one-in-flight and order hold even when several
+   * instances sharing the database deliver to one node around a session takeover.
+   */
+  claimNext(id: string, at: number): boolean {
+    return this.stmt.claimNext.run(at, id).changes === 1;
   }
 
   /** Undoes markSent when the write to the node did not happen. */

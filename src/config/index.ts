@@ -80,6 +80,8 @@ const options = {
   adminToken: { env: 'APIARY_ADMIN_TOKEN', flag: 'admin-token', schema: z.string().min(24).optional(), secret: true, help: 'bootstrap admin token to create on first start (default: generated and written to <data-dir>/admin-token)' },
   databaseUrl: { env: 'DATABASE_URL', flag: 'database-url', schema: databaseUrl.optional(), secret: true, help: 'PostgreSQL (postgres:// or postgresql://) instead of the SQLite file: not usable yet, apiary serve refuses it until its domains run on PostgreSQL (issue 15); unset = SQLite' },
   redisUrl: { env: 'REDIS_URL', flag: 'redis-url', schema: redisUrl.optional(), secret: true, help: 'Redis for the command queue: redis[s]://host:port[/db], redis[s]+sentinel://h1:26379,h2:26379/<master>[/<db>], or redis[s]+cluster://h1:7000,h2:7001; unset = start a private redis-server under <data-dir>/redis' },
+  sessionRouting: { env: 'SESSION_ROUTING', flag: 'session-routing', schema: bool, default: false, boolean: true, help: 'several apiary serve instances share one database and REDIS_URL: node sessions are registered in Redis, commands are routed to the instance holding the node, takeovers, revocations and the TOTP/login guess limits hold across instances (needs REDIS_URL and a distinct --instance-id per instance); off = one instance, no extra Redis traffic' },
+  instanceId: { env: 'INSTANCE_ID', flag: 'instance-id', schema: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, . _ - (1 to 64)').optional(), help: 'this instance\'s name among the instances sharing the database (session routing); unique and stable across restarts (default: the host name)' },
   redisServerBin: { env: 'REDIS_SERVER_BIN', flag: 'redis-server-bin', schema: z.string().min(1), default: 'redis-server', help: 'redis-server binary used when REDIS_URL is unset' },
   nodeTcpHost: { env: 'NODE_TCP_HOST', flag: 'node-tcp-host', schema: z.string().min(1), default: '0.0.0.0', help: 'HoneyBee node TCP/TLS listen address' },
   nodeTcpPort: { env: 'NODE_TCP_PORT', flag: 'node-tcp-port', schema: port, default: 9001, help: 'HoneyBee node TCP/TLS port (newline-delimited JSON)' },
@@ -206,6 +208,9 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   if (problems.length) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
 
   const raw = out as Raw;
+  if (raw.sessionRouting && !raw.redisUrl) {
+    throw new ConfigError('SESSION_ROUTING needs REDIS_URL: the instances must share one Redis (a private redis-server per instance cannot route)');
+  }
   if (Boolean(raw.nodeTlsCert) !== Boolean(raw.nodeTlsKey)) {
     throw new ConfigError('NODE_TLS_CERT and NODE_TLS_KEY must be set together');
   }

@@ -1,6 +1,6 @@
 // Persistence of nodes, pots and the node lifecycle log. Operator-facing reads and writes go
 // through drizzle; per-message paths (last_seen, pot status, node status) use prepared statements.
-import { and, count, desc, eq, inArray, lt, ne, type SQL } from 'drizzle-orm';
+import { and, count, desc, eq, inArray, lt, ne, notInArray, type SQL } from 'drizzle-orm';
 import type { DatabaseHandle } from '../db/index.js';
 import { nodeLog, nodes, pots, unknownRegistrations } from '../db/schema.js';
 import { truncateUtf8 } from './limits.js';
@@ -260,12 +260,16 @@ export class NodeStore {
     this.update(name, { status: 'Offline', disconnectReason: reason, disconnectedAt: now, lastSeenAt: lastSeen }, now);
   }
 
-  /** No session survives a restart: every node starts Offline. Returns how many were not. */
-  markAllOffline(reason: string, now: number): number {
+  /**
+   * No session survives a restart: every node starts Offline, except `except` (online on another
+   * instance sharing the database). Returns how many were not.
+   */
+  markAllOffline(reason: string, now: number, except?: ReadonlySet<string>): number {
+    const keep = except && except.size > 0 ? notInArray(nodes.name, [...except]) : undefined;
     const res = this.db
       .update(nodes)
       .set({ status: 'Offline', disconnectReason: reason, disconnectedAt: now, updatedAt: now })
-      .where(ne(nodes.status, 'Offline'))
+      .where(keep ? and(ne(nodes.status, 'Offline'), keep) : ne(nodes.status, 'Offline'))
       .run();
     return res.changes;
   }

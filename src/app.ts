@@ -36,7 +36,7 @@ import { createNodeGateway, type NodeGatewayHandle } from './nodes/index.js';
 import { createOutputs, describeOutputs, loadOutputs, OutputsConfigError, type OutputConfig, type Outputs } from './outputs/index.js';
 import { describeRedisTarget, parseRedisUrl, RedisDirInUseError, startSupervisedRedis, type SupervisedRedis } from './redis/index.js';
 import { LoginLimiter, SESSION_COOKIE, sessionRoutes, SharedLoginLimiter, SqliteUserStore, UserService, userRoutes } from './users/index.js';
-import { startSessionRouting, type SessionRouting } from './cluster-routing/index.js';
+import { startSessionRouting, TAKEN_OVER, type SessionRouting } from './cluster-routing/index.js';
 import { hostname } from 'node:os';
 import { packageVersion } from './version.js';
 import { checkDatabaseUrl, checkDataDir, checkNodeTls, listening, openingDatabase, StartupError } from './startup.js';
@@ -407,7 +407,10 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       queueMax: config.alertQueueMax,
     }));
     gateway.on('online', (e) => alerts.nodeOnline(e));
-    gateway.on('offline', (e) => alerts.nodeOffline(e));
+    // A session closed because the node registered on another instance: the node is not offline.
+    gateway.on('offline', (e) => {
+      if (e.reason !== TAKEN_OVER) alerts.nodeOffline(e);
+    });
     gateway.on('potStatus', (e) => alerts.potStatus(e));
     // The output_backlog rule reads each output's backlog every few seconds (its dedup and quiet
     // period decide what reaches a person).

@@ -84,20 +84,23 @@ export class TotpGuessLimiter {
     this.untrustedByName = counters('untrusted', o.maxUntrustedFailuresPerName, o.untrustedWindowMs);
   }
 
-  async blocked(src: GuessSource, now: number): Promise<boolean> {
+  /** Synchronous with in-memory counters; a Promise with shared ones. */
+  blocked(src: GuessSource, now: number): boolean | Promise<boolean> {
     // The trusted path depends on nothing another host can send: not even on the address-wide
     // limit, which an IPv6 neighbour in the same /64 could fill.
     if (src.trusted) return this.byNameAndAddress.isBlocked(pairKey(src), now);
-    if (await this.byAddress.isBlocked(src.addressKey, now)) return true;
-    if (await this.byNameAndAddress.isBlocked(pairKey(src), now)) return true;
-    return this.untrustedByName.isBlocked(src.name, now);
+    return anyBlocked([
+      () => this.byAddress.isBlocked(src.addressKey, now),
+      () => this.byNameAndAddress.isBlocked(pairKey(src), now),
+      () => this.untrustedByName.isBlocked(src.name, now),
+    ]);
   }
 
-  async record(src: GuessSource, now: number): Promise<void> {
-    await this.byNameAndAddress.record(pairKey(src), now);
-    if (src.trusted) return;
-    await this.byAddress.record(src.addressKey, now);
-    await this.untrustedByName.record(src.name, now);
+  record(src: GuessSource, now: number): void | Promise<void> {
+    const done = [this.byNameAndAddress.record(pairKey(src), now)];
+    if (!src.trusted) done.push(this.byAddress.record(src.addressKey, now), this.untrustedByName.record(src.name, now));
+    const waiting = done.filter((d): d is Promise<void> => d instanceof Promise);
+    if (waiting.length > 0) return Promise.all(waiting).then(() => undefined);
   }
 
   sweep(now: number): void {
@@ -110,6 +113,16 @@ export class TotpGuessLimiter {
   get trackedKeys(): number {
     return (this.byAddress.size ?? 0) + (this.byNameAndAddress.size ?? 0) + (this.untrustedByName.size ?? 0);
   }
+}
+
+/** The first check that says blocked, in order, staying synchronous while the checks are. */
+function anyBlocked(checks: Array<() => boolean | Promise<boolean>>): boolean | Promise<boolean> {
+  for (let i = 0; i < checks.length; i++) {
+    const r = checks[i]!();
+    if (r instanceof Promise) return r.then((b) => b || anyBlocked(checks.slice(i + 1)));
+    if (r) return true;
+  }
+  return false;
 }
 
 function pairKey(src: GuessSource): string {

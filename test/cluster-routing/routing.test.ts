@@ -109,6 +109,18 @@ describe('session routing across three instances', { timeout: 120_000 }, () => {
     assert.notEqual(seen.status, 'Offline');
   });
 
+  it('commands accepted through a and b while the node is offline are delivered once, in order, by c where it connects', async () => {
+    const secret = await fleet.provision(b, 'n4');
+    const first = await post(b, 'n4', { GetPotStatus: 'p1' });
+    const second = await post(a, 'n4', { GetPotInfo: 'p1' });
+    const received: string[] = [];
+    await connect(c, 'n4', secret, received);
+    const list = await settledCommands(a, 'n4');
+    const byId = new Map(list.map((x) => [x.id, x.status]));
+    assert.deepEqual([byId.get(first), byId.get(second)], ['succeeded', 'succeeded']);
+    assert.deepEqual(received, ['GetPotStatus', 'GetPotInfo', 'GetInstalledPots']);
+  });
+
   it('revoking a node through b closes its connection on a at once', async () => {
     const secret = await fleet.provision(c, 'n3');
     const node = await connect(a, 'n3', secret, []);

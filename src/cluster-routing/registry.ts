@@ -226,6 +226,9 @@ export class SessionRegistry {
       await this.releaseInRedis(node, epoch);
       return;
     }
+    // Two claims of this instance for one node can come back out of order (a session replaced by
+    // a newer one here): the newer epoch stands.
+    if ((this.localEpoch.get(node) ?? 0) > epoch) return;
     this.localEpoch.set(node, epoch);
     this.mirror.set(node, { instance: this.instanceId, epoch, session });
     if ((this.remoteEpoch.get(node) ?? 0) > epoch) {

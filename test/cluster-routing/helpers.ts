@@ -52,49 +52,52 @@ export async function startFleet(ids: string[], extraEnv: Record<string, string>
     },
   };
   try {
-    for (const id of ids) {
-      const config = loadConfig(
-        [
-          '--api-host', '127.0.0.1', '--api-port', '0',
-          '--node-tcp-host', '127.0.0.1', '--node-tcp-port', '0',
-          '--hpfeeds-endpoint', 'tcp:port=0:interface=127.0.0.1',
-          '--db', join(dir.path, 'shared.sqlite'),
-          '--data-dir', join(dir.path, id),
-          '--query-workers', '1',
-          '--analytics', 'false',
-        ],
-        {
-          LOG_LEVEL: process.env.LOG ?? 'silent',
-          REDIS_URL: redis.url,
-          SESSION_ROUTING: 'true',
-          INSTANCE_ID: id,
-          APIARY_ADMIN_TOKEN: ADMIN_TOKEN,
-          ENROLLMENT_MODE: 'provisioned',
-          ...extraEnv,
-        },
-      );
-      const core = await buildCore(config);
-      const base = `http://127.0.0.1:${core.addresses.api.port}`;
-      instances.push({
-        id,
-        core,
-        async api(method, path, body) {
-          const res = await fetch(`${base}${path}`, {
-            method,
-            headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-            body: body !== undefined ? JSON.stringify(body) : undefined,
-            signal: AbortSignal.timeout(10_000),
-          });
-          const text = await res.text();
-          return { status: res.status, body: text ? JSON.parse(text) : undefined };
-        },
-      });
-    }
+    for (const id of ids) instances.push(await startInstance(id, join(dir.path, 'shared.sqlite'), join(dir.path, id), redis.url, extraEnv));
   } catch (err) {
     await fleet.close();
     throw err;
   }
   return fleet;
+}
+
+/** One composed core with session routing on, on the shared database file and Redis. */
+export async function startInstance(id: string, dbFile: string, dataDir: string, redisUrl: string, extraEnv: Record<string, string> = {}): Promise<Instance> {
+  const config = loadConfig(
+    [
+      '--api-host', '127.0.0.1', '--api-port', '0',
+      '--node-tcp-host', '127.0.0.1', '--node-tcp-port', '0',
+      '--hpfeeds-endpoint', 'tcp:port=0:interface=127.0.0.1',
+      '--db', dbFile,
+      '--data-dir', dataDir,
+      '--query-workers', '1',
+      '--analytics', 'false',
+    ],
+    {
+      LOG_LEVEL: process.env.LOG ?? 'silent',
+      REDIS_URL: redisUrl,
+      SESSION_ROUTING: 'true',
+      INSTANCE_ID: id,
+      APIARY_ADMIN_TOKEN: ADMIN_TOKEN,
+      ENROLLMENT_MODE: 'provisioned',
+      ...extraEnv,
+    },
+  );
+  const core = await buildCore(config);
+  return { id, core, api: apiClient(`http://127.0.0.1:${core.addresses.api.port}`) };
+}
+
+/** fetch with the admin token; JSON bodies parsed. */
+export function apiClient(base: string): Instance['api'] {
+  return async (method, path, body) => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  };
 }
 
 /** Polls until `fn` returns a truthy value; fails with `what` after `ms`. */

@@ -85,6 +85,8 @@ export class SessionRegistry {
   private alive = new Set<string>();
   /** Epoch of each session this instance holds (set once its claim is in Redis). */
   private readonly localEpoch = new Map<string, number>();
+  /** What each session held here was claimed with (kept for claiming it again). */
+  private readonly localSessions = new Map<string, RemoteSession>();
   /** Highest epoch another instance announced per node, for claims racing each other. */
   private readonly remoteEpoch = new Map<string, number>();
   private readonly wakeListeners = new Set<(node: string) => void>();
@@ -120,9 +122,7 @@ export class SessionRegistry {
     // Notices missed while cut off from Redis: read the registry again, claim what we hold.
     this.bus.onReconnect(() => {
       if (!this.heartbeat || this.closed) return;
-      void this.refresh()
-        .then(() => this.reclaimAll())
-        .catch((err: Error) => this.log.warn({ err: err.message }, 'session registry re-read failed; retried at the next resync'));
+      void this.refresh().catch((err: Error) => this.log.warn({ err: err.message }, 'session registry re-read failed; retried at the next resync'));
     });
   }
 
@@ -149,10 +149,15 @@ export class SessionRegistry {
   /** Follows the gateway's sessions from now on. */
   attach(gateway: RegistryGateway): void {
     this.gateway = gateway;
-    gateway.on('online', (n) => this.track(this.claim(n.nodeName, { nodeId: n.nodeId, transport: n.transport, remoteAddress: n.address, connectedAt: Date.now() })));
+    gateway.on('online', (n) => {
+      const session = { nodeId: n.nodeId, transport: n.transport, remoteAddress: n.address, connectedAt: Date.now() };
+      this.localSessions.set(n.nodeName, session);
+      this.track(this.claim(n.nodeName, session));
+    });
     gateway.on('offline', (n) => {
       const epoch = this.localEpoch.get(n.nodeName);
       this.localEpoch.delete(n.nodeName);
+      this.localSessions.delete(n.nodeName);
       if (epoch === undefined || n.reason === TAKEN_OVER) return;
       const mine = this.mirror.get(n.nodeName);
       if (mine && mine.instance === this.instanceId && mine.epoch === epoch) this.mirror.delete(n.nodeName);
@@ -291,16 +296,31 @@ export class SessionRegistry {
     // An instance that died without releasing: its nodes are offline until they reconnect.
     for (const [node, o] of dead) await this.bus.redis.eval(RELEASE, 1, this.keys.owners, node, `${o.epoch} ${o.instance} `);
     await this.bus.redis.zremrangebyscore(this.keys.instances, '-inf', now - 60_000);
+    // Our own entries may be gone too (we were taken for dead while our event loop stalled, or
+    // Redis lost them): sessions held here are claimed again.
+    this.reclaimAll();
   }
 
-  /** After a Redis outage: claim again every session held here (newest claim wins). */
+  /**
+   * After a Redis outage or a resync: claim again every session held here that the registry does
+   * not show as ours, unless another live instance holds a newer session of that node (a takeover
+   * notice we missed): then ours is the stale one and closes.
+   */
   private reclaimAll(): void {
     const gw = this.gateway;
     if (!gw || this.closed) return;
     for (const node of gw.onlineNodes()) {
       const o = this.mirror.get(node);
-      if (o && o.instance === this.instanceId && o.epoch === this.localEpoch.get(node)) continue;
-      const session = o?.session ?? { nodeId: '', transport: '', remoteAddress: '', connectedAt: Date.now() };
+      const mine = this.localEpoch.get(node);
+      const session = this.localSessions.get(node);
+      if (!session || (o && o.instance === this.instanceId && o.epoch === mine)) continue;
+      if (o && o.instance !== this.instanceId && this.alive.has(o.instance)) {
+        const theirsIsNewer = mine !== undefined ? o.epoch > mine : o.session.connectedAt >= session.connectedAt;
+        if (theirsIsNewer) {
+          this.dropTakenOver(node);
+          continue;
+        }
+      }
       this.track(this.claim(node, session));
     }
   }

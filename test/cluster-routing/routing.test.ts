@@ -5,6 +5,7 @@
 // one instance closes its connection on another.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import type { NodeCommandBody } from '../../src/protocol/index.js';
 import type { SimulatedNode } from '../../src/simulator/node.js';
 import { startFleet, waitFor, type Fleet, type Instance } from './helpers.js';
@@ -119,6 +120,25 @@ describe('session routing across three instances', { timeout: 120_000 }, () => {
     const byId = new Map(list.map((x) => [x.id, x.status]));
     assert.deepEqual([byId.get(first), byId.get(second)], ['succeeded', 'succeeded']);
     assert.deepEqual(received, ['GetPotStatus', 'GetPotInfo', 'GetInstalledPots']);
+  });
+
+  it('a registry entry lost in Redis is claimed again by its holder once its notices reconnect', async () => {
+    const secret = await fleet.provision(a, 'n5');
+    const received: string[] = [];
+    await connect(b, 'n5', secret, received);
+    await settledCommands(c, 'n5');
+    const probe = new Redis(fleet.redis.url);
+    try {
+      assert.equal(await probe.hdel('{apiary-routing}:owners', 'n5'), 1);
+      // Every instance's notice connection drops and comes back, as after a Redis outage.
+      await probe.client('KILL', 'TYPE', 'pubsub');
+      await waitFor(async () => (await probe.hexists('{apiary-routing}:owners', 'n5')) === 1, 'b to claim n5 again');
+    } finally {
+      probe.disconnect();
+    }
+    const id = await post(c, 'n5', { GetPotStatus: 'p1' });
+    await waitFor(async () => (await a.api('GET', `/api/v1/commands/${id}`)).body.status === 'succeeded', 'the command through c');
+    assert.deepEqual(received.filter((k) => k === 'GetPotStatus'), ['GetPotStatus']);
   });
 
   it('revoking a node through b closes its connection on a at once', async () => {

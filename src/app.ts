@@ -171,7 +171,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     // Several instances on one database and Redis: the node session registry, the notices between
     // instances and the shared guess limits (src/cluster-routing). Off: none of it exists.
     const routing = config.sessionRouting
-      ? (parts.routing = await startSessionRouting({ redisUrl: config.redisUrl!, instanceId: config.instanceId ?? hostname(), logger: log.child({ domain: 'routing' }) }))
+      ? (parts.routing = await startSessionRouting({ redisUrl: config.redisUrl!, instanceId: config.instanceId ?? hostname(), logger: log.child({ domain: 'routing' }), registry }))
       : undefined;
 
     const operatorTokens = (tokens = new TokenService(database));

@@ -43,6 +43,8 @@ export interface RoutingBusOptions {
   prefix?: string;
   /** Counts every Redis error of the two clients. */
   onRedisError?: () => void;
+  /** Counts every notice received, by kind. */
+  onNotice?: (kind: string) => void;
 }
 
 type Listener<K extends NoticeKind> = (notice: RoutingNotices[K], from: string) => void;
@@ -59,8 +61,10 @@ export class RoutingBus {
   private readonly listeners = new Map<NoticeKind, Set<Listener<NoticeKind>>>();
   private readonly readyListeners = new Set<() => void>();
   private closed = false;
+  private readonly onNotice: ((kind: string) => void) | undefined;
 
   constructor(opts: RoutingBusOptions) {
+    this.onNotice = opts.onNotice;
     this.instanceId = opts.instanceId;
     this.log = opts.logger;
     const prefix = opts.prefix ?? 'apiary';
@@ -140,6 +144,7 @@ export class RoutingBus {
       return;
     }
     if (typeof msg.kind !== 'string' || typeof msg.from !== 'string' || msg.from === this.instanceId) return;
+    this.onNotice?.(msg.kind);
     const set = this.listeners.get(msg.kind as NoticeKind);
     if (!set) return;
     for (const l of set) {

@@ -5,10 +5,12 @@
 // src/commands, RemotePresence in src/nodes, AuthStore in src/hpfeeds); only src/app.ts joins them.
 // Off by default: with one instance none of this is built and nothing extra goes to Redis.
 import type { FastifyBaseLogger } from 'fastify';
+import type { Registry } from 'prom-client';
 import type { AuthChangeListener, AuthStore } from '../hpfeeds/index.js';
 import { RoutingBus } from './bus.js';
 import { SessionRegistry, type RegistryGateway } from './registry.js';
 import { RedisFailureWindow } from './shared-limits.js';
+import { createRoutingMetrics, type RoutingMetrics } from './metrics.js';
 
 export { RoutingBus, type RoutingNotices, type RemoteSession } from './bus.js';
 export { SessionRegistry, TAKEN_OVER, type RegistryGateway } from './registry.js';
@@ -22,6 +24,8 @@ export interface SessionRoutingOptions {
   heartbeatMs?: number;
   /** How long start waits for Redis. Default 10 s. */
   startTimeoutMs?: number;
+  /** Where the apiary_routing_* metrics are registered. */
+  registry?: Registry;
 }
 
 export interface SessionRouting {
@@ -50,8 +54,21 @@ interface LiveSession {
 /** Connects to Redis, joins the registry and loads it. Call before the node gateway exists. */
 export async function startSessionRouting(opts: SessionRoutingOptions): Promise<SessionRouting> {
   const startTimeoutMs = opts.startTimeoutMs ?? 10_000;
-  const bus = new RoutingBus({ redisUrl: opts.redisUrl, instanceId: opts.instanceId, logger: opts.logger });
-  const registry = new SessionRegistry({ bus, logger: opts.logger, heartbeatMs: opts.heartbeatMs });
+  let sessions: SessionRegistry | undefined;
+  const metrics: RoutingMetrics | undefined =
+    opts.registry &&
+    createRoutingMetrics(opts.registry, {
+      remoteSessions: () => sessions?.counts().remoteSessions ?? 0,
+      liveInstances: () => sessions?.counts().liveInstances ?? 0,
+    });
+  const bus = new RoutingBus({
+    redisUrl: opts.redisUrl,
+    instanceId: opts.instanceId,
+    logger: opts.logger,
+    onRedisError: () => metrics?.redisError(),
+    onNotice: (kind) => metrics?.notice(kind),
+  });
+  const registry = (sessions = new SessionRegistry({ bus, logger: opts.logger, heartbeatMs: opts.heartbeatMs, metrics }));
   try {
     // A Redis that is not there at start is a configuration problem, not something to wait out.
     let timer: NodeJS.Timeout | undefined;

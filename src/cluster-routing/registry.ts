@@ -17,6 +17,7 @@
 // is written) asks Redis.
 import type { FastifyBaseLogger } from 'fastify';
 import type { RemoteSession, RoutingBus } from './bus.js';
+import type { RoutingMetrics } from './metrics.js';
 
 /** What the registry needs from the node gateway (src/nodes' NodeGatewayHandle satisfies it). */
 export interface RegistryGateway {
@@ -36,6 +37,7 @@ export interface SessionRegistryOptions {
   heartbeatMs?: number;
   /** How often the whole registry is re-read (the notices keep it current in between). Default 30 s. */
   resyncMs?: number;
+  metrics?: RoutingMetrics;
 }
 
 interface Owner {
@@ -78,6 +80,7 @@ export class SessionRegistry {
   private readonly keys: { owners: string; epochs: string; instances: string };
   private readonly heartbeatMs: number;
   private readonly resyncMs: number;
+  private readonly metrics: RoutingMetrics | undefined;
   private lastResync = 0;
   /** The registry as last seen: node -> owner (this instance's own claims included). */
   private readonly mirror = new Map<string, Owner>();
@@ -101,6 +104,7 @@ export class SessionRegistry {
     this.log = opts.logger;
     this.heartbeatMs = opts.heartbeatMs ?? 2000;
     this.resyncMs = opts.resyncMs ?? 30_000;
+    this.metrics = opts.metrics;
     const p = opts.bus.keyPrefix;
     this.keys = { owners: `${p}owners`, epochs: `${p}epochs`, instances: `${p}instances` };
     this.alive.add(this.instanceId);
@@ -187,6 +191,13 @@ export class SessionRegistry {
     return { ...o.session, instance: o.instance };
   }
 
+  /** Sessions the other live instances hold, and the live instances (for metrics). */
+  counts(): { remoteSessions: number; liveInstances: number } {
+    let remoteSessions = 0;
+    for (const o of this.mirror.values()) if (o.instance !== this.instanceId && this.alive.has(o.instance)) remoteSessions++;
+    return { remoteSessions, liveInstances: this.alive.size };
+  }
+
   /** Nodes online on any live instance. */
   onlineNodes(): string[] {
     const names = new Set(this.gateway?.onlineNodes() ?? []);
@@ -236,6 +247,7 @@ export class SessionRegistry {
     if ((this.localEpoch.get(node) ?? 0) > epoch) return;
     this.localEpoch.set(node, epoch);
     this.mirror.set(node, { instance: this.instanceId, epoch, session });
+    this.metrics?.claim();
     if ((this.remoteEpoch.get(node) ?? 0) > epoch) {
       this.dropTakenOver(node);
       return;
@@ -260,6 +272,7 @@ export class SessionRegistry {
     this.localEpoch.delete(node);
     if (!this.gateway?.isOnline(node)) return;
     this.log.info({ nodeName: node }, 'node session taken over by another instance; closing the stale one here');
+    this.metrics?.takenOver();
     this.gateway.dropLocal(node, TAKEN_OVER);
   }
 

@@ -103,6 +103,9 @@ describe('session routing across three instances', { timeout: 120_000 }, () => {
     const delivered = [...onA, ...onC].filter((k) => k !== 'GetInstalledPots');
     assert.deepEqual(delivered, ['UpdateConfig', 'GetPotStatus', 'GetPotInfo', 'GetPotLogs'], 'each once, in order');
     assert.deepEqual(onA.filter((k) => k !== 'GetInstalledPots'), ['UpdateConfig'], 'nothing more went to the stale session');
+    const metrics = String(await a.core.registry.metrics());
+    assert.match(metrics, /^apiary_routing_takeovers_total 1$/m);
+    assert.match(metrics, /^apiary_routing_live_instances 3$/m);
 
     // The stored state follows the new session: the stale close did not mark the node Offline.
     const seen = (await a.api('GET', '/api/v1/nodes/n2')).body;

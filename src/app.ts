@@ -1,7 +1,6 @@
 // Composition root: the only place that knows every domain. It builds them from the config in
 // dependency order, wires their events together, mounts their routes, and tears them down in the
 // reverse order so nothing accepted is lost on shutdown.
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -20,7 +19,7 @@ import {
 } from './analytics/index.js';
 import { AlertService, alertRoutes, type AttackFact } from './alerts/index.js';
 import { createHttpServer, limitConnections } from './api/index.js';
-import { createCluster, type ClusterMember } from './cluster/index.js';
+import type { ClusterMember } from './cluster/index.js';
 import { consoleRoutes, defaultConsoleDir } from './console/index.js';
 import { AuditRetention, auditRoutes, installAuditRecorder, type AuditStore } from './audit/index.js';
 import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
@@ -33,8 +32,10 @@ import { BUILTIN_POT_TYPES, createEventService, eventRoutes, type EventService }
 import { Broker, CompositeAuthStore, EnvAuthStore, JsonFileAuthStore, type AuthStore, type ListenAddress } from './hpfeeds/index.js';
 import { createNodeGateway, type NodeGatewayHandle } from './nodes/index.js';
 import { createOutputs, describeOutputs, loadOutputs, OutputsConfigError, type OutputConfig, type Outputs } from './outputs/index.js';
-import { createRedisClient, describeRedisTarget, parseRedisUrl, RedisDirInUseError, startSupervisedRedis, type SupervisedRedis } from './redis/index.js';
-import { LoginLimiter, SESSION_COOKIE, sessionRoutes, UserService, userRoutes } from './users/index.js';
+import { describeRedisTarget, parseRedisUrl, RedisDirInUseError, startSupervisedRedis, type SupervisedRedis } from './redis/index.js';
+import { LoginLimiter, SESSION_COOKIE, sessionRoutes, SharedLoginLimiter, UserService, userRoutes } from './users/index.js';
+import { TAKEN_OVER, type SessionRouting } from './cluster-routing/index.js';
+import { clusterMember, clusterRouting } from './app/cluster.js';
 import { packageVersion } from './version.js';
 import { checkDataDir, checkNodeTls, listening, openingDatabase, StartupError } from './startup.js';
 
@@ -112,6 +113,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     outputs?: Outputs;
     backlogWatch?: NodeJS.Timeout;
     cluster?: ClusterMember;
+    routing?: SessionRouting;
   } = {};
   const shutdown = async () => {
     const steps: [string, (() => unknown) | undefined][] = [
@@ -126,6 +128,8 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       ['output backlog watch', parts.backlogWatch && (() => clearInterval(parts.backlogWatch))],
       ['alerts', parts.alerts && (() => parts.alerts!.close())],
       ['node gateway', parts.gateway && (() => parts.gateway!.close())],
+      // After the gateway: its sessions' releases go out before the notices stop.
+      ['session routing', parts.routing && (() => parts.routing!.close())],
       ['events', parts.events && (() => parts.events!.close())],
       // After the event flush (whose commits reach the outputs): stops delivery and closes the
       // backlogs; what is still undelivered waits on disk for the next start.
@@ -188,9 +192,11 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     limitConnections(app, registry, { maxPerAddress: config.httpMaxConnectionsPerAddress });
-    // Several cores: periodic work (retention, sweeps) runs only on the leader; alone, always.
+    // Several cores (src/app/cluster.ts): periodic work (retention, sweeps) runs only on the leader
+    // (alone, always), and the node session registry routes commands, takeovers and revocations.
     const cluster = (parts.cluster = config.clusterEnabled ? clusterMember(config, log, registry) : undefined);
     const leading = cluster && (() => cluster.leading());
+    const routing = config.clusterEnabled ? (parts.routing = await clusterRouting(config, log, registry)) : undefined;
 
     const operatorTokens = (tokens = new TokenService(stores.tokens));
     const consoleUsers = (users = new UserService({
@@ -203,9 +209,15 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     // session closes it at once (API), or within a second when another process (the CLI) changed
     // the database or the session expired.
     operatorTokens.onRevoked((id) => app.operatorSockets.closeFor(id));
-    consoleUsers.onSessionsEnded((keys) => {
+    const closeSessionSockets = (keys: readonly string[]) => {
       for (const key of keys) app.operatorSockets.closeFor(key, 'session ended');
-    });
+    };
+    consoleUsers.onSessionsEnded(closeSessionSockets);
+    if (routing) {
+      // ...and on every other instance at once, not at their next database check.
+      operatorTokens.onRevoked(routing.onTokensRevoked((id) => app.operatorSockets.closeFor(id)));
+      consoleUsers.onSessionsEnded(routing.onSessionsEnded(closeSessionSockets));
+    }
     // The token and session lookups are asynchronous (their stores may be PostgreSQL): a check
     // still running when the next tick comes is not doubled.
     let checkingTokens = false;
@@ -264,7 +276,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       store: stores.authkeys,
       onPollError: (err) => log.error({ err }, 'could not look for authkey changes made elsewhere; retried in a second'),
     }));
-    const authStores: AuthStore[] = [authkeys];
+    const authStores: AuthStore[] = [routing ? routing.sharedAuthStore(authkeys) : authkeys];
     if (config.hpfeedsAuthFile) {
       parts.authFile = await JsonFileAuthStore.open({ path: config.hpfeedsAuthFile, logger: log.child({ domain: 'hpfeeds' }) });
       authStores.push(parts.authFile);
@@ -316,6 +328,8 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
         preAuthMaxBytes: config.nodePreAuthMaxBytes,
       },
       rateLimit: { maxUntrustedFailuresPerName: config.nodeAuthUntrustedFailuresPerDay, untrustedWindowMs: 86_400_000 },
+      guessCounters: routing && ((name, max, windowMs) => routing.failureWindow(`totp-${name}`, max, windowMs)),
+      onlineElsewhere: routing && new Set(routing.registry.onlineNodes()),
       maxPendingNodes: config.pendingMaxNodes,
       maxPendingPerAddress: config.pendingMaxPerAddress,
       pendingTtlMs: config.pendingTtl * 1000,
@@ -330,6 +344,8 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
         runWhen: leading,
       },
     }));
+
+    routing?.attachGateway(gateway);
 
     // Event-shaped status lines often arrive with pot_type "": the pots the gateway has seen know the type.
     const eventsLog = log.child({ domain: 'events' });
@@ -427,7 +443,10 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     }));
     await alerts.load();
     gateway.on('online', (e) => alerts.nodeOnline(e));
-    gateway.on('offline', (e) => alerts.nodeOffline(e));
+    // A session closed because the node registered on another instance: the node is not offline.
+    gateway.on('offline', (e) => {
+      if (e.reason !== TAKEN_OVER) alerts.nodeOffline(e);
+    });
     gateway.on('potStatus', (e) => alerts.potStatus(e));
     // The output_backlog rule reads each output's backlog every few seconds (its dedup and quiet
     // period decide what reaches a person).
@@ -473,6 +492,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       installedPotsOnRegistration: true,
       // Pot types operators install get metric labels of their own; node-chosen ones fold into "other".
       onInstallPot: (potType) => events.addKnownPotType(potType),
+      routing: routing?.registry,
     }));
     for (const potType of await commands.installedPotTypes()) events.addKnownPotType(potType);
     // ...and pots it no longer lists are marked missing (kept, shown in the API).
@@ -504,7 +524,9 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
         await api.register(tokenRoutes, { tokens: operatorTokens });
         await api.register(sessionRoutes, {
           users: consoleUsers,
-          limiter: new LoginLimiter({ now: options.now }),
+          limiter: routing
+            ? new SharedLoginLimiter(routing.failureWindow('login-source', 10, 15 * 60_000), routing.failureWindow('login-user', 10, 15 * 60_000), options.now)
+            : new LoginLimiter({ now: options.now }),
           registry,
           logger: log.child({ domain: 'users' }),
           // Login attempts are not operator actions on a guarded route: recorded here, by name.
@@ -587,25 +609,6 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     await shutdown();
     throw err;
   }
-}
-
-/** This core's cluster membership, on two Redis connections of its own (one blocks in XREAD). */
-function clusterMember(config: Config, logger: Core['app']['log'], registry: Registry): ClusterMember {
-  const target = parseRedisUrl(config.redisUrl!);
-  // No per-command retry limit: writes wait out a Redis restart (the fan-out bounds how many).
-  // Their failures are logged by the fan-out and the lease, throttled: not by ioredis per retry.
-  const client = () => createRedisClient(target, { maxRetriesPerRequest: null }).on('error', () => undefined);
-  const instanceId = config.instanceId ?? hostname();
-  logger.info({ instance: instanceId, redis: describeRedisTarget(target) }, 'cluster mode: sharing events, hpfeeds publishes, cowrie sessions and the leader lease through Redis');
-  return createCluster({
-    instanceId,
-    redis: client(),
-    reader: client(),
-    logger: logger.child({ domain: 'cluster', instance: instanceId }),
-    registry,
-    leaseMs: config.clusterLeaseMs,
-    fanoutMaxLen: config.clusterFanoutMaxLen,
-  });
 }
 
 /** The fields alert rules read, from the normalised attack record of a committed event (exported for bench/alerts.ts). */

@@ -1,5 +1,5 @@
 // Delivery of queued commands to their nodes: the BullMQ job processor and the waking of parked
-// jobs. The command row in SQLite is the authority on status; the job (job id = command id) is the
+// jobs. The command row in the database is the authority on status; the job (job id = command id) is the
 // durable obligation to deliver it.
 //
 // - One in flight per node, strictly in seq order: a job runs its command only when the node is
@@ -10,6 +10,13 @@
 //   node as a backstop.
 // - Once sent, the job parks until the answer deadline; status tracking (status.ts) settles the row
 //   and promotes the job so it completes.
+// - Session routing (several instances, CommandRouting): each instance's worker serves its own
+//   queue and delivers only to nodes whose session it holds. A command is queued on the holder's
+//   queue; a job that finds its node held by another instance completes as 'moved' and tells the
+//   holder, whose wake-up recreates the job on its own queue (the row, not the job, is the command).
+//   Queue-per-instance rather than re-targeting a job in place: BullMQ cannot move a job between
+//   queues, and a duplicate job is harmless because the row's compare-and-set claim (markSent, which
+//   also checks one-in-flight and order in SQL) lets exactly one delivery through.
 import { DelayedError, type Job } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import type { NodeCommandBody } from '../protocol/index.js';
@@ -17,7 +24,7 @@ import type { CommandMetrics } from './metrics.js';
 import type { CommandQueue, JobData } from './queue.js';
 import type { StatusTracking } from './status.js';
 import type { CommandRow, CommandStore } from './store.js';
-import { isTerminal, type CommandKind, type CommandResult, type CommandTransport, type TerminalStatus } from './types.js';
+import { isTerminal, type CommandKind, type CommandResult, type CommandRouting, type CommandTransport, type TerminalStatus } from './types.js';
 
 export interface DeliveryOptions {
   store: CommandStore;
@@ -36,6 +43,8 @@ export interface DeliveryOptions {
    * row's own running job (so the job is not promoted: it completes by returning).
    */
   settleFromJob(id: string, from: 'queued' | 'sent', to: TerminalStatus, result: CommandResult): Promise<void>;
+  /** Session routing; absent with one instance. */
+  routing?: CommandRouting;
 }
 
 export interface Delivery {
@@ -46,7 +55,7 @@ export interface Delivery {
 }
 
 export function createDelivery(opts: DeliveryOptions): Delivery {
-  const { store, gateway, commandQueue, tracking, metrics, timeouts, recheckMs, isClosed, settleFromJob } = opts;
+  const { store, gateway, commandQueue, tracking, metrics, timeouts, recheckMs, isClosed, settleFromJob, routing } = opts;
   const log = opts.logger;
 
   const waking = new Map<string, boolean>();
@@ -99,8 +108,9 @@ export function createDelivery(opts: DeliveryOptions): Delivery {
     return null;
   }
 
-  async function park(job: Job<JobData>, token: string | undefined, until: number): Promise<never> {
+  async function park(job: Job<JobData>, token: string | undefined, until: number, recheck = true): Promise<never> {
     await job.moveToDelayed(until, token);
+    if (!recheck) throw new DelayedError();
     // Something may have made the job runnable while it was active (wake() cannot promote an
     // active job); re-check once it is in the delayed set.
     const id = job.id as string;
@@ -134,16 +144,31 @@ export function createDelivery(opts: DeliveryOptions): Delivery {
           }
           continue;
         }
-        if (!tracking.isTracking(row.nodeName)) tracking.trackRecovered(row);
+        // With routing, the node's holder tracks the answers; this job only keeps the deadline.
+        if (!tracking.isTracking(row.nodeName) && (!routing || gateway.isOnline(row.nodeName))) tracking.trackRecovered(row);
         return park(job, token, deadline);
       }
       if (now >= row.expiresAt) {
         await settleFromJob(id, 'queued', 'expired', { reason: 'ttl', message: 'not delivered before its TTL: the node was offline or busy' });
         continue;
       }
+      if (routing) {
+        if (!gateway.isOnline(row.nodeName)) {
+          const owner = routing.ownerOf(row.nodeName);
+          if (owner !== undefined && owner !== routing.instanceId) {
+            routing.notifyOwner(row.nodeName);
+            return 'moved';
+          }
+        } else if (!(await routing.isCurrentLocal(row.nodeName))) {
+          // Our session is stale (the node registered elsewhere; the takeover notice closes it)
+          // or not claimed yet (the claim wakes this lane): look again shortly, not in a loop.
+          return park(job, token, Math.min(row.expiresAt, Date.now() + 1000), false);
+        }
+        if (isClosed()) return park(job, token, Date.now());
+      }
       if (await blockedBy(row)) return park(job, token, Math.min(row.expiresAt, now + recheckMs));
       // The claim re-checks what blockedBy checked, atomically in the database: a command another
-      // job (or core) sent in between makes it fail, and the next attempt parks.
+      // job (or instance) sent in between makes it fail, and the next attempt parks.
       if (!(await store.markSent(id, now))) continue;
       const body = JSON.parse(row.command) as NodeCommandBody;
       if (!gateway.sendCommand(row.nodeName, body)) {

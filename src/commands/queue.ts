@@ -29,6 +29,11 @@ export interface CommandQueueOptions {
   redisUrl?: string;
   connection?: RedisOptions;
   queueName: string;
+  /**
+   * Session routing: this instance's id. Its worker then serves `<queueName>@<instanceId>` only,
+   * and jobs can be added to another instance's queue (see CommandRouting).
+   */
+  instanceId?: string;
   /** BullMQ key prefix; on a Redis Cluster it is made a hash tag (`{bull}`) so a queue's keys share a slot. */
   prefix: string;
   /** Command timeout of the API-side client. */
@@ -45,8 +50,10 @@ export interface CommandQueue {
   waitForRedis(ms: number): Promise<void>;
   /** Called each time the queue's connection becomes ready (again); not after close. */
   onReady(listener: () => void): void;
-  add(row: JobSource): Promise<unknown>;
-  addBulk(rows: JobSource[]): Promise<unknown>;
+  /** `target`: the instance whose queue gets the job (session routing); default this one's. */
+  add(row: JobSource, target?: string): Promise<unknown>;
+  addBulk(rows: JobSource[], targetOf?: (row: JobSource) => string | undefined): Promise<unknown>;
+  /** The job in this instance's queue. */
   getJob(id: string): Promise<Job<JobData> | undefined>;
   /** Makes a delayed job due now; a job that is not delayed runs anyway, so failures are ignored. */
   promote(id: string): void;
@@ -112,12 +119,26 @@ export function createCommandQueue(opts: CommandQueueOptions): CommandQueue {
     log.warn('command queue lost its Redis connection; sends answer 503 until it is back');
   });
 
-  const queue = new Queue<JobData>(opts.queueName, {
-    connection: queueClient,
-    prefix,
-    defaultJobOptions: { removeOnComplete: true, removeOnFail: true, attempts: 1 },
-  });
-  queue.on('error', onRedisError('queue'));
+  const nameOf = (instance: string | undefined) => (instance === undefined ? opts.queueName : `${opts.queueName}@${instance}`);
+  const newQueue = (name: string) => {
+    const q = new Queue<JobData>(name, {
+      connection: queueClient,
+      prefix,
+      defaultJobOptions: { removeOnComplete: true, removeOnFail: true, attempts: 1 },
+    });
+    q.on('error', onRedisError('queue'));
+    return q;
+  };
+  const ownName = nameOf(opts.instanceId);
+  const queue = newQueue(ownName);
+  /** Other instances' queues this one added jobs to (session routing), by instance id. */
+  const others = new Map<string, Queue<JobData>>();
+  const queueOf = (target: string | undefined): Queue<JobData> => {
+    if (target === undefined || opts.instanceId === undefined || target === opts.instanceId) return queue;
+    let q = others.get(target);
+    if (!q) others.set(target, (q = newQueue(nameOf(target))));
+    return q;
+  };
 
   let worker: Worker<JobData> | undefined;
   const readyListeners: Array<() => void> = [];
@@ -152,13 +173,21 @@ export function createCommandQueue(opts: CommandQueueOptions): CommandQueue {
       readyListeners.push(listener);
     },
 
-    add(row) {
+    add(row, target) {
       const j = jobOf(row);
-      return queue.add(j.name, j.data, j.opts);
+      return queueOf(target).add(j.name, j.data, j.opts);
     },
 
-    addBulk(rows) {
-      return queue.addBulk(rows.map(jobOf));
+    async addBulk(rows, targetOf) {
+      if (!targetOf) return queue.addBulk(rows.map(jobOf));
+      const byTarget = new Map<Queue<JobData>, JobSource[]>();
+      for (const r of rows) {
+        const q = queueOf(targetOf(r));
+        const list = byTarget.get(q);
+        if (list) list.push(r);
+        else byTarget.set(q, [r]);
+      }
+      return Promise.all([...byTarget].map(([q, list]) => q.addBulk(list.map(jobOf))));
     },
 
     getJob(id) {
@@ -176,7 +205,7 @@ export function createCommandQueue(opts: CommandQueueOptions): CommandQueue {
     },
 
     startWorker(processor) {
-      worker = new Worker<JobData>(opts.queueName, processor, {
+      worker = new Worker<JobData>(ownName, processor, {
         connection: workerClient,
         prefix,
         concurrency: opts.concurrency,
@@ -207,8 +236,10 @@ export function createCommandQueue(opts: CommandQueueOptions): CommandQueue {
       stopStalledCheck();
       afterWorkerClosed();
       await quietly(queue.close(), 3000);
+      for (const q of others.values()) await quietly(q.close(), 3000);
       sinkLateConnectionErrors(worker, log);
       sinkLateConnectionErrors(queue, log);
+      for (const q of others.values()) sinkLateConnectionErrors(q, log);
       for (const c of [queueClient, workerClient]) {
         if (c.status === 'ready') await quietly(c.quit(), 2000);
         c.disconnect();

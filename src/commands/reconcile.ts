@@ -4,11 +4,14 @@
 //   makes an accepted command survive a Redis that lost its last second of AOF.
 // - A periodic sweep wakes every online idle node as a backstop to the wake-ups of delivery.ts,
 //   and expires overdue commands in SQLite even while Redis is down.
+// - Session routing: an instance re-adds the jobs of the nodes it holds only (the others are their
+//   holders' business), and the sweep also fails sent commands long past their answer deadline,
+//   whose sender may have died with the only job and flight that watched them.
 import type { FastifyBaseLogger } from 'fastify';
 import type { CommandMetrics } from './metrics.js';
 import type { CommandQueue } from './queue.js';
 import type { CommandRow, CommandStore } from './store.js';
-import type { CommandResult, CommandTransport, TerminalStatus } from './types.js';
+import type { CommandKind, CommandResult, CommandTransport, TerminalStatus } from './types.js';
 
 export interface ReconcileOptions {
   store: CommandStore;
@@ -21,6 +24,8 @@ export interface ReconcileOptions {
   wake(node: string): void;
   /** Side effects of a row the sweep just finished (outside its job). */
   finished(row: CommandRow, status: TerminalStatus, result: CommandResult): void;
+  /** Session routing: answer deadlines per kind, for the overdue backstop. Absent with one instance. */
+  routedTimeouts?: Record<CommandKind, number>;
 }
 
 export interface Reconciler {
@@ -42,7 +47,8 @@ export function createReconciler(opts: ReconcileOptions): Reconciler {
   async function reconcile(): Promise<void> {
     if (reconciling) return reconciling;
     reconciling = (async () => {
-      const rows = await store.pending();
+      const pending = await store.pending();
+      const rows = opts.routedTimeouts ? pending.filter((r) => gateway.isOnline(r.nodeName)) : pending;
       for (let i = 0; i < rows.length && commandQueue.redisReady(); i += 500) {
         const chunk = rows.slice(i, i + 500);
         await commandQueue.addBulk(chunk);
@@ -60,6 +66,18 @@ export function createReconciler(opts: ReconcileOptions): Reconciler {
     return reconciling;
   }
 
+  /** Sent rows whose deadline passed a while ago: the job and flight that watched them are gone. */
+  async function failOverdue(timeouts: Record<CommandKind, number>, now: number): Promise<void> {
+    const grace = 2 * opts.sweepIntervalMs + 5000;
+    for (const row of await store.pending()) {
+      if (row.status !== 'sent' || row.sentAt === null) continue;
+      const limit = timeouts[row.kind as CommandKind];
+      if (now < row.sentAt + limit + grace) continue;
+      const result: CommandResult = { reason: 'timeout', message: `no answer from the node within ${Math.round(limit / 1000)} s` };
+      if (await store.finish(row.id, 'sent', 'failed', result, now)) finished(row, 'failed', result);
+    }
+  }
+
   let needsReconcile = true;
   let sweeping = false;
   async function sweep(): Promise<void> {
@@ -68,6 +86,7 @@ export function createReconciler(opts: ReconcileOptions): Reconciler {
     for (const row of await store.dueForExpiry(now)) {
       if (await store.finish(row.id, 'queued', 'expired', result, now)) finished(row, 'expired', result);
     }
+    if (opts.routedTimeouts) await failOverdue(opts.routedTimeouts, now);
     if (!commandQueue.redisReady()) return;
     if (needsReconcile) {
       needsReconcile = false;

@@ -29,6 +29,7 @@ import {
   CommandError,
   type CommandKind,
   type CommandResult,
+  type CommandRouting,
   type CommandStatus,
   type CommandTransport,
   type CommandView,
@@ -87,6 +88,11 @@ export interface CommandServiceOptions {
   stalledIntervalMs?: number;
   /** start() waits this long for Redis before carrying on without it. Default 5 s. */
   startWaitMs?: number;
+  /**
+   * Session routing: several instances share the database and Redis; commands are delivered by
+   * the instance holding the node's session (see delivery.ts). Absent: one instance.
+   */
+  routing?: CommandRouting;
 }
 
 export interface SendOptions {
@@ -163,6 +169,7 @@ const redisUnavailable = () =>
 export function createCommandService(opts: CommandServiceOptions): CommandService {
   const log = opts.logger;
   const gateway = opts.gateway;
+  const routing = opts.routing;
   const store = commandStore(opts);
   const ttlMs = opts.ttlMs ?? 24 * 3600_000;
   const timeouts = answerTimeouts(opts.answerTimeoutMs);
@@ -181,6 +188,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     redisUrl: opts.redisUrl,
     connection: opts.connection,
     queueName: opts.queueName ?? 'apiary-commands',
+    instanceId: routing?.instanceId,
     prefix: opts.prefix ?? 'bull',
     redisTimeoutMs,
     concurrency: opts.concurrency ?? 64,
@@ -189,7 +197,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
   });
   const redisReady = commandQueue.redisReady;
 
-  const intake = createCommandIntake({ store, gateway, metrics, gitAllowed });
+  const intake = createCommandIntake({ store, gateway: routing ?? gateway, metrics, gitAllowed });
 
   let started = false;
   let closed = false;
@@ -209,6 +217,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     // A job parked until its deadline or expiry completes now instead of lingering in Redis.
     if (!inWorker) commandQueue.promote(row.id);
     wake(row.nodeName);
+    routing?.notifyOwner(row.nodeName);
     const done: FinishedCommand = { id: row.id, node: row.nodeName, kind: row.kind as CommandKind, status: to, result, requestedBy: row.requestedBy, createdAt: row.createdAt };
     for (const l of finishedListeners) {
       try {
@@ -238,6 +247,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     quietPeriodMs: opts.quietPeriodMs ?? 2000,
     updateConfigGraceMs: opts.updateConfigGraceMs ?? 2000,
     isClosed: () => closed,
+    routed: routing !== undefined,
     settleSent: async (id, status, result) => {
       await settle(id, 'sent', status, result);
     },
@@ -260,6 +270,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     settleFromJob: async (id, from, to, result) => {
       await settle(id, from, to, result, true);
     },
+    routing,
   });
   const wake = delivery.wake;
 
@@ -272,6 +283,7 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     sweepIntervalMs: opts.sweepIntervalMs ?? 15_000,
     wake,
     finished: (row, to, result) => finished(row, to, result, false),
+    routedTimeouts: routing ? timeouts : undefined,
   });
 
   // ------------------------------------------------------------------ registrations
@@ -304,7 +316,10 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
     }
     const inserted = await store.insert(rows);
     try {
-      const adding = inserted.length === 1 ? commandQueue.add(inserted[0]) : commandQueue.addBulk(inserted);
+      // Routed: each job goes to the queue of the instance holding its node (this one when offline).
+      const target = (r: CommandRow) => routing?.ownerOf(r.nodeName);
+      const adding =
+        inserted.length === 1 ? commandQueue.add(inserted[0], target(inserted[0])) : commandQueue.addBulk(inserted, routing ? (r) => target(r as CommandRow) : undefined);
       await withTimeout(adding, redisTimeoutMs * 2, 'queueing');
     } catch (err) {
       metrics.redisError();
@@ -345,6 +360,9 @@ export function createCommandService(opts: CommandServiceOptions): CommandServic
       if (started || closed) return;
       started = true;
       await tracking.start();
+      routing?.onWake((node) => {
+        if (!closed) wake(node);
+      });
       commandQueue.startWorker(delivery.processor);
       reconciler.start();
       // Give a Redis that is starting alongside us a moment, so the first requests are not 503s;

@@ -1,7 +1,8 @@
 // The command store in SQLite (table commands). Statements are prepared once; each method runs
 // synchronously on the core's connection and resolves at once. SQLite has one writer at a time,
-// so every statement (markSent's checks included) is atomic, and seq comes from this process's
-// counter: with SQLite the core is the only writer of the table.
+// so every statement (markSent's checks included) is atomic, even when several instances share
+// the file (session routing tests do). seq comes from this process's counter, moved past the
+// newest row's at each insert (see insert).
 import { and, desc, eq, inArray, lt, type SQL } from 'drizzle-orm';
 import type { DatabaseHandle } from '../db/index.js';
 import { commands, nodes } from '../db/schema.js';
@@ -39,6 +40,7 @@ export class SqliteCommandStore implements CommandStore {
     countByStatus: Stmt<[string], { n: number }>;
     nodesWithQueued: Stmt<[], { node: string }>;
     installedPotTypes: Stmt<[number], { t: string }>;
+    newestSeq: Stmt<[], { seq: number }>;
   };
 
   constructor(handle: DatabaseHandle) {
@@ -77,22 +79,30 @@ export class SqliteCommandStore implements CommandStore {
       installedPotTypes: prepare(
         "SELECT DISTINCT json_extract(command, '$.InstallPot.honeypot_type') AS t FROM commands WHERE kind = 'InstallPot' AND t IS NOT NULL LIMIT ?",
       ),
+      newestSeq: prepare('SELECT seq FROM commands ORDER BY rowid DESC LIMIT 1'),
     };
     const max = s.prepare('SELECT MAX(seq) AS m FROM commands').get() as { m: number | null };
     this.nextSeq = (max.m ?? 0) + 1;
   }
 
-  /** seq comes from this process's counter, seeded from MAX(seq) at start. */
+  /**
+   * seq comes from this process's counter (seeded from MAX(seq) at start), moved past the newest
+   * row's when another process sharing the file inserted since: the write lock is taken first
+   * (IMMEDIATE), so the newest row (highest rowid) holds the highest seq and no two writers hand
+   * out the same one.
+   */
   async insert(rows: NewCommand[]): Promise<CommandRow[]> {
     const out: CommandRow[] = [];
     this.sqlite.transaction(() => {
+      const newest = this.stmt.newestSeq.get();
+      if (newest && newest.seq >= this.nextSeq) this.nextSeq = newest.seq + 1;
       for (const r of rows) {
         const seq = this.nextSeq++;
         const json = JSON.stringify(r.command);
         this.stmt.insert.run(r.id, seq, r.nodeName, r.kind, r.potId, json, r.batchId, r.requestedBy, r.createdAt, r.expiresAt);
         out.push(queuedRow(r, seq, json));
       }
-    })();
+    }).immediate();
     return out;
   }
 

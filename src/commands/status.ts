@@ -47,6 +47,12 @@ export interface StatusTrackingOptions {
   settleSent(id: string, status: 'succeeded' | 'failed', result: CommandResult): Promise<void>;
   /** A node (re)registered; its session is already known here. */
   onNodeOnline(node: string): void;
+  /**
+   * Session routing: a node's answers reach only the instance holding its session, so flights
+   * follow the session: none are rebuilt at start, a node's flight is picked up from the store
+   * when it registers here and dropped (not settled) when its session here ends.
+   */
+  routed?: boolean;
 }
 
 export interface StatusTracking {
@@ -127,11 +133,29 @@ export function createStatusTracking(opts: StatusTrackingOptions): StatusTrackin
 
   const onOnline = (n: { nodeName: string; nodeId: string }) => {
     nodeIds.set(n.nodeName, n.nodeId);
+    if (opts.routed && !tracker.get(n.nodeName)) {
+      // The node's in-flight command may have been sent by the instance that held it before: its
+      // flight moves here with the session, read from the store before the registration is applied.
+      store
+        .inFlight(n.nodeName)
+        .then((sent) => {
+          if (nodeIds.get(n.nodeName) !== n.nodeId) return; // gone again meanwhile
+          if (sent && !tracker.get(n.nodeName)) track(sent, undefined);
+          tracker.online(n);
+          opts.onNodeOnline(n.nodeName);
+        })
+        .catch((err: unknown) => log.error({ err, node: n.nodeName }, 'could not read the in-flight command of a node; the sweep will wake it'));
+      return;
+    }
     tracker.online(n);
     opts.onNodeOnline(n.nodeName);
   };
   const onOffline = (n: { nodeName: string }) => {
     nodeIds.delete(n.nodeName);
+    if (opts.routed) {
+      const f = tracker.get(n.nodeName);
+      if (f) tracker.forget(f.id, n.nodeName);
+    }
   };
   const onPotStatus = (u: { nodeName: string; potId: string; potType: string; status: string; message?: string }) =>
     tracker.potStatus(u);
@@ -140,7 +164,7 @@ export function createStatusTracking(opts: StatusTrackingOptions): StatusTrackin
 
   return {
     async start() {
-      for (const row of await store.pending()) if (row.status === 'sent') track(row, undefined);
+      if (!opts.routed) for (const row of await store.pending()) if (row.status === 'sent') track(row, undefined);
       gateway.on('online', onOnline);
       gateway.on('offline', onOffline);
       gateway.on('potStatus', onPotStatus);

@@ -58,6 +58,25 @@ export interface CommandTransport {
   ): unknown;
 }
 
+/**
+ * Session routing: several instances share the database and Redis, and a node's session lives on
+ * one of them (src/cluster-routing implements this). Without it one instance holds every session.
+ */
+export interface CommandRouting {
+  /** This instance's id; its worker serves its own queue, `<queueName>@<instanceId>`. */
+  readonly instanceId: string;
+  /** The instance holding the node's session now (this one included), or undefined when offline. */
+  ownerOf(node: string): string | undefined;
+  /** Nodes online on any instance (broadcast selector 'online'). */
+  onlineNodes(): string[];
+  /** Exact check in Redis, right before a command is written: this instance's session is the newest. */
+  isCurrentLocal(node: string): Promise<boolean>;
+  /** Asks the node's holder, when another instance, to look at the node's lane. */
+  notifyOwner(node: string): void;
+  /** A node whose lane should be looked at here (its session was just claimed, or another instance asked). */
+  onWake(listener: (node: string) => void): void;
+}
+
 /** A pot as reported in answer to a command. */
 export interface ReportedPot {
   potId: string;

@@ -6,7 +6,7 @@
 // limits are in guess-limiter.ts.
 import type { FastifyBaseLogger } from 'fastify';
 import { generateNodeSecret, verifyTotp } from '../protocol/index.js';
-import { TotpGuessLimiter, type RateLimitOptions } from './guess-limiter.js';
+import { TotpGuessLimiter, type FailureCounterFactory, type RateLimitOptions } from './guess-limiter.js';
 import { addressKey } from './limits.js';
 import { KeyedLogThrottle } from './log-throttle.js';
 import type { NodeMetrics } from './metrics.js';
@@ -65,6 +65,8 @@ export interface EnrollmentOptions {
   logger: FastifyBaseLogger;
   mode: EnrollmentMode;
   rateLimit?: RateLimitOptions;
+  /** Where the TOTP guess budgets are counted. Default: in memory (one instance). */
+  guessCounters?: FailureCounterFactory;
   /** In approve mode, unknown names are refused without being recorded beyond this many pending rows. */
   maxPendingNodes?: number;
   /** In approve mode, pending rows first seen from one address (IPv6: one /64). Default 20. */
@@ -99,7 +101,7 @@ export class Enrollment {
     this.store = opts.store;
     this.metrics = opts.metrics;
     this.logger = opts.logger;
-    this.guesses = new TotpGuessLimiter(opts.rateLimit);
+    this.guesses = new TotpGuessLimiter(opts.rateLimit, opts.guessCounters);
     this.unknown = new UnknownRegistrationLog(opts.store, opts.unknownNamesSample ?? 10, (err) =>
       this.logger.error({ err }, 'could not record unknown-name registrations'),
     );
@@ -211,7 +213,7 @@ export class Enrollment {
       addressKey: addressKey(req.remoteAddress),
       trusted: row.connectedAt !== null && row.remoteAddress === req.remoteAddress,
     };
-    if (this.guesses.blocked(source, now)) return this.reject(req, 'rate_limited', now);
+    if (await this.guesses.blocked(source, now)) return this.reject(req, 'rate_limited', now);
     if (!req.totpCode) return this.fail(req, source, 'missing_code', now);
     const check = await verifyTotp(secret, req.totpCode, now, 1);
     if (!check.valid || check.step === undefined) return this.fail(req, source, 'invalid_code', now);
@@ -245,8 +247,8 @@ export class Enrollment {
   }
 
   /** A rejection that may be a guess: counts toward the limiter. */
-  private fail(req: RegistrationRequest, source: Parameters<TotpGuessLimiter['record']>[0], result: RejectResult, now: number): Promise<RegistrationDecision> {
-    this.guesses.record(source, now);
+  private async fail(req: RegistrationRequest, source: Parameters<TotpGuessLimiter['record']>[0], result: RejectResult, now: number): Promise<RegistrationDecision> {
+    await this.guesses.record(source, now);
     return this.reject(req, result, now);
   }
 

@@ -26,6 +26,17 @@ export interface NodeGatewayEvents {
   enrolled: [{ nodeName: string; via: 'provisioned' | 'key_delivered' | 'rotated' }];
   /** An operator revoked or deleted the node: whatever credentials it holds elsewhere must stop working. */
   revoked: [{ nodeName: string; via: 'revoked' | 'deleted' }];
+  /** disconnect() was called (revoke, delete, secret rotation): other instances must close their session too. */
+  disconnectRequested: [{ nodeName: string; reason: string }];
+}
+
+/**
+ * Sessions on the other instances sharing the database (session routing, src/cluster-routing).
+ * Absent with one instance.
+ */
+export interface RemotePresence {
+  /** The node's live session on another instance, if any. */
+  remote(nodeName: string): LiveSessionInfo | undefined;
 }
 
 export type NodeGatewayEventName = keyof NodeGatewayEvents;
@@ -94,6 +105,7 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
   private sweepTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private presence: RemotePresence | undefined;
 
   constructor(opts: GatewayCoreOptions) {
     super();
@@ -128,11 +140,24 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
 
   disconnect(nodeName: string, reason: string): void {
     this.live.get(nodeName)?.close(reason);
+    this.emitSafe('disconnectRequested', { nodeName, reason });
   }
 
+  /** Closes this process's session of the node only (a request from another instance). */
+  dropLocal(nodeName: string, reason: string): void {
+    this.live.get(nodeName)?.close(reason);
+  }
+
+  /** Where sessions on other instances are looked up (session routing). */
+  setRemotePresence(presence: RemotePresence | undefined): void {
+    this.presence = presence;
+  }
+
+  /** The node's session here or, with session routing, on another instance. */
   liveSession(nodeName: string): LiveSessionInfo | undefined {
     const s = this.live.get(nodeName);
-    if (!s || s.nodeId === undefined) return undefined;
+    if (!s) return this.presence?.remote(nodeName);
+    if (s.nodeId === undefined) return undefined;
     return { nodeId: s.nodeId, transport: s.kind, remoteAddress: s.remoteAddress, connectedAt: s.openedAt, lastSeen: s.lastSeen };
   }
 
@@ -339,8 +364,11 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
     if (this.live.get(name) !== session) return; // replaced: the node is still online
     this.live.delete(name);
     const now = Date.now();
+    // A stale session closing after the node registered on another instance must not mark the
+    // node Offline: the stored state now belongs to the new session.
+    const movedAway = reason === 'taken_over' || this.presence?.remote(name) !== undefined;
     this.safely(name, async () => {
-      await this.store.markOffline(name, reason, session.lastSeen, now);
+      if (!movedAway) await this.store.markOffline(name, reason, session.lastSeen, now);
       await this.store.log(name, 'disconnected', reason, now);
     });
     this.logger.info({ nodeName: name, reason, remoteAddress: session.remoteAddress, transport: session.kind }, 'node offline');

@@ -55,44 +55,74 @@ export interface GuessSource {
   trusted: boolean;
 }
 
-export class TotpGuessLimiter {
-  private readonly byAddress: FailureLimiter;
-  private readonly byNameAndAddress: FailureLimiter;
-  private readonly untrustedByName: FailureLimiter;
+/**
+ * One failure budget: FailureLimiter in memory (one instance), or a window shared by every instance
+ * (session routing: see src/cluster-routing/shared-limits.ts).
+ */
+export interface FailureCounter {
+  isBlocked(key: string, now: number): boolean | Promise<boolean>;
+  record(key: string, now: number): void | Promise<void>;
+  /** In-memory counters forget expired keys here; shared ones expire by themselves. */
+  sweep?(now: number): void;
+  readonly size?: number;
+}
 
-  constructor(opts: RateLimitOptions = {}) {
+/** Makes the counter of one budget; `name` tells the three apart (address, pair, untrusted). */
+export type FailureCounterFactory = (name: 'address' | 'pair' | 'untrusted', max: number, windowMs: number) => FailureCounter;
+
+const inMemory: FailureCounterFactory = (_name, max, windowMs) => new FailureLimiter(max, windowMs);
+
+export class TotpGuessLimiter {
+  private readonly byAddress: FailureCounter;
+  private readonly byNameAndAddress: FailureCounter;
+  private readonly untrustedByName: FailureCounter;
+
+  constructor(opts: RateLimitOptions = {}, counters: FailureCounterFactory = inMemory) {
     const o = withDefaults(RATE_LIMIT_DEFAULTS, opts);
-    this.byAddress = new FailureLimiter(o.maxFailuresPerAddress, o.windowMs);
-    this.byNameAndAddress = new FailureLimiter(o.maxFailuresPerName, o.windowMs);
-    this.untrustedByName = new FailureLimiter(o.maxUntrustedFailuresPerName, o.untrustedWindowMs);
+    this.byAddress = counters('address', o.maxFailuresPerAddress, o.windowMs);
+    this.byNameAndAddress = counters('pair', o.maxFailuresPerName, o.windowMs);
+    this.untrustedByName = counters('untrusted', o.maxUntrustedFailuresPerName, o.untrustedWindowMs);
   }
 
-  blocked(src: GuessSource, now: number): boolean {
+  /** Synchronous with in-memory counters; a Promise with shared ones. */
+  blocked(src: GuessSource, now: number): boolean | Promise<boolean> {
     // The trusted path depends on nothing another host can send: not even on the address-wide
     // limit, which an IPv6 neighbour in the same /64 could fill.
     if (src.trusted) return this.byNameAndAddress.isBlocked(pairKey(src), now);
-    if (this.byAddress.isBlocked(src.addressKey, now)) return true;
-    if (this.byNameAndAddress.isBlocked(pairKey(src), now)) return true;
-    return this.untrustedByName.isBlocked(src.name, now);
+    return anyBlocked([
+      () => this.byAddress.isBlocked(src.addressKey, now),
+      () => this.byNameAndAddress.isBlocked(pairKey(src), now),
+      () => this.untrustedByName.isBlocked(src.name, now),
+    ]);
   }
 
-  record(src: GuessSource, now: number): void {
-    this.byNameAndAddress.record(pairKey(src), now);
-    if (src.trusted) return;
-    this.byAddress.record(src.addressKey, now);
-    this.untrustedByName.record(src.name, now);
+  record(src: GuessSource, now: number): void | Promise<void> {
+    const done = [this.byNameAndAddress.record(pairKey(src), now)];
+    if (!src.trusted) done.push(this.byAddress.record(src.addressKey, now), this.untrustedByName.record(src.name, now));
+    const waiting = done.filter((d): d is Promise<void> => d instanceof Promise);
+    if (waiting.length > 0) return Promise.all(waiting).then(() => undefined);
   }
 
   sweep(now: number): void {
-    this.byAddress.sweep(now);
-    this.byNameAndAddress.sweep(now);
-    this.untrustedByName.sweep(now);
+    this.byAddress.sweep?.(now);
+    this.byNameAndAddress.sweep?.(now);
+    this.untrustedByName.sweep?.(now);
   }
 
-  /** Keys tracked over all three budgets (what sweep() bounds: sources never seen again). */
+  /** Keys tracked in memory over all three budgets (what sweep() bounds: sources never seen again). */
   get trackedKeys(): number {
-    return this.byAddress.size + this.byNameAndAddress.size + this.untrustedByName.size;
+    return (this.byAddress.size ?? 0) + (this.byNameAndAddress.size ?? 0) + (this.untrustedByName.size ?? 0);
   }
+}
+
+/** The first check that says blocked, in order, staying synchronous while the checks are. */
+function anyBlocked(checks: Array<() => boolean | Promise<boolean>>): boolean | Promise<boolean> {
+  for (let i = 0; i < checks.length; i++) {
+    const r = checks[i]!();
+    if (r instanceof Promise) return r.then((b) => b || anyBlocked(checks.slice(i + 1)));
+    if (r) return true;
+  }
+  return false;
 }
 
 function pairKey(src: GuessSource): string {

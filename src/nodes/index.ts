@@ -5,7 +5,8 @@ import type { Registry } from 'prom-client';
 import type { DatabaseHandle, PgDatabaseHandle } from '../db/index.js';
 import { ConnectionLimiter, type ConnectionLimitOptions } from './connection-limit.js';
 import { Enrollment, type EnrollmentMode, type RateLimitOptions } from './enrollment.js';
-import { GatewayCore, type NodeGateway } from './gateway.js';
+import { GatewayCore, type NodeGateway, type RemotePresence } from './gateway.js';
+import type { FailureCounterFactory } from './guess-limiter.js';
 import { KeyedLogThrottle } from './log-throttle.js';
 import { NodeMetrics } from './metrics.js';
 import { NodeRetention, type NodeRetentionOptions } from './retention.js';
@@ -20,7 +21,8 @@ import { nodeWsRoute } from './ws.js';
 export type { EnrollmentMode, RateLimitOptions } from './enrollment.js';
 export type { NodeRetentionOptions } from './retention.js';
 export type { ConnectionLimitOptions } from './connection-limit.js';
-export type { NodeGateway, NodeGatewayEvents, NodeGatewayEventName, LiveSessionInfo } from './gateway.js';
+export type { FailureCounter, FailureCounterFactory } from './guess-limiter.js';
+export type { NodeGateway, NodeGatewayEvents, NodeGatewayEventName, LiveSessionInfo, RemotePresence } from './gateway.js';
 export { NodeService, NodeServiceError } from './service.js';
 export type { NodeInfo, NodeDetail, PotInfo, NodeLogEntry, UnknownRegistrationInfo, PendingRejection } from './service.js';
 export type { Enrollment as NodeEnrollmentState, NodeListFilter, NodeStore, NodeStoreLimits } from './store.js';
@@ -48,6 +50,8 @@ export interface NodeGatewayOptions {
   /** A connection must register within this time. Default 10 000 ms. */
   authTimeoutMs?: number;
   rateLimit?: RateLimitOptions;
+  /** Where TOTP guess failures are counted; default in memory. Session routing shares them in Redis. */
+  guessCounters?: FailureCounterFactory;
   /** approve mode: unknown names beyond this many pending rows are refused unrecorded. Default 1000. */
   maxPendingNodes?: number;
   /** approve mode: pending rows first seen from one address (IPv6: one /64). Default 20. */
@@ -62,6 +66,11 @@ export interface NodeGatewayOptions {
   retention?: NodeRetentionOptions;
   /** last_seen is written to the database at most once per this interval per node. Default 1000 ms. */
   lastSeenWriteIntervalMs?: number;
+  /**
+   * Session routing (several instances on one database): nodes online on other instances at start.
+   * They are not marked Offline at start like the others. Default: none.
+   */
+  onlineElsewhere?: ReadonlySet<string>;
 }
 
 export interface NodeGatewayHandle extends NodeGateway {
@@ -91,6 +100,10 @@ export interface NodeGatewayHandle extends NodeGateway {
    * statuses it has seen since it started (a pot reports its type in its status lines).
    */
   readonly potTypeLookup: (nodeName: string, potId: string) => string | undefined;
+  /** Closes this process's session of the node without telling other instances (session routing). */
+  dropLocal(nodeName: string, reason: string): void;
+  /** Session routing: where the sessions held by other instances are looked up. */
+  setRemotePresence(presence: RemotePresence | undefined): void;
   /**
    * Closes every session (reason 'shutdown'), the TCP listeners and the sweep timer, and waits for
    * the node state writes that closing caused.
@@ -136,7 +149,7 @@ export async function createNodeGateway(opts: NodeGatewayOptions): Promise<NodeG
   const sqliteStore = 'sqlite' in opts.db ? new SqliteNodeStore(opts.db, limits) : undefined;
   const store: NodeStore = sqliteStore ?? new PgNodeStore(opts.db as PgDatabaseHandle, limits);
 
-  const stale = await store.markAllOffline('restart', Date.now());
+  const stale = await store.markAllOffline('restart', Date.now(), opts.onlineElsewhere);
   if (stale > 0) logger.info({ nodes: stale }, 'nodes marked Offline at start (no session survives a restart)');
 
   const enrollment = new Enrollment({
@@ -145,6 +158,7 @@ export async function createNodeGateway(opts: NodeGatewayOptions): Promise<NodeG
     logger,
     mode,
     rateLimit: opts.rateLimit,
+    guessCounters: opts.guessCounters,
     maxPendingNodes: opts.maxPendingNodes ?? d.maxPendingNodes,
     maxPendingPerAddress: opts.maxPendingPerAddress ?? d.maxPendingPerAddress,
     pendingTtlMs: opts.pendingTtlMs ?? d.pendingTtlMs,
@@ -185,6 +199,8 @@ export async function createNodeGateway(opts: NodeGatewayOptions): Promise<NodeG
     onlineNodes: () => core.onlineNodes(),
     sendCommand: (name, command) => core.sendCommand(name, command),
     disconnect: (name, reason) => core.disconnect(name, reason),
+    dropLocal: (name, reason) => core.dropLocal(name, reason),
+    setRemotePresence: (presence) => core.setRemotePresence(presence),
     on(ev, fn) {
       core.on(ev, fn);
       return this;

@@ -121,10 +121,11 @@ export class PgNodeStore implements NodeStore {
     );
   }
 
-  async markAllOffline(reason: string, now: number): Promise<number> {
+  async markAllOffline(reason: string, now: number, except?: ReadonlySet<string>): Promise<number> {
     const res = await this.pool.query(
-      "UPDATE nodes SET status = 'Offline', disconnect_reason = $1, disconnected_at = $2, updated_at = $2 WHERE status <> 'Offline'",
-      [reason, now],
+      `UPDATE nodes SET status = 'Offline', disconnect_reason = $1, disconnected_at = $2, updated_at = $2
+        WHERE status <> 'Offline' AND NOT (name = ANY($3::text[]))`,
+      [reason, now, [...(except ?? [])]],
     );
     return res.rowCount ?? 0;
   }

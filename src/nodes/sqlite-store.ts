@@ -2,7 +2,7 @@
 // per-message paths (last_seen, pot status, node status, TOTP claims) use prepared statements.
 // Every method does its work when called (better-sqlite3 is synchronous), so calls made one after
 // the other reach the database in that order even when nobody awaits them.
-import { and, count, desc, eq, inArray, lt, ne, type SQL } from 'drizzle-orm';
+import { and, count, desc, eq, inArray, lt, ne, notInArray, type SQL } from 'drizzle-orm';
 import type { DatabaseHandle } from '../db/index.js';
 import { nodeLog, nodes, pots, unknownRegistrations } from '../db/schema.js';
 import { cappedText, LogTrimSchedule, mergeNameSample, registeredValues, resolveLimits, type ResolvedNodeStoreLimits } from './store-rules.js';
@@ -178,11 +178,12 @@ export class SqliteNodeStore implements NodeStore {
     this.updateNow(name, { status: 'Offline', disconnectReason: reason, disconnectedAt: now, lastSeenAt: lastSeen }, now);
   }
 
-  async markAllOffline(reason: string, now: number): Promise<number> {
+  async markAllOffline(reason: string, now: number, except?: ReadonlySet<string>): Promise<number> {
+    const keep = except && except.size > 0 ? notInArray(nodes.name, [...except]) : undefined;
     const res = this.db
       .update(nodes)
       .set({ status: 'Offline', disconnectReason: reason, disconnectedAt: now, updatedAt: now })
-      .where(ne(nodes.status, 'Offline'))
+      .where(keep ? and(ne(nodes.status, 'Offline'), keep) : ne(nodes.status, 'Offline'))
       .run();
     return res.changes;
   }

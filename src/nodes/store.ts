@@ -93,8 +93,11 @@ export interface NodeStore {
 
   markRegistered(name: string, info: RegisteredInfo, now: number): Promise<void>;
   markOffline(name: string, reason: string, lastSeen: number, now: number): Promise<void>;
-  /** No session survives a restart: every node starts Offline. Resolves with how many were not. */
-  markAllOffline(reason: string, now: number): Promise<number>;
+  /**
+   * No session survives a restart: every node starts Offline, except those in `except` (online on
+   * another instance sharing the database, session routing). Resolves with how many were not.
+   */
+  markAllOffline(reason: string, now: number, except?: ReadonlySet<string>): Promise<number>;
   setStatus(name: string, status: string, lastSeen: number): Promise<void>;
   /** Writes many last_seen values in one transaction (one commit instead of N). */
   touchAll(entries: [name: string, lastSeen: number][]): Promise<void>;

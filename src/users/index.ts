@@ -6,8 +6,8 @@ export type { UserStore, UserRecord, SessionRecord, UserChanges } from './store.
 export { UsernameTakenError } from './store.js';
 export { SqliteUserStore } from './sqlite-store.js';
 export { PgUserStore } from './pg-store.js';
-export { LoginLimiter } from './login-limiter.js';
-export type { LoginLimiterOptions } from './login-limiter.js';
+export { LoginLimiter, SharedLoginLimiter } from './login-limiter.js';
+export type { LoginLimiterOptions, LoginLimits, SharedFailureWindow } from './login-limiter.js';
 export { hashPassword, verifyPassword, generatePassword, passwordProblem, DEFAULT_SCRYPT, MIN_PASSWORD_LENGTH } from './password.js';
 export type { ScryptParams } from './password.js';
 export { sessionRoutes, SESSION_COOKIE } from './session-routes.js';

@@ -102,3 +102,52 @@ export class LoginLimiter {
     return { sources: this.bySource.size, usernames: this.byUser.size };
   }
 }
+
+/** What the session routes need of a login limiter; a shared one answers asynchronously. */
+export interface LoginLimits {
+  check(source: string, username: string): LoginVerdict | Promise<LoginVerdict>;
+  failed(source: string, username: string): void | Promise<void>;
+  succeeded(username: string): void | Promise<void>;
+}
+export type LoginVerdict = { retryAfterSeconds: number; limit?: 'source' | 'username' };
+
+/** A failure window kept outside this process, e.g. in Redis (src/cluster-routing/shared-limits.ts). */
+export interface SharedFailureWindow {
+  /** Milliseconds until `key` may try again (0: now). */
+  blockedFor(key: string, now: number): Promise<number>;
+  record(key: string, now: number): Promise<void>;
+  clear(key: string): Promise<void>;
+}
+
+/**
+ * The same limits as LoginLimiter, counted in windows every instance shares (several instances
+ * behind one address: guesses spread over them still meet one budget).
+ */
+export class SharedLoginLimiter implements LoginLimits {
+  private readonly now: () => number;
+
+  constructor(
+    private readonly bySource: SharedFailureWindow,
+    private readonly byUser: SharedFailureWindow,
+    now?: () => number,
+  ) {
+    this.now = now ?? Date.now;
+  }
+
+  async check(source: string, username: string): Promise<LoginVerdict> {
+    const now = this.now();
+    const [s, u] = await Promise.all([this.bySource.blockedFor(source, now), this.byUser.blockedFor(username.toLowerCase(), now)]);
+    const wait = Math.max(s, u);
+    if (wait <= 0) return { retryAfterSeconds: 0 };
+    return { retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)), limit: s >= u ? 'source' : 'username' };
+  }
+
+  async failed(source: string, username: string): Promise<void> {
+    const now = this.now();
+    await Promise.all([this.bySource.record(source, now), this.byUser.record(username.toLowerCase(), now)]);
+  }
+
+  async succeeded(username: string): Promise<void> {
+    await this.byUser.clear(username.toLowerCase());
+  }
+}

@@ -6,7 +6,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { Counter, type Registry } from 'prom-client';
 import { z } from 'zod';
 import { ApiError, errorSchema, readCookie, roles, sameOrigin, sessionCookie, type SessionIdentity } from '../api/index.js';
-import type { LoginLimiter } from './login-limiter.js';
+import type { LoginLimits } from './login-limiter.js';
 import { KdfBusyError } from './kdf-gate.js';
 import { MAX_PASSWORD_LENGTH } from './password.js';
 import { UserError, type SessionView, type UserService } from './service.js';
@@ -25,7 +25,7 @@ export interface LoginAttempt {
 
 export interface SessionRoutesOptions {
   users: UserService;
-  limiter: LoginLimiter;
+  limiter: LoginLimits;
   registry: Registry;
   logger: FastifyBaseLogger;
   /** Records each login attempt (the audit log). */
@@ -88,7 +88,7 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
       }
       const { username, password } = req.body;
       const source = req.ip;
-      const limited = limiter.check(source, username);
+      const limited = await limiter.check(source, username);
       if (limited.retryAfterSeconds > 0) {
         logins.inc({ outcome: 'rate_limited' });
         logger.warn({ username: shownName(username), source, limit: limited.limit, retryAfterSeconds: limited.retryAfterSeconds }, 'console login refused: too many failures');
@@ -105,14 +105,14 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
         return reply.code(503).header('retry-after', '1').send({ error: 'busy', message: err.message });
       }
       if (!result.ok) {
-        limiter.failed(source, username);
+        await limiter.failed(source, username);
         logins.inc({ outcome: 'invalid_credentials' });
         logger.info({ username: shownName(username), source, reason: result.reason }, 'console login failed');
         const known = result.reason === 'unknown_user' ? undefined : await users.byName(username);
         await record({ username: shownName(username), userId: known?.id ?? null, role: known?.role ?? null, source, outcome: 'invalid_credentials', status: 401 });
         return reply.code(401).send({ error: 'invalid_credentials', message: 'wrong username or password' });
       }
-      limiter.succeeded(username);
+      await limiter.succeeded(username);
       // The cookie this browser held is about to be replaced: its session would only linger.
       const previous = readCookie(req.headers.cookie, SESSION_COOKIE);
       if (previous) await users.logoutCookie(previous);
@@ -163,7 +163,7 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
     async (req, reply) => {
       const s = current(req)!;
       // Someone holding a stolen cookie must not get to guess the password at full speed either.
-      const limited = limiter.check(req.ip, s.user.username);
+      const limited = await limiter.check(req.ip, s.user.username);
       if (limited.retryAfterSeconds > 0) return tooMany(reply, limited.retryAfterSeconds);
       let outcome;
       try {
@@ -174,7 +174,7 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
         throw err;
       }
       if (outcome === 'wrong_password') {
-        limiter.failed(req.ip, s.user.username);
+        await limiter.failed(req.ip, s.user.username);
         return reply.code(403).send({ error: 'invalid_credentials', message: 'the current password is wrong' });
       }
       logger.info({ username: s.user.username, source: req.ip }, 'console user changed their password');

@@ -94,6 +94,11 @@ for (const backend of await databaseBackends()) {
       const c = (await store.get('c-node'))!;
       assert.deepEqual([c.status, c.disconnectReason, c.disconnectedAt, c.lastSeenAt], ['Offline', 'restart', 80, 63]);
       assert.equal(await store.markAllOffline('restart', 81), 0);
+      await store.markRegistered('b-node', info, 90);
+      await store.markRegistered('c-node', info, 90);
+      assert.equal(await store.markAllOffline('restart', 91, new Set(['b-node', 'ghost'])), 1, 'b-node is online elsewhere');
+      assert.deepEqual([(await store.get('b-node'))?.status, (await store.get('c-node'))?.status], ['Connected', 'Offline']);
+      assert.equal(await store.markAllOffline('restart', 92, new Set()), 1, 'an empty set keeps none');
     });
 
     it('pots: upsert keeps a known type and message, caps new pots and text; cowriePot; missing; cascade', async () => {

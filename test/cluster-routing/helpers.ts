@@ -1,7 +1,7 @@
 // Several composed cores (`apiary serve` as buildCore makes it) in one test process, sharing one
 // SQLite file (WAL) and one private redis-server, with INSTANCE_ID set (cluster mode: fan-out and
-// session routing on): what N instances behind
-// a load balancer look like, minus the separate processes.
+// session routing on): what N instances behind a load balancer look like, minus the separate
+// processes. extraEnv DATABASE_URL puts them on one PostgreSQL database instead.
 import { join } from 'node:path';
 import { buildCore, type Core } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';

@@ -76,6 +76,10 @@ export class AuthkeyService implements AuthStore {
   private polling: { generation: number } | undefined;
   /** Moves at every close(): a poll of an earlier watch period changes nothing when it completes. */
   private generation = 0;
+  /** Own changes made while the poll in flight reads (see poll). */
+  private ownDuringPoll: Map<string, number | undefined> | undefined;
+  /** The last read may predate an own change: read again at the next poll (see overlay). */
+  private recheck = false;
 
   constructor(opts: AuthkeyServiceOptions) {
     this.store = opts.store;
@@ -210,6 +214,10 @@ export class AuthkeyService implements AuthStore {
 
   /** Reads the versions when the store's change marker moved, and reports the idents that changed. */
   private async poll(generation: number): Promise<void> {
+    // This service's own changes made while the reads are on their way are already announced and
+    // in `known`; a read issued before them must not undo them (nor announce them again).
+    const own = new Map<string, number | undefined>();
+    this.ownDuringPoll = own;
     try {
       if (this.lastMarker === undefined) {
         // The starting point. Both reads are issued before anything else runs (the SQLite store
@@ -217,28 +225,46 @@ export class AuthkeyService implements AuthStore {
         const [marker, versions] = await Promise.all([this.store.changeMarker(), this.store.versions()]);
         if (generation !== this.generation) return;
         this.lastMarker = marker;
-        this.known = versions;
+        this.known = this.overlay(versions, own);
         return;
       }
       const marker = await this.store.changeMarker();
-      if (generation !== this.generation || marker === this.lastMarker) return;
+      if (generation !== this.generation || (marker === this.lastMarker && !this.recheck)) return;
+      this.recheck = false;
       const versions = await this.store.versions();
       if (generation !== this.generation) return;
       this.lastMarker = marker;
       const before = this.known;
-      this.known = versions;
+      this.known = this.overlay(versions, own);
       for (const [ident, updatedAt] of before) {
         if (this.known.get(ident) !== updatedAt) this.onChange(ident);
       }
       for (const ident of this.known.keys()) if (!before.has(ident)) this.onChange(ident);
     } catch (err) {
       this.onPollError(err);
+    } finally {
+      if (this.ownDuringPoll === own) this.ownDuringPoll = undefined;
     }
+  }
+
+  /**
+   * `versions` with the own changes (ident -> updated_at, or undefined when removed) laid over it.
+   * Where the read disagrees with an own change, it was either issued before that change or saw
+   * another connection's later one: the next poll reads again, whatever the marker says.
+   */
+  private overlay(versions: Map<string, number>, own: ReadonlyMap<string, number | undefined>): Map<string, number> {
+    for (const [ident, updatedAt] of own) {
+      if (versions.get(ident) !== updatedAt) this.recheck = true;
+      if (updatedAt === undefined) versions.delete(ident);
+      else versions.set(ident, updatedAt);
+    }
+    return versions;
   }
 
   private changed(ident: string, updatedAt: number | undefined): void {
     if (updatedAt !== undefined) this.known.set(ident, updatedAt);
     else this.known.delete(ident);
+    this.ownDuringPoll?.set(ident, updatedAt);
     this.onChange(ident);
   }
 }

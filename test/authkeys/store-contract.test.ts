@@ -2,7 +2,7 @@
 // AuthkeyService (the broker's logins, the API, the change feed) relies on, asserted on the store.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { PgAuthkeyStore, SqliteAuthkeyStore, type AuthkeyRecord, type AuthkeyStore } from '../../src/authkeys/index.js';
+import { AuthkeyService, PgAuthkeyStore, SqliteAuthkeyStore, type AuthkeyRecord, type AuthkeyStore } from '../../src/authkeys/index.js';
 import { databaseBackends, type OpenedBackend } from '../helpers/backends.js';
 
 const key = (ident: string, over: Partial<AuthkeyRecord> = {}): AuthkeyRecord => ({
@@ -99,6 +99,24 @@ for (const backend of await databaseBackends()) {
       assert.notEqual(m2, m1, 'after an update');
       await other.remove('elsewhere');
       assert.notEqual(await store.changeMarker(), m2, 'after a delete');
+    });
+
+    it('the service change feed on this store: own changes told once, another connection\'s changes within a poll', async () => {
+      const here = new AuthkeyService({ store, pollIntervalMs: 20 });
+      const there = new AuthkeyService({ store: other });
+      const seen: string[] = [];
+      const stop = here.watch((idents) => seen.push(...(idents ?? [])));
+      try {
+        await here.put({ ident: 'feed-own' });
+        await there.put({ ident: 'feed-other' });
+        await there.remove('feed-own');
+        const deadline = Date.now() + 5000;
+        while (!(seen.includes('feed-other') && seen.filter((i) => i === 'feed-own').length >= 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setTimeout(r, 100));
+        assert.deepEqual([...seen].sort(), ['feed-other', 'feed-own', 'feed-own'], 'own put once, then the removal elsewhere; the other put once');
+      } finally {
+        stop();
+      }
     });
   });
 }

@@ -219,7 +219,7 @@ describe('three cores sharing one Redis and one database', () => {
     await waitFor(() => fromC().length > 0, 10_000, 'the first events of edge-2 at A');
     await cores.c.close();
     delete (cores as Record<string, Core>).c;
-    const storedIds = (cores.a.database.sqlite.prepare('SELECT id FROM events WHERE node_name = ? ORDER BY id').all('edge-2') as { id: number }[]).map((e) => e.id);
+    const storedIds = (cores.a.database!.sqlite.prepare('SELECT id FROM events WHERE node_name = ? ORDER BY id').all('edge-2') as { id: number }[]).map((e) => e.id);
     assert.ok(storedIds.length > 0, 'C committed some of them');
     await waitFor(() => fromC().length >= storedIds.length, 10_000, `${storedIds.length} events of edge-2 at A`);
     await sleep(300);

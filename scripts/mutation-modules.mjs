@@ -10,12 +10,13 @@ export const mutationModules = {
     tests: ['test/api/http.test.ts', 'test/api/role-check.test.ts', 'test/api/session-check.test.ts'],
   },
   access: {
-    mutate: ['src/access/tokens.ts', 'src/access/routes.ts'],
-    tests: ['test/access/tokens.test.ts', 'test/access/tokens-edges.test.ts', 'test/app/role-matrix.test.ts'],
+    // The token SQL moved into the stores (sqlite-store.ts here; the contract suite runs it too).
+    mutate: ['src/access/tokens.ts', 'src/access/routes.ts', 'src/access/sqlite-store.ts'],
+    tests: ['test/access/tokens.test.ts', 'test/access/tokens-edges.test.ts', 'test/access/store-contract.test.ts', 'test/app/role-matrix.test.ts'],
   },
   authkeys: {
-    mutate: ['src/authkeys/service.ts', 'src/authkeys/routes.ts'],
-    tests: ['test/authkeys/authkeys.test.ts', 'test/authkeys/live-recheck.test.ts', 'test/authkeys/authkeys-edges.test.ts'],
+    mutate: ['src/authkeys/service.ts', 'src/authkeys/routes.ts', 'src/authkeys/sqlite-store.ts'],
+    tests: ['test/authkeys/authkeys.test.ts', 'test/authkeys/live-recheck.test.ts', 'test/authkeys/authkeys-edges.test.ts', 'test/authkeys/store-contract.test.ts'],
   },
   'git-policy': {
     mutate: ['src/commands/git-policy.ts'],

@@ -298,9 +298,10 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       authFailuresPerAddress: config.hpfeedsAuthFailuresPerAddress,
       authFailuresPerIdent: config.hpfeedsAuthFailuresPerIdent,
       authFailureWindowMs: 60_000,
+      // Several cores: what hpfeeds clients publish here reaches the subscribers of the others.
+      onClientPublish: cluster && ((ident, channel, payload) => cluster.fanout.published(ident, channel, payload)),
       // Channels the core itself publishes on keep their names in metrics; other peer-chosen
       // channels and idents are bounded (filled in once the event service knows its channels).
-      onClientPublish: cluster && ((ident, channel, payload) => cluster.fanout.published(ident, channel, payload)),
       metricLabels: {
         channels: { known: (c: string) => knownHpfeedsChannels.has(c), max: config.hpfeedsMetricLabelValues },
         idents: { max: config.hpfeedsMetricLabelValues },

@@ -1,8 +1,10 @@
 // `apiary token create|list|revoke`: operator API tokens, managed straight in the database (works
 // whether or not the core is running).
 import { roles, type Role } from '../api/index.js';
-import { runDatabaseCommand, type CliIo } from '../cli/database-command.js';
+import { runDatabaseCommand, type CliIo, type CliTarget } from '../cli/database-command.js';
 import { SqliteTokenStore } from './sqlite-store.js';
+import type { TokenStore } from './store.js';
+import { PgTokenStore } from './pg-store.js';
 import { TokenService } from './tokens.js';
 
 const usage = `usage:
@@ -13,9 +15,9 @@ common: --db PATH (default: $APIARY_DB or <data-dir>/apiary.sqlite)`;
 
 const options = { role: { type: 'string' }, name: { type: 'string' } } as const;
 
-export async function runTokenCli(argv: string[], io: CliIo, dbPath: string): Promise<number> {
-  return runDatabaseCommand(argv, { options, usage, defaultDbPath: dbPath, audit: { command: 'token', readOnly: ['list'] } }, io, async ({ sub, values, positionals, database }) => {
-    const tokens = new TokenService(new SqliteTokenStore(database));
+export async function runTokenCli(argv: string[], io: CliIo, target: CliTarget): Promise<number> {
+  return runDatabaseCommand(argv, { options, usage, target, store: { sqlite: (d): TokenStore => new SqliteTokenStore(d), pg: (d) => new PgTokenStore(d) }, audit: { command: 'token', readOnly: ['list'] } }, io, async ({ sub, values, positionals, store }) => {
+    const tokens = new TokenService(store);
     switch (sub) {
       case 'create': {
         const role = values.role as Role | undefined;

@@ -2,9 +2,11 @@
 // core notices the change within a second and re-checks live connections of that ident.
 import { readFileSync } from 'node:fs';
 import { ZodError } from 'zod';
-import { runDatabaseCommand, type CliIo } from '../cli/database-command.js';
+import { runDatabaseCommand, type CliIo, type CliTarget } from '../cli/database-command.js';
 import { AuthkeyService } from './service.js';
 import { SqliteAuthkeyStore } from './sqlite-store.js';
+import type { AuthkeyStore } from './store.js';
+import { PgAuthkeyStore } from './pg-store.js';
 
 const usage = `usage:
   apiary authkey add IDENT [--owner NAME] [--secret S] [--pub CHAN]... [--sub CHAN]...
@@ -21,9 +23,9 @@ const options = {
   sub: { type: 'string', multiple: true },
 } as const;
 
-export async function runAuthkeyCli(argv: string[], io: CliIo, dbPath: string): Promise<number> {
-  return runDatabaseCommand(argv, { options, usage, defaultDbPath: dbPath, audit: { command: 'authkey', readOnly: ['list'] } }, io, async ({ sub, values, positionals, database }) => {
-    const keys = new AuthkeyService({ store: new SqliteAuthkeyStore(database) });
+export async function runAuthkeyCli(argv: string[], io: CliIo, target: CliTarget): Promise<number> {
+  return runDatabaseCommand(argv, { options, usage, target, store: { sqlite: (d): AuthkeyStore => new SqliteAuthkeyStore(d), pg: (d) => new PgAuthkeyStore(d) }, audit: { command: 'authkey', readOnly: ['list'] } }, io, async ({ sub, values, positionals, store }) => {
+    const keys = new AuthkeyService({ store });
     try {
       switch (sub) {
         case 'add': {

@@ -2,7 +2,7 @@
 // sqlite-store.ts, checked by the same contract tests (test/authkeys/store-contract.test.ts).
 import type pg from 'pg';
 import type { PgDatabaseHandle } from '../db/index.js';
-import { parseChannels, type AuthkeyRecord, type AuthkeyStore } from './store.js';
+import { authkeyVersion, parseChannels, type AuthkeyRecord, type AuthkeyStore } from './store.js';
 
 interface Row {
   ident: string;
@@ -68,16 +68,17 @@ export class PgAuthkeyStore implements AuthkeyStore {
     return ((await this.pool.query('DELETE FROM authkeys WHERE ident = $1', [ident])).rowCount ?? 0) > 0;
   }
 
-  async versions(): Promise<Map<string, number>> {
-    const { rows } = await this.pool.query<{ ident: string; updatedAt: number }>('SELECT ident, updated_at AS "updatedAt" FROM authkeys');
-    return new Map(rows.map((r) => [r.ident, r.updatedAt]));
+  async versions(): Promise<Map<string, string>> {
+    const { rows } = await this.pool.query<Row>(`SELECT ${COLUMNS} FROM authkeys`);
+    return new Map(rows.map((r) => [r.ident, authkeyVersion(record(r))]));
   }
 
   async changeMarker(): Promise<string> {
-    // PostgreSQL has no data_version: a fingerprint of every (ident, updated_at), one row back.
-    // It moves with any insert, delete or update, whoever made it.
+    // PostgreSQL has no data_version: a fingerprint of every row, one row back. It moves with any
+    // insert, delete or update, whoever made it.
     const { rows } = await this.pool.query<{ marker: string }>(
-      `SELECT count(*)::text || ':' || coalesce(sum(hashtextextended(ident || ':' || updated_at::text, 0)::numeric), 0)::text AS marker FROM authkeys`,
+      `SELECT count(*)::text || ':' || coalesce(sum(hashtextextended(
+         concat_ws(chr(1), ident, updated_at::text, owner, secret, pubchans, subchans), 0)::numeric), 0)::text AS marker FROM authkeys`,
     );
     return rows[0]!.marker;
   }

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { fitsString8, type AuthChangeListener, type AuthKey, type AuthStore } from '../hpfeeds/index.js';
-import type { AuthkeyRecord, AuthkeyStore } from './store.js';
+import { authkeyVersion, type AuthkeyRecord, type AuthkeyStore } from './store.js';
 
 /** ident and channel names travel in uint8-length-prefixed hpfeeds fields: 1..255 UTF-8 bytes. */
 export const name255 = z.string().min(1).refine(fitsString8, { message: 'must be 1 to 255 bytes of UTF-8 (hpfeeds length-prefixed field)' });
@@ -69,13 +69,18 @@ export class AuthkeyService implements AuthStore {
   private readonly listeners = new Set<AuthChangeListener>();
   private readonly pollIntervalMs: number;
   private readonly onPollError: (err: unknown) => void;
-  private known = new Map<string, number>();
+  /** ident -> authkeyVersion(): the keys as last seen or written here. */
+  private known = new Map<string, string>();
   private lastMarker: string | undefined;
   private watchTimer: NodeJS.Timeout | undefined;
   /** The poll in flight (a slow database must not stack polls), and the watch period it serves. */
   private polling: { generation: number } | undefined;
   /** Moves at every close(): a poll of an earlier watch period changes nothing when it completes. */
   private generation = 0;
+  /** Own changes made while the poll in flight reads (see poll). */
+  private ownDuringPoll: Map<string, string | undefined> | undefined;
+  /** The last read may predate an own change: read again at the next poll (see overlay). */
+  private recheck = false;
 
   constructor(opts: AuthkeyServiceOptions) {
     this.store = opts.store;
@@ -94,7 +99,7 @@ export class AuthkeyService implements AuthStore {
   async put(input: AuthkeyInput): Promise<AuthKey> {
     const [record] = this.records([input]);
     await this.store.upsert([record!]);
-    this.changed(record!.ident, record!.updatedAt);
+    this.changed(record!.ident, record!);
     return withoutDates(record!);
   }
 
@@ -102,7 +107,7 @@ export class AuthkeyService implements AuthStore {
   async create(input: AuthkeyInput): Promise<AuthKey | undefined> {
     const [record] = this.records([input]);
     if (!(await this.store.insertIfAbsent(record!))) return undefined;
-    this.changed(record!.ident, record!.updatedAt);
+    this.changed(record!.ident, record!);
     return withoutDates(record!);
   }
 
@@ -155,7 +160,7 @@ export class AuthkeyService implements AuthStore {
     // All in one transaction: a file is imported whole or not at all.
     const records = this.records(Object.entries(file.data).map(([ident, k]) => ({ ident, ...k })));
     await this.store.upsert(records);
-    for (const r of records) this.changed(r.ident, r.updatedAt);
+    for (const r of records) this.changed(r.ident, r);
     return records.length;
   }
 
@@ -210,6 +215,10 @@ export class AuthkeyService implements AuthStore {
 
   /** Reads the versions when the store's change marker moved, and reports the idents that changed. */
   private async poll(generation: number): Promise<void> {
+    // This service's own changes made while the reads are on their way are already announced and
+    // in `known`; a read issued before them must not undo them (nor announce them again).
+    const own = new Map<string, string | undefined>();
+    this.ownDuringPoll = own;
     try {
       if (this.lastMarker === undefined) {
         // The starting point. Both reads are issued before anything else runs (the SQLite store
@@ -217,28 +226,48 @@ export class AuthkeyService implements AuthStore {
         const [marker, versions] = await Promise.all([this.store.changeMarker(), this.store.versions()]);
         if (generation !== this.generation) return;
         this.lastMarker = marker;
-        this.known = versions;
+        this.known = this.overlay(versions, own);
         return;
       }
       const marker = await this.store.changeMarker();
-      if (generation !== this.generation || marker === this.lastMarker) return;
+      if (generation !== this.generation || (marker === this.lastMarker && !this.recheck)) return;
+      this.recheck = false;
       const versions = await this.store.versions();
       if (generation !== this.generation) return;
       this.lastMarker = marker;
       const before = this.known;
-      this.known = versions;
-      for (const [ident, updatedAt] of before) {
-        if (this.known.get(ident) !== updatedAt) this.onChange(ident);
+      this.known = this.overlay(versions, own);
+      for (const [ident, version] of before) {
+        if (this.known.get(ident) !== version) this.onChange(ident);
       }
       for (const ident of this.known.keys()) if (!before.has(ident)) this.onChange(ident);
     } catch (err) {
       this.onPollError(err);
+    } finally {
+      if (this.ownDuringPoll === own) this.ownDuringPoll = undefined;
     }
   }
 
-  private changed(ident: string, updatedAt: number | undefined): void {
-    if (updatedAt !== undefined) this.known.set(ident, updatedAt);
+  /**
+   * `versions` with the own changes (ident -> version, or undefined when removed) laid over it.
+   * Where the read disagrees with an own change, it was either issued before that change or saw
+   * another connection's later one: the next poll reads again, whatever the marker says.
+   */
+  private overlay(versions: Map<string, string>, own: ReadonlyMap<string, string | undefined>): Map<string, string> {
+    for (const [ident, version] of own) {
+      if (versions.get(ident) !== version) this.recheck = true;
+      if (version === undefined) versions.delete(ident);
+      else versions.set(ident, version);
+    }
+    return versions;
+  }
+
+  /** This service wrote `record` (or removed the ident): remembered and announced at once. */
+  private changed(ident: string, record: AuthkeyRecord | undefined): void {
+    const version = record && authkeyVersion(record);
+    if (version !== undefined) this.known.set(ident, version);
     else this.known.delete(ident);
+    this.ownDuringPoll?.set(ident, version);
     this.onChange(ident);
   }
 }

@@ -2,7 +2,7 @@
 // prepared lookup by ident; change detection reads PRAGMA data_version, which moves only when
 // another connection committed, so an idle database costs one tiny query per poll.
 import type { DatabaseHandle } from '../db/index.js';
-import { parseChannels, type AuthkeyRecord, type AuthkeyStore } from './store.js';
+import { authkeyVersion, parseChannels, type AuthkeyRecord, type AuthkeyStore } from './store.js';
 
 interface Row {
   ident: string;
@@ -43,7 +43,7 @@ export class SqliteAuthkeyStore implements AuthkeyStore {
         'INSERT INTO authkeys (ident, owner, secret, pubchans, subchans, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ident) DO NOTHING',
       ),
       remove: s.prepare<[string]>('DELETE FROM authkeys WHERE ident = ?'),
-      versions: s.prepare<[], { ident: string; updated_at: number }>('SELECT ident, updated_at FROM authkeys'),
+      all: s.prepare<[], Row>('SELECT * FROM authkeys'),
     };
     this.upsertAll = s.transaction((records: readonly AuthkeyRecord[]) => {
       for (const r of records) this.stmt.upsert.run(...params(r));
@@ -71,8 +71,8 @@ export class SqliteAuthkeyStore implements AuthkeyStore {
     return this.stmt.remove.run(ident).changes > 0;
   }
 
-  async versions(): Promise<Map<string, number>> {
-    return new Map(this.stmt.versions.all().map((r) => [r.ident, r.updated_at]));
+  async versions(): Promise<Map<string, string>> {
+    return new Map(this.stmt.all.all().map((r) => [r.ident, authkeyVersion(record(r))]));
   }
 
   async changeMarker(): Promise<string> {

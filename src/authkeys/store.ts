@@ -1,6 +1,7 @@
 // What the hpfeeds authkeys store and how they are read back. The SQL lives behind this interface,
 // in sqlite-store.ts and pg-store.ts. Every method returns a Promise: PostgreSQL answers over a
 // socket, and the SQLite store (better-sqlite3 is synchronous) resolves at once with the same results.
+import { createHash } from 'node:crypto';
 
 /** One authkey as stored (channels are JSON arrays of names in the database). */
 export interface AuthkeyRecord {
@@ -25,8 +26,8 @@ export interface AuthkeyStore {
   /** Creates the key unless its ident exists (atomically); false when it existed. */
   insertIfAbsent(record: AuthkeyRecord): Promise<boolean>;
   remove(ident: string): Promise<boolean>;
-  /** ident -> updated_at of every key: what change detection compares. */
-  versions(): Promise<Map<string, number>>;
+  /** ident -> authkeyVersion() of every key: what change detection compares. */
+  versions(): Promise<Map<string, string>>;
   /**
    * A cheap value that differs from the previous one when the table may have been changed by
    * another connection (another process or core); only then are the versions read again.
@@ -42,4 +43,13 @@ export function parseChannels(json: string): string[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * A key's version for change detection: it moves with any change of owner, secret, channels or
+ * updated_at. (updated_at alone has millisecond resolution: a change made by another process in
+ * the millisecond of the previous one would go unseen.)
+ */
+export function authkeyVersion(r: AuthkeyRecord): string {
+  return createHash('sha1').update(JSON.stringify([r.updatedAt, r.owner, r.secret, r.pubchans, r.subchans])).digest('base64');
 }

@@ -1,10 +1,12 @@
 // The frame shared by the commands that work on the database directly (`apiary token`,
-// `apiary authkey`): `<sub> [args] [--db PATH] [--help]`, usage errors answered with exit code 2,
-// the database opened for the command and closed after it, whatever happens.
+// `apiary user`, `apiary authkey`): `<sub> [args] [--db PATH] [--help]`, usage errors answered with
+// exit code 2, the database opened for the command and closed after it, whatever happens. The
+// database is the one `serve` uses: PostgreSQL when DATABASE_URL is set (unless --db names a SQLite
+// file), else the SQLite file; each command names its store on either and gets the right one.
 import { userInfo } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { maskedChanges, SqliteAuditStore } from '../audit/index.js';
-import { openDatabase, type DatabaseHandle } from '../db/index.js';
+import { maskedChanges, PgAuditStore, SqliteAuditStore, type AuditStore } from '../audit/index.js';
+import { openDatabase, openPgDatabase, type DatabaseHandle, type PgDatabaseHandle } from '../db/index.js';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream;
@@ -15,24 +17,56 @@ type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
 const common = { db: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
 type Parsed<O extends OptionsConfig> = ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: O & typeof common }>>;
 
-export interface DatabaseCommand<O extends OptionsConfig> {
+/** Where the command works: a SQLite file path, or the database settings of `serve`. */
+export type CliTarget = string | { dbPath: string; databaseUrl?: string };
+
+/** A domain's store on either database; the command builds the one its target names. */
+export interface StoreOn<S> {
+  sqlite(database: DatabaseHandle): S;
+  pg(database: PgDatabaseHandle): S;
+}
+
+export interface DatabaseCommand<O extends OptionsConfig, S> {
   sub: string;
   values: Parsed<O>['values'];
   positionals: string[];
-  database: DatabaseHandle;
+  store: S;
 }
 
-export async function runDatabaseCommand<O extends OptionsConfig>(
+interface OpenedDatabase {
+  storeOf<S>(on: StoreOn<S>): S;
+  close(): Promise<void>;
+}
+
+async function openTarget(target: CliTarget, dbFlag: string | undefined): Promise<OpenedDatabase> {
+  const url = typeof target === 'string' || dbFlag !== undefined ? undefined : target.databaseUrl;
+  if (url !== undefined) {
+    const database = await openPgDatabase(url, { max: 2 });
+    return { storeOf: (on) => on.pg(database), close: () => database.close() };
+  }
+  const database = openDatabase(dbFlag ?? (typeof target === 'string' ? target : target.dbPath));
+  return {
+    storeOf: (on) => on.sqlite(database),
+    async close() {
+      database.close();
+    },
+  };
+}
+
+const auditStoreOn: StoreOn<AuditStore> = { sqlite: (d) => new SqliteAuditStore(d), pg: (d) => new PgAuditStore(d) };
+
+export async function runDatabaseCommand<O extends OptionsConfig, S>(
   argv: string[],
   spec: {
     options: O;
     usage: string;
-    defaultDbPath: string;
+    target: CliTarget;
+    store: StoreOn<S>;
     /** Changes made by this command go to the audit log, like those made through the API. */
     audit?: { command: string; readOnly: readonly string[] };
   },
   io: CliIo,
-  run: (cmd: DatabaseCommand<O>) => number | Promise<number>,
+  run: (cmd: DatabaseCommand<O, S>) => number | Promise<number>,
 ): Promise<number> {
   const [sub, ...rest] = argv;
   // `apiary token --help`, `apiary authkey -h`: help, not an unknown subcommand.
@@ -62,14 +96,21 @@ export async function runDatabaseCommand<O extends OptionsConfig>(
     io.stdout.write(`${spec.usage}\n`);
     return 0;
   }
-  const database = openDatabase(db ?? spec.defaultDbPath);
+  let database: OpenedDatabase;
+  try {
+    database = await openTarget(spec.target, db);
+  } catch (err) {
+    // The URL may carry a password: the message of a failed connection does not.
+    io.stderr.write(`cannot open the database: ${(err as Error).message}\n`);
+    return 1;
+  }
   let status = 1;
   try {
-    status = await run({ sub, values, positionals, database });
+    status = await run({ sub, values, positionals, store: database.storeOf(spec.store) });
     return status;
   } finally {
-    if (spec.audit && !spec.audit.readOnly.includes(sub)) await recordCliAction(database, spec.audit.command, sub, values, positionals, status);
-    database.close();
+    if (spec.audit && !spec.audit.readOnly.includes(sub)) await recordCliAction(database.storeOf(auditStoreOn), spec.audit.command, sub, values, positionals, status);
+    await database.close();
   }
 }
 
@@ -86,11 +127,11 @@ function localUser(): string | undefined {
  * An audit entry for a CLI change: actor `cli:<local user>`, source `local`, action
  * `cli.<command>.<sub>`, method `CLI`, status the exit code, the options with secrets masked.
  */
-async function recordCliAction(database: DatabaseHandle, command: string, sub: string, values: object, positionals: string[], status: number): Promise<void> {
+async function recordCliAction(audit: AuditStore, command: string, sub: string, values: object, positionals: string[], status: number): Promise<void> {
   const { db: _db, help: _help, ...options } = values as Record<string, unknown>;
   const user = localUser();
   try {
-    await new SqliteAuditStore(database).append({
+    await audit.append({
       at: Date.now(),
       actorId: null,
       actorName: `cli:${user ?? 'unknown'}`,

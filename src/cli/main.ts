@@ -19,12 +19,14 @@ commands:
   hpfeeds subscribe|publish  hpfeeds client, compatible with the reference tool's flags
   node simulate              simulated HoneyBee node(s), for tests and benchmarks
 
-Database commands (token, user, authkey) use APIARY_DB / APIARY_DATA_DIR like serve, or --db PATH.
+Database commands (token, user, authkey) use the database of serve: DATABASE_URL (PostgreSQL) when
+set, else APIARY_DB / APIARY_DATA_DIR; --db PATH names a SQLite file instead.
 `;
 
-/** DB path for the offline management commands, from the same config as `serve`. */
-function dbPath(): string {
-  return loadConfig([], process.env).dbPath;
+/** The database of the offline management commands, from the same config as `serve`. */
+function dbTarget(): { dbPath: string; databaseUrl?: string } {
+  const config = loadConfig([], process.env);
+  return { dbPath: config.dbPath, databaseUrl: config.databaseUrl };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -41,15 +43,15 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'token': {
       const { runTokenCli } = await import('../access/index.js');
-      return runTokenCli(rest, io, dbPath());
+      return runTokenCli(rest, io, dbTarget());
     }
     case 'user': {
       const { runUserCli } = await import('../users/index.js');
-      return runUserCli(rest, io, dbPath());
+      return runUserCli(rest, io, dbTarget());
     }
     case 'authkey': {
       const { runAuthkeyCli } = await import('../authkeys/index.js');
-      return runAuthkeyCli(rest, io, dbPath());
+      return runAuthkeyCli(rest, io, dbTarget());
     }
     case 'hpfeeds': {
       const { runHpfeedsCli } = await import('../hpfeeds/index.js');

@@ -3,7 +3,10 @@
 // channels), queries, stats, the live stream and the /api/v1 routes.
 export { createEventService } from './service.js';
 export { BUILTIN_POT_TYPES, OTHER_LABEL } from './labels.js';
-export type { EventService, EventServiceOptions, CommittedEvent } from './service.js';
+export type { EventService, EventServiceOptions, CommittedEvent, RepublishedEvent } from './service.js';
+export type { CowrieSessionState, CowrieSessionUpdate, CowrieTakenSession } from './cowrie-shared.js';
+export type { CowrieTextState, CowrieTextEntry } from './cowrie-text-shared.js';
+export type { OpenTextSession } from './cowrie-text-sessions.js';
 export { eventRoutes, eventJsonSchema } from './routes.js';
 export type { EventRoutesOptions } from './routes.js';
 export {

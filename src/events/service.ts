@@ -3,7 +3,6 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
 import {
   channelsForPotType,
-  dionaeaChannelFor,
   nodeAuthkeyFor,
   resolveChannels,
   type ChannelOptions,
@@ -19,7 +18,9 @@ import { createCowrieTextContext, normaliseAttackEvent, PotTypeCache, type Cowri
 import { CowrieTextSessions, type CowrieTextSessionOptions } from './cowrie-text-sessions.js';
 import { checkStatsRange, decodeCursor, type EventListQuery, type EventPage, type EventStats, type EventStatsQuery } from './queries.js';
 import { RetentionSweeper, type RetentionOptions } from './retention.js';
-import { EventStreamHub, type StreamEvent, type StreamOptions, type StreamSocket } from './stream.js';
+import { EventStreamHub, type StreamOptions, type StreamSocket } from './stream.js';
+import { LogThrottle } from './log-throttle.js';
+import { Republisher } from './republisher.js';
 import type {
   AttackEvent,
   AttackEventSource,
@@ -34,8 +35,6 @@ import { eventQueryModules, SqliteEventStore } from './sqlite-store.js';
 import type { EventStore } from './store.js';
 import { EventWriter, type BatchOptions } from './writer.js';
 
-/** hpfeeds payloads are capped at 1 MiB by brokers (ours and the reference). */
-const MAX_PAYLOAD_BYTES = 1024 * 1024;
 const DEFAULT_STATS_RANGE_MS = 86_400_000;
 
 export interface EventServiceOptions {
@@ -158,23 +157,6 @@ export interface EventService {
   close(): Promise<void>;
 }
 
-/** Logs at most one line per key per interval, with the number of suppressed occurrences. */
-class LogThrottle {
-  private readonly last = new Map<string, { at: number; suppressed: number }>();
-  constructor(private readonly intervalMs = 10_000) {}
-  allow(key: string, now: number): number | false {
-    const entry = this.last.get(key);
-    if (entry !== undefined && now - entry.at < this.intervalMs) {
-      entry.suppressed++;
-      return false;
-    }
-    const suppressed = entry?.suppressed ?? 0;
-    if (this.last.size > 1000) this.last.clear();
-    this.last.set(key, { at: now, suppressed: 0 });
-    return suppressed;
-  }
-}
-
 class EventServiceImpl implements EventService {
   private readonly metrics: EventMetrics;
   private readonly labels: EventLabels;
@@ -196,20 +178,12 @@ class EventServiceImpl implements EventService {
   private readonly listeners = new Set<(events: readonly CommittedEvent[]) => void>();
   private readonly detachers = new Set<() => void>();
   private readonly throttle = new LogThrottle();
-  private readonly publisher: EventPublisher | undefined;
   private readonly logger: FastifyBaseLogger;
-  /** `,"node":..,"pot_id":..,"pot_type":..,"event_type":` per (node, pot, type): built once, not per event. */
-  private readonly jsonPrefixes = new Map<string, string>();
-  private readonly eventTypeJson = new Map<string, string>();
-  private lastTs = NaN;
-  private lastTsIso = '';
-  private lastRecv = NaN;
-  private lastRecvIso = '';
+  private readonly republisher: Republisher;
   private closed = false;
 
   constructor(opts: EventServiceOptions) {
     this.logger = opts.logger;
-    this.publisher = opts.publisher;
     this.metrics = createEventMetrics(opts.registry);
     this.channels = resolveChannels(opts.channels);
     this.potTypes = new PotTypeCache(opts.potTypeLookup);
@@ -249,6 +223,16 @@ class EventServiceImpl implements EventService {
     this.writer = new EventWriter(this.store, this.metrics, this.logger, (b) => this.afterCommit(b), opts.batch);
     this.retention = new RetentionSweeper(this.store, this.metrics, this.logger, opts.retention);
     this.hub = new EventStreamHub(this.metrics, opts.stream);
+    this.republisher = new Republisher({
+      publisher: opts.publisher,
+      hub: this.hub,
+      channels: this.channels,
+      channelsFor: (t) => this.channelsFor(t),
+      metrics: this.metrics,
+      labels: this.labels,
+      throttle: this.throttle,
+      logger: this.logger,
+    });
     if (this.channels.cowrieSessions !== null) {
       const channel = this.channels.cowrieSessions;
       const emit = (node: string, summary: CowrieSessionSummary, reason: CowrieEmitReason) => {
@@ -403,7 +387,7 @@ class EventServiceImpl implements EventService {
 
   republish(events: readonly RepublishedEvent[]): void {
     if (this.closed || events.length === 0) return;
-    this.publishLocally(events, Date.now());
+    this.republisher.events(events, Date.now());
   }
 
   nodeOnline(nodeName: string): void {
@@ -442,53 +426,9 @@ class EventServiceImpl implements EventService {
     return this.retention.sweep();
   }
 
-  private eventJson(e: RepublishedEvent): string {
-    const key = e.node + '\u0000' + e.potId + '\u0000' + e.potType;
-    let prefix = this.jsonPrefixes.get(key);
-    if (prefix === undefined) {
-      prefix = `,"node":${JSON.stringify(e.node)},"pot_id":${JSON.stringify(e.potId)},"pot_type":${JSON.stringify(e.potType)},"event_type":`;
-      if (this.jsonPrefixes.size >= 10_000) this.jsonPrefixes.clear();
-      this.jsonPrefixes.set(key, prefix);
-    }
-    let et = this.eventTypeJson.get(e.eventType);
-    if (et === undefined) {
-      et = JSON.stringify(e.eventType);
-      if (this.eventTypeJson.size >= 10_000) this.eventTypeJson.clear();
-      this.eventTypeJson.set(e.eventType, et);
-    }
-    if (e.timestamp !== this.lastTs) {
-      this.lastTs = e.timestamp;
-      this.lastTsIso = new Date(e.timestamp).toISOString();
-    }
-    if (e.receivedAt !== this.lastRecv) {
-      this.lastRecv = e.receivedAt;
-      this.lastRecvIso = new Date(e.receivedAt).toISOString();
-    }
-    return (
-      '{"id":' + e.id + prefix + et + ',"timestamp":"' + this.lastTsIso + '","data":' + e.dataJson +
-      ',"received_at":"' + this.lastRecvIso + '"}'
-    );
-  }
-
-  private publish(ident: string, channel: string, payload: Uint8Array | string): void {
-    try {
-      this.publisher!.publish(ident, channel, payload);
-      this.metrics.published.inc(this.labels.channel(channel));
-    } catch (err) {
-      this.metrics.dropped.child('publish_error').inc();
-      const suppressed = this.throttle.allow('publish:' + channel, Date.now());
-      if (suppressed !== false) this.logger.error({ err, channel, ident, suppressed }, 'hpfeeds republish failed');
-    }
-  }
-
-  private tooLarge(payload: string): boolean {
-    // A UTF-16 code unit encodes to at most 3 UTF-8 bytes: only long strings need measuring.
-    return payload.length * 3 > MAX_PAYLOAD_BYTES && Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES;
-  }
-
   private afterCommit(batch: readonly PendingEvent[]): void {
     const now = Date.now();
-    this.publishLocally(batch, now);
+    this.republisher.events(batch, now);
     if (this.cowrie !== undefined) {
       for (let i = 0; i < batch.length; i++) {
         const e = batch[i]!;
@@ -506,45 +446,9 @@ class EventServiceImpl implements EventService {
     }
   }
 
-  /** hpfeeds republishing and the live streams, of events committed here or by another core. */
-  private publishLocally(batch: readonly RepublishedEvent[], now: number): void {
-    const streaming = this.hub.size > 0;
-    const publisher = this.publisher;
-    if (publisher === undefined && !streaming) return;
-    const streamEvents: StreamEvent[] | undefined = streaming ? [] : undefined;
-    for (let i = 0; i < batch.length; i++) {
-      const e = batch[i]!;
-      const json = this.eventJson(e);
-      if (streamEvents !== undefined) {
-        streamEvents.push({ node: e.node, potId: e.potId, potType: e.potType, eventType: e.eventType, timestamp: e.timestamp, json });
-      }
-      if (publisher !== undefined) {
-        if (this.tooLarge(json)) {
-          this.metrics.dropped.child('payload_too_large').inc();
-        } else {
-          const channels = this.channelsFor(e.potType);
-          if (channels.length > 0) {
-            const payload = Buffer.from(json);
-            for (let c = 0; c < channels.length; c++) this.publish(e.node, channels[c]!, payload);
-          }
-        }
-        if (!e.fromStatus) {
-          const classic = dionaeaChannelFor(this.channels, e.potType, e.eventType);
-          if (classic !== undefined && !this.tooLarge(e.dataJson)) this.publish(e.node, classic, e.dataJson);
-        }
-      }
-    }
-    if (streamEvents !== undefined) this.hub.dispatch(streamEvents, now);
-  }
-
   private publishSession(node: string, channel: string, summary: CowrieSessionSummary): void {
-    if (this.publisher === undefined) return;
-    const json = JSON.stringify(summary);
-    if (this.tooLarge(json)) {
-      this.metrics.dropped.child('payload_too_large').inc();
-      return;
-    }
-    this.publish(node, channel, json);
+    const json = this.republisher.session(node, channel, summary);
+    if (json === undefined) return;
     for (const l of this.summaryListeners) {
       try {
         l(node, channel, json);

@@ -405,6 +405,11 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
     this.enrollment.flush();
   }
 
+  /** Resolves once the state writes of `nodeName` requested so far are done (see safely). */
+  async nodeWritesDone(nodeName: string): Promise<void> {
+    await this.writes.get(nodeName);
+  }
+
   /** Resolves once every node state write requested so far (and the last_seen flush) is done. */
   async settled(): Promise<void> {
     while (this.writes.size > 0 || this.flushing) {

@@ -156,6 +156,9 @@ export class NodeService {
   async deleteNode(name: string): Promise<void> {
     await this.mustGet(name);
     this.core.disconnect(name, 'deleted');
+    // The session's Offline and 'disconnected' rows first (on PostgreSQL they are written on
+    // another pooled connection): then the delete, and the log reads disconnected, deleted.
+    await this.core.nodeWritesDone(name);
     const now = Date.now();
     await this.store.delete(name);
     await this.store.log(name, 'deleted', 'deleted by an operator', now);

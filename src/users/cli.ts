@@ -3,9 +3,11 @@
 // re-passworded here within a second, WebSockets included).
 import { readFileSync } from 'node:fs';
 import { roles, type Role } from '../api/index.js';
-import { runDatabaseCommand, type CliIo } from '../cli/database-command.js';
+import { runDatabaseCommand, type CliIo, type CliTarget } from '../cli/database-command.js';
 import { generatePassword } from './password.js';
 import { SqliteUserStore } from './sqlite-store.js';
+import type { UserStore } from './store.js';
+import { PgUserStore } from './pg-store.js';
 import { UserError, UserService } from './service.js';
 
 const usage = `usage:
@@ -36,10 +38,10 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 
 const firstLine = (text: string) => text.split(/\r?\n/)[0] ?? '';
 
-export async function runUserCli(argv: string[], io: UserCliIo, dbPath: string): Promise<number> {
-  return runDatabaseCommand(argv, { options, usage, defaultDbPath: dbPath, audit: { command: 'user', readOnly: ['list'] } }, io, async ({ sub, values, positionals, database }) => {
+export async function runUserCli(argv: string[], io: UserCliIo, target: CliTarget): Promise<number> {
+  return runDatabaseCommand(argv, { options, usage, target, store: { sqlite: (d): UserStore => new SqliteUserStore(d), pg: (d) => new PgUserStore(d) }, audit: { command: 'user', readOnly: ['list'] } }, io, async ({ sub, values, positionals, store }) => {
     // Session lifetimes do not matter to these commands: they only end sessions.
-    const users = new UserService({ store: new SqliteUserStore(database), idleMs: 60_000, maxAgeMs: 60_000 });
+    const users = new UserService({ store, idleMs: 60_000, maxAgeMs: 60_000 });
     /** The password given by --password-file or --password-stdin, null when none was, or an exit code. */
     const givenPassword = async (): Promise<string | null | number> => {
       if (values['password-file'] !== undefined && values['password-stdin']) {

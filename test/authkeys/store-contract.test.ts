@@ -2,7 +2,7 @@
 // AuthkeyService (the broker's logins, the API, the change feed) relies on, asserted on the store.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { PgAuthkeyStore, SqliteAuthkeyStore, type AuthkeyRecord, type AuthkeyStore } from '../../src/authkeys/index.js';
+import { AuthkeyService, authkeyVersion, PgAuthkeyStore, SqliteAuthkeyStore, type AuthkeyRecord, type AuthkeyStore } from '../../src/authkeys/index.js';
 import { databaseBackends, type OpenedBackend } from '../helpers/backends.js';
 
 const key = (ident: string, over: Partial<AuthkeyRecord> = {}): AuthkeyRecord => ({
@@ -65,7 +65,7 @@ for (const backend of await databaseBackends()) {
       assert.deepEqual(both.sort(), [false, true], 'concurrent creates: exactly one wins');
     });
 
-    it('remove: true once; list by ident in byte order; versions map ident -> updated_at', async () => {
+    it('remove: true once; list by ident in byte order; versions of every key, moving with any change', async () => {
       assert.equal(await store.remove('m2'), true);
       assert.equal(await store.remove('m2'), false);
       await store.upsert([key('B-upper', { updatedAt: 7 }), key('a-lower', { updatedAt: 8 })]);
@@ -73,10 +73,13 @@ for (const backend of await databaseBackends()) {
       assert.deepEqual(idents, [...idents].sort((x, y) => (Buffer.from(x) < Buffer.from(y) ? -1 : 1)));
       assert.ok(idents.indexOf('B-upper') < idents.indexOf('a-lower'), 'upper case sorts first (byte order)');
       const versions = await store.versions();
-      assert.equal(versions.get('B-upper'), 7);
-      assert.equal(versions.get('a-lower'), 8);
+      assert.equal(versions.get('B-upper'), authkeyVersion((await store.get('B-upper'))!));
       assert.equal(versions.has('m2'), false);
       assert.equal(versions.size, idents.length);
+      // Another secret in the same millisecond (same updated_at): another version all the same.
+      await store.upsert([key('B-upper', { updatedAt: 7, secret: 'rotated' })]);
+      assert.notEqual((await store.versions()).get('B-upper'), versions.get('B-upper'));
+      assert.equal((await store.versions()).get('a-lower'), versions.get('a-lower'));
     });
 
     it('channel lists stored by other tools read as string arrays only', async () => {
@@ -97,8 +100,29 @@ for (const backend of await databaseBackends()) {
       await other.upsert([key('elsewhere', { updatedAt: 9_999 })]);
       const m2 = await store.changeMarker();
       assert.notEqual(m2, m1, 'after an update');
+      await other.upsert([key('elsewhere', { updatedAt: 9_999, subchans: ['more'] })]);
+      assert.notEqual(await store.changeMarker(), m2, 'after an update in the same millisecond');
+      const m3 = await store.changeMarker();
       await other.remove('elsewhere');
-      assert.notEqual(await store.changeMarker(), m2, 'after a delete');
+      assert.notEqual(await store.changeMarker(), m3, 'after a delete');
+    });
+
+    it('the service change feed on this store: own changes told once, another connection\'s changes within a poll', async () => {
+      const here = new AuthkeyService({ store, pollIntervalMs: 20 });
+      const there = new AuthkeyService({ store: other });
+      const seen: string[] = [];
+      const stop = here.watch((idents) => seen.push(...(idents ?? [])));
+      try {
+        await here.put({ ident: 'feed-own' });
+        await there.put({ ident: 'feed-other' });
+        await there.remove('feed-own');
+        const deadline = Date.now() + 5000;
+        while (!(seen.includes('feed-other') && seen.filter((i) => i === 'feed-own').length >= 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setTimeout(r, 100));
+        assert.deepEqual([...seen].sort(), ['feed-other', 'feed-own', 'feed-own'], 'own put once, then the removal elsewhere; the other put once');
+      } finally {
+        stop();
+      }
     });
   });
 }

@@ -94,6 +94,21 @@ describe('node gateway on PostgreSQL', { skip: await pgSkipReason() }, () => {
     assert.deepEqual(await log('pg-order'), ['created', 'registered', 'disconnected']);
   });
 
+  it('deleting a connected node: its log reads disconnected, then deleted', async () => {
+    for (let round = 0; round < 3; round++) {
+      const name = `pg-delete-${round}`;
+      const { secret } = await a.gateway.service.createNode(name);
+      const c = await tcpClient(a.tcp.port);
+      c.send(registration(name, '9', totpCode(secret, Date.now())));
+      assert.equal(parseAck(await c.next()).accepted, true);
+      await waitFor(async () => (await log(name)).includes('registered'), 5000, 'registered');
+      await a.gateway.service.deleteNode(name);
+      assert.deepEqual((await log(name)).slice(-2), ['disconnected', 'deleted']);
+      assert.equal(await row(name), undefined);
+      c.close();
+    }
+  });
+
   it('a gateway closing with a live session writes Offline before its close() resolves', async () => {
     const { secret } = await b.gateway.service.createNode('pg-shutdown');
     const c = await tcpClient(b.tcp.port);

@@ -111,8 +111,8 @@ describe('three cores in processes on PostgreSQL and one Redis', { skip }, () =>
     for (const d of dirs) d.cleanup();
   });
 
-  it('a node on A: a subscriber on C receives each of its events exactly once', async () => {
-    const [a, , c] = [cores.get('a')!, cores.get('b')!, cores.get('c')!];
+  it('a node on A: a subscriber on C receives each of its events exactly once; a command through B reaches it once', async () => {
+    const [a, b, c] = [cores.get('a')!, cores.get('b')!, cores.get('c')!];
     const seen = await subscribe(c);
     // hpfeeds never acknowledges SUBSCRIBE: a first event shows the subscription is live.
     const n = node('steady', [a], 0);
@@ -133,6 +133,22 @@ describe('three cores in processes on PostgreSQL and one Redis', { skip }, () =>
     assert.ok(watched.length >= 200);
     await until(() => watched.every((id) => seen.has(id)), 15_000, `C to receive every event (missing ${watched.filter((id) => !seen.has(id)).length})`);
     for (const id of watched) assert.equal(seen.get(id), 1, `event ${id} reached C ${seen.get(id)} times`);
+
+    // A command accepted by B's API is delivered by A, which holds the node's session (session routing).
+    const received: string[] = [];
+    n.on('command', (cmd) => received.push(Object.keys(cmd)[0]!));
+    const api = async (core: RunningCore, method: string, path: string, body?: unknown) => {
+      const res = await fetch(`http://127.0.0.1:${core.addr.api}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      return { status: res.status, body: (await res.json()) as { id: string; status: string } };
+    };
+    const posted = await api(b, 'POST', '/api/v1/nodes/steady/commands', { command: { GetPotStatus: 'cowrie-01' } });
+    assert.equal(posted.status, 201);
+    await until(async () => (await api(c, 'GET', `/api/v1/commands/${posted.body.id}`)).body.status === 'succeeded', 15_000, 'the command through B to succeed');
+    assert.deepEqual(received.filter((k) => k === 'GetPotStatus'), ['GetPotStatus']);
     await n.stop();
   });
 

@@ -2,8 +2,10 @@
 // A node's session lives on one instance; this domain keeps the registry of who holds which node
 // (registry.ts), the notices instances exchange (bus.ts), and the abuse limits they share
 // (shared-limits.ts). Domains use it through small interfaces of their own (CommandRouting in
-// src/commands, RemotePresence in src/nodes, AuthStore in src/hpfeeds); only src/app.ts joins them.
-// Off by default: with one instance none of this is built and nothing extra goes to Redis.
+// src/commands, RemotePresence in src/nodes, AuthStore in src/hpfeeds); only the composition
+// (src/app.ts, src/app/cluster.ts) joins them.
+// Built only in cluster mode (CLUSTER_ENABLED / INSTANCE_ID, with the fan-out: src/app/cluster.ts); with
+// one instance none of this exists and nothing extra goes to Redis.
 import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { AuthChangeListener, AuthStore } from '../hpfeeds/index.js';

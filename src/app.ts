@@ -396,7 +396,9 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     if (cluster) {
       // What this core commits or its hpfeeds clients publish goes to the other cores (published
       // here already); what they send is published here: once on every core.
-      events.onCommitted((slice) => cluster.fanout.committed(slice));
+      // At commit, not per republished slice: the window in which a core killed after a commit has
+      // not yet passed the events on is one turn, not the whole post-commit spread.
+      events.onBatchCommitted((batch) => cluster.fanout.committed(batch));
       events.onSessionSummary((node, channel, json) => cluster.fanout.published(node, channel, json));
       gateway.on('online', ({ nodeName }) => events.nodeOnline(nodeName));
       await cluster.start({

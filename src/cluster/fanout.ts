@@ -3,9 +3,10 @@
 //
 // The core that committed (or received) something publishes it locally itself, at once, and
 // appends it to one Redis stream, tagged with its origin; every core reads the stream and hands on
-// what other origins wrote (its own entries it skips: no echo). One stream entry per post-commit
-// slice (up to 128 events, compact JSON, each event's stored data JSON carried as is), and one per
-// event-loop turn for client publishes: the event hot path gains no Redis round trip per event.
+// what other origins wrote (its own entries it skips: no echo). Each committed batch is written at
+// once, as entries of up to 128 events (compact JSON, each event's stored data JSON carried as is),
+// and client publishes as one entry per event-loop turn: the event hot path gains no Redis round
+// trip per event.
 //
 // Why a stream and not PUBLISH/SUBSCRIBE: pub/sub delivers only to subscribers connected at that
 // moment, so every message sent while a core's subscriber connection is reconnecting (a Redis
@@ -20,6 +21,9 @@ import { Counter, type Registry } from 'prom-client';
 import type { ClusterLogger, RedisClient } from './redis.js';
 
 /** An event as committed (what the receiving core needs to republish it). */
+/** Events per stream entry at most (a post-commit slice's size). */
+const ENTRY_EVENTS = 128;
+
 export interface FanoutEvent {
   id: number;
   node: string;
@@ -123,15 +127,21 @@ export class ClusterFanout {
   /** One post-commit slice of this core's events (already published here). */
   committed(events: readonly FanoutEvent[]): void {
     if (this.closed || events.length === 0) return;
+    // A whole writer batch (up to thousands of events) goes out as entries of ENTRY_EVENTS, all
+    // written now, in order: entries stay small for the readers and no event waits a turn.
+    for (let from = 0; from < events.length; from += ENTRY_EVENTS) this.writeEvents(events, from, Math.min(events.length, from + ENTRY_EVENTS));
+  }
+
+  private writeEvents(events: readonly FanoutEvent[], from: number, to: number): void {
     let json = '[';
-    for (let i = 0; i < events.length; i++) {
+    for (let i = from; i < to; i++) {
       const e = events[i]!;
-      if (i > 0) json += ',';
+      if (i > from) json += ',';
       json +=
         '[' + e.id + ',' + JSON.stringify(e.node) + ',' + JSON.stringify(e.potId) + ',' + JSON.stringify(e.potType) + ',' +
         JSON.stringify(e.eventType) + ',' + e.timestamp + ',' + e.receivedAt + ',' + (e.fromStatus ? 1 : 0) + ',' + JSON.stringify(e.dataJson) + ']';
     }
-    this.write('e', json + ']', 'events', events.length);
+    this.write('e', json + ']', 'events', to - from);
   }
 
   /** One hpfeeds publish made here (already routed to this core's subscribers); sent with the turn's others. */

@@ -129,6 +129,13 @@ export interface EventService {
    */
   onCommitted(listener: (events: readonly CommittedEvent[]) => void): () => void;
   /**
+   * Called with each whole batch as soon as its commit is known, in the same turn, before any of
+   * it is republished here: for hand-offs that must follow the commit as closely as possible (the
+   * cluster fan-out, so a core killed just after a commit has already passed its events on). Keep
+   * it cheap: it runs on the event loop in one go for up to a whole batch. Returns an unsubscribe function.
+   */
+  onBatchCommitted(listener: (events: readonly CommittedEvent[]) => void): () => void;
+  /**
    * Publishes events another core committed (cluster fan-out) to this core's hpfeeds subscribers
    * and live streams, as if committed here; nothing else (no cowrie.sessions, no onCommitted).
    */
@@ -382,6 +389,13 @@ class EventServiceImpl implements EventService {
     this.listeners.add(listener);
     return () => {
       this.listeners.delete(listener);
+    };
+  }
+
+  onBatchCommitted(listener: (events: readonly CommittedEvent[]) => void): () => void {
+    this.writer.on('batchCommitted', listener);
+    return () => {
+      this.writer.off('batchCommitted', listener);
     };
   }
 

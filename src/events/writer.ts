@@ -38,6 +38,8 @@ type Committed = (batch: readonly PendingEvent[]) => void;
 export interface FlowEvents {
   saturated: [];
   drained: [];
+  /** A whole batch just committed (ids set), before any of it is handed to onCommitted. */
+  batchCommitted: [batch: readonly PendingEvent[]];
 }
 
 /**
@@ -164,6 +166,11 @@ export class EventWriter extends EventEmitter<FlowEvents> {
     }
     this.metrics.batchSize.observe(batch.length);
     this.metrics.stored.inc(batch.length);
+    try {
+      this.emit('batchCommitted', batch);
+    } catch (err) {
+      this.logger.error({ err }, 'batchCommitted listener failed');
+    }
     // The next batch goes out before this one is republished, so the writer thread works meanwhile.
     this.send();
     const slice = this.postCommitSlice;

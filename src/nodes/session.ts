@@ -73,6 +73,9 @@ export class NodeSession {
   private pendingKey: string | undefined;
   private queue: string[] = [];
   private authTimer: NodeJS.Timeout | undefined;
+  /** Set by closeDraining(): the reason the core is ending the session while it reads the last lines. */
+  private draining: string | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
   private invalidWindowStart = 0;
   private invalidLogged = 0;
   private invalidSuppressed = 0;
@@ -151,7 +154,7 @@ export class NodeSession {
 
   /** Sends a command to the node; false when the session cannot carry it. */
   sendCommand(command: NodeCommandBody): boolean {
-    if (this.state !== 'authenticated' || this.nodeId === undefined) return false;
+    if (this.state !== 'authenticated' || this.nodeId === undefined || this.draining !== undefined) return false;
     this.transport.send(encodeNodeCommand(this.nodeId, command));
     return true;
   }
@@ -163,10 +166,26 @@ export class NodeSession {
     this.finish(reason);
   }
 
+  /**
+   * Ends the session from the core side like close(), but lets the node's last lines in: the core
+   * ends its side of the connection and keeps handling what arrives (sending nothing more) until
+   * the node closes its side, or for `graceMs`. The protocol has no per-event ack, so a graceful
+   * stop (a rolling restart) that dropped the connection at once would lose what the node had
+   * already written; this way the node sees the end, stops, and what it sent before is stored.
+   */
+  closeDraining(reason: string, graceMs: number): void {
+    if (this.state !== 'authenticated') return this.close(reason);
+    if (this.draining !== undefined) return;
+    this.draining = reason;
+    this.transport.end(undefined, reason);
+    this.drainTimer = setTimeout(() => this.close(reason), graceMs);
+    this.drainTimer.unref();
+  }
+
   /** The transport is gone (peer closed, error, reset). */
   transportClosed(): void {
     if (this.state === 'closed') return;
-    this.finish('disconnect');
+    this.finish(this.draining ?? 'disconnect');
   }
 
   private async register(reg: NodeRegistrationMsg): Promise<void> {
@@ -251,6 +270,8 @@ export class NodeSession {
 
   private finish(reason: string): void {
     const wasAuthenticated = this.state === 'authenticated';
+    if (this.drainTimer !== undefined) clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
     this.state = 'closed';
     this.closeReason = reason;
     this.queue = [];

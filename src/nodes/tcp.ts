@@ -9,6 +9,9 @@ import { LineSplitter } from './line-splitter.js';
 import { KeyedLogThrottle } from './log-throttle.js';
 import type { NodeSession, SessionTransport } from './session.js';
 
+/** How long a graceful stop keeps reading a registered node after ending the connection. */
+const SHUTDOWN_DRAIN_MS = 2000;
+
 export interface TcpListenOptions {
   /** Default '0.0.0.0'. */
   host?: string;
@@ -24,7 +27,10 @@ export interface TcpListener {
   host: string;
   port: number;
   tls: boolean;
-  /** Stops accepting and closes this listener's sessions (reason 'shutdown'). */
+  /**
+   * Stops accepting and closes this listener's sessions (reason 'shutdown'); registered nodes' last
+   * lines are read first (Session.closeDraining), for at most SHUTDOWN_DRAIN_MS.
+   */
   close(): Promise<void>;
 }
 
@@ -253,9 +259,10 @@ export async function listenTcp(
       offFlow();
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
-        for (const session of sessions.values()) session.close('shutdown');
+        // Registered nodes get up to SHUTDOWN_DRAIN_MS to see the end and have their last lines read.
+        for (const session of sessions.values()) session.closeDraining('shutdown', SHUTDOWN_DRAIN_MS);
         // Sockets whose session already ended but which are still draining.
-        for (const socket of sockets) setTimeout(() => socket.destroy(), 2000).unref();
+        for (const socket of sockets) setTimeout(() => socket.destroy(), SHUTDOWN_DRAIN_MS + 500).unref();
       });
       return closing;
     },

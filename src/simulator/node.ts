@@ -262,11 +262,13 @@ export class SimulatedNode extends EventEmitter<SimulatedNodeEvents> {
     return this.sendRaw(encodeNodeMessage(message, form));
   }
 
-  /** Sends one line as-is (tests use it for malformed input); false only when not connected. */
+  /**
+   * Sends one line as-is (tests use it for malformed input); false when not connected or the
+   * connection is closing (the core ended it: the line would go nowhere), and then not counted.
+   */
   sendRaw(line: string): boolean {
-    if (!this.link) return false;
+    if (!this.link || !this.link.send(line)) return false;
     this.stats.linesSent++;
-    this.link.send(line);
     return true;
   }
 
@@ -297,16 +299,20 @@ export class SimulatedNode extends EventEmitter<SimulatedNodeEvents> {
     const id = potId ?? pot?.id ?? 'cowrie-01';
     this.attackSession ??= new AttackSession(this.name);
     const attack = this.attackSession.next(this.now());
-    this.stats.eventsSent++;
+    // Counted only when handed to the connection: what a closing connection refused was never sent.
+    const counted = (sent: boolean): boolean => {
+      if (sent) this.stats.eventsSent++;
+      return sent;
+    };
     if (form === 'status') {
       // what the public node forwards: no status, usually no pot_type, the text in message
-      return this.send({ type: 'PotStatusUpdate', node_id: this._nodeId, pot_id: id, pot_type: '', status: '', message: attack.text });
+      return counted(this.send({ type: 'PotStatusUpdate', node_id: this._nodeId, pot_id: id, pot_type: '', status: '', message: attack.text }));
     }
     if (form === 'cowrie-text') {
       // the real node: cowrie's sensor name instead of the pot id, no type, no status
-      return this.send({ type: 'PotStatusUpdate', node_id: this._nodeId, pot_id: this.name, pot_type: '', status: '', message: attack.text });
+      return counted(this.send({ type: 'PotStatusUpdate', node_id: this._nodeId, pot_id: this.name, pot_type: '', status: '', message: attack.text }));
     }
-    return this.send({
+    return counted(this.send({
       type: 'PotEvent',
       node_id: this._nodeId,
       pot_id: id,
@@ -314,7 +320,7 @@ export class SimulatedNode extends EventEmitter<SimulatedNodeEvents> {
       event_type: attack.eventid,
       timestamp: attack.data.timestamp as string,
       data: attack.data,
-    });
+    }));
   }
 
   // ------------------------------------------------------------ secret file
@@ -424,7 +430,12 @@ export class SimulatedNode extends EventEmitter<SimulatedNodeEvents> {
     });
     socket.on('close', () => onClose(reason));
     return {
-      send: (line) => socket.write(line + '\n'),
+      // A socket the core ended (its FIN arrived) takes no more lines: write() would fail later.
+      send: (line) => {
+        if (socket.destroyed || socket.writableEnded || socket.readableEnded) return false;
+        socket.write(line + '\n');
+        return true;
+      },
       backlog: () => socket.writableLength,
       close: () => socket.destroy(),
     };

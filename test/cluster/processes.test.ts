@@ -165,7 +165,9 @@ describe('three cores in processes on PostgreSQL and one Redis', { skip }, () =>
     await a.proc.exited;
     cores.delete('a');
     // Every node reconnects to another core and keeps sending there.
-    await until(() => streaming.every((n) => n.registered && n.core !== `127.0.0.1:${a.addr.nodeTcp}`), 20_000, 'every node on B or C');
+    // A node that registered in this 30 s TOTP step has used its code: the next core accepts it
+    // from the next step on (one-time use holds across cores), so moving can take up to 30 s.
+    await until(() => streaming.every((n) => n.registered && n.core !== `127.0.0.1:${a.addr.nodeTcp}`), 45_000, 'every node on B or C');
     const atMove = (await storedIds(names)).length;
     await until(async () => (await storedIds(names)).length > atMove + 400, 15_000, 'events flowing through B and C');
     await Promise.all(streaming.map((n) => n.stop()));
@@ -205,7 +207,8 @@ describe('three cores in processes on PostgreSQL and one Redis', { skip }, () =>
       assert.equal(code, 0, `${name} stopped cleanly`);
       cores.delete(name);
       await startCore(name, core.addr);
-      await until(async () => (await storedIds(names)).length > before + 200, 20_000, `events flowing after ${name} restarted`);
+      // Up to 30 s: the moved nodes wait for the next TOTP step (see above).
+      await until(async () => (await storedIds(names)).length > before + 200, 45_000, `events flowing after ${name} restarted`);
     }
     await Promise.all(rolling.map((n) => n.stop()));
     const sent = rolling.reduce((s, n) => s + n.stats.eventsSent, 0);

@@ -7,8 +7,8 @@
 // status and text forms carry no time of their own, so there it is the core's receive time).
 //
 //   node --import tsx bench/events.ts [--nodes 10] [--rate 3000] [--seconds 10] [--form potevent|status|text]
-//                                     [--node-procs 2] [--batch 2000] [--delay 2] [--high-water 10000]
-//                                     [--analytics on] [--post-commit-slice 128 (0: whole batch in one go)]
+//                                     [--node-procs 2] [--batch 2000] [--delay 2] [--high-water 30000]
+//                                     [--analytics on] [--analytics-flush-ms 1000] [--post-commit-slice 128 (0: whole batch in one go)]
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { statSync } from 'node:fs';
@@ -37,7 +37,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '2' },
     batch: { type: 'string', default: '2000' },
     delay: { type: 'string', default: '2' },
-    'high-water': { type: 'string', default: '10000' },
+    'high-water': { type: 'string', default: '30000' },
     form: { type: 'string', default: 'potevent' },
     'node-procs': { type: 'string', default: '2' },
     first: { type: 'string', default: '0' },
@@ -45,6 +45,8 @@ const { values: args } = parseArgs({
     channel: { type: 'string', default: 'apiary.events' },
     // The core runs attack analytics by default (ANALYTICS_ENABLED): --analytics on measures that.
     analytics: { type: 'string', default: 'off' },
+    // ANALYTICS_FLUSH_MS: how often the folded analytics are written (the core's default 1000).
+    'analytics-flush-ms': { type: 'string', default: '1000' },
     // Most committed events handed to republishing per slice (0: the whole batch in one go, as before).
     'post-commit-slice': { type: 'string', default: '128' },
   },
@@ -203,7 +205,7 @@ async function runCore(): Promise<void> {
   // Composed like src/app.ts: writer thread + read pool, back-pressure from the events to the gateway.
   const analytics = args.analytics === 'on';
   const readPool = new ReadPool({ dbPath, modules: { ...eventQueryModules(), ...(analytics ? analyticsQueryModules() : {}) }, size: 1 });
-  const store = new SqliteEventStore({ dbPath, readPool, batchHooks: analytics ? [{ url: analyticsWriterHook(), options: {} }] : [] });
+  const store = new SqliteEventStore({ dbPath, readPool, batchHooks: analytics ? [{ url: analyticsWriterHook(), options: { flushMs: Number(args['analytics-flush-ms']) } }] : [] });
   const events = createEventService({
     store,
     logger,

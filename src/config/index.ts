@@ -124,7 +124,7 @@ const options = {
   eventRetentionDays: { env: 'EVENT_RETENTION_DAYS', flag: 'event-retention-days', schema: positiveInt, default: 30, help: 'events older than this are deleted' },
   eventMaxRows: { env: 'EVENT_MAX_ROWS', flag: 'event-max-rows', schema: positiveInt, default: 10_000_000, help: 'oldest events beyond this count are deleted' },
   eventAllChannel: { env: 'EVENT_ALL_CHANNEL', flag: 'event-all-channel', schema: z.string(), default: 'apiary.events', help: "hpfeeds channel receiving every event ('' disables)" },
-  eventQueueHighWater: { env: 'EVENT_QUEUE_HIGH_WATER', flag: 'event-queue-high-water', schema: positiveInt, default: 10_000, help: 'events waiting for their commit at which the core stops reading node sockets (back-pressure) until half of them are stored' },
+  eventQueueHighWater: { env: 'EVENT_QUEUE_HIGH_WATER', flag: 'event-queue-high-water', schema: positiveInt, default: 30_000, help: 'events waiting for their commit at which the core stops reading node sockets (back-pressure) until half of them are stored; the default covers about 0.75 s at 40k events/s, the time the analytics write of a busy second holds the writer' },
   queryWorkers: { env: 'QUERY_WORKERS', flag: 'query-workers', schema: positiveInt, default: 2, help: 'worker processes with read-only database connections that answer API reads (event lists, stats)' },
   queryTimeout: { env: 'QUERY_TIMEOUT', flag: 'query-timeout', schema: positiveInt, default: 10, help: 'seconds an API read may take (queueing included); slower ones answer 503 and their worker is replaced' },
   eventChannelMap: { env: 'EVENT_CHANNEL_MAP', flag: 'event-channel-map', schema: z.string().optional(), help: 'JSON {"<pot_type>": ["chan", ...]} overriding the default <pot_type>.events' },

@@ -28,6 +28,11 @@ export interface RegistryGateway {
   on(ev: 'online', fn: (n: { nodeName: string; nodeId: string; address: string; transport: string }) => void): unknown;
   on(ev: 'offline', fn: (n: { nodeName: string; reason: string }) => void): unknown;
   on(ev: 'disconnectRequested', fn: (n: { nodeName: string; reason: string }) => void): unknown;
+  /**
+   * The node's session died with its instance and nobody holds it now: mark it Offline in the
+   * database (its holder never did). Called on one instance only: the one whose release won.
+   */
+  markOrphanedOffline?(nodeName: string): void;
 }
 
 export interface SessionRegistryOptions {
@@ -144,7 +149,13 @@ export class SessionRegistry {
     await this.refresh();
     this.heartbeat = setInterval(() => {
       void this.beat()
-        .then(() => (Date.now() - this.lastResync >= this.resyncMs ? this.refresh() : this.refreshAlive()))
+        .then(async () => {
+          if (Date.now() - this.lastResync >= this.resyncMs) return this.refresh();
+          const before = this.alive;
+          await this.refreshAlive();
+          // An instance just died: its nodes are released (and marked Offline) now, not at the next resync.
+          for (const instance of before) if (!this.alive.has(instance)) return this.refresh();
+        })
         .catch((err: Error) => this.log.debug({ err: err.message }, 'session registry heartbeat failed'));
     }, this.heartbeatMs);
     this.heartbeat.unref();
@@ -306,8 +317,15 @@ export class SessionRegistry {
       if (this.alive.has(o.instance)) this.mirror.set(node, o);
       else dead.push([node, o]);
     }
-    // An instance that died without releasing: its nodes are offline until they reconnect.
-    for (const [node, o] of dead) await this.bus.redis.eval(RELEASE, 1, this.keys.owners, node, `${o.epoch} ${o.instance} `);
+    // An instance that died without releasing: its nodes are offline until they reconnect. Of the
+    // instances purging at once one wins each release, and that one marks the node Offline.
+    for (const [node, o] of dead) {
+      const released = await this.bus.redis.eval(RELEASE, 1, this.keys.owners, node, `${o.epoch} ${o.instance} `);
+      if (Number(released) === 1 && this.gateway && !this.gateway.isOnline(node)) {
+        this.log.info({ nodeName: node, instance: o.instance }, 'node session died with its instance; node marked Offline until it reconnects');
+        this.gateway.markOrphanedOffline?.(node);
+      }
+    }
     await this.bus.redis.zremrangebyscore(this.keys.instances, '-inf', now - 60_000);
     // Our own entries may be gone too (we were taken for dead while our event loop stalled, or
     // Redis lost them): sessions held here are claimed again.

@@ -100,6 +100,11 @@ export interface NodeGatewayHandle extends NodeGateway {
    * statuses it has seen since it started (a pot reports its type in its status lines).
    */
   readonly potTypeLookup: (nodeName: string, potId: string) => string | undefined;
+  /**
+   * Marks a node Offline (reason 'core_lost') that no session here holds: its session died with
+   * another core (several cores: the session registry calls this). Nothing if it is online here.
+   */
+  markOrphanedOffline(nodeName: string): void;
   /** Closes this process's session of the node without telling other instances (session routing). */
   dropLocal(nodeName: string, reason: string): void;
   /** Session routing: where the sessions held by other instances are looked up. */
@@ -232,6 +237,14 @@ export async function createNodeGateway(opts: NodeGatewayOptions): Promise<NodeG
     routes: nodeRestRoutes(service),
     cowriePotLookup: sqliteStore && ((nodeName) => sqliteStore.cowriePotNow(nodeName)),
     potTypeLookup,
+    markOrphanedOffline(nodeName) {
+      if (core.isOnline(nodeName)) return;
+      const now = Date.now();
+      store
+        .get(nodeName)
+        .then((row) => (row && row.status !== 'Offline' ? store.markOffline(nodeName, 'core_lost', row.lastSeenAt ?? now, now) : undefined))
+        .catch((err: unknown) => logger.error({ err, nodeName }, 'could not mark a node whose core died Offline'));
+    },
     async close() {
       core.shutdown();
       await Promise.all([...listeners].map((l) => l.close()));

@@ -7,7 +7,7 @@
 // (which reads the hours it folds) never races a late increment of those hours. Retention chunks
 // take the same lock.
 import type pg from 'pg';
-import type { PgDatabaseHandle } from '../db/index.js';
+import { inPgTransaction, type PgDatabaseHandle } from '../db/index.js';
 import type { BatchAggregate, RollupIncrement } from './aggregate.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS, ROLLED_DIM_IDS } from './dimensions.js';
 import { PgAttackQueries } from './pg-queries.js';
@@ -111,23 +111,11 @@ export class PgAttackStore extends PgAttackQueries implements AttackWriteStore {
   }
 
   /** Runs `work` in a transaction holding the analytics write lock. */
-  private async locked<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.database.pool.connect();
-    let failed: Error | undefined;
-    try {
-      await client.query('BEGIN');
+  private locked<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inPgTransaction(this.database.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [WRITE_LOCK]);
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      failed = err as Error;
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      // A connection that failed mid-transaction is not given back to the pool.
-      client.release(failed);
-    }
+      return work(client);
+    });
   }
 
   async ingestedUntil(): Promise<number | null> {

@@ -1,7 +1,7 @@
 // hpfeeds authkeys in PostgreSQL (table authkeys, drizzle/pg/): the same behaviour as
 // sqlite-store.ts, checked by the same contract tests (test/authkeys/store-contract.test.ts).
 import type pg from 'pg';
-import type { PgDatabaseHandle } from '../db/index.js';
+import { inPgTransaction, type PgDatabaseHandle } from '../db/index.js';
 import { authkeyVersion, parseChannels, type AuthkeyRecord, type AuthkeyStore } from './store.js';
 
 interface Row {
@@ -43,17 +43,9 @@ export class PgAuthkeyStore implements AuthkeyStore {
       await this.pool.query(UPSERT, params(records[0]!));
       return;
     }
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inPgTransaction(this.pool, async (client) => {
       for (const r of records) await client.query(UPSERT, params(r));
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async insertIfAbsent(r: AuthkeyRecord): Promise<boolean> {

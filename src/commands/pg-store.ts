@@ -12,7 +12,7 @@
 //   nothing of that node is sent and nothing earlier is queued. Two claims for one node (from two
 //   workers or two cores) run one after the other, and the second sees the first's row as sent.
 import type pg from 'pg';
-import type { PgDatabaseHandle } from '../db/index.js';
+import { inPgTransaction, type PgDatabaseHandle } from '../db/index.js';
 import { queuedRow, type CommandRow, type CommandStore, type ListFilter, type NewCommand } from './store.js';
 import type { CommandResult, CommandStatus, TerminalStatus } from './types.js';
 
@@ -172,19 +172,7 @@ export class PgCommandStore implements CommandStore {
     return (await this.pool.query<CommandRow>(sql, params)).rows[0];
   }
 
-  private async inTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const out = await work(client);
-      await client.query('COMMIT');
-      client.release();
-      return out;
-    } catch (err) {
-      // A connection that cannot even roll back is not given back to the pool.
-      const broken = await client.query('ROLLBACK').then(() => undefined, (e: Error) => e);
-      client.release(broken);
-      throw err;
-    }
+  private inTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inPgTransaction(this.pool, work);
   }
 }

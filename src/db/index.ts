@@ -15,7 +15,7 @@ export { moduleBeside, spawnModuleWorker } from './worker-spawn.js';
 export { ChunkedSweep } from './chunked-sweep.js';
 // PostgreSQL (DATABASE_URL): schema, pool + migrations, day partitions of events.
 export * as pgTables from './pg-schema.js';
-export { openPgDatabase } from './pg.js';
+export { inPgTransaction, openPgDatabase } from './pg.js';
 export type { PgDatabaseHandle, PgDatabaseOptions, PgDb } from './pg.js';
 export { EventPartitions, partitionName, partitionDay, dayOf, DAY_MS } from './pg-partitions.js';
 export type { EventPartitionsOptions } from './pg-partitions.js';

@@ -2,6 +2,7 @@
 // partition per UTC day of received_at, named events_pYYYYMMDD, created ahead of time; retention
 // drops whole partitions (no row-by-row DELETE, no table bloat, no vacuum debt).
 import type pg from 'pg';
+import { inPgTransaction } from './pg.js';
 
 export const DAY_MS = 86_400_000;
 const NAME = /^events_p(\d{4})(\d{2})(\d{2})$/;
@@ -119,18 +120,10 @@ export class EventPartitions {
     return { created, dropped };
   }
 
-  private async inTransaction(work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+  private inTransaction(work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+    return inPgTransaction(this.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [PARTITION_LOCK]);
       await work(client);
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 }

@@ -46,6 +46,29 @@ const types = {
 };
 
 /**
+ * Runs `work` in one transaction on a pooled connection: COMMIT when it resolves, ROLLBACK when it
+ * throws (the error is passed on). A connection that cannot even roll back is not given back to
+ * the pool. The stores of every domain share this instead of each writing BEGIN/COMMIT again.
+ */
+export async function inPgTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const out = await work(client);
+    await client.query('COMMIT');
+    client.release();
+    return out;
+  } catch (err) {
+    const broken = await client.query('ROLLBACK').then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    client.release(broken);
+    throw err;
+  }
+}
+
+/**
  * Connects a pool to `url` and applies pending migrations (under an advisory lock, so concurrent
  * starts do not race), then returns the handle. Rejects, with the pool closed, when the server is
  * unreachable or a migration fails.

@@ -5,7 +5,7 @@
 // more than one round trip. Text is ordered with COLLATE "C" (byte order), as SQLite orders it.
 import { and, count, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
 import type pg from 'pg';
-import type { PgDatabaseHandle } from '../db/index.js';
+import { inPgTransaction, type PgDatabaseHandle } from '../db/index.js';
 import { nodeLog, nodes, pots, unknownRegistrations } from '../db/pg-schema.js';
 import { cappedText, LogTrimSchedule, mergeNameSample, registeredValues, resolveLimits, type ResolvedNodeStoreLimits } from './store-rules.js';
 import {
@@ -248,9 +248,7 @@ export class PgNodeStore implements NodeStore {
     // (FOR UPDATE, in key order so two flushes cannot deadlock) while the name sample is merged.
     const sorted = [...deltas].sort((a, b) => (a.addressKey < b.addressKey ? -1 : a.addressKey > b.addressKey ? 1 : 0));
     const keys = sorted.map((d) => d.addressKey);
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inPgTransaction(this.pool, async (client) => {
       // Placeholder rows for new addresses, filled in by the UPDATE below; RETURNING names them.
       const created = await client.query<{ key: string }>(
         `INSERT INTO unknown_registrations (address_key, last_address, attempts, first_seen_at, last_seen_at, last_names, last_result)
@@ -292,13 +290,7 @@ export class PgNodeStore implements NodeStore {
           merged.map((m) => m.lastResult),
         ],
       );
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async listUnknown(limit: number): Promise<UnknownRegistrationRow[]> {

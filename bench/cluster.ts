@@ -19,6 +19,7 @@ import pg from 'pg';
 import { createTestPgDatabase, type TestPgDatabase } from '../test/helpers/pg.js';
 import { startTestRedis } from '../test/helpers/redis.js';
 import { tempDir } from '../test/helpers/tmp.js';
+import { nextMessage } from './ipc.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -119,17 +120,6 @@ function benchChild(role: string, extra: string[]): ChildProcess {
   return fork(eventsBench, ['--role', role, ...extra], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }
 
-function nextMessage<T>(proc: ChildProcess, type: string): Promise<T> {
-  return new Promise((resolve) => {
-    const on = (m: { type: string }) => {
-      if (m.type === type) {
-        proc.off('message', on);
-        resolve(m as T);
-      }
-    };
-    proc.on('message', on);
-  });
-}
 
 interface Result {
   setup: string;

@@ -27,6 +27,7 @@ import { Broker, HpfeedsClient, MemoryAuthStore } from '../src/hpfeeds/index.js'
 import { createNodeGateway } from '../src/nodes/index.js';
 import { SimulatedNode, type SimulatedNodeOptions } from '../src/simulator/index.js';
 import { tempDir } from '../test/helpers/tmp.js';
+import { nextMessage } from './ipc.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -154,17 +155,6 @@ function child(role: string, extra: string[]): ChildProcess {
   return fork(fileURLToPath(import.meta.url), ['--role', role, ...extra], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }
 
-function nextMessage<T>(proc: ChildProcess, type: string): Promise<T> {
-  return new Promise((resolve) => {
-    const on = (m: { type: string }) => {
-      if (m.type === type) {
-        proc.off('message', on);
-        resolve(m as T);
-      }
-    };
-    proc.on('message', on);
-  });
-}
 
 interface ChildStats {
   count: number;

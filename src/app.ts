@@ -348,7 +348,6 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
 
     routing?.attachGateway(gateway);
 
-    // Event-shaped status lines often arrive with pot_type "": the pots the gateway has seen know the type.
     const eventsLog = log.child({ domain: 'events' });
     const events = (parts.events = createEventService({
       store: stores.events,
@@ -356,6 +355,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       registry,
       publisher: broker,
       batch: { highWaterMark: config.eventQueueHighWater },
+      // Event-shaped status lines often arrive with pot_type "": the node's pots know the type.
       potTypeLookup: gateway.potTypeLookup,
       // The real node forwards cowrie's lines under cowrie's sensor name: they belong to its cowrie pot.
       cowriePotLookup: gateway.cowriePotLookup,

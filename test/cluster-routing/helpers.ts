@@ -5,6 +5,8 @@
 import { join } from 'node:path';
 import { buildCore, type Core } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
+import assert from 'node:assert/strict';
+import type { NodeCommandBody } from '../../src/protocol/index.js';
 import { SimulatedNode, type SimulatedNodeOptions } from '../../src/simulator/node.js';
 import { startTestRedis, type TestRedis } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -110,4 +112,36 @@ export async function waitFor<T>(fn: () => T | Promise<T>, what: string, ms = 20
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
+}
+
+/** The one pot the routing tests' nodes run. */
+export const POTS = [{ id: 'p1', type: 'cowrie', status: 'Running' as const }];
+export const kindOf = (c: NodeCommandBody) => Object.keys(c)[0]!;
+
+/** Starts a simulated node on `to` and waits until every instance's API shows it online there. */
+export async function connectNode(fleet: Fleet, to: Instance, name: string, secret: string, received: string[], extra = {}): Promise<SimulatedNode> {
+  const node = fleet.node(to, name, secret, { pots: POTS, ...extra });
+  node.on('command', (cmd) => received.push(kindOf(cmd)));
+  const registered = node.waitFor('registered');
+  node.start();
+  await registered;
+  for (const i of fleet.instances) {
+    await waitFor(async () => (await i.api('GET', `/api/v1/nodes/${name}`)).body?.online === true, `${name} online as seen by ${i.id}`);
+  }
+  return node;
+}
+
+/** The node's commands once none is queued or sent any more, as `via` lists them. */
+export async function settledCommands(via: Instance, name: string) {
+  return waitFor(async () => {
+    const list = (await via.api('GET', `/api/v1/commands?node=${name}&limit=100`)).body.commands as Array<{ id: string; kind: string; status: string; seq: number }>;
+    return list.length > 0 && list.every((x) => x.status !== 'queued' && x.status !== 'sent') ? list : undefined;
+  }, `every command of ${name} settled`);
+}
+
+/** Sends a command through `via`'s API; its id. */
+export async function postCommand(via: Instance, name: string, command: unknown): Promise<string> {
+  const res = await via.api('POST', `/api/v1/nodes/${name}/commands`, { command });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  return res.body.id as string;
 }

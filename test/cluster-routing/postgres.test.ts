@@ -5,13 +5,9 @@
 // (the sequence commands_seq) hold across cores there as the shared SQLite file does.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { NodeCommandBody } from '../../src/protocol/index.js';
-import type { SimulatedNode } from '../../src/simulator/node.js';
 import { createTestPgDatabase, pgSkipReason, type TestPgDatabase } from '../helpers/pg.js';
-import { startFleet, waitFor, type Fleet, type Instance } from './helpers.js';
+import { connectNode, postCommand as post, settledCommands, startFleet, waitFor, type Fleet, type Instance } from './helpers.js';
 
-const POTS = [{ id: 'p1', type: 'cowrie', status: 'Running' as const }];
-const kindOf = (c: NodeCommandBody) => Object.keys(c)[0]!;
 const skip = await pgSkipReason();
 
 describe('session routing on PostgreSQL', { timeout: 120_000, skip }, () => {
@@ -29,31 +25,6 @@ describe('session routing on PostgreSQL', { timeout: 120_000, skip }, () => {
     await db?.drop();
   });
 
-  async function connect(to: Instance, name: string, secret: string, received: string[], extra = {}): Promise<SimulatedNode> {
-    const node = fleet.node(to, name, secret, { pots: POTS, ...extra });
-    node.on('command', (cmd) => received.push(kindOf(cmd)));
-    const registered = node.waitFor('registered');
-    node.start();
-    await registered;
-    for (const i of fleet.instances) {
-      await waitFor(async () => (await i.api('GET', `/api/v1/nodes/${name}`)).body?.online === true, `${name} online as seen by ${i.id}`);
-    }
-    return node;
-  }
-
-  async function settled(via: Instance, name: string) {
-    return waitFor(async () => {
-      const list = (await via.api('GET', `/api/v1/commands?node=${name}&limit=100`)).body.commands as Array<{ id: string; kind: string; status: string; seq: number }>;
-      return list.length > 0 && list.every((x) => x.status !== 'queued' && x.status !== 'sent') ? list : undefined;
-    }, `every command of ${name} settled`);
-  }
-
-  async function post(via: Instance, name: string, command: unknown): Promise<string> {
-    const res = await via.api('POST', `/api/v1/nodes/${name}/commands`, { command });
-    assert.equal(res.status, 201, JSON.stringify(res.body));
-    return res.body.id as string;
-  }
-
   it('runs on PostgreSQL', () => {
     assert.equal(a.core.stores.kind, 'postgresql');
     assert.equal(b.core.stores.kind, 'postgresql');
@@ -62,8 +33,8 @@ describe('session routing on PostgreSQL', { timeout: 120_000, skip }, () => {
   it('a command through b reaches the node on a once; after the node moves to b, those in flight and queued are delivered once, in order', async () => {
     const secret = await fleet.provision(b, 'pg1');
     const onA: string[] = [];
-    const first = await connect(a, 'pg1', secret, onA);
-    await settled(b, 'pg1'); // the GetInstalledPots of the registration
+    const first = await connectNode(fleet, a, 'pg1', secret, onA);
+    await settledCommands(b, 'pg1'); // the GetInstalledPots of the registration
     const one = await post(b, 'pg1', { GetPotStatus: 'p1' });
     await waitFor(async () => (await a.api('GET', `/api/v1/commands/${one}`)).body.status === 'succeeded', 'the command through b');
     assert.deepEqual(onA.filter((k) => k === 'GetPotStatus'), ['GetPotStatus']);
@@ -74,10 +45,10 @@ describe('session routing on PostgreSQL', { timeout: 120_000, skip }, () => {
     await waitFor(() => onA.includes('UpdateConfig'), 'UpdateConfig to reach the node on a');
     const staleClosed = first.waitFor('disconnected');
     const onB: string[] = [];
-    await connect(b, 'pg1', secret, onB, { clock: () => Date.now() + 30_000 });
+    await connectNode(fleet, b, 'pg1', secret, onB, { clock: () => Date.now() + 30_000 });
     await staleClosed;
 
-    const list = await settled(a, 'pg1');
+    const list = await settledCommands(a, 'pg1');
     const mine = list.filter((x) => ids.includes(x.id)).sort((x, y) => x.seq - y.seq);
     assert.deepEqual(mine.map((x) => x.id), ids, 'seq in acceptance order across cores');
     assert.deepEqual(mine.map((x) => x.status), ['succeeded', 'succeeded', 'succeeded']);

@@ -6,12 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import type { NodeCommandBody } from '../../src/protocol/index.js';
-import type { SimulatedNode } from '../../src/simulator/node.js';
-import { startFleet, waitFor, type Fleet, type Instance } from './helpers.js';
-
-const POTS = [{ id: 'p1', type: 'cowrie', status: 'Running' as const }];
-const kindOf = (c: NodeCommandBody) => Object.keys(c)[0]!;
+import { connectNode, postCommand as post, settledCommands, startFleet, waitFor, type Fleet, type Instance } from './helpers.js';
 
 describe('session routing across three instances', { timeout: 120_000 }, () => {
   let fleet: Fleet;
@@ -25,36 +20,10 @@ describe('session routing across three instances', { timeout: 120_000 }, () => {
     await fleet?.close();
   });
 
-  /** Starts a simulated node on `to` and waits until every instance's API shows it online there. */
-  async function connect(to: Instance, name: string, secret: string, received: string[], extra = {}): Promise<SimulatedNode> {
-    const node = fleet.node(to, name, secret, { pots: POTS, ...extra });
-    node.on('command', (cmd) => received.push(kindOf(cmd)));
-    const registered = node.waitFor('registered');
-    node.start();
-    await registered;
-    for (const i of fleet.instances) {
-      await waitFor(async () => (await i.api('GET', `/api/v1/nodes/${name}`)).body?.online === true, `${name} online as seen by ${i.id}`);
-    }
-    return node;
-  }
-
-  async function settledCommands(via: Instance, name: string) {
-    return waitFor(async () => {
-      const list = (await via.api('GET', `/api/v1/commands?node=${name}&limit=100`)).body.commands as Array<{ id: string; kind: string; status: string; seq: number }>;
-      return list.length > 0 && list.every((x) => x.status !== 'queued' && x.status !== 'sent') ? list : undefined;
-    }, `every command of ${name} settled`);
-  }
-
-  async function post(via: Instance, name: string, command: unknown): Promise<string> {
-    const res = await via.api('POST', `/api/v1/nodes/${name}/commands`, { command });
-    assert.equal(res.status, 201, JSON.stringify(res.body));
-    return res.body.id as string;
-  }
-
   it('delivers a command sent through b to the node connected to a, once', async () => {
     const secret = await fleet.provision(b, 'n1');
     const received: string[] = [];
-    await connect(a, 'n1', secret, received);
+    await connectNode(fleet, a, 'n1', secret, received);
     assert.equal(a.core.gateway.isOnline('n1'), true);
     assert.equal(b.core.gateway.isOnline('n1'), false, 'b holds no session of its own');
     await settledCommands(b, 'n1'); // the GetInstalledPots of the registration
@@ -70,7 +39,7 @@ describe('session routing across three instances', { timeout: 120_000 }, () => {
   it('a node that registers on c takes its session over from a: the stale one closes, the command in flight and those behind it are delivered once, in order', async () => {
     const secret = await fleet.provision(a, 'n2');
     const onA: string[] = [];
-    const first = await connect(a, 'n2', secret, onA);
+    const first = await connectNode(fleet, a, 'n2', secret, onA);
     await settledCommands(b, 'n2');
     onA.length = 0;
 
@@ -87,7 +56,7 @@ describe('session routing across three instances', { timeout: 120_000 }, () => {
     // The same node reconnects through c (one TOTP step later: a code is good once) while its
     // session on a still looks alive there.
     const onC: string[] = [];
-    await connect(c, 'n2', secret, onC, { clock: () => Date.now() + 30_000 });
+    await connectNode(fleet, c, 'n2', secret, onC, { clock: () => Date.now() + 30_000 });
     await staleClosed;
     await waitFor(() => !a.core.gateway.isOnline('n2'), 'a to drop its stale session');
     assert.equal(c.core.gateway.isOnline('n2'), true);
@@ -118,7 +87,7 @@ describe('session routing across three instances', { timeout: 120_000 }, () => {
     const first = await post(b, 'n4', { GetPotStatus: 'p1' });
     const second = await post(a, 'n4', { GetPotInfo: 'p1' });
     const received: string[] = [];
-    await connect(c, 'n4', secret, received);
+    await connectNode(fleet, c, 'n4', secret, received);
     const list = await settledCommands(a, 'n4');
     const byId = new Map(list.map((x) => [x.id, x.status]));
     assert.deepEqual([byId.get(first), byId.get(second)], ['succeeded', 'succeeded']);
@@ -128,7 +97,7 @@ describe('session routing across three instances', { timeout: 120_000 }, () => {
   it('a registry entry lost in Redis is claimed again by its holder once its notices reconnect', async () => {
     const secret = await fleet.provision(a, 'n5');
     const received: string[] = [];
-    await connect(b, 'n5', secret, received);
+    await connectNode(fleet, b, 'n5', secret, received);
     await settledCommands(c, 'n5');
     const probe = new Redis(fleet.redis.url);
     try {
@@ -146,7 +115,7 @@ describe('session routing across three instances', { timeout: 120_000 }, () => {
 
   it('revoking a node through b closes its connection on a at once', async () => {
     const secret = await fleet.provision(c, 'n3');
-    const node = await connect(a, 'n3', secret, []);
+    const node = await connectNode(fleet, a, 'n3', secret, []);
     const closed = node.waitFor('disconnected');
     const res = await b.api('POST', '/api/v1/nodes/n3/revoke');
     assert.equal(res.status, 200);

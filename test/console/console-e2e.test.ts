@@ -205,6 +205,9 @@ describe('operator console in Chromium', { skip: chromiumMissing, timeout: 180_0
     await page.screenshot({ path: shot('hpfeeds-secret') });
     await shown.getByRole('button', { name: 'Close' }).click();
     await page.locator('tr[data-ident="analyst-1"]').waitFor();
+    // The dialog's close event reaches React a turn after the click: wait for the text to go, then
+    // check nothing else on the page still shows it.
+    await page.getByText(secret).first().waitFor({ state: 'detached', timeout: 5000 });
     assert.equal(await page.getByText(secret).count(), 0, 'the secret is gone once the dialog is closed');
     const key = await t.api('GET', '/api/v1/hpfeeds/authkeys/analyst-1', { token: t.adminToken });
     assert.deepEqual(key.body.subchans, ['apiary.events']);

@@ -398,7 +398,11 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       // here already); what they send is published here: once on every core.
       // At commit, not per republished slice: the window in which a core killed after a commit has
       // not yet passed the events on is one turn, not the whole post-commit spread.
-      events.onBatchCommitted((batch) => cluster.fanout.committed(batch));
+      // A batch is noted in the shared database's outbox as it commits, so what a core killed
+      // right after its COMMIT never handed on, the leader hands on (src/cluster/outbox-relay.ts).
+      const outbox = stores.events.openOutbox?.(cluster.origin);
+      if (!outbox) log.warn('cluster mode on a database the cores do not share: a core killed right after committing a batch leaves it unpublished on the other cores (set DATABASE_URL)');
+      events.onBatchCommitted((batch) => cluster.committed(batch));
       events.onSessionSummary((node, channel, json) => cluster.fanout.published(node, channel, json));
       gateway.on('online', ({ nodeName }) => events.nodeOnline(nodeName));
       await cluster.start({
@@ -406,7 +410,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
         publications: (remote) => {
           for (const p of remote) broker.publish(p.ident, p.channel, p.payload);
         },
-      });
+      }, outbox);
     }
     for (const channel of events.nodeAuthkey('metrics-labels').pubchans) knownHpfeedsChannels.add(channel);
     events.onFlow((saturated) => gateway.setInputPaused(saturated));

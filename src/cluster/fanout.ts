@@ -17,8 +17,37 @@
 // an XADD resent after a reconnect (ioredis resends unanswered commands) is skipped rather than
 // published twice, and a gap (entries trimmed before a long-absent core read them, or a failed
 // XADD) is counted in apiary_cluster_fanout_lost_total instead of passing unnoticed.
+//
+// Committed batches go through one Lua script that first sets a marker key for the batch (its first
+// event id) and writes the entries only if the marker was new. So a batch reaches the stream once
+// whoever hands it on: the core that committed it (at once), or a surviving core that found it in
+// the database's outbox because that core died between its COMMIT and this write (outbox-relay.ts).
+// A batch handed on by another core carries `f`, the origin that committed it: that core (if it
+// still lives) published it locally already and skips those entries.
 import { Counter, type Registry } from 'prom-client';
-import type { ClusterLogger, RedisClient } from './redis.js';
+import { LuaScript, type ClusterLogger, type RedisClient } from './redis.js';
+
+/**
+ * KEYS[1] the stream, KEYS[2] the batch's marker. ARGV: max length, marker lifetime (ms), origin,
+ * the committing origin when handing on another core's batch ('' otherwise), then a sequence number
+ * and an entry's JSON per entry. A batch already on the stream still gets its sequence numbers, as
+ * empty entries: readers count gaps in an origin's numbers as lost, and nothing was lost here.
+ * Returns 1 when the batch was written, 0 when it was on the stream already.
+ */
+const WRITE_BATCH = new LuaScript(`
+local fresh = redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[2])
+for i = 5, #ARGV, 2 do
+  if not fresh then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'o', ARGV[3], 's', ARGV[i])
+  elseif ARGV[4] == '' then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'o', ARGV[3], 's', ARGV[i], 'e', ARGV[i + 1])
+  else
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'o', ARGV[3], 's', ARGV[i], 'f', ARGV[4], 'e', ARGV[i + 1])
+  end
+end
+if fresh then return 1 end
+return 0
+`);
 
 /** An event as committed (what the receiving core needs to republish it). */
 /** Events per stream entry at most (a post-commit slice's size). */
@@ -63,6 +92,17 @@ export interface ClusterFanoutOptions {
   registry?: Registry;
   /** XADDs waiting for Redis beyond this are dropped (counted as lost). Default 10 000. */
   maxPendingWrites?: number;
+  /**
+   * Prefix of the per-batch marker keys (same hash tag as `key`, so the script's keys share a
+   * Cluster slot). Default `${key}:batch:`.
+   */
+  batchKeyPrefix?: string;
+  /**
+   * How long a batch's marker lives, in ms: a batch is never written twice within it. Default
+   * 30 min; the outbox relay hands on what a dead core left within seconds, and gives up on notes
+   * older than this (outbox-relay.ts).
+   */
+  batchMarkerMs?: number;
   /** Longest XREAD BLOCK. Default 5000 ms. */
   blockMs?: number;
 }
@@ -124,24 +164,71 @@ export class ClusterFanout {
     clearTimeout(timer);
   }
 
-  /** One post-commit slice of this core's events (already published here). */
-  committed(events: readonly FanoutEvent[]): void {
-    if (this.closed || events.length === 0) return;
-    // A whole writer batch (up to thousands of events) goes out as entries of ENTRY_EVENTS, all
-    // written now, in order: entries stay small for the readers and no event waits a turn.
-    for (let from = 0; from < events.length; from += ENTRY_EVENTS) this.writeEvents(events, from, Math.min(events.length, from + ENTRY_EVENTS));
+  /**
+   * A batch this core just committed (already published here). Resolves true once it is on the
+   * stream (written now or found there already), false if it could not be written: then it stays
+   * in the outbox for the relay.
+   */
+  committed(events: readonly FanoutEvent[]): Promise<boolean> {
+    if (this.closed || events.length === 0) return Promise.resolve(false);
+    return this.writeBatch(events, '').then((written) => written !== undefined);
   }
 
-  private writeEvents(events: readonly FanoutEvent[], from: number, to: number): void {
-    let json = '[';
-    for (let i = from; i < to; i++) {
-      const e = events[i]!;
-      if (i > from) json += ',';
-      json +=
-        '[' + e.id + ',' + JSON.stringify(e.node) + ',' + JSON.stringify(e.potId) + ',' + JSON.stringify(e.potType) + ',' +
-        JSON.stringify(e.eventType) + ',' + e.timestamp + ',' + e.receivedAt + ',' + (e.fromStatus ? 1 : 0) + ',' + JSON.stringify(e.dataJson) + ']';
+  /**
+   * A batch another core (`origin`) committed and never handed on (found in the outbox). Written
+   * once whoever tries; when this call wrote it, it is also published here (unless this core is
+   * its origin, which published it at commit). Resolves whether this call wrote it, undefined if
+   * Redis could not be reached.
+   */
+  async handOn(events: readonly FanoutEvent[], origin: string): Promise<boolean | undefined> {
+    if (this.closed) return undefined;
+    if (events.length === 0) return false;
+    const written = await this.writeBatch(events, origin === this.opts.origin ? '' : origin);
+    if (written && origin !== this.opts.origin) {
+      this.received.inc({ kind: 'events' }, events.length);
+      this.handlers?.events([...events]);
     }
-    this.write('e', json + ']', 'events', to - from);
+    return written;
+  }
+
+  /**
+   * Writes a whole batch (up to thousands of events) as entries of ENTRY_EVENTS, in order, in one
+   * script call: entries stay small for the readers and no event waits a turn. Resolves true when
+   * written, false when the batch was on the stream already, undefined when it failed.
+   */
+  private writeBatch(events: readonly FanoutEvent[], forOrigin: string): Promise<boolean | undefined> {
+    if (this.pendingWrites >= (this.opts.maxPendingWrites ?? 10_000)) {
+      this.lost.inc({ reason: 'backlog' });
+      this.logError(new Error(`${this.pendingWrites} stream writes waiting for Redis`), 'cluster fan-out: Redis too slow or away; a batch for the other cores waits in the outbox');
+      return Promise.resolve(undefined);
+    }
+    const args: (string | number)[] = [this.opts.maxLen, this.opts.batchMarkerMs ?? 30 * 60_000, this.opts.origin, forOrigin];
+    for (let from = 0; from < events.length; from += ENTRY_EVENTS) args.push(++this.seq, eventsJson(events, from, Math.min(events.length, from + ENTRY_EVENTS)));
+    const marker = (this.opts.batchKeyPrefix ?? `${this.opts.key}:batch:`) + events[0]!.id;
+    return this.track(
+      WRITE_BATCH.run(this.opts.redis, [this.opts.key, marker], args).then(
+        (fresh) => {
+          if (fresh === 1) this.sent.inc({ kind: 'events' }, events.length);
+          return fresh === 1;
+        },
+        (err: unknown) => {
+          this.lost.inc({ reason: 'write_failed' });
+          this.logError(err, 'cluster fan-out: a batch for the other cores could not be written; it waits in the outbox');
+          return undefined;
+        },
+      ),
+    );
+  }
+
+  /** Counts a write as pending until it settles; close() waits for those. */
+  private track<T>(write: Promise<T>): Promise<T> {
+    this.pendingWrites++;
+    const p = write.finally(() => {
+      this.pendingWrites--;
+      this.writes.delete(p);
+    });
+    this.writes.add(p);
+    return p;
   }
 
   /** One hpfeeds publish made here (already routed to this core's subscribers); sent with the turn's others. */
@@ -185,21 +272,15 @@ export class ClusterFanout {
       return;
     }
     const seq = ++this.seq;
-    this.pendingWrites++;
-    const p = this.opts.redis
-      .xadd(this.opts.key, 'MAXLEN', '~', this.opts.maxLen, '*', 'o', this.opts.origin, 's', String(seq), field, json)
-      .then(
+    void this.track(
+      this.opts.redis.xadd(this.opts.key, 'MAXLEN', '~', this.opts.maxLen, '*', 'o', this.opts.origin, 's', String(seq), field, json).then(
         () => this.sent.inc({ kind }, count),
         (err: unknown) => {
           this.lost.inc({ reason: 'write_failed' });
           this.logError(err, 'cluster fan-out: an entry for the other cores could not be written');
         },
-      )
-      .finally(() => {
-        this.pendingWrites--;
-        this.writes.delete(p);
-      });
-    this.writes.add(p);
+      ),
+    );
   }
 
   private async initPosition(): Promise<void> {
@@ -239,6 +320,7 @@ export class ClusterFanout {
 
   private handle(fields: string[]): void {
     let origin: string | undefined;
+    let committedBy: string | undefined;
     let seq = 0;
     let events: string | undefined;
     let publications: string | undefined;
@@ -250,6 +332,9 @@ export class ClusterFanout {
           break;
         case 's':
           seq = Number(v);
+          break;
+        case 'f':
+          committedBy = v;
           break;
         case 'e':
           events = v;
@@ -266,7 +351,8 @@ export class ClusterFanout {
     this.seen.set(origin, seq);
     if (this.seen.size > 10_000) this.seen.delete(this.seen.keys().next().value!);
     try {
-      if (events !== undefined) {
+      // A batch this core committed, handed on by another: published here at commit already.
+      if (events !== undefined && committedBy !== this.opts.origin) {
         const decoded = (JSON.parse(events) as [number, string, string, string, string, number, number, number, string][]).map(
           ([id, node, potId, potType, eventType, timestamp, receivedAt, fromStatus, dataJson]) => ({ id, node, potId, potType, eventType, timestamp, receivedAt, fromStatus: fromStatus === 1, dataJson }),
         );
@@ -290,4 +376,17 @@ export class ClusterFanout {
     this.lastErrorLog = now;
     this.opts.logger.error({ err: (err as Error)?.message ?? String(err) }, msg);
   }
+}
+
+/** Events [from, to) as one stream entry: compact arrays, the stored data JSON carried as is. */
+function eventsJson(events: readonly FanoutEvent[], from: number, to: number): string {
+  let json = '[';
+  for (let i = from; i < to; i++) {
+    const e = events[i]!;
+    if (i > from) json += ',';
+    json +=
+      '[' + e.id + ',' + JSON.stringify(e.node) + ',' + JSON.stringify(e.potId) + ',' + JSON.stringify(e.potType) + ',' +
+      JSON.stringify(e.eventType) + ',' + e.timestamp + ',' + e.receivedAt + ',' + (e.fromStatus ? 1 : 0) + ',' + JSON.stringify(e.dataJson) + ']';
+  }
+  return json + ']';
 }

@@ -7,12 +7,14 @@ import { randomBytes } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import { RedisCowrieSessionState } from './cowrie-state.js';
 import { RedisCowrieTextState } from './cowrie-text-state.js';
-import { ClusterFanout, type FanoutHandlers } from './fanout.js';
+import { ClusterFanout, type FanoutEvent, type FanoutHandlers } from './fanout.js';
 import { LeaderLease } from './lease.js';
+import { OutboxRelay, type OutboxPort } from './outbox-relay.js';
 import { clusterKey, type ClusterLogger, type RedisClient } from './redis.js';
 
 export { ClusterFanout, type ClusterFanoutOptions, type FanoutEvent, type FanoutHandlers, type FanoutPublication } from './fanout.js';
 export { LeaderLease, type LeaderLeaseOptions } from './lease.js';
+export { OutboxRelay, type OutboxPort, type OutboxRelayOptions } from './outbox-relay.js';
 export { RedisCowrieSessionState, type RedisCowrieSessionStateOptions } from './cowrie-state.js';
 export { RedisCowrieTextState, type RedisCowrieTextStateOptions } from './cowrie-text-state.js';
 export { clusterKey, type ClusterLogger, type RedisClient } from './redis.js';
@@ -31,6 +33,8 @@ export interface ClusterOptions {
   leaseMs?: number;
   /** Fan-out stream entries kept (approximately). Default 2000. */
   fanoutMaxLen?: number;
+  /** A batch still in the outbox this long after its commit is handed on by the leader. Default 10 000 ms. */
+  outboxStaleMs?: number;
 }
 
 export interface ClusterMember {
@@ -44,8 +48,17 @@ export interface ClusterMember {
   readonly cowrieText: RedisCowrieTextState;
   /** True while this core holds the leader lease (periodic work runs here). */
   leading(): boolean;
-  /** Starts reading the fan-out stream (handing what others publish to `handlers`) and the lease. */
-  start(handlers: FanoutHandlers): Promise<void>;
+  /**
+   * A batch this core committed (and published here): on to the other cores. With an outbox,
+   * its note is then forgotten; without one (a database the cores do not share), a core killed
+   * between its commit and this write leaves that batch unpublished elsewhere.
+   */
+  committed(events: readonly FanoutEvent[]): void;
+  /**
+   * Starts reading the fan-out stream (handing what others publish to `handlers`) and the lease;
+   * with the shared database's outbox, also the relay that hands on what dead cores left there.
+   */
+  start(handlers: FanoutHandlers, outbox?: OutboxPort): Promise<void>;
   /** Sends what is buffered, releases the lease, closes both Redis clients. */
   close(): Promise<void>;
 }
@@ -73,6 +86,7 @@ export function createCluster(opts: ClusterOptions): ClusterMember {
   });
   const cowrieSessions = new RedisCowrieSessionState({ redis: opts.redis, prefix });
   const cowrieText = new RedisCowrieTextState({ redis: opts.redis, prefix });
+  let relay: OutboxRelay | undefined;
   let closing: Promise<void> | undefined;
   return {
     instanceId: opts.instanceId,
@@ -82,13 +96,22 @@ export function createCluster(opts: ClusterOptions): ClusterMember {
     cowrieSessions,
     cowrieText,
     leading: () => lease.leading,
-    async start(handlers) {
+    committed(events) {
+      if (relay) relay.committed(events);
+      else void fanout.committed(events);
+    },
+    async start(handlers, outbox) {
+      if (outbox) {
+        relay = new OutboxRelay({ outbox, fanout, leading: () => lease.leading, logger: opts.logger, registry: opts.registry, staleMs: opts.outboxStaleMs });
+        relay.start();
+      }
       await fanout.start(handlers);
       lease.start();
     },
     close() {
       closing ??= (async () => {
         await fanout.close();
+        await relay?.close();
         await lease.stop({ release: true });
         // QUIT lets replies in flight arrive; a Redis that is away gets a second, then the socket goes.
         await Promise.race([opts.redis.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);

@@ -17,7 +17,7 @@
 //   as a partitioned table. Its primary key is (id, received_at) because PostgreSQL requires the
 //   partition key in every unique key; ids still come from one sequence, so id alone stays unique.
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, doublePrecision, index, integer, pgSequence, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, boolean, doublePrecision, index, integer, pgSequence, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
 
 /** hpfeeds credentials: one row per ident, same shape as the reference broker's sqlite store. */
 export const authkeys = pgTable('authkeys', {
@@ -184,6 +184,27 @@ export const events = pgTable(
     index('events_pot_ts_idx').on(t.potId, t.timestamp),
   ],
 );
+
+/**
+ * PostgreSQL only: committed event batches their core has not yet handed to the other cores
+ * (cluster fan-out). The row is written by the statement that inserts the batch, so it exists
+ * exactly when the batch is committed; the core deletes it once the batch is on the fan-out stream,
+ * and a surviving core publishes what a killed core left here (src/cluster/outbox-relay.ts). Only
+ * several cores sharing this database need it; SQLite has no such table. Rows live for about a
+ * second, so the table stays a handful of rows and needs no index beyond its key.
+ */
+export const eventOutbox = pgTable('event_outbox', {
+  /** The batch's first (lowest) event id: the batch's key on the fan-out stream too. */
+  firstId: bigint('first_id', { mode: 'number' }).primaryKey(),
+  /** The fan-out origin of the core that committed it (instance id / start id). */
+  origin: text('origin').notNull(),
+  notedAt: bigint('noted_at', { mode: 'number' }).notNull(),
+  /** Lowest received_at of the batch: lets the recovery read skip older day partitions. */
+  receivedFrom: bigint('received_from', { mode: 'number' }).notNull(),
+  ids: bigint('ids', { mode: 'number' }).array().notNull(),
+  /** Per id: the event came from a PotStatusUpdate (not stored in events; republishing needs it). */
+  fromStatus: boolean('from_status').array().notNull(),
+});
 
 /** Operator API tokens. Only a SHA-256 of the token is stored. */
 export const apiTokens = pgTable('api_tokens', {

@@ -72,7 +72,37 @@ export interface EventStoreObserver {
   writerError(error: string): void;
 }
 
+/** One committed batch as the outbox gives it back: its key, who committed it, its events. */
+export interface OutboxBatch {
+  /** The batch's first (lowest) event id. */
+  key: number;
+  /** The fan-out origin of the core that committed it. */
+  origin: string;
+  /** Epoch ms at which it was committed. */
+  notedAt: number;
+  /** Its events still stored, in id order, as they were committed. */
+  events: (NewEvent & { id: number })[];
+}
+
+/**
+ * Committed batches not yet handed to the other cores (several cores on one shared database). Once
+ * opened, every batch append() commits is noted here in the same transaction as its events, keyed
+ * by its first event id; the core forgets it once the batch is on the fan-out stream. What a core
+ * killed between its COMMIT and that hand-over left here, a surviving core hands on.
+ */
+export interface FanoutOutbox {
+  /** These batches (by key) were handed on: forget them. */
+  handedOn(keys: readonly number[]): Promise<void>;
+  /** Batches noted before `before` (epoch ms) and still here, oldest first, with their events. */
+  unsent(before: number, limit: number): Promise<OutboxBatch[]>;
+}
+
 export interface EventStore {
+  /**
+   * Starts noting committed batches in a fan-out outbox under `origin` (this core's fan-out
+   * origin). Only stores that several cores share offer it: the embedded SQLite file is one core's.
+   */
+  openOutbox?(origin: string): FanoutOutbox;
   /** Registers the (one) observer; the event service calls this. */
   observe?(observer: EventStoreObserver): void;
   /**

@@ -1,6 +1,7 @@
 // The fan-out stream on a real redis-server, three members reading it: what one writes reaches
 // the others once and never itself, binary hpfeeds payloads survive, a resent entry is skipped, a
-// gap is counted, and a Redis restart loses nothing the stream holds.
+// gap is counted, a Redis restart loses nothing the stream holds, and a batch goes on the stream
+// once whoever hands it on (the committing core or an outbox relay).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
@@ -131,6 +132,28 @@ describe('cluster fan-out stream', () => {
     assert.equal(await metricValue(b.registry, 'apiary_cluster_fanout_lost_total', { reason: 'gap' }), 2, 'no new gap');
   });
 
+  it('a batch goes on the stream once whoever hands it on; the core that committed it skips it; no gap is counted', async () => {
+    const [a, b, c] = members as [Member, Member, Member];
+    const [aStart, bStart, cStart] = [a.events.length, b.events.length, c.events.length];
+    const gapsBefore = await metricValue(c.registry, 'apiary_cluster_fanout_lost_total', { reason: 'gap' });
+    // a commits and hands on; b, finding the batch in the outbox too (a slow a), writes nothing.
+    const batch = [event(300), event(301, { fromStatus: true, eventType: 'status_message' })];
+    assert.equal(await a.fanout.committed(batch), true);
+    assert.equal(await b.fanout.handOn(batch, 'a/boot'), false, 'already on the stream');
+    // A batch a committed and never handed on (killed): b hands it on, publishes it itself, and
+    // so does c; a, alive after all, published it at commit and skips it.
+    const orphan = [event(400), event(401)];
+    assert.equal(await b.fanout.handOn(orphan, 'a/boot'), true);
+    assert.equal(await c.fanout.handOn(orphan, 'a/boot'), false, 'a second relay writes nothing');
+    assert.equal(await a.fanout.committed(orphan), true, 'a late committer finds it written: done, not failed');
+    await waitFor(() => c.events.length >= cStart + 4 && b.events.length >= bStart + 4, 10_000, 'both batches on b and c');
+    await sleep(400);
+    assert.deepEqual(c.events.slice(cStart), [...batch, ...orphan]);
+    assert.deepEqual(b.events.slice(bStart), [...batch, ...orphan], 'b: a\'s batch from the stream, the orphan published by b itself');
+    assert.equal(a.events.length, aStart, 'a gets neither back');
+    assert.equal(await metricValue(c.registry, 'apiary_cluster_fanout_lost_total', { reason: 'gap' }), gapsBefore, 'empty entries keep every sequence whole');
+  });
+
   it('starts without Redis (gives up waiting for the read position) and closes without hanging', async () => {
     const { freePort } = await import('../../src/redis/index.js');
     const url = `redis://127.0.0.1:${await freePort()}`;
@@ -139,10 +162,11 @@ describe('cluster fan-out stream', () => {
     const started = Date.now();
     await fanout.start({ events: () => undefined, publications: () => undefined }, 300);
     assert.ok(Date.now() - started < 5000);
-    fanout.committed([event(1)]);
+    const handedOn = fanout.committed([event(1)]);
     const closing = Date.now();
     await fanout.close();
     assert.ok(Date.now() - closing < 8000, `close took ${Date.now() - closing} ms`);
+    assert.notEqual(await Promise.race([handedOn, sleep(1000).then(() => 'pending')]), true, 'never reported as handed on: its outbox note stays');
     for (const c of clients) c.disconnect();
   });
 

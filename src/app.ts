@@ -400,7 +400,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       // not yet passed the events on is one turn, not the whole post-commit spread.
       // A batch is noted in the shared database's outbox as it commits, so what a core killed
       // right after its COMMIT never handed on, the leader hands on (src/cluster/outbox-relay.ts).
-      const outbox = stores.events.openOutbox?.(cluster.origin);
+      const outbox = stores.fanoutOutbox(cluster.origin);
       if (!outbox) log.warn('cluster mode on a database the cores do not share: a core killed right after committing a batch leaves it unpublished on the other cores (set DATABASE_URL)');
       events.onBatchCommitted((batch) => cluster.committed(batch));
       events.onSessionSummary((node, channel, json) => cluster.fanout.published(node, channel, json));

@@ -25,7 +25,7 @@ import { PgAuditStore, SqliteAuditStore, type AuditStore } from '../audit/index.
 import { PgAuthkeyStore, SqliteAuthkeyStore, type AuthkeyStore } from '../authkeys/index.js';
 import { PgCommandStore, SqliteCommandStore, type CommandStore } from '../commands/index.js';
 import { openDatabase, openPgDatabase, ReadPool, type DatabaseHandle, type PgDatabaseHandle } from '../db/index.js';
-import { eventQueryModules, PgEventStore, SqliteEventStore, type EventStore } from '../events/index.js';
+import { eventQueryModules, PgEventStore, SqliteEventStore, type BatchNotes, type EventStore } from '../events/index.js';
 import { PgUserStore, SqliteUserStore, type UserStore } from '../users/index.js';
 
 export interface StoreSettings {
@@ -64,6 +64,12 @@ export interface CoreStores {
         committed: ((batch: readonly AttackEvent[]) => void) | undefined;
       }
     | undefined;
+  /**
+   * Several cores: notes every committed event batch in the fan-out outbox under `origin` (this
+   * core's fan-out origin), for src/cluster/outbox-relay.ts. Undefined on SQLite: a file only one
+   * core can reach has nobody to hand on what its core left.
+   */
+  fanoutOutbox(origin: string): BatchNotes | undefined;
   /** Resolves when the database answers a trivial query, rejects otherwise (readiness). */
   ping(): Promise<void>;
   /** Stops the writers (after the event service flushed), then closes the connections. */
@@ -111,6 +117,7 @@ function openSqliteStores(settings: StoreSettings, log: FastifyBaseLogger): Core
       retention: new SqliteAttackStore(database.sqlite, { bruteforceMinFailures: analytics.bruteforceMinFailures }),
       committed: undefined,
     },
+    fanoutOutbox: () => undefined,
     async ping() {
       database.sqlite.prepare('SELECT 1').get();
     },
@@ -155,6 +162,7 @@ async function openPgStores(url: string, settings: StoreSettings, log: FastifyBa
       retention: attackStore,
       committed: (batch) => ingest!.onCommitted(batch),
     },
+    fanoutOutbox: (origin) => events.noteBatches('event_outbox', origin),
     async ping() {
       await database.pool.query('SELECT 1');
     },

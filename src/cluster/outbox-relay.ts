@@ -1,6 +1,6 @@
 // Closes the one window the fan-out leaves: a core killed after its COMMIT completed but before it
 // wrote the batch to the fan-out stream. The database notes every batch in an outbox in the same
-// statement as its events (the events domain's FanoutOutbox); this relay
+// statement as its events (the events domain's BatchNotes, table event_outbox); this relay
 // - forgets a batch once this core put it on the stream (deletes gathered, one statement a second);
 // - on the leader only, every few seconds, hands on what is still noted after `staleMs`: a batch
 //   whose core died (or could not reach Redis for that long). The fan-out writes a batch once
@@ -10,10 +10,12 @@ import { Counter, type Registry } from 'prom-client';
 import type { ClusterFanout, FanoutEvent } from './fanout.js';
 import type { ClusterLogger } from './redis.js';
 
-/** What the relay needs of the database's outbox (the events domain's FanoutOutbox). */
+/** What the relay needs of the database's outbox (the events domain's BatchNotes). */
 export interface OutboxPort {
-  handedOn(keys: readonly number[]): Promise<void>;
-  unsent(before: number, limit: number): Promise<{ key: number; origin: string; notedAt: number; events: FanoutEvent[] }[]>;
+  /** Deletes the notes of these batches (by first event id). */
+  forget(keys: readonly number[]): Promise<void>;
+  /** Notes older than `before`, oldest first; owner = the fan-out origin of the committing core. */
+  unsent(before: number, limit: number): Promise<{ key: number; owner: string; notedAt: number; events: FanoutEvent[] }[]>;
 }
 
 export interface OutboxRelayOptions {
@@ -81,17 +83,17 @@ export class OutboxRelay {
         if (this.closed) break;
         if (now - batch.notedAt > (this.opts.giveUpMs ?? 25 * 60_000)) {
           this.recovered.inc({ result: 'expired' });
-          this.opts.logger.error({ batch: batch.key, origin: batch.origin, events: batch.events.length }, 'cluster outbox: a committed batch was never handed to the other cores and is too old to hand on safely; dropped (the events are stored)');
+          this.opts.logger.error({ batch: batch.key, origin: batch.owner, events: batch.events.length }, 'cluster outbox: a committed batch was never handed to the other cores and is too old to hand on safely; dropped (the events are stored)');
           done.push(batch.key);
           continue;
         }
-        const written = await this.opts.fanout.handOn(batch.events, batch.origin);
+        const written = await this.opts.fanout.handOn(batch.events, batch.owner);
         if (written === undefined) break; // Redis away: the next sweep tries again
         this.recovered.inc({ result: written ? 'handed_on' : 'already_sent' });
-        if (written) this.opts.logger.warn({ batch: batch.key, origin: batch.origin, events: batch.events.length }, 'cluster outbox: handed on a batch its core committed but never passed to the other cores (that core died or lost Redis)');
+        if (written) this.opts.logger.warn({ batch: batch.key, origin: batch.owner, events: batch.events.length }, 'cluster outbox: handed on a batch its core committed but never passed to the other cores (that core died or lost Redis)');
         done.push(batch.key);
       }
-      await this.opts.outbox.handedOn(done);
+      await this.opts.outbox.forget(done);
     } catch (err) {
       this.opts.logger.error({ err: (err as Error)?.message ?? String(err) }, 'cluster outbox: sweep failed; retrying');
     }
@@ -103,7 +105,7 @@ export class OutboxRelay {
     const keys = this.handed;
     this.handed = [];
     this.forgetting = this.forgetting
-      .then(() => this.opts.outbox.handedOn(keys))
+      .then(() => this.opts.outbox.forget(keys))
       .catch((err: unknown) => {
         // Left in the outbox: the leader finds them on the stream already (the marker) and drops them.
         this.opts.logger.warn({ err: (err as Error)?.message ?? String(err), batches: keys.length }, 'cluster outbox: could not delete the notes of handed-on batches');

@@ -185,26 +185,30 @@ export const events = pgTable(
   ],
 );
 
-/**
- * PostgreSQL only: committed event batches their core has not yet handed to the other cores
- * (cluster fan-out). The row is written by the statement that inserts the batch, so it exists
- * exactly when the batch is committed; the core deletes it once the batch is on the fan-out stream,
- * and a surviving core publishes what a killed core left here (src/cluster/outbox-relay.ts). Only
- * several cores sharing this database need it; SQLite has no such table. Rows live for about a
- * second, so the table stays a handful of rows and needs no index beyond its key.
- */
-export const eventOutbox = pgTable('event_outbox', {
-  /** The batch's first (lowest) event id: the batch's key on the fan-out stream too. */
-  firstId: bigint('first_id', { mode: 'number' }).primaryKey(),
-  /** The fan-out origin of the core that committed it (instance id / start id). */
-  origin: text('origin').notNull(),
-  notedAt: bigint('noted_at', { mode: 'number' }).notNull(),
-  /** Lowest received_at of the batch: lets the recovery read skip older day partitions. */
-  receivedFrom: bigint('received_from', { mode: 'number' }).notNull(),
-  ids: bigint('ids', { mode: 'number' }).array().notNull(),
-  /** Per id: the event came from a PotStatusUpdate (not stored in events; republishing needs it). */
-  fromStatus: boolean('from_status').array().notNull(),
-});
+// PostgreSQL only: batch notes (src/events/pg-batch-notes.ts). The statement that inserts an event
+// batch also notes it in each table below that is in use, so a note exists exactly when its batch
+// is committed; the owner deletes it once it has done what must follow the commit. What a killed
+// core left undone is then found here. SQLite has neither: one core owns the file, and its analytics
+// run inside the events' own transaction. Notes live about a second: no index beyond the key.
+function batchNotes(name: string) {
+  return pgTable(name, {
+    /** The batch's first (lowest) event id: its key. */
+    firstId: bigint('first_id', { mode: 'number' }).primaryKey(),
+    /** Who noted it (the fan-out origin of the core: instance id / start id). */
+    owner: text('owner').notNull(),
+    notedAt: bigint('noted_at', { mode: 'number' }).notNull(),
+    /** Lowest received_at of the batch: lets the reads skip older day partitions. */
+    receivedFrom: bigint('received_from', { mode: 'number' }).notNull(),
+    ids: bigint('ids', { mode: 'number' }).array().notNull(),
+    /** Per id: the event came from a PotStatusUpdate (not stored in events; republishing needs it). */
+    fromStatus: boolean('from_status').array().notNull(),
+  });
+}
+
+/** Batches not yet on the cluster fan-out stream (src/cluster/outbox-relay.ts). */
+export const eventOutbox = batchNotes('event_outbox');
+/** Batches not yet in the analytics rollups (src/analytics/pg-ingest.ts). */
+export const analyticsBacklog = batchNotes('analytics_backlog');
 
 /** Operator API tokens. Only a SHA-256 of the token is stored. */
 export const apiTokens = pgTable('api_tokens', {

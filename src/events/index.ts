@@ -23,7 +23,7 @@ export { SqliteEventStore, eventQueryModules } from './sqlite-store.js';
 export type { SqliteEventStoreOptions } from './sqlite-store.js';
 export { PgEventStore, PgEventWriter } from './pg-store.js';
 export type { PgEventStoreOptions } from './pg-store.js';
-export type { EventStore, FanoutOutbox, NewEvent, OutboxBatch, StoredEvent, RetentionStep } from './store.js';
+export type { BatchNotes, EventStore, NewEvent, NotedBatch, StoredEvent, RetentionStep } from './store.js';
 export type { RetentionOptions } from './retention.js';
 export type { StreamOptions, StreamSocket } from './stream.js';
 export type { EventListQuery, EventPage, EventStats, EventStatsQuery, StatsBucket } from './queries.js';

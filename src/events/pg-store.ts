@@ -4,27 +4,20 @@
 // PgEventStore: the EventStore of store.ts on top of it, with the reads and retention of
 // pg-queries.ts (the same answers as the SQLite store: test/events/store-contract.test.ts).
 //
-// With several cores (openOutbox), each batch's INSERT also notes the batch in the fan-out outbox,
-// in the same statement (pg-outbox.ts).
+// Batch notes (noteBatches: the cluster fan-out outbox, the analytics backlog): each batch's INSERT
+// also notes the batch in those tables, in the same statement (pg-batch-notes.ts).
 //
 // Not on PostgreSQL yet: batch hooks (the analytics ingest runs inside the SQLite writer's
 // transaction; its PostgreSQL version belongs to the analytics domain).
 import { EventPartitions, dayOf, type EventPartitionsOptions, type PgDatabaseHandle } from '../db/index.js';
 import { PgEventQueries, PgEventRetention } from './pg-queries.js';
 import type { EventListQuery, EventPage, EventStats, EventStatsQuery } from './queries.js';
-import { outboxNote, PgFanoutOutbox } from './pg-outbox.js';
-import type { EventStore, EventStoreObserver, FanoutOutbox, NewEvent, RetentionStep } from './store.js';
+import { notedInsert, noteParams, PgBatchNotes, type NoteTarget } from './pg-batch-notes.js';
+import type { BatchNotes, EventStore, EventStoreObserver, NewEvent, RetentionStep } from './store.js';
 import type { EventJson } from './types.js';
 
 const INSERT = `INSERT INTO events (id, node_name, pot_id, pot_type, event_type, timestamp, data, received_at)
   SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[])`;
-/**
- * The same insert with the batch's fan-out outbox note (pg-outbox.ts) in the same statement: a
- * data-modifying WITH runs to completion whether or not it is read, and one statement commits
- * atomically, so the note exists exactly when the events do.
- */
-const INSERT_NOTED = `WITH stored AS (${INSERT})
-  INSERT INTO event_outbox (first_id, origin, noted_at, received_from, ids, from_status) VALUES ($9, $10, $11, $12, $1::bigint[], $13::boolean[])`;
 /** SQLSTATE "no partition of relation found for row": a partition another instance dropped. */
 const NO_PARTITION = '23514';
 
@@ -32,8 +25,9 @@ export class PgEventWriter {
   readonly partitions: EventPartitions;
   /** Appends run one after another: batches commit in the order append() was called. */
   private tail: Promise<unknown> = Promise.resolve();
-  /** Set by noteFanout(): every batch is then noted in the fan-out outbox under this origin. */
-  private outboxOrigin: string | undefined;
+  /** Notes tables every batch is noted in (noteBatches()), and the insert statement with them. */
+  private notes: NoteTarget[] = [];
+  private insertSql = INSERT;
 
   constructor(
     private readonly database: PgDatabaseHandle,
@@ -49,9 +43,10 @@ export class PgEventWriter {
     return run;
   }
 
-  /** From now on, notes every batch in the fan-out outbox (pg-outbox.ts) under `origin`. */
-  noteFanout(origin: string): void {
-    this.outboxOrigin = origin;
+  /** From now on, notes every batch in `table` under `owner` too (pg-batch-notes.ts). */
+  noteBatches(table: string, owner: string): void {
+    this.notes = [...this.notes.filter((n) => n.table !== table), { table, owner }];
+    this.insertSql = notedInsert(INSERT, 8, this.notes);
   }
 
   /** Drops the day partitions wholly older than `receivedBefore`; resolves with how many. */
@@ -82,13 +77,8 @@ export class PgEventWriter {
       columns[6].push(e.dataJson);
       columns[7].push(e.receivedAt);
     }
-    let sql = INSERT;
-    let params: unknown[] = columns as unknown as unknown[];
-    if (this.outboxOrigin !== undefined) {
-      const note = outboxNote(this.outboxOrigin, ids, batch, Date.now());
-      sql = INSERT_NOTED;
-      params = [...columns, note.firstId, note.origin, note.notedAt, note.receivedFrom, note.fromStatus];
-    }
+    const sql = this.insertSql;
+    const params: unknown[] = this.notes.length === 0 ? (columns as unknown as unknown[]) : [...columns, ...noteParams(batch, this.notes, Date.now())];
     try {
       await pool.query(sql, params);
     } catch (err) {
@@ -128,9 +118,9 @@ export class PgEventStore implements EventStore {
     this.observer = observer;
   }
 
-  openOutbox(origin: string): FanoutOutbox {
-    this.writer.noteFanout(origin);
-    return new PgFanoutOutbox(this.database.pool);
+  noteBatches(table: string, owner: string): BatchNotes {
+    this.writer.noteBatches(table, owner);
+    return new PgBatchNotes(this.database.pool, table);
   }
 
   async append(batch: readonly NewEvent[]): Promise<ArrayLike<number>> {

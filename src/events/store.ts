@@ -72,12 +72,12 @@ export interface EventStoreObserver {
   writerError(error: string): void;
 }
 
-/** One committed batch as the outbox gives it back: its key, who committed it, its events. */
-export interface OutboxBatch {
+/** One committed batch as a notes table gives it back: its key, its owner, its events. */
+export interface NotedBatch {
   /** The batch's first (lowest) event id. */
   key: number;
-  /** The fan-out origin of the core that committed it. */
-  origin: string;
+  /** Who noted it (for the fan-out outbox: the origin of the core that committed it). */
+  owner: string;
   /** Epoch ms at which it was committed. */
   notedAt: number;
   /** Its events still stored, in id order, as they were committed. */
@@ -85,24 +85,25 @@ export interface OutboxBatch {
 }
 
 /**
- * Committed batches not yet handed to the other cores (several cores on one shared database). Once
- * opened, every batch append() commits is noted here in the same transaction as its events, keyed
- * by its first event id; the core forgets it once the batch is on the fan-out stream. What a core
- * killed between its COMMIT and that hand-over left here, a surviving core hands on.
+ * A table in which every batch append() commits is noted, in the same transaction as its events,
+ * keyed by its first event id, until the table's owner forgets it: what a crash left between a
+ * commit and the work that must follow it (handing the batch to the other cores, folding it into
+ * analytics) is found here afterwards. pg-batch-notes.ts says which tables there are.
  */
-export interface FanoutOutbox {
-  /** These batches (by key) were handed on: forget them. */
-  handedOn(keys: readonly number[]): Promise<void>;
+export interface BatchNotes {
+  /** These batches (by key) were dealt with: forget them. */
+  forget(keys: readonly number[]): Promise<void>;
   /** Batches noted before `before` (epoch ms) and still here, oldest first, with their events. */
-  unsent(before: number, limit: number): Promise<OutboxBatch[]>;
+  unsent(before: number, limit: number): Promise<NotedBatch[]>;
 }
 
 export interface EventStore {
   /**
-   * Starts noting committed batches in a fan-out outbox under `origin` (this core's fan-out
-   * origin). Only stores that several cores share offer it: the embedded SQLite file is one core's.
+   * Starts noting every committed batch in `table` (owned by the caller's domain; its shape in
+   * pg-batch-notes.ts) under `owner`. Only PostgreSQL offers it: its transactions are the ones a
+   * core can die in the middle of with other cores (or its next start) left to finish the work.
    */
-  openOutbox?(origin: string): FanoutOutbox;
+  noteBatches?(table: string, owner: string): BatchNotes;
   /** Registers the (one) observer; the event service calls this. */
   observe?(observer: EventStoreObserver): void;
   /**

@@ -44,7 +44,7 @@ describe('fan-out outbox (PostgreSQL + Redis)', { skip: await pgSkipReason() }, 
     cores.push(c);
     return c;
   };
-  const notes = async () => (await database.pool.query<{ first_id: number; origin: string }>('SELECT first_id, origin FROM event_outbox ORDER BY first_id')).rows.map((r) => [Number(r.first_id), r.origin]);
+  const notes = async () => (await database.pool.query<{ first_id: number; owner: string }>('SELECT first_id, owner FROM event_outbox ORDER BY first_id')).rows.map((r) => [Number(r.first_id), r.owner]);
 
   before(async () => {
     testDb = await createTestPgDatabase();
@@ -66,7 +66,7 @@ describe('fan-out outbox (PostgreSQL + Redis)', { skip: await pgSkipReason() }, 
   it('notes nothing until opened; then every committed batch, in its own statement, with its origin, ids and status flags', async () => {
     await store.append([newEvent(0)]);
     assert.deepEqual(await notes(), [], 'a single core writes no notes');
-    const outbox = store.openOutbox('a/1');
+    const outbox = store.noteBatches('event_outbox', 'a/1');
     const ids = Array.from(await store.append([newEvent(1), newEvent(2, { fromStatus: true, eventType: 'status_message' }), newEvent(3)]));
     assert.deepEqual(await notes(), [[ids[0], 'a/1']]);
     assert.deepEqual(await outbox.unsent(Date.now() - 60_000, 10), [], 'not stale yet');
@@ -77,12 +77,12 @@ describe('fan-out outbox (PostgreSQL + Redis)', { skip: await pgSkipReason() }, 
       [ids[1], true, '{"n":2,"u":"r\\u00f6ot"}'],
       [ids[2], false, '{"n":3,"u":"r\\u00f6ot"}'],
     ]);
-    await outbox.handedOn([ids[0]!]);
+    await outbox.forget([ids[0]!]);
     assert.deepEqual(await notes(), []);
   });
 
   it("a killed core's batch is handed on by the leader's relay exactly once: every other core publishes it, the relay's core too", async () => {
-    const outbox = store.openOutbox('a/1');
+    const outbox = store.noteBatches('event_outbox', 'a/1');
     const [a, b, c] = [await core('a/1'), await core('b/1'), await core('c/1')];
     // A hands its first batch on as usual: the note goes once the hand-over is known.
     // (start() runs the sweep only while leading(); the relays below are swept by hand.)
@@ -118,7 +118,7 @@ describe('fan-out outbox (PostgreSQL + Redis)', { skip: await pgSkipReason() }, 
   });
 
   it('a note older than the fan-out markers live is dropped unsent and counted', async () => {
-    const outbox = store.openOutbox('gone/1');
+    const outbox = store.noteBatches('event_outbox', 'gone/1');
     const ids = Array.from(await store.append([newEvent(30)]));
     const registry = new Registry();
     const b = cores[1]!;

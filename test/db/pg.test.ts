@@ -48,8 +48,8 @@ describe('PostgreSQL database', { skip }, () => {
          WHERE c.table_schema = 'public' AND NOT k.relispartition`,
       );
       const actual = new Map<string, string[]>();
-      // Only several cores sharing PostgreSQL need the fan-out outbox (src/events/pg-outbox.ts).
-      const postgresOnly = new Set(['event_outbox']);
+      // Batch notes exist on PostgreSQL only (src/events/pg-batch-notes.ts).
+      const postgresOnly = new Set(['event_outbox', 'analytics_backlog']);
       for (const r of rows) if (!postgresOnly.has(r.table_name)) actual.set(r.table_name, [...(actual.get(r.table_name) ?? []), r.column_name]);
       for (const cols of actual.values()) cols.sort();
       assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort());

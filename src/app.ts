@@ -367,7 +367,9 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     }));
     const analytics = stores.analytics;
     if (analytics) {
-      if (analytics.committed) events.onCommitted(analytics.committed);
+      // Whole batches, as committed: on PostgreSQL each is claimed from the analytics backlog by its first id.
+      if (analytics.committed) events.onBatchCommitted(analytics.committed);
+      analytics.sweepBacklog?.(leading ?? (() => true));
       parts.analyticsRetention = new AnalyticsRetention(analytics.retention, {
         maxAgeDays: config.eventRetentionDays,
         runWhen: leading,

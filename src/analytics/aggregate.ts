@@ -91,6 +91,11 @@ export interface BatchAggregate {
   sessions: Map<string, SessionDelta>;
   /** Highest event id folded in (0: none): the store records it as the ingest's watermark. */
   lastEventId: number;
+  /**
+   * Keys (first event ids) of the noted batches folded in: on PostgreSQL the write deletes their
+   * notes from analytics_backlog in its transaction (pg-ingest.ts). Empty when batches are not noted.
+   */
+  batches: number[];
   /** Events folded in. */
   events: number;
 }
@@ -179,7 +184,7 @@ function sessionStep(r: AttackRecord): SessionStep | null {
 }
 
 export function emptyAggregate(): BatchAggregate {
-  return { hourly: [], minutes: [], scopes: new Map(), ignored: new Map(), asnNames: new Map(), attackers: new Map(), sessions: new Map(), lastEventId: 0, events: 0 };
+  return { hourly: [], minutes: [], scopes: new Map(), ignored: new Map(), asnNames: new Map(), attackers: new Map(), sessions: new Map(), lastEventId: 0, batches: [], events: 0 };
 }
 
 /**

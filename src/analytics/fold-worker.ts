@@ -61,6 +61,7 @@ port.on('message', (m: FoldRequest) => {
     for (let i = 0; i < n; i++) events[i] = new BatchEvent(m.ids[i]!, m.node[i]!, m.potId[i]!, m.potType[i]!, m.eventType[i]!, m.timestamp[i]!, m.dataJson[i]!);
     try {
       aggregateBatch(events, ctx, pending);
+      if (m.key !== undefined) pending.batches.push(m.key);
     } catch (err) {
       // Like a failed in-thread fold: what was pending is dropped, later batches are folded again.
       errors.push(err instanceof Error ? err.message : String(err));

@@ -12,7 +12,8 @@ import type { AnalyticsSettings } from './ingest.js';
 import type { StoredEvent } from './record.js';
 
 export interface Folder {
-  add(batch: readonly StoredEvent[]): void;
+  /** Folds a batch in; `key` (a noted batch's first event id) joins the aggregate's `batches` once folded. */
+  add(batch: readonly StoredEvent[], key?: number): void;
   /** Asks for everything folded so far; the answer comes out of poll() (or drain()). */
   request(): void;
   /** Answers to earlier requests that are ready, without waiting. Throws if folding failed. */
@@ -29,8 +30,9 @@ export class InThreadFolder implements Folder {
   readonly outstanding = 0;
   constructor(private readonly ctx: AggregateContext) {}
 
-  add(batch: readonly StoredEvent[]): void {
+  add(batch: readonly StoredEvent[], key?: number): void {
     aggregateBatch(batch, this.ctx, this.pending);
+    if (key !== undefined) this.pending.batches.push(key);
   }
 
   request(): void {
@@ -51,7 +53,7 @@ export class InThreadFolder implements Folder {
 }
 
 export type FoldRequest =
-  | { type: 'batch'; ids: number[]; node: string[]; potId: string[]; potType: string[]; eventType: string[]; timestamp: number[]; dataJson: string[] }
+  | { type: 'batch'; key?: number; ids: number[]; node: string[]; potId: string[]; potType: string[]; eventType: string[]; timestamp: number[]; dataJson: string[] }
   | { type: 'take' };
 
 /** A BatchAggregate as sent between threads: without the lookup indexes only the fold uses. */
@@ -95,9 +97,9 @@ export class WorkerFolder implements Folder {
     }
   }
 
-  add(batch: readonly StoredEvent[]): void {
+  add(batch: readonly StoredEvent[], key?: number): void {
     const n = batch.length;
-    const m = { type: 'batch' as const, ids: new Array<number>(n), node: new Array<string>(n), potId: new Array<string>(n), potType: new Array<string>(n), eventType: new Array<string>(n), timestamp: new Array<number>(n), dataJson: new Array<string>(n) };
+    const m = { type: 'batch' as const, key, ids: new Array<number>(n), node: new Array<string>(n), potId: new Array<string>(n), potType: new Array<string>(n), eventType: new Array<string>(n), timestamp: new Array<number>(n), dataJson: new Array<string>(n) };
     for (let i = 0; i < n; i++) {
       const e = batch[i]! as StoredEvent & { dataJson?: string };
       m.ids[i] = e.id;

@@ -5,11 +5,18 @@
 // AttackWriteStore about once per flush interval, one transaction per aggregate with the watermark
 // (the highest event id written) in it. After a crash the events committed above the watermark
 // are the ones to feed again: replayFrom() says from where, as the SQLite ingest does.
+//
+// Several cores (or one that restarts) on one database: their event ids interleave, so a watermark
+// cannot say which events a killed core had folded but not written. With a backlog, the events
+// store notes every committed batch in analytics_backlog in the batch's own statement; each write
+// deletes the notes of the batches it folded in its transaction (PgAttackStore.write), and the
+// sweep (on one core: the leader) folds again what stayed noted past `staleMs`: a batch is in the
+// rollups exactly once, whoever folds it (a write that finds a note gone rolls back).
 import type { PgDatabaseHandle } from '../db/index.js';
 import type { AggregateContext, BatchAggregate } from './aggregate.js';
 import { InThreadFolder, WorkerFolder, type Folder } from './fold.js';
 import { createAggregateContext, DEFAULT_FLUSH_MAX_EVENTS, DEFAULT_FLUSH_MS, type AnalyticsSettings } from './ingest.js';
-import { PgAttackStore } from './pg-store.js';
+import { BatchClaimLost, PgAttackStore } from './pg-store.js';
 import type { StoredEvent } from './record.js';
 import type { AttackWriteStore } from './store.js';
 
@@ -28,7 +35,30 @@ export interface PgAnalyticsIngestOptions {
    * past this the oldest is dropped and reported. Default 30 (half a minute at the default interval).
    */
   maxQueued?: number;
+  /** The backlog of noted batches (see the top of this file); batches fed with a key are claimed. */
+  backlog?: AnalyticsBacklog;
 }
+
+/** What the ingest reads of the backlog (the events domain's BatchNotes on analytics_backlog). */
+export interface AnalyticsBacklog {
+  unsent(before: number, limit: number): Promise<{ key: number; notedAt: number; events: (Omit<StoredEvent, 'data'> & { dataJson: string })[] }[]>;
+}
+
+export interface BacklogSweepOptions {
+  /** Only while this is true (the leader among several cores). */
+  leading: () => boolean;
+  /** How often. Default 15 000 ms. */
+  everyMs?: number;
+  /** Batches noted longer ago than this are folded again. Default 60 000 ms: longer than a live core keeps an aggregate (flush interval x maxQueued). */
+  staleMs?: number;
+  /** Logged and counted by the caller. */
+  onRecovered?: (batches: number, events: number) => void;
+}
+
+/** Batches folded again per sweep at most. */
+const SWEEP_BATCHES = 100;
+/** A batch folded again is not tried again before this (its write may still be under way). */
+const RETRY_AFTER_MS = 5 * 60_000;
 
 export class PgAnalyticsIngest {
   private readonly folder: Folder;
@@ -42,6 +72,9 @@ export class PgAnalyticsIngest {
   /** The write loop: one write at a time, in fold order. */
   private writing: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  /** Backlog batches folded again recently, by key: when. */
+  private readonly recovering = new Map<number, number>();
   private closed = false;
 
   constructor(
@@ -79,9 +112,10 @@ export class PgAnalyticsIngest {
    * it (on this thread, or posts it to the fold thread); the write happens at the next interval,
    * or now when `flushMaxEvents` are pending or the interval is 0.
    */
-  onCommitted(batch: readonly StoredEvent[]): void {
+  onCommitted(batch: readonly StoredEvent[], key?: number): void {
     if (batch.length === 0 || this.closed) return;
-    this.folder.add(batch);
+    // A noted batch (whole, as committed) is claimed by its first id when its aggregate is written.
+    this.folder.add(batch, this.opts.backlog ? (key ?? batch[0]!.id) : undefined);
     this.unrequested += batch.length;
     if (this.flushMs === 0 || this.unrequested >= this.maxEvents) void this.tick();
   }
@@ -114,10 +148,15 @@ export class PgAnalyticsIngest {
       while (this.queue.length > 0) {
         const agg = this.queue[0]!;
         try {
-          if (agg.events > 0) await this.store.write(agg);
+          if (agg.events > 0 || agg.batches.length > 0) await this.store.write(agg);
           this.queue.shift();
         } catch (err) {
           this.report(err);
+          if (err instanceof BatchClaimLost) {
+            // Written elsewhere in part: nothing of it was written here; what stays noted is folded again later.
+            this.queue.shift();
+            continue;
+          }
           // Kept for the next interval; a queue that keeps growing loses its oldest.
           while (this.queue.length > this.maxQueued) {
             const dropped = this.queue.shift()!;
@@ -144,10 +183,49 @@ export class PgAnalyticsIngest {
     return this.writeQueued();
   }
 
-  /** Stops the timer and writes what is pending. */
+  /** Folds again, every `everyMs` while leading, what stayed in the backlog (see the top of this file). */
+  startBacklogSweep(opts: BacklogSweepOptions): void {
+    if (!this.opts.backlog || this.sweepTimer !== undefined || this.closed) return;
+    let sweeping = false;
+    this.sweepTimer = setInterval(() => {
+      if (sweeping || !opts.leading()) return;
+      sweeping = true;
+      this.sweepBacklog(Date.now() - (opts.staleMs ?? 60_000))
+        .then(({ batches, events }) => batches > 0 && opts.onRecovered?.(batches, events))
+        .catch((err: unknown) => this.report(err))
+        .finally(() => (sweeping = false));
+    }, opts.everyMs ?? 15_000);
+    this.sweepTimer.unref();
+  }
+
+  /**
+   * One sweep: folds the batches noted before `before` again (written with the next interval's
+   * aggregate, their notes claimed in its transaction). Resolves with how many were fed.
+   */
+  async sweepBacklog(before: number, now = Date.now()): Promise<{ batches: number; events: number }> {
+    if (!this.opts.backlog || this.closed) return { batches: 0, events: 0 };
+    for (const [key, at] of this.recovering) if (now - at > RETRY_AFTER_MS) this.recovering.delete(key);
+    const noted = await this.opts.backlog.unsent(before, SWEEP_BATCHES);
+    let [batches, events] = [0, 0];
+    for (const b of noted) {
+      if (this.recovering.has(b.key) || this.closed) continue;
+      this.recovering.set(b.key, now);
+      // An empty batch (its day dropped by retention) is still claimed, with an empty fold.
+      this.folder.add(b.events.map(withData), b.key);
+      this.unrequested += b.events.length;
+      batches++;
+      events += b.events.length;
+    }
+    if (batches > 0) await this.tick();
+    return { batches, events };
+  }
+
+  /** Stops the timers and writes what is pending. */
   async close(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
     if (this.closed) return this.writing;
     this.closed = true;
     await this.flush();
@@ -163,4 +241,16 @@ export class PgAnalyticsIngest {
     if (until === null || until >= maxEventId || maxEventId - until > this.maxEvents + 1) return null;
     return until;
   }
+}
+
+/** A backlog event as the fold takes it: its data parsed (the fold thread parses dataJson itself). */
+function withData(e: Omit<StoredEvent, 'data'> & { dataJson: string }): StoredEvent & { dataJson: string } {
+  let data: Record<string, unknown>;
+  try {
+    const v: unknown = JSON.parse(e.dataJson);
+    data = v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : { value: v };
+  } catch {
+    data = { raw: e.dataJson };
+  }
+  return { ...e, data };
 }

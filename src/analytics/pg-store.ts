@@ -92,6 +92,16 @@ export interface PgAttackStoreOptions {
   watermarkName?: string;
 }
 
+/** The notes table of batches committed but not yet in the rollups (src/events/pg-batch-notes.ts). */
+export const ANALYTICS_BACKLOG = 'analytics_backlog';
+
+/** A write whose batches were (partly) written by another fold already: it wrote nothing. */
+export class BatchClaimLost extends Error {
+  constructor(readonly claimed: number, readonly expected: number) {
+    super(`${expected - claimed} of ${expected} batches of this aggregate were folded elsewhere; nothing written`);
+  }
+}
+
 export class PgAttackStore extends PgAttackQueries implements AttackWriteStore {
   private readonly watermarkKey: string;
 
@@ -103,8 +113,18 @@ export class PgAttackStore extends PgAttackQueries implements AttackWriteStore {
     this.watermarkKey = opts.watermarkName ? `ingested_until_event_id:${opts.watermarkName}` : 'ingested_until_event_id';
   }
 
+  /**
+   * With `agg.batches` (noted batches), first deletes their notes from the backlog: if any is gone,
+   * another fold (a core handing on what a dead one left) wrote it, and this write throws
+   * BatchClaimLost and rolls back, so no batch is counted twice; the batches whose notes it had
+   * deleted are noted again by the rollback and folded later.
+   */
   async write(agg: BatchAggregate): Promise<void> {
     await this.locked(async (client) => {
+      if (agg.batches.length > 0) {
+        const { rowCount } = await client.query(`DELETE FROM ${ANALYTICS_BACKLOG} WHERE first_id = ANY($1::bigint[])`, [agg.batches]);
+        if (rowCount !== agg.batches.length) throw new BatchClaimLost(rowCount ?? 0, agg.batches.length);
+      }
       await this.writeRollups(client, agg);
       await this.writeRest(client, agg);
     });

@@ -11,6 +11,8 @@ import { PgAlertStore, SqliteAlertStore, type AlertStore } from '../alerts/index
 import {
   analyticsQueryModules,
   analyticsWriterHook,
+  ANALYTICS_BACKLOG,
+  BatchClaimLost,
   PgAnalyticsIngest,
   PgAttackStore,
   pooledAttackReader,
@@ -60,8 +62,13 @@ export interface CoreStores {
     | {
         reader: AttackReader;
         retention: Pick<AttackStore | AttackWriteStore, 'deleteOlderThan'>;
-        /** Hand each committed event batch here (PostgreSQL: the ingest is fed after commit); undefined on SQLite. */
+        /** Hand each committed event batch here, whole (PostgreSQL: the ingest is fed after commit); undefined on SQLite. */
         committed: ((batch: readonly AttackEvent[]) => void) | undefined;
+        /**
+         * PostgreSQL: folds again, while `leading`, the batches a killed core (or this one, before a
+         * restart) committed but never wrote into the rollups (src/analytics/pg-ingest.ts).
+         */
+        sweepBacklog?: (leading: () => boolean) => void;
       }
     | undefined;
   /**
@@ -142,7 +149,12 @@ async function openPgStores(url: string, settings: StoreSettings, log: FastifyBa
     attackStore = new PgAttackStore(database, { bruteforceMinFailures: analytics.bruteforceMinFailures, watermarkName: settings.instanceId });
     ingest = new PgAnalyticsIngest(attackStore, analytics, {
       foldThread: true,
-      onError: (err) => log.error({ err, domain: 'analytics' }, 'analytics write to PostgreSQL failed; kept and retried at the next interval'),
+      // Every committed batch is noted until its rollups are written: none is lost to a crash.
+      backlog: events.noteBatches(ANALYTICS_BACKLOG, settings.instanceId ?? 'core'),
+      onError: (err) => {
+        if (err instanceof BatchClaimLost) log.warn({ err: err.message, domain: 'analytics' }, 'analytics write skipped: part of it was folded by another core; the rest is folded again later');
+        else log.error({ err, domain: 'analytics' }, 'analytics write to PostgreSQL failed; kept and retried at the next interval');
+      },
     });
     ingest.start();
   }
@@ -161,6 +173,11 @@ async function openPgStores(url: string, settings: StoreSettings, log: FastifyBa
       reader: attackStore,
       retention: attackStore,
       committed: (batch) => ingest!.onCommitted(batch),
+      sweepBacklog: (leading) =>
+        ingest!.startBacklogSweep({
+          leading,
+          onRecovered: (batches, events) => log.warn({ domain: 'analytics', batches, events }, 'analytics: folding again event batches committed but never written into the rollups (a core died, or restarted, before its write)'),
+        }),
     },
     fanoutOutbox: (origin) => events.noteBatches('event_outbox', origin),
     async ping() {

@@ -7,7 +7,7 @@
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { aggregateBatch, emptyAggregate } from './aggregate.js';
 import { createAggregateContext, type AnalyticsSettings } from './ingest.js';
-import type { StoredEvent } from './record.js';
+import { parseEventData, type StoredEvent } from './record.js';
 import { toWire, type FoldRequest } from './fold.js';
 
 const { settings, port, signal, ready } = workerData as { settings: AnalyticsSettings; port: MessagePort; signal: SharedArrayBuffer; ready: SharedArrayBuffer };
@@ -42,15 +42,7 @@ class BatchEvent implements StoredEvent {
     private readonly json: string,
   ) {}
   get data(): Record<string, unknown> {
-    if (this.parsed === undefined) {
-      try {
-        const v: unknown = JSON.parse(this.json);
-        this.parsed = v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : { value: v };
-      } catch {
-        this.parsed = { raw: this.json };
-      }
-    }
-    return this.parsed;
+    return (this.parsed ??= parseEventData(this.json));
   }
 }
 

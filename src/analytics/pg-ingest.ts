@@ -17,7 +17,7 @@ import type { AggregateContext, BatchAggregate } from './aggregate.js';
 import { InThreadFolder, WorkerFolder, type Folder } from './fold.js';
 import { createAggregateContext, DEFAULT_FLUSH_MAX_EVENTS, DEFAULT_FLUSH_MS, type AnalyticsSettings } from './ingest.js';
 import { BatchClaimLost, PgAttackStore } from './pg-store.js';
-import type { StoredEvent } from './record.js';
+import { parseEventData, type StoredEvent } from './record.js';
 import type { AttackWriteStore } from './store.js';
 
 export interface PgAnalyticsIngestOptions {
@@ -245,12 +245,5 @@ export class PgAnalyticsIngest {
 
 /** A backlog event as the fold takes it: its data parsed (the fold thread parses dataJson itself). */
 function withData(e: Omit<StoredEvent, 'data'> & { dataJson: string }): StoredEvent & { dataJson: string } {
-  let data: Record<string, unknown>;
-  try {
-    const v: unknown = JSON.parse(e.dataJson);
-    data = v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : { value: v };
-  } catch {
-    data = { raw: e.dataJson };
-  }
-  return { ...e, data };
+  return { ...e, data: parseEventData(e.dataJson) };
 }

@@ -17,6 +17,19 @@ export interface StoredEvent {
   data: Record<string, unknown>;
 }
 
+/**
+ * An event's stored data JSON as the fold reads it: an object as is, any other JSON value as
+ * `{ value }`, text that is not JSON as `{ raw }` (as the events writer gives its batch hooks).
+ */
+export function parseEventData(json: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(json);
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : { value: v };
+  } catch {
+    return { raw: json };
+  }
+}
+
 export interface AttackRecord {
   event_id: number;
   /** hpfeeds-logger `type`: the event's type (cowrie eventid, dionaea channel, ...). */

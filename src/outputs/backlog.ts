@@ -10,7 +10,7 @@
 // replaced atomically (write + rename) after each delivered batch; segments wholly behind it are
 // deleted. When appending would pass maxBytes the new entries are refused and counted: the oldest
 // (already waiting) keep their order and nothing half-delivered is removed.
-import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, writeFileSync, writeSync, readFileSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, writeFileSync, writeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface BacklogPosition {

@@ -6,7 +6,6 @@ import type { PgDatabaseHandle } from '../db/index.js';
 import { UsernameTakenError, type SessionRecord, type UserChanges, type UserRecord, type UserStore } from './store.js';
 
 const USER = 'id, username, role, password_hash AS "passwordHash", created_at AS "createdAt", disabled_at AS "disabledAt", last_login_at AS "lastLoginAt"';
-const SESSION = 'id_hash AS "idHash", user_id AS "userId", csrf_token AS "csrfToken", created_at AS "createdAt", last_seen_at AS "lastSeenAt", expires_at AS "expiresAt", source';
 /** SQLSTATE of a unique violation. */
 const UNIQUE_VIOLATION = '23505';
 // ORDER BY on text uses COLLATE "C" (byte order), as SQLite does: the database's own collation

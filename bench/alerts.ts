@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { AlertService, SqliteAlertStore } from '../src/alerts/index.js';
-import { attackFact } from '../src/app.js';
+import { attackFact } from '../src/app/attack-fact.js';
 import { openDatabase } from '../src/db/index.js';
 import { AttackSession } from '../src/simulator/attacks.js';
 

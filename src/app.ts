@@ -10,14 +10,11 @@ import {
   analyticsRoutes,
   CidrList,
   geoSources,
-  normaliseEvent,
   sharedNormaliser,
-  type AttackRecord,
-  type StoredEvent,
   readCidrFile,
   type AnalyticsSettings,
 } from './analytics/index.js';
-import { AlertService, alertRoutes, type AttackFact } from './alerts/index.js';
+import { AlertService, alertRoutes } from './alerts/index.js';
 import { createHttpServer, limitConnections } from './api/index.js';
 import type { ClusterMember } from './cluster/index.js';
 import { consoleRoutes, defaultConsoleDir } from './console/index.js';
@@ -36,6 +33,8 @@ import { describeRedisTarget, parseRedisUrl, RedisDirInUseError, startSupervised
 import { LoginLimiter, SESSION_COOKIE, sessionRoutes, SharedLoginLimiter, UserService, userRoutes } from './users/index.js';
 import { TAKEN_OVER, type SessionRouting } from './cluster-routing/index.js';
 import { clusterMember, clusterRouting } from './app/cluster.js';
+import { closeRevokedSockets } from './app/operator-sockets.js';
+import { attackFact } from './app/attack-fact.js';
 import { packageVersion } from './version.js';
 import { checkDataDir, checkNodeTls, listening, openingDatabase, StartupError } from './startup.js';
 
@@ -206,53 +205,8 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       now: options.now,
     }));
     // A WebSocket authenticates once, at its upgrade: revoking its token or ending its console
-    // session closes it at once (API), or within a second when another process (the CLI) changed
-    // the database or the session expired.
-    operatorTokens.onRevoked((id) => app.operatorSockets.closeFor(id));
-    const closeSessionSockets = (keys: readonly string[]) => {
-      for (const key of keys) app.operatorSockets.closeFor(key, 'session ended');
-    };
-    consoleUsers.onSessionsEnded(closeSessionSockets);
-    if (routing) {
-      // ...and on every other instance at once, not at their next database check.
-      operatorTokens.onRevoked(routing.onTokensRevoked((id) => app.operatorSockets.closeFor(id)));
-      consoleUsers.onSessionsEnded(routing.onSessionsEnded(closeSessionSockets));
-    }
-    // The token and session lookups are asynchronous (their stores may be PostgreSQL): a check
-    // still running when the next tick comes is not doubled.
-    let checkingTokens = false;
-    let checkingSessions = false;
-    const revocationCheck = setInterval(() => {
-      const open = app.operatorSockets.operatorIds();
-      if (open.length === 0) return;
-      const sessionKeys = open.filter((key) => UserService.isSocketKey(key));
-      const tokenIds = open.filter((key) => !UserService.isSocketKey(key));
-      if (tokenIds.length > 0 && !checkingTokens) {
-        checkingTokens = true;
-        operatorTokens
-          .revokedAmong(tokenIds)
-          .then((revoked) => {
-            for (const id of revoked) app.operatorSockets.closeFor(id);
-          })
-          .catch((err) => log.error({ err }, 'could not check the tokens of open WebSockets; retried in a second'))
-          .finally(() => {
-            checkingTokens = false;
-          });
-      }
-      if (sessionKeys.length === 0 || checkingSessions) return;
-      checkingSessions = true;
-      consoleUsers
-        .endedAmong(sessionKeys)
-        .then((ended) => {
-          for (const key of ended) app.operatorSockets.closeFor(key, 'session ended');
-        })
-        .catch((err) => log.error({ err }, 'could not check the console sessions of open WebSockets; retried in a second'))
-        .finally(() => {
-          checkingSessions = false;
-        });
-    }, 1000);
-    revocationCheck.unref();
-    parts.revocationCheck = revocationCheck;
+    // session closes it (src/app/operator-sockets.ts).
+    parts.revocationCheck = closeRevokedSockets(app.operatorSockets, operatorTokens, consoleUsers, routing, log);
     // Expired sessions are refused when used; this only keeps the table from growing.
     parts.sessionSweep = setInterval(() => {
       if (leading && !leading()) return;
@@ -620,26 +574,6 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
   }
 }
 
-/** The fields alert rules read, from the normalised attack record of a committed event (exported for bench/alerts.ts). */
-export function attackFact(e: StoredEvent & { receivedAt: number }, normalise: (e: StoredEvent) => Readonly<AttackRecord> = normaliseEvent): AttackFact {
-  const r = normalise(e);
-  return {
-    eventId: e.id,
-    node: e.node,
-    potId: e.potId,
-    potType: e.potType,
-    type: r.type,
-    receivedAt: e.receivedAt,
-    srcIp: r.src_ip,
-    login: r.login,
-    username: r.ssh_username,
-    password: r.ssh_password,
-    url: r.url,
-    md5: r.md5,
-    sha256: r.sha256,
-  };
-}
-
 /** The outputs file and OUTPUTS, validated before anything starts (errors name the file, output and field). */
 function readOutputsConfig(config: Config): OutputConfig[] {
   try {
@@ -656,68 +590,4 @@ function gitUrlRules(entries: readonly string[]) {
   } catch (err) {
     throw new ConfigError(`GIT_URL_ALLOW / --git-url-allow: ${(err as Error).message}`);
   }
-}
-
-/**
- * `apiary serve`: runs until SIGINT/SIGTERM (or SIGHUP: the terminal went away), then stops
- * gracefully. Returns the exit code. The handlers are installed before anything starts, so a
- * signal during startup also ends in a clean stop (of whatever had started) instead of leaving a
- * redis-server behind; a second signal forces the exit.
- */
-export async function runCore(config: Config): Promise<number> {
-  let signalled: ((signal: string) => void) | undefined;
-  const pending: string[] = [];
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (pending.length > 0) {
-      // The private redis-server is stopped by the supervisor's exit hook.
-      process.stderr.write(`apiary: ${signal} again; exiting without waiting for the graceful stop\n`);
-      process.exit(130);
-    }
-    pending.push(signal);
-    signalled?.(signal);
-  };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  for (const s of signals) process.on(s, onSignal);
-  // Under `npm start` / `npx apiary serve` the process systemd, compose or a shell signals is npm,
-  // and npm exits on SIGTERM without passing it on: the core would run on, orphaned, with its ports
-  // and its Redis. So when npm started us, npm going away counts as SIGTERM.
-  // (Ctrl-C reaches npm and the core together: npm's exit then is not a second signal.)
-  const parentWatch = watchNpmParent((npmPid) => {
-    if (pending.length > 0) return;
-    process.stderr.write(`apiary: npm (pid ${npmPid}) has exited; stopping as if sent SIGTERM\n`);
-    onSignal('SIGTERM');
-  });
-  try {
-    const core = await buildCore(config);
-    const signal = await new Promise<string>((resolve) => {
-      if (pending.length > 0) resolve(pending[0]!);
-      else signalled = resolve;
-    });
-    core.app.log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => {
-      core.app.log.error('shutdown took longer than 25 s; exiting');
-      process.exit(1);
-    }, 25_000);
-    force.unref();
-    await core.close();
-    clearTimeout(force);
-    core.app.log.info('stopped');
-    return 0;
-  } finally {
-    for (const s of signals) process.off(s, onSignal);
-    clearInterval(parentWatch);
-  }
-}
-
-/** Calls `onGone` once if this process was started by npm and its parent process has changed. */
-function watchNpmParent(onGone: (npmPid: number) => void): NodeJS.Timeout | undefined {
-  if (!process.env.npm_command && !process.env.npm_lifecycle_event) return undefined;
-  const parent = process.ppid;
-  const timer = setInterval(() => {
-    if (process.ppid === parent) return;
-    clearInterval(timer);
-    onGone(parent);
-  }, 250);
-  timer.unref();
-  return timer;
 }

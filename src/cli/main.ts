@@ -38,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       const config = loadConfig(rest, process.env);
-      const { runCore } = await import('../app.js');
+      const { runCore } = await import('../app/run.js');
       return runCore(config);
     }
     case 'token': {

@@ -400,7 +400,9 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       // not yet passed the events on is one turn, not the whole post-commit spread.
       events.onBatchCommitted((batch) => cluster.fanout.committed(batch));
       events.onSessionSummary((node, channel, json) => cluster.fanout.published(node, channel, json));
-      gateway.on('online', ({ nodeName }) => events.nodeOnline(nodeName));
+      // A node that moved here mid-session gets its ack once the cowrie text sessions another core
+      // left open for it are read, so its next lines join them (at most 2 s; one core waits for nothing).
+      gateway.setAckGate((nodeName) => events.nodeRegistering(nodeName), 2000);
       await cluster.start({
         events: (remote) => events.republish(remote),
         publications: (remote) => {

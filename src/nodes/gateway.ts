@@ -59,6 +59,12 @@ export interface LiveSessionInfo {
   lastSeen: number;
 }
 
+/**
+ * Work the gateway waits for before it writes a node's RegistrationAck: undefined when there is
+ * none for that node. Must not reject.
+ */
+export type AckGate = (nodeName: string) => Promise<void> | undefined;
+
 /** After this many last_seen flushes skipped for a busy database, the next one waits for the lock. */
 const BUSY_FLUSHES_BEFORE_WAITING = 10;
 
@@ -106,6 +112,8 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
   private flushTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private presence: RemotePresence | undefined;
+  private ackGate: AckGate | undefined;
+  private ackHoldMaxMs = 2000;
 
   constructor(opts: GatewayCoreOptions) {
     super();
@@ -151,6 +159,16 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
   /** Where sessions on other instances are looked up (session routing). */
   setRemotePresence(presence: RemotePresence | undefined): void {
     this.presence = presence;
+  }
+
+  /**
+   * Several cores: before a node's RegistrationAck is written, `gate` reads what the other cores
+   * left for the node (its open cowrie text sessions), so the lines the node sends after the ack
+   * meet that state. At most `maxWaitMs`; past it the ack goes out anyway (counted and logged).
+   */
+  setAckGate(gate: AckGate | undefined, maxWaitMs = 2000): void {
+    this.ackGate = gate;
+    this.ackHoldMaxMs = maxWaitMs;
   }
 
   /** The node's session here or, with session routing, on another instance. */
@@ -213,6 +231,30 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
 
   decide(req: RegistrationRequest): Promise<RegistrationDecision> {
     return this.enrollment.decide(req);
+  }
+
+  beforeAck(nodeName: string): Promise<void> | undefined {
+    const work = this.ackGate?.(nodeName);
+    if (work === undefined) return undefined;
+    const started = Date.now();
+    return new Promise<void>((resolve) => {
+      let done = false;
+      const timer = setTimeout(() => {
+        done = true;
+        this.metrics.ackHolds.inc({ result: 'timeout' });
+        this.logger.warn(
+          { nodeName, waitedMs: Date.now() - started, maxWaitMs: this.ackHoldMaxMs },
+          "RegistrationAck sent before the node's shared state was read (timed out); its first lines may miss what another core had open for it",
+        );
+        resolve();
+      }, this.ackHoldMaxMs);
+      void work.then(() => {
+        if (done) return;
+        clearTimeout(timer);
+        this.metrics.ackHolds.inc({ result: 'ready' });
+        resolve();
+      });
+    });
   }
 
   attach(session: NodeSession, reg: NodeRegistrationMsg): void {

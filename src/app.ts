@@ -36,6 +36,7 @@ import { describeRedisTarget, parseRedisUrl, RedisDirInUseError, startSupervised
 import { LoginLimiter, SESSION_COOKIE, sessionRoutes, SharedLoginLimiter, UserService, userRoutes } from './users/index.js';
 import { TAKEN_OVER, type SessionRouting } from './cluster-routing/index.js';
 import { clusterMember, clusterRouting } from './app/cluster.js';
+import { ProxyProtocol } from './proxy-protocol/index.js';
 import { packageVersion } from './version.js';
 import { checkDataDir, checkNodeTls, listening, openingDatabase, StartupError } from './startup.js';
 
@@ -283,6 +284,12 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     }
     authStores.push(new EnvAuthStore(config.env));
     const knownHpfeedsChannels = new Set<string>([config.eventAllChannel, ...Object.values(config.eventChannelMap).flat()].filter(Boolean));
+    // Behind a load balancer in TCP mode: the node port and hpfeeds read the client's address from
+    // the PROXY header the balancer sends first (src/proxy-protocol; the listeners only take the hook).
+    const proxyProtocol =
+      config.proxyProtocolFrom.length > 0
+        ? new ProxyProtocol({ trusted: config.proxyProtocolFrom, timeoutMs: config.proxyProtocolTimeoutMs, registry, logger: log.child({ domain: 'proxy-protocol' }) })
+        : undefined;
     const broker = (parts.broker = new Broker({
       authStore: new CompositeAuthStore(authStores),
       name: config.hpfeedsName,
@@ -300,6 +307,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       authFailureWindowMs: 60_000,
       // Several cores: what hpfeeds clients publish here reaches the subscribers of the others.
       onClientPublish: cluster && ((ident, channel, payload) => cluster.fanout.published(ident, channel, payload)),
+      resolvePeer: proxyProtocol?.resolver('hpfeeds'),
       // Channels the core itself publishes on keep their names in metrics; other peer-chosen
       // channels and idents are bounded (filled in once the event service knows its channels).
       metricLabels: {
@@ -584,7 +592,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
 
     const tls = config.nodeTlsCert && config.nodeTlsKey ? { certPath: config.nodeTlsCert, keyPath: config.nodeTlsKey } : undefined;
     const nodeListener = (parts.nodeListener = await listening('HoneyBee node listener', optionNames('nodeTcpPort'), config.nodeTcpHost, config.nodeTcpPort, () =>
-      gateway.listenTcp({ host: config.nodeTcpHost, port: config.nodeTcpPort, tls, tlsHandshakeTimeoutMs: config.nodeTlsHandshakeTimeout * 1000 }),
+      gateway.listenTcp({ host: config.nodeTcpHost, port: config.nodeTcpPort, tls, tlsHandshakeTimeoutMs: config.nodeTlsHandshakeTimeout * 1000, resolvePeer: proxyProtocol?.resolver('nodes') }),
     ));
 
     log.info({ api, nodeTcp: { port: nodeListener.port, tls: nodeListener.tls }, hpfeeds }, 'apiary is ready');

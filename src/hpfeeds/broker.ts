@@ -15,9 +15,14 @@ import { BROKER_DEFAULTS, resolveLimits, type BrokerOptions, type ListenAddress 
 import { TurnFlusher } from './flusher.js';
 import { ChannelRoute } from './route.js';
 import { OFFER_CONGESTED, OFFER_DROPPED, type SendLimits } from './send-queue.js';
-import { silentLogger, type AuthStore, type HpfeedsLogger } from './types.js';
+import { silentLogger, type AuthStore, type HpfeedsLogger, type PeerAddress, type PeerResolver } from './types.js';
 
 export { BROKER_DEFAULTS, type BrokerOptions, type ListenAddress } from './options.js';
+
+/** A connection's own address and port: the same on a raw socket and on the TLS socket wrapping it. */
+function socketKey(socket: Socket): string {
+  return `${socket.remoteAddress}|${socket.remotePort}`;
+}
 
 export class Broker implements ConnectionHost {
   readonly name: string;
@@ -60,6 +65,12 @@ export class Broker implements ConnectionHost {
   private readonly unwatch: (() => void) | undefined;
   /** @internal */
   readonly idleGc: IdleGc | undefined;
+  private readonly resolvePeer: PeerResolver | undefined;
+  /**
+   * Peers given by resolvePeer, by the raw socket's own address and port: a TLS socket's peer is
+   * found by the same pair (the TLS server wraps the raw socket and tells us only of the wrapper).
+   */
+  private readonly resolvedPeers = new Map<string, PeerAddress>();
   /** @internal BrokerOptions.onClientPublish with its errors caught and logged. */
   readonly clientPublished: ((ident: string, channel: string, payload: Uint8Array) => void) | undefined;
 
@@ -110,6 +121,7 @@ export class Broker implements ConnectionHost {
         }
       };
     }
+    this.resolvePeer = opts.resolvePeer;
     this.unwatch = opts.authStore.watch?.((idents) => {
       void this.revalidateIdents(idents === undefined ? undefined : new Set(idents));
     });
@@ -127,27 +139,29 @@ export class Broker implements ConnectionHost {
     // The listening server is always plain TCP, so connection caps apply to raw sockets before
     // any TLS work; admitted sockets of a TLS endpoint are handed to a (non-listening) TLS server.
     const server: Server = createTcpServer({ allowHalfOpen: ep.kind === 'tcp' });
-    let admitted: (socket: Socket) => void;
+    let admitted: (socket: Socket, peer: PeerAddress | undefined) => void;
     if (ep.kind === 'tls') {
       const [cert, key] = await Promise.all([readFile(ep.certPath!), readFile(ep.keyPath!)]);
       // No allowHalfOpen here: with it, a TLS socket whose handshake fails stays half-open and
       // server.close() waits on it forever. A client's half-close then ends our side at once;
       // what it sent before is still handled, only our replies to it are cut short.
       const tlsServer = createTlsServer({ cert, key, handshakeTimeout: this.limits.authTimeoutMs });
-      tlsServer.on('secureConnection', (socket: Socket) => this.accept(socket));
+      tlsServer.on('secureConnection', (socket: Socket) => this.accept(socket, this.resolvedPeers.get(socketKey(socket))));
       tlsServer.on('tlsClientError', (err: Error, socket: Socket) => {
         this.metrics.connectionError.inc({ ident: '', category: 'tls-handshake' });
-        this.logger.debug({ peer: socket.remoteAddress && `${socket.remoteAddress}:${socket.remotePort}`, err: err.message }, 'hpfeeds TLS handshake failed');
+        const peer = this.resolvedPeers.get(socketKey(socket)) ?? (socket.remoteAddress !== undefined ? { address: socket.remoteAddress, port: socket.remotePort } : undefined);
+        this.logger.debug({ peer: peer && `${peer.address}:${peer.port}`, err: err.message }, 'hpfeeds TLS handshake failed');
         // A handshake timeout is reported here with the socket still open: close it.
         socket.destroy();
       });
-      admitted = (socket) => tlsServer.emit('connection', socket);
+      admitted = (socket, peer) => {
+        if (peer !== undefined) this.rememberPeer(socket, peer);
+        tlsServer.emit('connection', socket);
+      };
     } else {
-      admitted = (socket) => this.accept(socket);
+      admitted = (socket, peer) => this.accept(socket, peer);
     }
-    server.on('connection', (socket: Socket) => {
-      if (this.admit(socket)) admitted(socket);
-    });
+    server.on('connection', (socket: Socket) => this.incoming(socket, admitted));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ port: ep.port, host: ep.host }, () => {
@@ -164,9 +178,54 @@ export class Broker implements ConnectionHost {
     return info;
   }
 
+  /**
+   * A raw connection: its peer (resolvePeer, when given), then the caps, then `next`. A peer read
+   * from the connection (a PROXY header) makes only this connection wait.
+   */
+  private incoming(socket: Socket, next: (socket: Socket, peer: PeerAddress | undefined) => void): void {
+    const resolve = this.resolvePeer;
+    if (resolve === undefined) {
+      if (this.admit(socket, socket.remoteAddress ?? '')) next(socket, undefined);
+      return;
+    }
+    const proceed = (peer: PeerAddress | undefined): void => {
+      if (peer === undefined || socket.destroyed) {
+        socket.destroy();
+        return;
+      }
+      if (this.admit(socket, peer.address)) next(socket, peer);
+    };
+    const failed = (err: unknown): void => {
+      this.logger.error({ err: String(err), peer: `${socket.remoteAddress}:${socket.remotePort}` }, 'hpfeeds resolvePeer hook failed; connection closed');
+      socket.destroy();
+    };
+    let result: ReturnType<PeerResolver>;
+    try {
+      result = resolve(socket);
+    } catch (err) {
+      failed(err);
+      return;
+    }
+    if (!(result instanceof Promise)) {
+      proceed(result);
+      return;
+    }
+    // Reaped by close() like admitted sockets, should the peer never finish its header.
+    this.rawSockets.add(socket);
+    socket.once('close', () => this.rawSockets.delete(socket));
+    result.then((peer) => (this.closing ? socket.destroy() : proceed(peer)), failed);
+  }
+
+  private rememberPeer(socket: Socket, peer: PeerAddress): void {
+    const key = socketKey(socket);
+    this.resolvedPeers.set(key, peer);
+    socket.once('close', () => {
+      if (this.resolvedPeers.get(key) === peer) this.resolvedPeers.delete(key);
+    });
+  }
+
   /** Connection caps, applied to raw sockets (so TLS handshakes count too). False: refused and destroyed. */
-  private admit(socket: Socket): boolean {
-    const address = socket.remoteAddress ?? '';
+  private admit(socket: Socket, address: string): boolean {
     const refused = this.closing ? 'closing' : this.admission.admit(address);
     if (refused !== undefined) {
       socket.destroy();
@@ -191,14 +250,14 @@ export class Broker implements ConnectionHost {
     return true;
   }
 
-  private accept(socket: Socket): void {
+  private accept(socket: Socket, peer: PeerAddress | undefined): void {
     if (this.closing || socket.destroyed) {
       socket.destroy();
       return;
     }
     this.metrics.connectionMade.inc();
     this.metrics.clientConnections.inc();
-    this.connections.add(new Connection(this, socket));
+    this.connections.add(new Connection(this, socket, peer ?? { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 }));
   }
 
   /**

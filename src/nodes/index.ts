@@ -29,7 +29,7 @@ export type { Enrollment as NodeEnrollmentState, NodeListFilter, NodeStore, Node
 export { SqliteNodeStore } from './sqlite-store.js';
 export { PgNodeStore } from './pg-store.js';
 export { POT_MISSING } from './store.js';
-export type { TcpListener, TcpListenOptions } from './tcp.js';
+export type { PeerAddress, PeerResolver, TcpListener, TcpListenOptions } from './tcp.js';
 export { isValidNodeName } from './names.js';
 
 export interface NodeGatewayOptions {

@@ -71,6 +71,8 @@ export class Broker implements ConnectionHost {
    * found by the same pair (the TLS server wraps the raw socket and tells us only of the wrapper).
    */
   private readonly resolvedPeers = new Map<string, PeerAddress>();
+  /** Raw sockets whose peer resolvePeer is still working out (a PROXY header being read). */
+  private readonly resolving = new Set<Socket>();
   /** @internal BrokerOptions.onClientPublish with its errors caught and logged. */
   readonly clientPublished: ((ident: string, channel: string, payload: Uint8Array) => void) | undefined;
 
@@ -210,10 +212,14 @@ export class Broker implements ConnectionHost {
       proceed(result);
       return;
     }
-    // Reaped by close() like admitted sockets, should the peer never finish its header.
-    this.rawSockets.add(socket);
-    socket.once('close', () => this.rawSockets.delete(socket));
-    result.then((peer) => (this.closing ? socket.destroy() : proceed(peer)), failed);
+    // Ended by close() at once: nothing of theirs has been admitted yet.
+    this.resolving.add(socket);
+    socket.once('close', () => this.resolving.delete(socket));
+    result.then((peer) => {
+      this.resolving.delete(socket);
+      if (this.closing) socket.destroy();
+      else proceed(peer);
+    }, failed);
   }
 
   private rememberPeer(socket: Socket, peer: PeerAddress): void {
@@ -428,6 +434,8 @@ export class Broker implements ConnectionHost {
     this.unwatch?.();
     this.idleGc?.stop();
     const listenersClosed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    for (const socket of this.resolving) socket.destroy();
+    this.resolving.clear();
     const connections = [...this.connections];
     for (const conn of connections) conn.shutdown();
     this.flusher.flushLingering();

@@ -1,10 +1,13 @@
 // The PROXY header parser: the headers HAProxy sends (v1 text, v2 binary: PROXY and LOCAL, IPv4,
 // IPv6, TLVs), the ones to refuse and why, every truncation, and fuzzing: random bytes, mutated
 // headers and random splits never throw, never claim more bytes than they have, and never change
-// their answer once they have given one.
+// their answer once they have given one. And which sources must send a header.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
 import { describe, it } from 'node:test';
-import { formatIpv6, parseProxyHeader, type ProxyParse } from '../../src/proxy-protocol/index.js';
+import { Registry } from 'prom-client';
+import { formatIpv6, parseProxyHeader, ProxyProtocol, type ProxyParse } from '../../src/proxy-protocol/index.js';
 import { ipv6Bytes, v1, v2, V2_SIGNATURE } from './wire.js';
 
 const ok = (r: ProxyParse) => {
@@ -178,5 +181,33 @@ describe('PROXY header truncations and fuzzing', () => {
       assert.equal(ok(parseProxyHeader(v1(expected, 1, '::1', 2))).header.source?.address, expected);
       assert.deepEqual(ipv6Bytes(expected), b);
     }
+  });
+});
+
+describe('trusted proxy sources', () => {
+  const pp = (trusted: string[]) => new ProxyProtocol({ trusted, registry: new Registry(), logger: { warn: () => undefined } });
+
+  it('addresses, CIDRs and the range names; IPv4-mapped peers match their IPv4 ranges', () => {
+    const p = pp(['10.0.0.0/8', '192.0.2.7', 'loopback', 'fd00::/8']);
+    for (const yes of ['10.1.2.3', '::ffff:10.9.9.9', '192.0.2.7', '127.0.0.5', '::1', 'fd12::1']) assert.equal(p.isTrusted(yes), true, yes);
+    for (const no of ['11.0.0.1', '192.0.2.8', 'fe80::1', '2001:db8::1', 'unknown', '']) assert.equal(p.isTrusted(no), false, no);
+    assert.equal(pp(['uniquelocal']).isTrusted('172.20.0.4'), true);
+    assert.equal(pp(['linklocal']).isTrusted('169.254.1.1'), true);
+    assert.throws(() => pp(['proxy.example']), /not an IP address/);
+    assert.throws(() => pp(['10.0.0.0/40']), /not an IP address/);
+  });
+
+  it('a connection from an address not listed is resolved at once, with its own address', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const accepted = once(server, 'connection');
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    const [socket] = (await accepted) as [net.Socket];
+    const peer = pp(['10.0.0.0/8']).resolver('test')(socket);
+    assert.ok(!(peer instanceof Promise), 'no wait for connections that send no header');
+    assert.deepEqual(peer, { address: '127.0.0.1', port: socket.remotePort });
+    client.destroy();
+    socket.destroy();
+    server.close();
   });
 });

@@ -290,6 +290,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       config.proxyProtocolFrom.length > 0
         ? new ProxyProtocol({ trusted: config.proxyProtocolFrom, timeoutMs: config.proxyProtocolTimeoutMs, registry, logger: log.child({ domain: 'proxy-protocol' }) })
         : undefined;
+    if (proxyProtocol) log.info({ from: config.proxyProtocolFrom, timeoutMs: config.proxyProtocolTimeoutMs }, 'node and hpfeeds connections from these proxies must start with a PROXY protocol header');
     const broker = (parts.broker = new Broker({
       authStore: new CompositeAuthStore(authStores),
       name: config.hpfeedsName,

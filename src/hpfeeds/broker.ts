@@ -15,14 +15,10 @@ import { BROKER_DEFAULTS, resolveLimits, type BrokerOptions, type ListenAddress 
 import { TurnFlusher } from './flusher.js';
 import { ChannelRoute } from './route.js';
 import { OFFER_CONGESTED, OFFER_DROPPED, type SendLimits } from './send-queue.js';
-import { silentLogger, type AuthStore, type HpfeedsLogger, type PeerAddress, type PeerResolver } from './types.js';
+import { PeerResolution } from './peers.js';
+import { silentLogger, type AuthStore, type HpfeedsLogger, type PeerAddress } from './types.js';
 
 export { BROKER_DEFAULTS, type BrokerOptions, type ListenAddress } from './options.js';
-
-/** A connection's own address and port: the same on a raw socket and on the TLS socket wrapping it. */
-function socketKey(socket: Socket): string {
-  return `${socket.remoteAddress}|${socket.remotePort}`;
-}
 
 export class Broker implements ConnectionHost {
   readonly name: string;
@@ -65,14 +61,8 @@ export class Broker implements ConnectionHost {
   private readonly unwatch: (() => void) | undefined;
   /** @internal */
   readonly idleGc: IdleGc | undefined;
-  private readonly resolvePeer: PeerResolver | undefined;
-  /**
-   * Peers given by resolvePeer, by the raw socket's own address and port: a TLS socket's peer is
-   * found by the same pair (the TLS server wraps the raw socket and tells us only of the wrapper).
-   */
-  private readonly resolvedPeers = new Map<string, PeerAddress>();
-  /** Raw sockets whose peer resolvePeer is still working out (a PROXY header being read). */
-  private readonly resolving = new Set<Socket>();
+  /** Who each new connection is (BrokerOptions.resolvePeer). */
+  private readonly peers: PeerResolution;
   /** @internal BrokerOptions.onClientPublish with its errors caught and logged. */
   readonly clientPublished: ((ident: string, channel: string, payload: Uint8Array) => void) | undefined;
 
@@ -123,7 +113,7 @@ export class Broker implements ConnectionHost {
         }
       };
     }
-    this.resolvePeer = opts.resolvePeer;
+    this.peers = new PeerResolution(opts.resolvePeer, this.logger);
     this.unwatch = opts.authStore.watch?.((idents) => {
       void this.revalidateIdents(idents === undefined ? undefined : new Set(idents));
     });
@@ -148,22 +138,27 @@ export class Broker implements ConnectionHost {
       // server.close() waits on it forever. A client's half-close then ends our side at once;
       // what it sent before is still handled, only our replies to it are cut short.
       const tlsServer = createTlsServer({ cert, key, handshakeTimeout: this.limits.authTimeoutMs });
-      tlsServer.on('secureConnection', (socket: Socket) => this.accept(socket, this.resolvedPeers.get(socketKey(socket))));
+      tlsServer.on('secureConnection', (socket: Socket) => this.accept(socket, this.peers.of(socket)));
       tlsServer.on('tlsClientError', (err: Error, socket: Socket) => {
         this.metrics.connectionError.inc({ ident: '', category: 'tls-handshake' });
-        const peer = this.resolvedPeers.get(socketKey(socket)) ?? (socket.remoteAddress !== undefined ? { address: socket.remoteAddress, port: socket.remotePort } : undefined);
+        const peer = this.peers.of(socket) ?? (socket.remoteAddress !== undefined ? { address: socket.remoteAddress, port: socket.remotePort } : undefined);
         this.logger.debug({ peer: peer && `${peer.address}:${peer.port}`, err: err.message }, 'hpfeeds TLS handshake failed');
         // A handshake timeout is reported here with the socket still open: close it.
         socket.destroy();
       });
       admitted = (socket, peer) => {
-        if (peer !== undefined) this.rememberPeer(socket, peer);
+        if (peer !== undefined) this.peers.remember(socket, peer);
         tlsServer.emit('connection', socket);
       };
     } else {
       admitted = (socket, peer) => this.accept(socket, peer);
     }
-    server.on('connection', (socket: Socket) => this.incoming(socket, admitted));
+    // Who it is first (a PROXY header comes before any TLS byte), then the caps, for that address.
+    server.on('connection', (socket: Socket) =>
+      this.peers.take(socket, (raw, peer) => {
+        if (this.admit(raw, peer?.address ?? raw.remoteAddress ?? '')) admitted(raw, peer);
+      }),
+    );
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ port: ep.port, host: ep.host }, () => {
@@ -178,56 +173,6 @@ export class Broker implements ConnectionHost {
     this.listening.push(info);
     this.logger.info({ ...info }, 'hpfeeds broker listening');
     return info;
-  }
-
-  /**
-   * A raw connection: its peer (resolvePeer, when given), then the caps, then `next`. A peer read
-   * from the connection (a PROXY header) makes only this connection wait.
-   */
-  private incoming(socket: Socket, next: (socket: Socket, peer: PeerAddress | undefined) => void): void {
-    const resolve = this.resolvePeer;
-    if (resolve === undefined) {
-      if (this.admit(socket, socket.remoteAddress ?? '')) next(socket, undefined);
-      return;
-    }
-    const proceed = (peer: PeerAddress | undefined): void => {
-      if (peer === undefined || socket.destroyed) {
-        socket.destroy();
-        return;
-      }
-      if (this.admit(socket, peer.address)) next(socket, peer);
-    };
-    const failed = (err: unknown): void => {
-      this.logger.error({ err: String(err), peer: `${socket.remoteAddress}:${socket.remotePort}` }, 'hpfeeds resolvePeer hook failed; connection closed');
-      socket.destroy();
-    };
-    let result: ReturnType<PeerResolver>;
-    try {
-      result = resolve(socket);
-    } catch (err) {
-      failed(err);
-      return;
-    }
-    if (!(result instanceof Promise)) {
-      proceed(result);
-      return;
-    }
-    // Ended by close() at once: nothing of theirs has been admitted yet.
-    this.resolving.add(socket);
-    socket.once('close', () => this.resolving.delete(socket));
-    result.then((peer) => {
-      this.resolving.delete(socket);
-      if (this.closing) socket.destroy();
-      else proceed(peer);
-    }, failed);
-  }
-
-  private rememberPeer(socket: Socket, peer: PeerAddress): void {
-    const key = socketKey(socket);
-    this.resolvedPeers.set(key, peer);
-    socket.once('close', () => {
-      if (this.resolvedPeers.get(key) === peer) this.resolvedPeers.delete(key);
-    });
   }
 
   /** Connection caps, applied to raw sockets (so TLS handshakes count too). False: refused and destroyed. */
@@ -434,8 +379,7 @@ export class Broker implements ConnectionHost {
     this.unwatch?.();
     this.idleGc?.stop();
     const listenersClosed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
-    for (const socket of this.resolving) socket.destroy();
-    this.resolving.clear();
+    this.peers.closePending();
     const connections = [...this.connections];
     for (const conn of connections) conn.shutdown();
     this.flusher.flushLingering();

@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events';
 import type { FastifyBaseLogger } from 'fastify';
 import type { NodeCommandBody, NodeId, NodeMessage, PotEventMsg, PotStatusUpdateMsg } from '../protocol/index.js';
 import { isPotEventShaped } from '../protocol/index.js';
+import { AckHold, type AckGate } from './ack-hold.js';
 import type { Enrollment, RegistrationDecision, RegistrationRequest } from './enrollment.js';
 import { KeyedLogThrottle } from './log-throttle.js';
 import type { NodeMetrics } from './metrics.js';
@@ -59,12 +60,6 @@ export interface LiveSessionInfo {
   lastSeen: number;
 }
 
-/**
- * Work the gateway waits for before it writes a node's RegistrationAck: undefined when there is
- * none for that node. Must not reject.
- */
-export type AckGate = (nodeName: string) => Promise<void> | undefined;
-
 /** After this many last_seen flushes skipped for a busy database, the next one waits for the lock. */
 const BUSY_FLUSHES_BEFORE_WAITING = 10;
 
@@ -112,8 +107,7 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
   private flushTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private presence: RemotePresence | undefined;
-  private ackGate: AckGate | undefined;
-  private ackHoldMaxMs = 2000;
+  private readonly ackHold: AckHold;
 
   constructor(opts: GatewayCoreOptions) {
     super();
@@ -125,6 +119,7 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
     this.staleAfterMs = opts.staleFactor * opts.heartbeatIntervalMs;
     this.lastSeenWriteIntervalMs = opts.lastSeenWriteIntervalMs;
     this.retention = opts.retention;
+    this.ackHold = new AckHold(opts.metrics, opts.logger);
     this.sweepTimer = setInterval(() => this.sweep(), opts.sweepIntervalMs);
     this.sweepTimer.unref();
     this.flushTimer = setInterval(() => this.flushLastSeen(), this.lastSeenWriteIntervalMs);
@@ -167,8 +162,7 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
    * meet that state. At most `maxWaitMs`; past it the ack goes out anyway (counted and logged).
    */
   setAckGate(gate: AckGate | undefined, maxWaitMs = 2000): void {
-    this.ackGate = gate;
-    this.ackHoldMaxMs = maxWaitMs;
+    this.ackHold.set(gate, maxWaitMs);
   }
 
   /** The node's session here or, with session routing, on another instance. */
@@ -234,27 +228,7 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
   }
 
   beforeAck(nodeName: string): Promise<void> | undefined {
-    const work = this.ackGate?.(nodeName);
-    if (work === undefined) return undefined;
-    const started = Date.now();
-    return new Promise<void>((resolve) => {
-      let done = false;
-      const timer = setTimeout(() => {
-        done = true;
-        this.metrics.ackHolds.inc({ result: 'timeout' });
-        this.logger.warn(
-          { nodeName, waitedMs: Date.now() - started, maxWaitMs: this.ackHoldMaxMs },
-          "RegistrationAck sent before the node's shared state was read (timed out); its first lines may miss what another core had open for it",
-        );
-        resolve();
-      }, this.ackHoldMaxMs);
-      void work.then(() => {
-        if (done) return;
-        clearTimeout(timer);
-        this.metrics.ackHolds.inc({ result: 'ready' });
-        resolve();
-      });
-    });
+    return this.ackHold.before(nodeName);
   }
 
   attach(session: NodeSession, reg: NodeRegistrationMsg): void {

@@ -112,7 +112,7 @@ export class NodeMetrics {
     });
     this.ackHolds = new Counter({
       name: 'apiary_node_ack_holds_total',
-      help: "RegistrationAcks held until the node's shared state (several cores) was read: ready in time, or sent on timeout",
+      help: "RegistrationAcks held until the node's shared state (several cores) was read: ready in time, or sent anyway on timeout or a failed read",
       labelNames: ['result'],
       registers: [registry],
     });

@@ -1,6 +1,7 @@
 // The gateway holds a node's RegistrationAck until the work its ack gate names is done (several
 // cores: reading what the others left for the node), at most the gate's bound; lines the node
-// sends early wait behind the ack, other nodes do not wait, and without a gate nothing is held.
+// sends early wait behind the ack, other nodes do not wait, a failed gate holds nothing more, and
+// without a gate nothing is held.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { metricValue, parseAck, potStatus, registration, startHarness, tcpClient, waitFor, type Harness } from './harness.js';
@@ -63,6 +64,18 @@ describe('RegistrationAck held behind the ack gate', () => {
     assert.ok(Date.now() - started >= 240, 'the ack waited for the bound');
     assert.equal(await metricValue(h.registry, 'apiary_node_ack_holds_total', { result: 'timeout' }), 1);
     assert.ok(h.logs.some((l) => l.nodeName === 'slow-1' && /RegistrationAck sent before/.test(l.msg)));
+    c.close();
+  });
+
+  it('a gate that fails lets the ack out at once, counted and logged', async () => {
+    h.gateway.setAckGate(() => Promise.reject(new Error('redis gone')), 5000);
+    const c = await tcpClient(h.tcp.port);
+    const started = Date.now();
+    c.send(registration('failed-1', '35'));
+    assert.equal(parseAck(await c.next(3000)).accepted, true);
+    assert.ok(Date.now() - started < 2000, 'not held to the bound');
+    assert.equal(await metricValue(h.registry, 'apiary_node_ack_holds_total', { result: 'failed' }), 1);
+    assert.ok(h.logs.some((l) => l.nodeName === 'failed-1' && /the read failed/.test(l.msg)));
     c.close();
   });
 

@@ -35,6 +35,7 @@ import { TAKEN_OVER, type SessionRouting } from './cluster-routing/index.js';
 import { clusterMember, clusterRouting } from './app/cluster.js';
 import { closeRevokedSockets } from './app/operator-sockets.js';
 import { attackFact } from './app/attack-fact.js';
+import { ProxyProtocol } from './proxy-protocol/index.js';
 import { packageVersion } from './version.js';
 import { checkDataDir, checkNodeTls, listening, openingDatabase, StartupError } from './startup.js';
 
@@ -237,6 +238,13 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     }
     authStores.push(new EnvAuthStore(config.env));
     const knownHpfeedsChannels = new Set<string>([config.eventAllChannel, ...Object.values(config.eventChannelMap).flat()].filter(Boolean));
+    // Behind a load balancer in TCP mode: the node port and hpfeeds read the client's address from
+    // the PROXY header the balancer sends first (src/proxy-protocol; the listeners only take the hook).
+    const proxyProtocol =
+      config.proxyProtocolFrom.length > 0
+        ? new ProxyProtocol({ trusted: config.proxyProtocolFrom, timeoutMs: config.proxyProtocolTimeoutMs, registry, logger: log.child({ domain: 'proxy-protocol' }) })
+        : undefined;
+    if (proxyProtocol) log.info({ from: config.proxyProtocolFrom, timeoutMs: config.proxyProtocolTimeoutMs }, 'node and hpfeeds connections from these proxies must start with a PROXY protocol header');
     const broker = (parts.broker = new Broker({
       authStore: new CompositeAuthStore(authStores),
       name: config.hpfeedsName,
@@ -254,6 +262,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       authFailureWindowMs: 60_000,
       // Several cores: what hpfeeds clients publish here reaches the subscribers of the others.
       onClientPublish: cluster && ((ident, channel, payload) => cluster.fanout.published(ident, channel, payload)),
+      resolvePeer: proxyProtocol?.resolver('hpfeeds'),
       // Channels the core itself publishes on keep their names in metrics; other peer-chosen
       // channels and idents are bounded (filled in once the event service knows its channels).
       metricLabels: {
@@ -360,7 +369,9 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
       if (!outbox) log.warn('cluster mode on a database the cores do not share: a core killed right after committing a batch leaves it unpublished on the other cores (set DATABASE_URL)');
       events.onBatchCommitted((batch) => cluster.committed(batch));
       events.onSessionSummary((node, channel, json) => cluster.fanout.published(node, channel, json));
-      gateway.on('online', ({ nodeName }) => events.nodeOnline(nodeName));
+      // A node that moved here mid-session gets its ack once the cowrie text sessions another core
+      // left open for it are read, so its next lines join them (at most 2 s; one core waits for nothing).
+      gateway.setAckGate((nodeName) => events.nodeRegistering(nodeName), 2000);
       await cluster.start({
         events: (remote) => events.republish(remote),
         publications: (remote) => {
@@ -542,7 +553,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
 
     const tls = config.nodeTlsCert && config.nodeTlsKey ? { certPath: config.nodeTlsCert, keyPath: config.nodeTlsKey } : undefined;
     const nodeListener = (parts.nodeListener = await listening('HoneyBee node listener', optionNames('nodeTcpPort'), config.nodeTcpHost, config.nodeTcpPort, () =>
-      gateway.listenTcp({ host: config.nodeTcpHost, port: config.nodeTcpPort, tls, tlsHandshakeTimeoutMs: config.nodeTlsHandshakeTimeout * 1000 }),
+      gateway.listenTcp({ host: config.nodeTcpHost, port: config.nodeTcpPort, tls, tlsHandshakeTimeoutMs: config.nodeTlsHandshakeTimeout * 1000, resolvePeer: proxyProtocol?.resolver('nodes') }),
     ));
 
     log.info({ api, nodeTcp: { port: nodeListener.port, tls: nodeListener.tls }, hpfeeds }, 'apiary is ready');

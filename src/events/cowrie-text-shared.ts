@@ -6,9 +6,11 @@
 // and closes: a few per session, batched per event-loop turn, never one write per line), and read
 // back once when a node registers at a core.
 //
-// The read is asynchronous: lines the node sends before it answers are attributed with what this
-// core knew (usually nothing, for a node that was elsewhere). Sensors whose sessions changed here
-// while the read ran keep this core's view; the others take the shared one.
+// The read is asynchronous. The node gateway holds the node's RegistrationAck until it is done
+// (bounded; see GatewayCore.beforeAck), and a node speaks only after its ack, so its lines meet
+// the shared view. Sensors whose sessions changed here while the read ran (lines of the node's
+// previous session on this core, or of a node that sent past the bound) keep this core's view;
+// the others take the shared one.
 import { CowrieTextSessions, type CowrieTextSessionOptions, type OpenTextSession } from './cowrie-text-sessions.js';
 
 export interface CowrieTextEntry {
@@ -27,8 +29,8 @@ export class SharedCowrieText {
   readonly sessions: CowrieTextSessions;
   private readonly dirty = new Map<string, { node: string; sensor: string }>();
   private flushing: NodeJS.Immediate | undefined;
-  /** Nodes being read, with the sensors that changed here meanwhile. */
-  private readonly loading = new Map<string, Set<string>>();
+  /** Nodes being read, with the sensors that changed here meanwhile and the read itself. */
+  private readonly loading = new Map<string, { changedMeanwhile: Set<string>; read: Promise<void> }>();
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
@@ -39,11 +41,14 @@ export class SharedCowrieText {
     this.sessions = new CowrieTextSessions({ ...opts, onChange: (node, sensor) => this.changed(node, sensor) });
   }
 
-  /** A node registered at this core: take what another core left open for it. */
-  nodeOnline(node: string): void {
-    if (this.loading.has(node)) return;
+  /**
+   * A node is registering at this core: take what another core left open for it. Resolves once
+   * that is read (a failed read is reported to onError and resolves too: this core's view stays).
+   */
+  nodeOnline(node: string): Promise<void> {
+    const already = this.loading.get(node);
+    if (already !== undefined) return already.read;
     const changedMeanwhile = new Set<string>();
-    this.loading.set(node, changedMeanwhile);
     const read = this.state.load(node).then((entries) => {
       const now = Date.now();
       const shared = new Set<string>();
@@ -56,7 +61,9 @@ export class SharedCowrieText {
         if (!shared.has(sensor) && !changedMeanwhile.has(sensor)) this.sessions.adopt(node, sensor, [], now);
       }
     });
-    this.track(read.finally(() => this.loading.delete(node)));
+    const done = this.track(read.finally(() => this.loading.delete(node)));
+    this.loading.set(node, { changedMeanwhile, read: done });
+    return done;
   }
 
   /** Writes what is pending and waits for the calls in flight, at most `maxWaitMs`. */
@@ -70,7 +77,7 @@ export class SharedCowrieText {
 
   private changed(node: string, sensor: string): void {
     this.dirty.set(node + '\u0000' + sensor, { node, sensor });
-    this.loading.get(node)?.add(sensor);
+    this.loading.get(node)?.changedMeanwhile.add(sensor);
     this.flushing ??= setImmediate(() => this.flush());
   }
 
@@ -84,9 +91,10 @@ export class SharedCowrieText {
     this.track(this.state.save(entries));
   }
 
-  private track(call: Promise<void>): void {
+  private track(call: Promise<void>): Promise<void> {
     const p = call.catch((err: unknown) => this.onError(err));
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p));
+    return p;
   }
 }

@@ -142,8 +142,12 @@ export interface EventService {
   republish(events: readonly RepublishedEvent[]): void;
   /** Called with each cowrie.sessions summary this core publishes (not republished ones). */
   onSessionSummary(listener: (node: string, channel: string, json: string) => void): () => void;
-  /** A node registered here: with a shared cowrie text state, takes the sessions another core left open for it. */
-  nodeOnline(nodeName: string): void;
+  /**
+   * A node is registering here: with a shared cowrie text state, takes the sessions another core
+   * left open for it. Resolves once they are read; undefined when there is nothing to read (one
+   * core), so the caller need not wait at all.
+   */
+  nodeRegistering(nodeName: string): Promise<void> | undefined;
   /** Adds a live stream client (WebSocket). False if refused (limit reached). */
   addStreamClient(socket: StreamSocket, filter: EventFilter): boolean;
   /** hpfeeds channels an event of this pot type is republished on. */
@@ -404,8 +408,8 @@ class EventServiceImpl implements EventService {
     this.republisher.events(events, Date.now());
   }
 
-  nodeOnline(nodeName: string): void {
-    if (!this.closed) this.sharedText?.nodeOnline(nodeName);
+  nodeRegistering(nodeName: string): Promise<void> | undefined {
+    return this.closed ? undefined : this.sharedText?.nodeOnline(nodeName);
   }
 
   onSessionSummary(listener: (node: string, channel: string, json: string) => void): () => void {

@@ -15,7 +15,8 @@ import { BROKER_DEFAULTS, resolveLimits, type BrokerOptions, type ListenAddress 
 import { TurnFlusher } from './flusher.js';
 import { ChannelRoute } from './route.js';
 import { OFFER_CONGESTED, OFFER_DROPPED, type SendLimits } from './send-queue.js';
-import { silentLogger, type AuthStore, type HpfeedsLogger } from './types.js';
+import { PeerResolution } from './peers.js';
+import { silentLogger, type AuthStore, type HpfeedsLogger, type PeerAddress } from './types.js';
 
 export { BROKER_DEFAULTS, type BrokerOptions, type ListenAddress } from './options.js';
 
@@ -60,6 +61,8 @@ export class Broker implements ConnectionHost {
   private readonly unwatch: (() => void) | undefined;
   /** @internal */
   readonly idleGc: IdleGc | undefined;
+  /** Who each new connection is (BrokerOptions.resolvePeer). */
+  private readonly peers: PeerResolution;
   /** @internal BrokerOptions.onClientPublish with its errors caught and logged. */
   readonly clientPublished: ((ident: string, channel: string, payload: Uint8Array) => void) | undefined;
 
@@ -110,6 +113,7 @@ export class Broker implements ConnectionHost {
         }
       };
     }
+    this.peers = new PeerResolution(opts.resolvePeer, this.logger);
     this.unwatch = opts.authStore.watch?.((idents) => {
       void this.revalidateIdents(idents === undefined ? undefined : new Set(idents));
     });
@@ -127,27 +131,34 @@ export class Broker implements ConnectionHost {
     // The listening server is always plain TCP, so connection caps apply to raw sockets before
     // any TLS work; admitted sockets of a TLS endpoint are handed to a (non-listening) TLS server.
     const server: Server = createTcpServer({ allowHalfOpen: ep.kind === 'tcp' });
-    let admitted: (socket: Socket) => void;
+    let admitted: (socket: Socket, peer: PeerAddress | undefined) => void;
     if (ep.kind === 'tls') {
       const [cert, key] = await Promise.all([readFile(ep.certPath!), readFile(ep.keyPath!)]);
       // No allowHalfOpen here: with it, a TLS socket whose handshake fails stays half-open and
       // server.close() waits on it forever. A client's half-close then ends our side at once;
       // what it sent before is still handled, only our replies to it are cut short.
       const tlsServer = createTlsServer({ cert, key, handshakeTimeout: this.limits.authTimeoutMs });
-      tlsServer.on('secureConnection', (socket: Socket) => this.accept(socket));
+      tlsServer.on('secureConnection', (socket: Socket) => this.accept(socket, this.peers.of(socket)));
       tlsServer.on('tlsClientError', (err: Error, socket: Socket) => {
         this.metrics.connectionError.inc({ ident: '', category: 'tls-handshake' });
-        this.logger.debug({ peer: socket.remoteAddress && `${socket.remoteAddress}:${socket.remotePort}`, err: err.message }, 'hpfeeds TLS handshake failed');
+        const peer = this.peers.of(socket) ?? (socket.remoteAddress !== undefined ? { address: socket.remoteAddress, port: socket.remotePort } : undefined);
+        this.logger.debug({ peer: peer && `${peer.address}:${peer.port}`, err: err.message }, 'hpfeeds TLS handshake failed');
         // A handshake timeout is reported here with the socket still open: close it.
         socket.destroy();
       });
-      admitted = (socket) => tlsServer.emit('connection', socket);
+      admitted = (socket, peer) => {
+        if (peer !== undefined) this.peers.remember(socket, peer);
+        tlsServer.emit('connection', socket);
+      };
     } else {
-      admitted = (socket) => this.accept(socket);
+      admitted = (socket, peer) => this.accept(socket, peer);
     }
-    server.on('connection', (socket: Socket) => {
-      if (this.admit(socket)) admitted(socket);
-    });
+    // Who it is first (a PROXY header comes before any TLS byte), then the caps, for that address.
+    server.on('connection', (socket: Socket) =>
+      this.peers.take(socket, (raw, peer) => {
+        if (this.admit(raw, peer?.address ?? raw.remoteAddress ?? '')) admitted(raw, peer);
+      }),
+    );
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ port: ep.port, host: ep.host }, () => {
@@ -165,8 +176,7 @@ export class Broker implements ConnectionHost {
   }
 
   /** Connection caps, applied to raw sockets (so TLS handshakes count too). False: refused and destroyed. */
-  private admit(socket: Socket): boolean {
-    const address = socket.remoteAddress ?? '';
+  private admit(socket: Socket, address: string): boolean {
     const refused = this.closing ? 'closing' : this.admission.admit(address);
     if (refused !== undefined) {
       socket.destroy();
@@ -191,14 +201,14 @@ export class Broker implements ConnectionHost {
     return true;
   }
 
-  private accept(socket: Socket): void {
+  private accept(socket: Socket, peer: PeerAddress | undefined): void {
     if (this.closing || socket.destroyed) {
       socket.destroy();
       return;
     }
     this.metrics.connectionMade.inc();
     this.metrics.clientConnections.inc();
-    this.connections.add(new Connection(this, socket));
+    this.connections.add(new Connection(this, socket, peer ?? { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 }));
   }
 
   /**
@@ -369,6 +379,7 @@ export class Broker implements ConnectionHost {
     this.unwatch?.();
     this.idleGc?.stop();
     const listenersClosed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    this.peers.closePending();
     const connections = [...this.connections];
     for (const conn of connections) conn.shutdown();
     this.flusher.flushLingering();

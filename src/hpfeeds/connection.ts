@@ -19,7 +19,7 @@ import type { Admission } from './admission.js';
 import type { LabelFolder } from './labels.js';
 import type { PublishStats } from './metrics.js';
 import { SendQueue, type PausedPublisher, type SendHost, type SendOwner } from './send-queue.js';
-import type { AuthKey, AuthStore } from './types.js';
+import type { AuthKey, AuthStore, PeerAddress } from './types.js';
 
 /** What a connection needs from its broker. */
 export interface ConnectionHost extends SendHost {
@@ -113,9 +113,11 @@ export class Connection implements SendOwner, PausedPublisher {
   constructor(
     private readonly host: ConnectionHost,
     readonly socket: Socket,
+    /** Where the connection comes from: the socket's peer, or the client a trusted proxy named. */
+    from: PeerAddress,
   ) {
-    this.address = socket.remoteAddress ?? '';
-    this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.address = from.address;
+    this.peer = `${from.address}:${from.port}`;
     this.decoder = new FrameDecoder({ maxFrameLength: host.limits.maxFrameLength, authOnly: true });
     this.queue = new SendQueue(host, this);
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));

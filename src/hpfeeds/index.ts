@@ -31,5 +31,5 @@ export {
   parseAuthKeysJson,
   type JsonFileAuthStoreOptions,
 } from './auth-stores.js';
-export type { AuthChangeListener, AuthKey, AuthStore, HpfeedsLogger } from './types.js';
+export type { AuthChangeListener, AuthKey, AuthStore, HpfeedsLogger, PeerAddress, PeerResolver } from './types.js';
 export { runHpfeedsCli, HPFEEDS_CLI_USAGE, type HpfeedsCliIo } from './cli.js';

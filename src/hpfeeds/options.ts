@@ -6,7 +6,7 @@ import type { ConnectionLimits } from './connection.js';
 import type { GcFunction } from './idle-gc.js';
 import type { LabelPolicy } from './labels.js';
 import type { SendLimits } from './send-queue.js';
-import type { AuthStore, HpfeedsLogger } from './types.js';
+import type { AuthStore, HpfeedsLogger, PeerResolver } from './types.js';
 
 export interface BrokerOptions {
   authStore: AuthStore;
@@ -80,6 +80,12 @@ export interface BrokerOptions {
    * hot path, so keep it cheap (buffer, no I/O per call); what it throws is logged and ignored.
    */
   onClientPublish?: (ident: string, channel: string, payload: Uint8Array) => void;
+  /**
+   * Runs first on every accepted TCP connection, before connection caps, TLS and OP_INFO, and
+   * says which address the connection comes from (caps, AUTH failure limits and logs use it).
+   * Default: the socket's own peer. The embedding program passes e.g. a PROXY protocol reader.
+   */
+  resolvePeer?: PeerResolver;
 }
 
 export interface ListenAddress {

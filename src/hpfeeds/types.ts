@@ -1,3 +1,5 @@
+import type { Socket } from 'node:net';
+
 /** One hpfeeds credential, in the shape of the reference broker's auth backends. */
 export interface AuthKey {
   ident: string;
@@ -35,3 +37,16 @@ export const silentLogger: HpfeedsLogger = {
   warn() {},
   error() {},
 };
+
+/** The address a connection is taken to come from (see BrokerOptions.resolvePeer). */
+export interface PeerAddress {
+  address: string;
+  port: number;
+}
+
+/**
+ * Decides a new raw connection's peer before the broker reads it (e.g. from a PROXY protocol
+ * header a trusted load balancer sends first). A value: at once; a promise: the connection waits
+ * alone for it. Undefined: the hook refused the connection (it logs and closes it).
+ */
+export type PeerResolver = (socket: Socket) => PeerAddress | undefined | Promise<PeerAddress | undefined>;

@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events';
 import type { FastifyBaseLogger } from 'fastify';
 import type { NodeCommandBody, NodeId, NodeMessage, PotEventMsg, PotStatusUpdateMsg } from '../protocol/index.js';
 import { isPotEventShaped } from '../protocol/index.js';
+import { AckHold, type AckGate } from './ack-hold.js';
 import type { Enrollment, RegistrationDecision, RegistrationRequest } from './enrollment.js';
 import { KeyedLogThrottle } from './log-throttle.js';
 import type { NodeMetrics } from './metrics.js';
@@ -106,6 +107,7 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
   private flushTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private presence: RemotePresence | undefined;
+  private readonly ackHold: AckHold;
 
   constructor(opts: GatewayCoreOptions) {
     super();
@@ -117,6 +119,7 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
     this.staleAfterMs = opts.staleFactor * opts.heartbeatIntervalMs;
     this.lastSeenWriteIntervalMs = opts.lastSeenWriteIntervalMs;
     this.retention = opts.retention;
+    this.ackHold = new AckHold(opts.metrics, opts.logger);
     this.sweepTimer = setInterval(() => this.sweep(), opts.sweepIntervalMs);
     this.sweepTimer.unref();
     this.flushTimer = setInterval(() => this.flushLastSeen(), this.lastSeenWriteIntervalMs);
@@ -151,6 +154,15 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
   /** Where sessions on other instances are looked up (session routing). */
   setRemotePresence(presence: RemotePresence | undefined): void {
     this.presence = presence;
+  }
+
+  /**
+   * Several cores: before a node's RegistrationAck is written, `gate` reads what the other cores
+   * left for the node (its open cowrie text sessions), so the lines the node sends after the ack
+   * meet that state. At most `maxWaitMs`; past it the ack goes out anyway (counted and logged).
+   */
+  setAckGate(gate: AckGate | undefined, maxWaitMs = 2000): void {
+    this.ackHold.set(gate, maxWaitMs);
   }
 
   /** The node's session here or, with session routing, on another instance. */
@@ -213,6 +225,10 @@ export class GatewayCore extends EventEmitter implements SessionHub, NodeGateway
 
   decide(req: RegistrationRequest): Promise<RegistrationDecision> {
     return this.enrollment.decide(req);
+  }
+
+  beforeAck(nodeName: string): Promise<void> | undefined {
+    return this.ackHold.before(nodeName);
   }
 
   attach(session: NodeSession, reg: NodeRegistrationMsg): void {

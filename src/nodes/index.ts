@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import type { DatabaseHandle, PgDatabaseHandle } from '../db/index.js';
 import { ConnectionLimiter, type ConnectionLimitOptions } from './connection-limit.js';
 import { Enrollment, type EnrollmentMode, type RateLimitOptions } from './enrollment.js';
+import type { AckGate } from './ack-hold.js';
 import { GatewayCore, type NodeGateway, type RemotePresence } from './gateway.js';
 import type { FailureCounterFactory } from './guess-limiter.js';
 import { KeyedLogThrottle } from './log-throttle.js';
@@ -22,6 +23,7 @@ export type { EnrollmentMode, RateLimitOptions } from './enrollment.js';
 export type { NodeRetentionOptions } from './retention.js';
 export type { ConnectionLimitOptions } from './connection-limit.js';
 export type { FailureCounter, FailureCounterFactory } from './guess-limiter.js';
+export type { AckGate } from './ack-hold.js';
 export type { NodeGateway, NodeGatewayEvents, NodeGatewayEventName, LiveSessionInfo, RemotePresence } from './gateway.js';
 export { NodeService, NodeServiceError } from './service.js';
 export type { NodeInfo, NodeDetail, PotInfo, NodeLogEntry, UnknownRegistrationInfo, PendingRejection } from './service.js';
@@ -29,7 +31,7 @@ export type { Enrollment as NodeEnrollmentState, NodeListFilter, NodeStore, Node
 export { SqliteNodeStore } from './sqlite-store.js';
 export { PgNodeStore } from './pg-store.js';
 export { POT_MISSING } from './store.js';
-export type { TcpListener, TcpListenOptions } from './tcp.js';
+export type { PeerAddress, PeerResolver, TcpListener, TcpListenOptions } from './tcp.js';
 export { isValidNodeName } from './names.js';
 
 export interface NodeGatewayOptions {
@@ -109,6 +111,8 @@ export interface NodeGatewayHandle extends NodeGateway {
   dropLocal(nodeName: string, reason: string): void;
   /** Session routing: where the sessions held by other instances are looked up. */
   setRemotePresence(presence: RemotePresence | undefined): void;
+  /** Several cores: what to read before a node's RegistrationAck is written (see GatewayCore.setAckGate). */
+  setAckGate(gate: AckGate | undefined, maxWaitMs?: number): void;
   /**
    * Closes every session (reason 'shutdown'), the TCP listeners and the sweep timer, and waits for
    * the node state writes that closing caused.
@@ -206,6 +210,7 @@ export async function createNodeGateway(opts: NodeGatewayOptions): Promise<NodeG
     disconnect: (name, reason) => core.disconnect(name, reason),
     dropLocal: (name, reason) => core.dropLocal(name, reason),
     setRemotePresence: (presence) => core.setRemotePresence(presence),
+    setAckGate: (gate, maxWaitMs) => core.setAckGate(gate, maxWaitMs),
     on(ev, fn) {
       core.on(ev, fn);
       return this;

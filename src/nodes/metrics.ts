@@ -19,6 +19,7 @@ export class NodeMetrics {
   readonly inputPaused: Gauge<string>;
   readonly inputPauses: Counter<string>;
   readonly lastSeenFlushesDeferred: Counter<string>;
+  readonly ackHolds: Counter<'result'>;
   /** Message counts not yet added to `messages` (bounded: one key per message type). */
   private readonly pendingMessages = new Map<string, number>();
 
@@ -107,6 +108,12 @@ export class NodeMetrics {
     this.lastSeenFlushesDeferred = new Counter({
       name: 'apiary_node_last_seen_flushes_deferred_total',
       help: 'Periodic last_seen writes put off to the next interval because another connection held the database write lock',
+      registers: [registry],
+    });
+    this.ackHolds = new Counter({
+      name: 'apiary_node_ack_holds_total',
+      help: "RegistrationAcks held until the node's shared state (several cores) was read: ready in time, or sent anyway on timeout or a failed read",
+      labelNames: ['result'],
       registers: [registry],
     });
     for (const t of ['tcp', 'tls', 'ws'] as const) this.sessions.set({ transport: t }, 0);

@@ -20,7 +20,7 @@ const nodeSchema = z.object({
   enrollment: enrollmentSchema,
   hasSecret: z.boolean(),
   online: z.boolean(),
-  remoteAddress: z.string().nullable().describe('socket peer address of the current or last session'),
+  remoteAddress: z.string().nullable().describe("peer address of the current or last session: the socket's, or the client a trusted proxy named in its PROXY protocol header (PROXY_PROTOCOL_FROM)"),
   transport: z.string().nullable().describe('Transport of the last session: tcp, tls (TCP with TLS 1.3) or ws'),
   connectedAt: z.number().int().nullable(),
   lastSeenAt: z.number().int().nullable(),

@@ -40,6 +40,11 @@ export interface SessionHub {
   readonly metrics: NodeMetrics;
   readonly authTimeoutMs: number;
   decide(req: RegistrationRequest): Promise<RegistrationDecision>;
+  /**
+   * Work that must be done before the accepted node's ack is written (bounded), or undefined when
+   * there is none: then the ack goes out in the same turn as before.
+   */
+  beforeAck(nodeName: string): Promise<void> | undefined;
   /** The session was accepted and its ack written: make it the node's live session. */
   attach(session: NodeSession, reg: NodeRegistrationMsg): void;
   /** An authenticated session delivered its first message after an ack that carried a key. */
@@ -213,6 +218,13 @@ export class NodeSession {
       this.transport.end(ack, 'rejected');
       this.finish(`rejected: ${decision.result}`);
       return;
+    }
+    // A node speaks only after its ack: holding the ack holds the node's lines (those sent early
+    // wait in this session's queue), and no other session waits for it.
+    const held = this.hub.beforeAck(reg.node_name);
+    if (held !== undefined) {
+      await held;
+      if (this.state !== 'registering') return; // the connection went away meanwhile
     }
     this.clearAuthTimer();
     this.nodeName = reg.node_name;

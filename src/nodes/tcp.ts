@@ -21,7 +21,22 @@ export interface TcpListenOptions {
   tls?: { certPath: string; keyPath: string };
   /** A TLS client must finish its handshake within this time. Default 10 000 ms. */
   tlsHandshakeTimeoutMs?: number;
+  /**
+   * Runs first on every accepted connection, before the connection caps and any TLS handshake,
+   * and says which address it comes from (a PROXY protocol header from a trusted load balancer).
+   * Default: the socket's own peer.
+   */
+  resolvePeer?: PeerResolver;
 }
+
+/** The address a node connection is taken to come from. */
+export interface PeerAddress {
+  address: string;
+  port: number;
+}
+
+/** A value: at once; a promise: that connection alone waits. Undefined: refused (and closed) by the hook. */
+export type PeerResolver = (socket: net.Socket) => PeerAddress | undefined | Promise<PeerAddress | undefined>;
 
 export interface TcpListener {
   host: string;
@@ -42,6 +57,11 @@ const MAX_WRITE_BACKLOG = 4 * 1024 * 1024;
  */
 const MAX_QUEUED_INPUT = 64 * 1024;
 
+/** A connection's own address and port: the same on a raw socket and on the TLS socket wrapping it. */
+function socketKey(socket: net.Socket): string {
+  return `${socket.remoteAddress}|${socket.remotePort}`;
+}
+
 export function normaliseAddress(addr: string | undefined): string {
   if (!addr) return 'unknown';
   return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
@@ -56,8 +76,9 @@ class TcpTransport implements SessionTransport {
     readonly kind: 'tcp' | 'tls',
     private readonly socket: net.Socket,
     private readonly logger: FastifyBaseLogger,
+    remoteAddress: string,
   ) {
-    this.remoteAddress = normaliseAddress(socket.remoteAddress);
+    this.remoteAddress = remoteAddress;
   }
 
   authenticated(): void {
@@ -98,22 +119,62 @@ export async function listenTcp(
   const sessions = new Map<net.Socket, NodeSession>();
   /** Per socket: re-applies its read state (core back-pressure or its own input queue). */
   const flowSync = new Map<net.Socket, () => void>();
+  /** Raw sockets whose PROXY header is being read (close() ends them). */
+  const resolving = new Set<net.Socket>();
+  /** TLS: peers named by a PROXY header, by the raw socket's own address and port (see socketKey). */
+  const resolvedPeers = new Map<string, string>();
+  let tlsServer: tls.Server | undefined;
+
   // Runs on the raw TCP socket, before any TLS handshake: a refused peer costs no crypto.
-  const onConnection = (raw: net.Socket): void => {
-    const address = normaliseAddress(raw.remoteAddress);
+  const admit = (raw: net.Socket, address: string, named: boolean): void => {
     if (!limiter.tryOpen('tcp', address)) {
       raw.destroy();
       return;
     }
     raw.once('close', () => limiter.release(address));
+    if (!tlsServer) {
+      onSocket(raw, address);
+      return;
+    }
+    if (named) {
+      const key = socketKey(raw);
+      resolvedPeers.set(key, address);
+      raw.once('close', () => {
+        if (resolvedPeers.get(key) === address) resolvedPeers.delete(key);
+      });
+    }
+    tlsServer.emit('connection', raw);
+  };
+  const onConnection = (raw: net.Socket): void => {
+    const own = normaliseAddress(raw.remoteAddress);
+    if (opts.resolvePeer === undefined) return admit(raw, own, false);
+    const resolved = opts.resolvePeer(raw);
+    if (!(resolved instanceof Promise)) {
+      if (resolved === undefined) raw.destroy();
+      else admit(raw, normaliseAddress(resolved.address), resolved.address !== own);
+      return;
+    }
+    resolving.add(raw);
+    resolved.then(
+      (peer) => {
+        resolving.delete(raw);
+        if (peer === undefined || raw.destroyed || closing !== undefined) raw.destroy();
+        else admit(raw, normaliseAddress(peer.address), true);
+      },
+      (err: unknown) => {
+        resolving.delete(raw);
+        logger.error({ err, remoteAddress: own }, 'node connection peer lookup failed; connection closed');
+        raw.destroy();
+      },
+    );
   };
 
-  const onSocket = (socket: net.Socket): void => {
-    if (socket.destroyed) return; // refused by onConnection
+  const onSocket = (socket: net.Socket, remoteAddress: string): void => {
+    if (socket.destroyed) return;
     sockets.add(socket);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
-    const transport = new TcpTransport(opts.tls ? 'tls' : 'tcp', socket, logger);
+    const transport = new TcpTransport(opts.tls ? 'tls' : 'tcp', socket, logger, remoteAddress);
     const session = core.openSession(transport);
     if (!session) {
       socket.on('close', () => sockets.delete(socket));
@@ -203,35 +264,33 @@ export async function listenTcp(
     });
   };
 
-  let server: net.Server;
+  // The listening server is plain TCP either way: the peer (a PROXY header comes before any TLS
+  // byte) and the caps are settled on the raw socket, which is then handed to a TLS server that
+  // does not listen itself.
   if (opts.tls) {
-    server = tls.createServer(
-      {
-        cert: readFileSync(opts.tls.certPath),
-        key: readFileSync(opts.tls.keyPath),
-        minVersion: 'TLSv1.3',
-        maxVersion: 'TLSv1.3',
-        handshakeTimeout: opts.tlsHandshakeTimeoutMs ?? 10_000,
-      },
-      onSocket,
-    );
+    const secure = (tlsServer = tls.createServer({
+      cert: readFileSync(opts.tls.certPath),
+      key: readFileSync(opts.tls.keyPath),
+      minVersion: 'TLSv1.3',
+      maxVersion: 'TLSv1.3',
+      handshakeTimeout: opts.tlsHandshakeTimeoutMs ?? 10_000,
+    }));
+    secure.on('secureConnection', (socket: tls.TLSSocket) => {
+      onSocket(socket, resolvedPeers.get(socketKey(socket)) ?? normaliseAddress(socket.remoteAddress));
+    });
     const handshakeLog = new KeyedLogThrottle(60_000);
-    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
-      const remoteAddress = normaliseAddress(socket.remoteAddress);
+    secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+      const remoteAddress = resolvedPeers.get(socketKey(socket)) ?? normaliseAddress(socket.remoteAddress);
       // A handshake timeout reports here but does not end the socket by itself.
       socket.destroy();
-      // A connection refused at accept was counted there already.
       if (remoteAddress === 'unknown') return;
       const t = handshakeLog.take(remoteAddress, Date.now());
       if (t.log) {
         logger.info({ remoteAddress, code: err.code, error: err.message, suppressedSinceLastLine: t.suppressed }, 'node TLS handshake failed (one line per address per minute)');
       }
     });
-  } else {
-    server = net.createServer(onSocket);
   }
-  // First in line, before the session (plain TCP) or the TLS wrapper is set up.
-  server.prependListener('connection', onConnection);
+  const server = net.createServer(onConnection);
   server.on('error', (err) => logger.error({ err }, 'node TCP listener error'));
 
   await new Promise<void>((resolve, reject) => {
@@ -259,6 +318,8 @@ export async function listenTcp(
       offFlow();
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
+        for (const raw of resolving) raw.destroy();
+        resolving.clear();
         // Registered nodes get up to SHUTDOWN_DRAIN_MS to see the end and have their last lines read.
         for (const session of sessions.values()) session.closeDraining('shutdown', SHUTDOWN_DRAIN_MS);
         // Sockets whose session already ended but which are still draining.

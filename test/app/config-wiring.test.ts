@@ -12,6 +12,7 @@ import { startTestCore, until, type TestCore } from '../helpers/core.js';
 import { makeTestCertificate, type TestCertificate } from '../helpers/tls.js';
 import { tempDir } from '../helpers/tmp.js';
 import { metricValue, parseAck, registration, statusUpdate, tlsClient, type TestClient } from '../nodes/harness.js';
+import { closedByServer, connectFrom } from '../proxy-protocol/client.js';
 
 describe('config wiring into the composed core', () => {
   let t: TestCore;
@@ -51,6 +52,9 @@ describe('config wiring into the composed core', () => {
         '--session-idle-minutes', '5',
         '--session-max-hours', '2',
         '--trust-proxy', '127.0.0.1',
+        // Connections from 127.0.0.2 only (the tests' other connections come from 127.0.0.1).
+        '--proxy-protocol-from', '127.0.0.2/32',
+        '--proxy-protocol-timeout-ms', '700',
       ],
       env: { APIARY_ADMIN_TOKEN: presetToken },
     });
@@ -108,6 +112,30 @@ describe('config wiring into the composed core', () => {
     assert.ok(cookie.includes('Secure') && cookie.includes('Max-Age=7200'), cookie.join('; '));
     const login = (await admin('GET', '/api/v1/audit?action=session.login')).body.entries[0];
     assert.equal(login.source, '203.0.113.9');
+  });
+
+  it('PROXY_PROTOCOL_FROM and PROXY_PROTOCOL_TIMEOUT_MS: node TLS and hpfeeds connections from the proxy give the client address; a slow header is cut at 700 ms', async () => {
+    // A node behind the proxy: the header, then TLS over the same connection.
+    const raw = await connectFrom(t.core.addresses.nodeTcp.port, '127.0.0.2');
+    raw.write('PROXY TCP4 198.51.100.61 10.0.0.1 40404 9001\r\n');
+    const node = await tlsClient(t.core.addresses.nodeTcp.port, cert.ca, { socket: raw });
+    clients.push(node);
+    node.send(registration('wired-proxied', '77'));
+    assert.equal(parseAck(await node.next(10_000)).accepted, true);
+    await until(async () => (await admin('GET', '/api/v1/nodes/wired-proxied')).body?.remoteAddress === '198.51.100.61', 'the node recorded with the address in the header');
+    // An hpfeeds client behind the proxy: the broker names it by the header's address.
+    const hpRaw = await connectFrom(t.core.addresses.hpfeeds[0]!.port, '127.0.0.2');
+    hpRaw.write('PROXY TCP4 198.51.100.62 10.0.0.1 50505 10000\r\n');
+    await until(async () => (await metricValue(t.core.registry, 'apiary_proxy_protocol_headers_total', { listener: 'hpfeeds', version: '1', command: 'proxy' })) === 1, 'the hpfeeds header read');
+    hpRaw.destroy();
+    // A header that never completes: closed at the configured timeout.
+    const slow = await connectFrom(t.core.addresses.hpfeeds[0]!.port, '127.0.0.2');
+    const started = Date.now();
+    slow.write('PROXY TCP4 ');
+    await closedByServer(slow);
+    const waited = Date.now() - started;
+    assert.ok(waited >= 650 && waited < 5000, `closed after ${waited} ms`);
+    assert.equal(await metricValue(t.core.registry, 'apiary_proxy_protocol_rejected_total', { listener: 'hpfeeds', reason: 'timeout' }), 1);
   });
 
   it('hpfeeds: broker name, auth file, send buffer, back-pressure deadline and flush linger', async () => {

@@ -45,6 +45,18 @@ describe('config', () => {
     assert.equal(c.sessionMaxHours, 1);
     assert.deepEqual(loadConfig([], { TRUST_PROXY: '192.0.2.1, fd00::/8' }).trustProxy, ['192.0.2.1', 'fd00::/8']);
   });
+  it('PROXY protocol: off by default; PROXY_PROTOCOL_FROM takes IPs, CIDRs and range names; bad entries and timeouts are refused', () => {
+    const d = loadConfig([], {});
+    assert.deepEqual([d.proxyProtocolFrom, d.proxyProtocolTimeoutMs], [[], 3000]);
+    const c = loadConfig(['--proxy-protocol-from', '10.0.0.0/8', '--proxy-protocol-from=127.0.0.1'], { PROXY_PROTOCOL_FROM: 'ignored', PROXY_PROTOCOL_TIMEOUT_MS: '500' });
+    assert.deepEqual([c.proxyProtocolFrom, c.proxyProtocolTimeoutMs], [['10.0.0.0/8', '127.0.0.1'], 500]);
+    assert.deepEqual(loadConfig([], { PROXY_PROTOCOL_FROM: '10.0.0.0/8,127.0.0.1 uniquelocal' }).proxyProtocolFrom, ['10.0.0.0/8', '127.0.0.1', 'uniquelocal']);
+    for (const bad of ['haproxy', '10.0.0.0/33', '10.0.0.1/8/1']) {
+      assert.throws(() => loadConfig([], { PROXY_PROTOCOL_FROM: bad }), (e: Error) => e instanceof ConfigError && /PROXY_PROTOCOL_FROM/.test(e.message) && e.message.includes(`'${bad}'`), bad);
+    }
+    assert.throws(() => loadConfig([], { PROXY_PROTOCOL_TIMEOUT_MS: '50' }), /PROXY_PROTOCOL_TIMEOUT_MS/);
+    assert.match(configHelp(), /--proxy-protocol-from \(repeatable\)  \/  PROXY_PROTOCOL_FROM \(default: none\)/);
+  });
   it('DATABASE_URL: postgres:// or postgresql:// with a host, hidden when described; unset = the SQLite file', () => {
     assert.equal(loadConfig([], {}).databaseUrl, undefined);
     assert.equal(loadConfig([], { DATABASE_URL: 'postgres://u:secretpw@db:5432/apiary' }).databaseUrl, 'postgres://u:secretpw@db:5432/apiary');

@@ -145,6 +145,13 @@ export class RawPeer {
     return peer;
   }
 
+  /** A peer over a socket the test opened itself (e.g. after writing a PROXY header); waits for OP_INFO. */
+  static async over(socket: Socket): Promise<RawPeer> {
+    const peer = new RawPeer(socket);
+    await peer.waitFrames(1);
+    return peer;
+  }
+
   /** Connects and authenticates (AUTH plus `then` frames in the same write). */
   static async login(port: number, ident: string, secret: string, then: Buffer[] = []): Promise<RawPeer> {
     const peer = await RawPeer.connect(port);

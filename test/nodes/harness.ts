@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import WebSocket from 'ws';
 import { createHttpServer } from '../../src/api/index.js';
 import { openDatabase, type DatabaseHandle } from '../../src/db/index.js';
-import { createNodeGateway, type NodeGatewayHandle, type NodeGatewayOptions, type TcpListener } from '../../src/nodes/index.js';
+import { createNodeGateway, type NodeGatewayHandle, type NodeGatewayOptions, type PeerResolver, type TcpListener } from '../../src/nodes/index.js';
 import { tempDir } from '../helpers/tmp.js';
 
 export interface LogRecord {
@@ -32,7 +32,7 @@ export interface Harness {
 }
 
 export async function startHarness(
-  opts: Partial<Omit<NodeGatewayOptions, 'db' | 'logger' | 'registry'>> & { tls?: { certPath: string; keyPath: string }; tlsHandshakeTimeoutMs?: number } = {},
+  opts: Partial<Omit<NodeGatewayOptions, 'db' | 'logger' | 'registry'>> & { tls?: { certPath: string; keyPath: string }; tlsHandshakeTimeoutMs?: number; resolvePeer?: PeerResolver } = {},
 ): Promise<Harness> {
   const dir = tempDir('apiary-nodes-');
   const db = openDatabase(`${dir.path}/core.db`);
@@ -45,14 +45,14 @@ export async function startHarness(
       logs.push(JSON.parse(line) as LogRecord);
     },
   });
-  const { tls: tlsOpts, tlsHandshakeTimeoutMs, ...gatewayOpts } = opts;
+  const { tls: tlsOpts, tlsHandshakeTimeoutMs, resolvePeer, ...gatewayOpts } = opts;
   const gateway = await createNodeGateway({ db, logger, registry, ...gatewayOpts });
   const app = await createHttpServer();
   await app.register(gateway.wsRoute);
   await app.register(gateway.routes, { prefix: '/api/v1' });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address() as net.AddressInfo;
-  const tcp = await gateway.listenTcp({ host: '127.0.0.1', port: 0, ...(tlsOpts ? { tls: tlsOpts } : {}), ...(tlsHandshakeTimeoutMs ? { tlsHandshakeTimeoutMs } : {}) });
+  const tcp = await gateway.listenTcp({ host: '127.0.0.1', port: 0, ...(tlsOpts ? { tls: tlsOpts } : {}), ...(tlsHandshakeTimeoutMs ? { tlsHandshakeTimeoutMs } : {}), resolvePeer });
   return {
     db,
     registry,

@@ -55,6 +55,12 @@ export interface TestSentinel {
   masterPort(): Promise<number>;
   /** Asks the sentinel to fail over and resolves once it reports the other server as master. */
   failover(): Promise<number>;
+  /**
+   * Kills the master (SIGKILL: no goodbye to its clients); resolves once it is dead, with the
+   * sentinel's promotion of the replica still to come (`promoted`: the new master's port). The dead
+   * server stays dead.
+   */
+  killMaster(): Promise<{ promoted: Promise<number> }>;
   dispose(): Promise<void>;
 }
 
@@ -98,6 +104,23 @@ export async function startTestSentinel(): Promise<TestSentinel> {
       await admin.call('SENTINEL', 'failover', masterName);
       await waitFor(async () => (await masterPort()) !== before, 'the failover');
       return masterPort();
+    },
+    async killMaster() {
+      const before = await masterPort();
+      // Only a replica the sentinel knows to be in sync can be promoted (after a failover the old
+      // master has just been turned into one).
+      await waitFor(async () => {
+        const replicas = (await admin.call('SENTINEL', 'replicas', masterName)) as string[][];
+        return replicas.some((fields) => {
+          const info = new Map<string, string>();
+          for (let i = 0; i + 1 < fields.length; i += 2) info.set(fields[i]!, fields[i + 1]!);
+          return info.get('master-link-status') === 'ok' && !/s_down|disconnected/.test(info.get('flags') ?? '');
+        });
+      }, 'the sentinel to see a replica in sync');
+      await stop([master, replica].find((s) => s.port === before)!);
+      const promoted = waitFor(async () => (await masterPort()) !== before, 'the sentinel to promote the replica').then(masterPort);
+      promoted.catch(() => undefined); // the caller's await reports it
+      return { promoted };
     },
     async dispose() {
       admin.disconnect();

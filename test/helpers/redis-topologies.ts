@@ -134,6 +134,8 @@ export interface TestCluster {
   /** redis+cluster:// URL naming every master. */
   url: string;
   ports: number[];
+  /** Kills the node on `port` (SIGKILL); the slots it served stay unserved. */
+  kill(port: number): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -166,6 +168,9 @@ export async function startTestCluster(): Promise<TestCluster> {
   return {
     url: `redis+cluster://${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`,
     ports: nodes.map((n) => n.port),
+    async kill(port) {
+      await stop(nodes.find((n) => n.port === port)!);
+    },
     async dispose() {
       for (const n of nodes) await stop(n);
       dir.cleanup();

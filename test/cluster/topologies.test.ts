@@ -38,7 +38,7 @@ interface Context {
   sent: number;
 }
 
-/** The cases every topology runs; `extra` adds the topology's own between fan-out and the lease. */
+/** The cases every topology runs; `extra` adds the topology's own before the lease's (which stops a core). */
 function twoCoresOn(name: string, startTopology: () => Promise<Topology>, extra: (ctx: () => Context, topology: () => Topology) => void): void {
   describe(`two cores in cluster mode on ${name}`, { timeout: 120_000 }, () => {
     let topology: Topology;

@@ -188,8 +188,8 @@ function purposeOf(key: string): string | undefined {
 }
 
 twoCoresOn(
-  'a three-master Redis Cluster',
-  async (): Promise<TestCluster> => startTestCluster(),
+  'a three-master Redis Cluster (one replica each)',
+  async (): Promise<TestCluster> => startTestCluster({ replicas: true }),
   (ctx, topology) => {
     it('every key the cores wrote is hash-tagged: one slot per purpose (no CROSSSLOT possible)', async () => {
       const ports = (topology() as TestCluster).ports;
@@ -233,13 +233,22 @@ twoCoresOn(
         assert.equal(await client.hdel('{apiary-routing}:owners', 'edge'), 1);
         // Every core's notice connection drops and comes back (as when its node restarts), on
         // whichever node it was.
-        for (const m of client.nodes('master')) await m.client('KILL', 'TYPE', 'pubsub');
+        for (const m of client.nodes('all')) await m.client('KILL', 'TYPE', 'pubsub');
         // Well before the periodic resync (30 s): the reconnect itself makes a re-read the registry.
         await waitFor(async () => (await client.hexists('{apiary-routing}:owners', 'edge')) === 1, 'a to claim edge again', 10_000);
       } finally {
         client.disconnect();
       }
       await sendAndCheckCommand(ctx(), { GetPotStatus: 'p1' }, 'GetPotStatus');
+    });
+
+    it('when the master holding the fan-out stream dies, what a commits meanwhile reaches b once its replica took over, and commands flow again', async () => {
+      const { promoted } = await (topology() as TestCluster).killMasterOf('apiary:{apiary-cluster}:fanout');
+      // Sent while the stream's slot has no master: a stores them; their stream entries wait.
+      await sendAndCheckFanout(ctx(), 20, promoted);
+      await sendAndCheckCommand(ctx(), { GetPotLogs: 'p1' }, 'GetPotLogs');
+      const { a, b } = ctx();
+      await waitFor(() => [a, b].filter((i) => i.core.cluster!.leading()).length === 1, 'one leader after the master died');
     });
   },
 );

@@ -5,8 +5,8 @@
 // shared state (Redis registry, database), never the state itself, so a lost notice costs speed
 // (the periodic sweeps and checks catch up), not correctness.
 import type { FastifyBaseLogger } from 'fastify';
-import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { createRedisClient, parseRedisUrl } from '../redis/index.js';
+import { Cluster, type Redis, type RedisOptions } from 'ioredis';
+import { clusterNodesOf, createRedisClient, createRedisSubscriber, parseRedisUrl, type RedisSubscriber } from '../redis/index.js';
 
 /** Everything instances tell each other, by kind. */
 export interface RoutingNotices {
@@ -55,7 +55,8 @@ export class RoutingBus {
   readonly redis: Redis | Cluster;
   /** Key prefix, a hash tag so that the registry's multi-key scripts work on a Redis Cluster. */
   readonly keyPrefix: string;
-  private readonly subscriber: Redis | Cluster;
+  /** Says 'ready' after every reconnect, on a Redis Cluster too (see src/redis/subscriber.ts). */
+  private readonly subscriber: RedisSubscriber;
   private readonly channel: string;
   private readonly log: FastifyBaseLogger;
   private readonly listeners = new Map<NoticeKind, Set<Listener<NoticeKind>>>();
@@ -73,7 +74,12 @@ export class RoutingBus {
     const target = parseRedisUrl(opts.redisUrl);
     const base: RedisOptions = { retryStrategy: (times) => Math.min(100 * times, 1000), lazyConnect: false };
     this.redis = createRedisClient(target, { ...base, maxRetriesPerRequest: 1, commandTimeout: 3000, connectionName: `apiary-routing-${this.instanceId}` });
-    this.subscriber = createRedisClient(target, { ...base, maxRetriesPerRequest: null, connectionName: `apiary-routing-sub-${this.instanceId}` });
+    const commands = this.redis;
+    this.subscriber = createRedisSubscriber(
+      target,
+      { ...base, maxRetriesPerRequest: null, connectionName: `apiary-routing-sub-${this.instanceId}` },
+      () => (commands instanceof Cluster ? clusterNodesOf(commands) : []),
+    );
     let down = false;
     const onError = (which: string) => (err: Error) => {
       opts.onRedisError?.();
@@ -126,14 +132,13 @@ export class RoutingBus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const c of [this.subscriber, this.redis]) {
-      try {
-        if (c.status === 'ready') await Promise.race([c.quit(), new Promise((r) => setTimeout(r, 2000).unref())]);
-      } catch {
-        // going away anyway
-      }
-      c.disconnect();
+    await this.subscriber.close();
+    try {
+      if (this.redis.status === 'ready') await Promise.race([this.redis.quit(), new Promise((r) => setTimeout(r, 2000).unref())]);
+    } catch {
+      // going away anyway
     }
+    this.redis.disconnect();
   }
 
   private dispatch(text: string): void {

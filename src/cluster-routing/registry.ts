@@ -87,6 +87,10 @@ export class SessionRegistry {
   private readonly resyncMs: number;
   private readonly metrics: RoutingMetrics | undefined;
   private lastResync = 0;
+  /** When this instance's heartbeat last reached Redis. */
+  private lastBeat: number | undefined;
+  /** Until then nobody is newly counted dead (see refreshAlive). */
+  private graceUntil = 0;
   /** The registry as last seen: node -> owner (this instance's own claims included). */
   private readonly mirror = new Map<string, Owner>();
   /** Instances whose heartbeat is current. */
@@ -131,7 +135,7 @@ export class SessionRegistry {
     // Notices missed while cut off from Redis: read the registry again, claim what we hold.
     this.bus.onReconnect(() => {
       if (!this.heartbeat || this.closed) return;
-      void this.refresh().catch((err: Error) => this.log.warn({ err: err.message }, 'session registry re-read failed; retried at the next resync'));
+      void this.refresh().catch((err: Error) => this.log.warn({ err: err.message }, 'session registry re-read failed; retried at the next heartbeat'));
     });
   }
 
@@ -295,15 +299,39 @@ export class SessionRegistry {
   private async beat(): Promise<void> {
     const now = Date.now();
     await this.bus.redis.zadd(this.keys.instances, now + 3 * this.heartbeatMs, this.instanceId);
+    // Back after missed beats: the others could not beat either, so their scores ran out for the
+    // same reason; they get three beats from now to show they are alive.
+    if (this.lastBeat !== undefined && now - this.lastBeat > 2 * this.heartbeatMs) this.graceUntil = Date.now() + 3 * this.heartbeatMs;
+    this.lastBeat = now;
   }
 
+  /**
+   * Who is alive: whose score has not run out. An instance that could not beat itself lately (Redis
+   * away: a restart, a failover) cannot tell a dead instance from one that was cut off like itself,
+   * so then, and for three beats after it beats again, it counts nobody dead that it counted alive
+   * before; otherwise the first instance back after an outage longer than three beats would release
+   * every other instance's sessions and mark their nodes Offline while they are still connected.
+   */
   private async refreshAlive(): Promise<void> {
-    const live = (await this.bus.redis.zrangebyscore(this.keys.instances, Date.now(), '+inf')) as string[];
-    this.alive = new Set([...live, this.instanceId]);
+    const now = Date.now();
+    const live = (await this.bus.redis.zrangebyscore(this.keys.instances, now, '+inf')) as string[];
+    const judging = this.lastBeat !== undefined && now - this.lastBeat <= 2 * this.heartbeatMs && now >= this.graceUntil;
+    this.alive = new Set([...live, this.instanceId, ...(judging ? [] : this.alive)]);
   }
 
   /** Re-reads the live instances and the registry; purges entries of dead instances. */
   private async refresh(): Promise<void> {
+    try {
+      await this.resync();
+    } catch (err) {
+      // Redis still away (a failover under way): tried again at the next heartbeat, not only at
+      // the next periodic resync.
+      this.lastResync = 0;
+      throw err;
+    }
+  }
+
+  private async resync(): Promise<void> {
     const now = Date.now();
     this.lastResync = now;
     await this.refreshAlive();

@@ -117,6 +117,12 @@ export function createRedisClient(target: RedisTarget, options: RedisOptions): R
       const { retryStrategy, enableOfflineQueue, lazyConnect, ...redisOptions } = options;
       return new Cluster(target.nodes, {
         clusterRetryStrategy: retryStrategy ? (times) => retryStrategy(times) : undefined,
+        // A client whose commands wait out an outage (maxRetriesPerRequest null, as one server's
+        // do) must wait out a master's failover too. ioredis gives a command up after
+        // maxRedirections (16: MOVED to the dead master, "connection closed", CLUSTERDOWN, about
+        // 100 ms apart, so under 2 s), far short of a failover (cluster-node-timeout, 15 s by
+        // default, plus the election): what such a client wrote then would be dropped.
+        ...(options.maxRetriesPerRequest === null && { maxRedirections: Infinity }),
         ...(enableOfflineQueue !== undefined && { enableOfflineQueue }),
         ...(lazyConnect !== undefined && { lazyConnect }),
         redisOptions: {

@@ -1,7 +1,8 @@
 // Several composed cores (`apiary serve` as buildCore makes it) in one test process, sharing one
 // SQLite file (WAL) and one private redis-server, with INSTANCE_ID set (cluster mode: fan-out and
 // session routing on): what N instances behind a load balancer look like, minus the separate
-// processes. extraEnv DATABASE_URL puts them on one PostgreSQL database instead.
+// processes. extraEnv DATABASE_URL puts them on one PostgreSQL database instead; `redisUrl` puts them
+// on a Redis deployment the caller started (Sentinel, Cluster) instead of a private server.
 import { join } from 'node:path';
 import { buildCore, type Core } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
@@ -20,7 +21,8 @@ export interface Instance {
 }
 
 export interface Fleet {
-  redis: TestRedis;
+  /** The Redis the instances share (REDIS_URL). */
+  redisUrl: string;
   instances: Instance[];
   /** Provisions a node through `via` and returns its secret. */
   provision(via: Instance, name: string): Promise<string>;
@@ -29,13 +31,14 @@ export interface Fleet {
   close(): Promise<void>;
 }
 
-export async function startFleet(ids: string[], extraEnv: Record<string, string> = {}): Promise<Fleet> {
+export async function startFleet(ids: string[], extraEnv: Record<string, string> = {}, opts: { redisUrl?: string } = {}): Promise<Fleet> {
   const dir = tempDir('apiary-routing-');
-  const redis = await startTestRedis({ appendOnly: false });
+  const redis: TestRedis | undefined = opts.redisUrl === undefined ? await startTestRedis({ appendOnly: false }) : undefined;
+  const redisUrl = opts.redisUrl ?? redis!.url;
   const instances: Instance[] = [];
   const nodes: SimulatedNode[] = [];
   const fleet: Fleet = {
-    redis,
+    redisUrl,
     instances,
     async provision(via, name) {
       const res = await via.api('POST', '/api/v1/nodes', { name });
@@ -50,12 +53,12 @@ export async function startFleet(ids: string[], extraEnv: Record<string, string>
     async close() {
       await Promise.all(nodes.map((n) => n.stop()));
       for (const i of instances) await i.core.close().catch(() => undefined);
-      await redis.dispose();
+      await redis?.dispose();
       dir.cleanup();
     },
   };
   try {
-    for (const id of ids) instances.push(await startInstance(id, join(dir.path, 'shared.sqlite'), join(dir.path, id), redis.url, extraEnv));
+    for (const id of ids) instances.push(await startInstance(id, join(dir.path, 'shared.sqlite'), join(dir.path, id), redisUrl, extraEnv));
   } catch (err) {
     await fleet.close();
     throw err;

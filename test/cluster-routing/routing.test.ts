@@ -99,7 +99,7 @@ describe('session routing across three instances', { timeout: 120_000 }, () => {
     const received: string[] = [];
     await connectNode(fleet, b, 'n5', secret, received);
     await settledCommands(c, 'n5');
-    const probe = new Redis(fleet.redis.url);
+    const probe = new Redis(fleet.redisUrl);
     try {
       assert.equal(await probe.hdel('{apiary-routing}:owners', 'n5'), 1);
       // Every instance's notice connection drops and comes back, as after a Redis outage.

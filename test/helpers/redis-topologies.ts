@@ -55,6 +55,12 @@ export interface TestSentinel {
   masterPort(): Promise<number>;
   /** Asks the sentinel to fail over and resolves once it reports the other server as master. */
   failover(): Promise<number>;
+  /**
+   * Kills the master (SIGKILL: no goodbye to its clients); resolves once it is dead, with the
+   * sentinel's promotion of the replica still to come (`promoted`: the new master's port). The dead
+   * server stays dead.
+   */
+  killMaster(): Promise<{ promoted: Promise<number> }>;
   dispose(): Promise<void>;
 }
 
@@ -99,6 +105,23 @@ export async function startTestSentinel(): Promise<TestSentinel> {
       await waitFor(async () => (await masterPort()) !== before, 'the failover');
       return masterPort();
     },
+    async killMaster() {
+      const before = await masterPort();
+      // Only a replica the sentinel knows to be in sync can be promoted (after a failover the old
+      // master has just been turned into one).
+      await waitFor(async () => {
+        const replicas = (await admin.call('SENTINEL', 'replicas', masterName)) as string[][];
+        return replicas.some((fields) => {
+          const info = new Map<string, string>();
+          for (let i = 0; i + 1 < fields.length; i += 2) info.set(fields[i]!, fields[i + 1]!);
+          return info.get('master-link-status') === 'ok' && !/s_down|disconnected/.test(info.get('flags') ?? '');
+        });
+      }, 'the sentinel to see a replica in sync');
+      await stop([master, replica].find((s) => s.port === before)!);
+      const promoted = waitFor(async () => (await masterPort()) !== before, 'the sentinel to promote the replica').then(masterPort);
+      promoted.catch(() => undefined); // the caller's await reports it
+      return { promoted };
+    },
     async dispose() {
       admin.disconnect();
       for (const s of [sentinel, replica, master]) await stop(s);
@@ -110,16 +133,28 @@ export async function startTestSentinel(): Promise<TestSentinel> {
 export interface TestCluster {
   /** redis+cluster:// URL naming every master. */
   url: string;
+  /** The masters' ports (as started). */
   ports: number[];
+  /** Kills the node on `port` (SIGKILL); without replicas the slots it served stay unserved. */
+  kill(port: number): Promise<void>;
+  /**
+   * With replicas: kills the master serving `key`; resolves once it is dead, with the promotion of
+   * its replica still to come (`promoted`: the port now serving the key, once the cluster is ok).
+   */
+  killMasterOf(key: string): Promise<{ promoted: Promise<number> }>;
   dispose(): Promise<void>;
 }
 
-/** Three masters sharing the 16384 slots, joined with CLUSTER MEET (no redis-cli needed). */
-export async function startTestCluster(): Promise<TestCluster> {
+/**
+ * Three masters sharing the 16384 slots, joined with CLUSTER MEET (no redis-cli needed); with
+ * `replicas`, one replica each, which the cluster promotes when its master dies.
+ */
+export async function startTestCluster(opts: { replicas?: boolean } = {}): Promise<TestCluster> {
   const dir = tempDir('apiary-cluster-');
   const nodes: Started[] = [];
   const busPorts: number[] = [];
-  for (let i = 0; i < 3; i++) {
+  const count = opts.replicas ? 6 : 3;
+  for (let i = 0; i < count; i++) {
     const busPort = await freePort();
     busPorts.push(busPort);
     nodes.push(
@@ -130,19 +165,62 @@ export async function startTestCluster(): Promise<TestCluster> {
       ]),
     );
   }
-  const clients = nodes.map((n) => new Redis({ port: n.port, host: '127.0.0.1' }));
+  const clients = nodes.map((n) => new Redis({ port: n.port, host: '127.0.0.1' }).on('error', () => undefined));
   const ranges = [[0, 5460], [5461, 10922], [10923, 16383]] as const;
-  await Promise.all(clients.map((c, i) => c.call('CLUSTER', 'ADDSLOTSRANGE', ranges[i]![0], ranges[i]![1])));
+  await Promise.all(ranges.map((r, i) => clients[i]!.call('CLUSTER', 'ADDSLOTSRANGE', r[0], r[1])));
   // With a bus port other than port + 10000, MEET must be told it.
   for (let i = 1; i < nodes.length; i++) await clients[0]!.call('CLUSTER', 'MEET', '127.0.0.1', nodes[i]!.port, busPorts[i]!);
-  await waitFor(
-    async () => (await Promise.all(clients.map((c) => c.call('CLUSTER', 'INFO') as Promise<string>))).every((info) => info.includes('cluster_state:ok') && info.includes('cluster_known_nodes:3')),
-    'the cluster to form',
-  );
+  const infos = async () => Promise.all(clients.map((c) => c.call('CLUSTER', 'INFO') as Promise<string>));
+  await waitFor(async () => (await infos()).every((info) => info.includes(`cluster_known_nodes:${count}`)), 'the nodes to meet');
+  if (opts.replicas) {
+    for (let i = 0; i < 3; i++) {
+      const masterId = (await clients[i]!.call('CLUSTER', 'MYID')) as string;
+      // The replica must have heard of its master through the bus before it can follow it.
+      await waitFor(async () => String(await clients[i + 3]!.call('CLUSTER', 'NODES')).includes(masterId), 'the replica to know its master');
+      await clients[i + 3]!.call('CLUSTER', 'REPLICATE', masterId);
+    }
+    await waitFor(async () => (await Promise.all(clients.slice(3).map((c) => c.info('replication')))).every((r) => r.includes('master_link_status:up')), 'the replicas to sync');
+  }
+  await waitFor(async () => (await infos()).every((info) => info.includes('cluster_state:ok')), 'the cluster to form');
   for (const c of clients) c.disconnect();
+  const live = () => nodes.filter((n) => n.child.exitCode === null && n.child.signalCode === null);
+  /** Port of the master serving `slot`, as a live node sees the cluster. */
+  const servingPort = async (slot: number): Promise<number | undefined> => {
+    const probe = new Redis({ port: live()[0]!.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await probe.connect();
+      if (!String(await probe.call('CLUSTER', 'INFO')).includes('cluster_state:ok')) return undefined;
+      const ranges = (await probe.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, string]][];
+      const range = ranges.find(([from, to]) => from <= slot && slot <= to);
+      return range?.[2][1];
+    } finally {
+      probe.disconnect();
+    }
+  };
   return {
-    url: `redis+cluster://${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`,
-    ports: nodes.map((n) => n.port),
+    url: `redis+cluster://${nodes.slice(0, 3).map((n) => `127.0.0.1:${n.port}`).join(',')}`,
+    ports: nodes.slice(0, 3).map((n) => n.port),
+    async kill(port) {
+      await stop(nodes.find((n) => n.port === port)!);
+    },
+    async killMasterOf(key) {
+      const probe = new Redis({ port: live()[0]!.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+      await probe.connect();
+      const slot = Number(await probe.call('CLUSTER', 'KEYSLOT', key));
+      probe.disconnect();
+      const before = (await servingPort(slot))!;
+      await stop(nodes.find((n) => n.port === before)!);
+      const promoted = (async () => {
+        let now: number | undefined;
+        await waitFor(async () => {
+          now = await servingPort(slot);
+          return now !== undefined && now !== before;
+        }, 'a replica to take over the slot');
+        return now!;
+      })();
+      promoted.catch(() => undefined); // the caller's await reports it
+      return { promoted };
+    },
     async dispose() {
       for (const n of nodes) await stop(n);
       dir.cleanup();

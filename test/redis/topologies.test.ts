@@ -1,10 +1,10 @@
 // REDIS_URL beyond one server: the URL forms, and the command queue delivering through a master
 // found by Sentinel (across a failover) and through a three-master Redis Cluster.
 import assert from 'node:assert/strict';
-import { Cluster } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/index.js';
-import { describeRedisTarget, parseRedisUrl, queuePrefixFor } from '../../src/redis/index.js';
+import { createRedisSubscriber, describeRedisTarget, parseRedisUrl, queuePrefixFor } from '../../src/redis/index.js';
 import { startStack, type Stack } from '../commands/harness.js';
 import { startTestCluster, startTestSentinel, type TestCluster, type TestSentinel } from '../helpers/redis-topologies.js';
 
@@ -118,6 +118,67 @@ describe('command queue on a Redis Cluster', () => {
     }
   });
 });
+
+describe('pub/sub subscription on a Redis Cluster', () => {
+  let cluster: TestCluster;
+  before(async () => {
+    cluster = await startTestCluster();
+  });
+  after(async () => {
+    await cluster?.dispose();
+  });
+
+  it("says 'ready' after every reconnect and moves to another node when its own dies, hearing every publish", async () => {
+    const sub = createRedisSubscriber(parseRedisUrl(cluster.url), { connectionName: 'topology-sub', maxRetriesPerRequest: null });
+    const admins = new Map(cluster.ports.map((port) => [port, new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 }).on('error', () => undefined)]));
+    let readies = 0;
+    const heard: string[] = [];
+    sub.on('ready', () => readies++).on('error', () => undefined).on('message', (channel, message) => heard.push(`${channel} ${message}`));
+    const holder = async () => {
+      for (const [port, admin] of admins) if (admin.status === 'ready' && /name=topology-sub /.test(String(await admin.client('LIST')))) return port;
+      return undefined;
+    };
+    // A publish on any node reaches a subscriber on any other.
+    const publishElsewhere = async (than: number, message: string) => {
+      const [, admin] = [...admins].find(([port, a]) => port !== than && a.status === 'ready')!;
+      await waitUntil(async () => {
+        await admin.publish('notices', message);
+        await new Promise((r) => setTimeout(r, 50));
+        return heard.includes(`notices ${message}`);
+      }, `"${message}" heard`);
+    };
+    try {
+      await sub.subscribe('notices');
+      const first = (await holder())!;
+      assert.ok(first, 'subscribed on one of the nodes');
+      await publishElsewhere(first, 'one');
+      assert.equal(readies, 1);
+      // The connection dropped (the node still there): it comes back to the same node and says so.
+      await admins.get(first)!.client('KILL', 'TYPE', 'pubsub');
+      await waitUntil(async () => readies === 2, "'ready' after the reconnect");
+      await publishElsewhere(first, 'two');
+      // The node dies: the subscription moves to another node and says so.
+      await cluster.kill(first);
+      admins.get(first)!.disconnect();
+      await waitUntil(async () => readies >= 3 && (await holder()) !== undefined, "'ready' on another node");
+      const second = (await holder())!;
+      assert.notEqual(second, first);
+      await publishElsewhere(second, 'three');
+      assert.deepEqual([...new Set(heard)], ['notices one', 'notices two', 'notices three']);
+    } finally {
+      await sub.close();
+      for (const a of admins.values()) a.disconnect();
+    }
+  });
+});
+
+async function waitUntil(cond: () => Promise<boolean>, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 /** During a failover the API may answer 503 (Redis unavailable) for a moment: retry briefly. */
 async function retryPost(stack: Stack, name: string, command: unknown) {

@@ -130,7 +130,8 @@ describe('operator tokens: edges', () => {
     assert.equal((await tokens.authenticate(body.token))?.role, 'operator');
 
     const list = (await app.inject({ url: '/api/v1/tokens', headers: auth })).json() as { id: string; name: string; createdAt: number; lastUsedAt: number | null; revokedAt: number | null }[];
-    assert.equal(list[0]!.name, 'root', 'oldest first');
+    // Oldest first; tokens made in the same millisecond (root and b, in before()) go by id.
+    assert.equal(list[0]!.createdAt, list.find((t) => t.name === 'root')!.createdAt, 'oldest first');
     assert.deepEqual(list.map((t) => t.createdAt), [...list.map((t) => t.createdAt)].sort((x, y) => x - y));
     const mine = list.find((t) => t.id === body.id)!;
     assert.deepEqual(Object.keys(mine).sort(), ['createdAt', 'id', 'lastUsedAt', 'name', 'revokedAt', 'role']);

@@ -121,16 +121,19 @@ async function main(): Promise<void> {
     flushHooks();
   }
 
+  // The main thread's string table for the name columns (see AppendRequest).
+  let names: string[] = [];
   const appendBatch = db.transaction((m: AppendRequest): Float64Array => {
-    const n = m.node.length;
+    const n = m.dataJson.length;
     const ids = new Float64Array(n);
+    const k = m.nameIds;
     for (let i = 0; i < n; i++) {
-      ids[i] = Number(insert.run(m.node[i], m.potId[i], m.potType[i], m.eventType[i], m.timestamp[i], m.dataJson[i], m.receivedAt[i]).lastInsertRowid);
+      ids[i] = Number(insert.run(names[k[4 * i]!], names[k[4 * i + 1]!], names[k[4 * i + 2]!], names[k[4 * i + 3]!], m.timestamp[i], m.dataJson[i], m.receivedAt[i]).lastInsertRowid);
     }
     if (hooks.length > 0) {
       const events: StoredEvent[] = new Array(n);
       for (let i = 0; i < n; i++) {
-        events[i] = new StoredEventView(ids[i]!, m.node[i]!, m.potId[i]!, m.potType[i]!, m.eventType[i]!, m.timestamp[i]!, m.receivedAt[i]!, m.dataJson[i]!, m.fromStatus[i] === 1);
+        events[i] = new StoredEventView(ids[i]!, names[k[4 * i]!]!, names[k[4 * i + 1]!]!, names[k[4 * i + 2]!]!, names[k[4 * i + 3]!]!, m.timestamp[i]!, m.receivedAt[i]!, m.dataJson[i]!, m.fromStatus[i] === 1);
       }
       for (const hook of hooks) {
         try {
@@ -159,6 +162,9 @@ async function main(): Promise<void> {
       case 'append': {
         hookFailures = laterFailures;
         laterFailures = [];
+        // The table grows even if the batch then fails: the main thread counts these names as sent.
+        if (m.resetNames) names = [];
+        for (const name of m.names) names.push(name);
         try {
           const started = performance.now();
           const ids = appendBatch(m);

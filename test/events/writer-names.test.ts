@@ -1,6 +1,7 @@
 // The name columns (node, pot id, pot type, event type) reach the writer thread as numbers into a
-// string table the store keeps in step with the thread (sqlite-store.ts, AppendRequest). Every row
-// must still hold its own event's names: across the table being started over (too many distinct
+// string table the store keeps in step with the thread (sqlite-store.ts, AppendRequest), and the
+// thread inserts rows several per statement, computing their ids. Every row must still hold its own
+// event's names and the id reported for it: across the table being started over (too many distinct
 // names) and across a writer thread that died mid-batch and was restarted with an empty table.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,6 +22,11 @@ describe('event writer name table', () => {
     const readPool = new ReadPool({ dbPath: db.path, modules: eventQueryModules(), size: 1 });
     const store = new SqliteEventStore({ dbPath: db.path, readPool, batchHooks: [{ url: moduleBeside(import.meta.url, 'fixtures/exit-hook'), options: { marker } }] });
     const svc = createEventService({ store, logger: silentLogger(), registry: newRegistry(), batch: { maxSize: 2000, maxDelayMs: 1 } });
+    // The ids the writer reports back (the thread computes those of a multi-row INSERT).
+    const committedIds = new Map<number, number>();
+    svc.onCommitted((batch) => {
+      for (const e of batch) committedIds.set(e.data.seq as number, e.id);
+    });
     let seq = 0;
     const sent: { node: string; pot: string; type: string }[] = [];
     const ingest = (node: string, pot: string, type: string, extra: Record<string, unknown> = {}) => {
@@ -42,11 +48,12 @@ describe('event writer name table', () => {
     assert.equal(await svc.flush(), true);
 
     const rows = db.handle.sqlite
-      .prepare("SELECT node_name AS node, pot_id AS pot, pot_type, event_type AS type, json_extract(data, '$.seq') AS seq FROM events ORDER BY id")
-      .all() as { node: string; pot: string; pot_type: string; type: string; seq: number }[];
+      .prepare("SELECT id, node_name AS node, pot_id AS pot, pot_type, event_type AS type, json_extract(data, '$.seq') AS seq FROM events ORDER BY id")
+      .all() as { id: number; node: string; pot: string; pot_type: string; type: string; seq: number }[];
     assert.equal(rows.length, sent.length);
     rows.forEach((r, i) => {
       assert.equal(r.seq, i, 'stored in ingest order');
+      assert.equal(committedIds.get(i), r.id, `id reported for event ${i}`);
       assert.deepEqual({ node: r.node, pot: r.pot, type: r.type, pot_type: r.pot_type }, { ...sent[i]!, pot_type: `pt-${i % 3}` }, `row ${i}`);
     });
     await svc.close();

@@ -49,11 +49,11 @@ describe('events query plans', () => {
     (sqlite.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail).join(' | ');
 
   const filtered: [string, Record<string, unknown>, string][] = [
-    ['node', { node: 'node-3' }, 'events_node_idx'],
-    ['node and pot', { node: 'node-3', pot: 'pot-1' }, 'events_node_idx'],
-    ['event type', { eventType: 'cowrie.command.input' }, 'events_type_idx'],
-    ['node and time range', { node: 'node-3', since: now - 3_600_000, until: now }, 'events_node_idx'],
-    ['event type and time range', { eventType: 'cowrie.command.input', since: now - 3_600_000 }, 'events_type_idx'],
+    ['node', { node: 'node-3' }, 'events_node_id_idx'],
+    ['node and pot', { node: 'node-3', pot: 'pot-1' }, 'events_node_id_idx'],
+    ['event type', { eventType: 'cowrie.command.input' }, 'events_type_id_idx'],
+    ['node and time range', { node: 'node-3', since: now - 3_600_000, until: now }, 'events_node_id_idx'],
+    ['event type and time range', { eventType: 'cowrie.command.input', since: now - 3_600_000 }, 'events_type_id_idx'],
   ];
   for (const [name, filter, index] of filtered) {
     it(`a page filtered by ${name} reads ${index} in id order, with no sort`, () => {
@@ -71,6 +71,18 @@ describe('events query plans', () => {
       }
     });
   }
+
+  it('the next page of a filtered listing bounds the id inside the index', () => {
+    const { q, sql } = recordingQueries(db.handle.sqlite);
+    const first = q.list({ node: 'node-3', limit: 50 });
+    sql.length = 0;
+    const next = q.list({ node: 'node-3', limit: 50, cursor: first.next_cursor! });
+    assert.equal(next.events[0]!.id < first.events.at(-1)!.id, true);
+    const listSql = sql.find((s) => s.startsWith('SELECT id,'))!;
+    const detail = plan(db.handle.sqlite, listSql, ['node-3', first.events.at(-1)!.id, 51]);
+    assert.match(detail, /USING INDEX events_node_id_idx \(node_name=\? AND id<\?\)/, detail);
+    assert.doesNotMatch(detail, /TEMP B-TREE/, detail);
+  });
 
   it('a page filtered by node equals the newest rows of that node', () => {
     const page = new EventQueries(db.handle.sqlite).list({ node: 'node-7', pot: 'pot-2', limit: 10 });

@@ -107,6 +107,13 @@ function whereClause(f: EventFilter): { sql: string; params: unknown[]; shape: s
   return { sql: parts.join(' AND '), params, shape };
 }
 
+/** The STATS_TOP highest counts, ties in UTF-8 byte order (as SQLite's BINARY collation sorts). */
+function topCounts(counts: Map<string, number>): [string, number][] {
+  return [...counts]
+    .sort((a, b) => b[1] - a[1] || Buffer.compare(Buffer.from(a[0]), Buffer.from(b[0])))
+    .slice(0, STATS_TOP);
+}
+
 /** Throws QueryError for a range stats cannot answer. */
 export function checkStatsRange(q: { since: number; until: number; bucket?: StatsBucket }): void {
   const bucket = q.bucket ?? 'hour';
@@ -178,15 +185,22 @@ export class EventQueries {
     checkStatsRange(q);
     const w = whereClause(q);
     const where = 'WHERE ' + w.sql;
-    const group = (col: string) =>
-      this.prepared(`stats:${col}:${w.shape}`, () =>
-        `SELECT ${col} AS k, count(*) AS c FROM events ${where} GROUP BY ${col} ORDER BY c DESC, k LIMIT ${STATS_TOP}`,
-      ).all(...w.params) as { k: string; c: number }[];
-    const total = (
-      this.prepared(`stats:total:${w.shape}`, () => `SELECT count(*) AS c FROM events ${where}`).get(...w.params) as {
-        c: number;
-      }
-    ).c;
+    // One pass for the total and the three top lists (was one query each): with no index on
+    // timestamp every pass reads the whole range. "+col" keeps SQLite from walking a column's index
+    // just to save the GROUP BY sort (a table lookup per row: 7 s instead of 1 s at 4 M rows).
+    const groups = this.prepared(`stats:groups:${w.shape}`, () =>
+      `SELECT node_name AS n, event_type AS e, pot_type AS p, count(*) AS c FROM events ${where} GROUP BY +node_name, +event_type, +pot_type`,
+    ).raw().iterate(...w.params) as IterableIterator<[string, string, string, number]>;
+    const byNode = new Map<string, number>();
+    const byType = new Map<string, number>();
+    const byPotType = new Map<string, number>();
+    let total = 0;
+    for (const [n, e, p, c] of groups) {
+      total += c;
+      byNode.set(n, (byNode.get(n) ?? 0) + c);
+      byType.set(e, (byType.get(e) ?? 0) + c);
+      byPotType.set(p, (byPotType.get(p) ?? 0) + c);
+    }
     const buckets = this.prepared(
       `stats:bucket:${bucket}:${w.shape}`,
       // size comes from BUCKET_MS, never from input; inlined so SQLite does integer division.
@@ -197,9 +211,9 @@ export class EventQueries {
       until: new Date(q.until).toISOString(),
       bucket,
       total,
-      by_event_type: group('event_type').map((r) => ({ event_type: r.k, count: r.c })),
-      by_node: group('node_name').map((r) => ({ node: r.k, count: r.c })),
-      by_pot_type: group('pot_type').map((r) => ({ pot_type: r.k, count: r.c })),
+      by_event_type: topCounts(byType).map(([k, c]) => ({ event_type: k, count: c })),
+      by_node: topCounts(byNode).map(([k, c]) => ({ node: k, count: c })),
+      by_pot_type: topCounts(byPotType).map(([k, c]) => ({ pot_type: k, count: c })),
       buckets: buckets.map((r) => ({ start: new Date(r.b).toISOString(), count: r.c })),
     };
   }

@@ -20,6 +20,8 @@ interface HookModule {
 
 /** A buffering hook is flushed once no batch has arrived for this long. */
 const IDLE_FLUSH_MS = 200;
+/** Rows per multi-row INSERT (7 parameters each, well under SQLite's 32 766). */
+const INSERT_ROWS = 32;
 const REPLAY_CHUNK = 2000;
 
 const config = workerData as WriterWorkerData;
@@ -62,6 +64,9 @@ async function main(): Promise<void> {
   db.pragma('synchronous = NORMAL');
   db.pragma(`busy_timeout = ${Math.floor(config.busyTimeoutMs)}`);
   db.pragma('foreign_keys = ON');
+  // A multi-row INSERT keeps a statement journal (to undo just that statement); in a temp file it
+  // cost more system time than the multi-row statement saved. It holds a few pages.
+  db.pragma('temp_store = MEMORY');
 
   const hooks: { name: string; fn: BatchHook; mod: HookModule }[] = [];
   for (const { url, options } of config.batchHooks) {
@@ -71,9 +76,12 @@ async function main(): Promise<void> {
     hooks.push({ name: url, fn: mod.onEventBatch, mod });
   }
 
-  const insert = db.prepare(
-    'INSERT INTO events (node_name, pot_id, pot_type, event_type, timestamp, data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-  );
+  const insertSql = 'INSERT INTO events (node_name, pot_id, pot_type, event_type, timestamp, data, received_at) VALUES ';
+  const insert = db.prepare(`${insertSql}(?, ?, ?, ?, ?, ?, ?)`);
+  // Rows go in INSERT_ROWS at a time: one statement run instead of INSERT_ROWS (binding, VDBE
+  // start-up and the AUTOINCREMENT sequence update are per statement): ~0.6 µs less per event.
+  const insertMany = db.prepare(insertSql + new Array(INSERT_ROWS).fill('(?, ?, ?, ?, ?, ?, ?)').join(', '));
+  const params: unknown[] = new Array(7 * INSERT_ROWS);
   // A nested db.transaction() is a SAVEPOINT: a throwing hook rolls back its own writes only.
   const runHook = db.transaction((fn: BatchHook, events: readonly StoredEvent[]) => fn(db, events));
   let hookFailures: { hook: string; error: string }[] = [];
@@ -121,16 +129,37 @@ async function main(): Promise<void> {
     flushHooks();
   }
 
+  // The main thread's string table for the name columns (see AppendRequest).
+  let names: string[] = [];
   const appendBatch = db.transaction((m: AppendRequest): Float64Array => {
-    const n = m.node.length;
+    const n = m.dataJson.length;
     const ids = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      ids[i] = Number(insert.run(m.node[i], m.potId[i], m.potType[i], m.eventType[i], m.timestamp[i], m.dataJson[i], m.receivedAt[i]).lastInsertRowid);
+    const k = m.nameIds;
+    let i = 0;
+    for (; i + INSERT_ROWS <= n; i += INSERT_ROWS) {
+      for (let r = 0, p = 0; r < INSERT_ROWS; r++, p += 7) {
+        const e = i + r;
+        params[p] = names[k[4 * e]!];
+        params[p + 1] = names[k[4 * e + 1]!];
+        params[p + 2] = names[k[4 * e + 2]!];
+        params[p + 3] = names[k[4 * e + 3]!];
+        params[p + 4] = m.timestamp[e];
+        params[p + 5] = m.dataJson[e];
+        params[p + 6] = m.receivedAt[e];
+      }
+      const res = insertMany.run(params);
+      // One statement holding the write lock: its rows get consecutive AUTOINCREMENT ids.
+      if (res.changes !== INSERT_ROWS) throw new Error(`multi-row insert changed ${res.changes} rows, not ${INSERT_ROWS}`);
+      const first = Number(res.lastInsertRowid) - INSERT_ROWS + 1;
+      for (let r = 0; r < INSERT_ROWS; r++) ids[i + r] = first + r;
+    }
+    for (; i < n; i++) {
+      ids[i] = Number(insert.run(names[k[4 * i]!], names[k[4 * i + 1]!], names[k[4 * i + 2]!], names[k[4 * i + 3]!], m.timestamp[i], m.dataJson[i], m.receivedAt[i]).lastInsertRowid);
     }
     if (hooks.length > 0) {
       const events: StoredEvent[] = new Array(n);
       for (let i = 0; i < n; i++) {
-        events[i] = new StoredEventView(ids[i]!, m.node[i]!, m.potId[i]!, m.potType[i]!, m.eventType[i]!, m.timestamp[i]!, m.receivedAt[i]!, m.dataJson[i]!, m.fromStatus[i] === 1);
+        events[i] = new StoredEventView(ids[i]!, names[k[4 * i]!]!, names[k[4 * i + 1]!]!, names[k[4 * i + 2]!]!, names[k[4 * i + 3]!]!, m.timestamp[i]!, m.receivedAt[i]!, m.dataJson[i]!, m.fromStatus[i] === 1);
       }
       for (const hook of hooks) {
         try {
@@ -159,6 +188,9 @@ async function main(): Promise<void> {
       case 'append': {
         hookFailures = laterFailures;
         laterFailures = [];
+        // The table grows even if the batch then fails: the main thread counts these names as sent.
+        if (m.resetNames) names = [];
+        for (const name of m.names) names.push(name);
         try {
           const started = performance.now();
           const ids = appendBatch(m);

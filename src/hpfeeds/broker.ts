@@ -5,7 +5,7 @@ import { createServer as createTcpServer, type AddressInfo, type Server, type So
 import { createServer as createTlsServer } from 'node:tls';
 import { Registry } from 'prom-client';
 import { Admission } from './admission.js';
-import { encodePublish } from './codec.js';
+import { checkPublishNames, encodePublish } from './codec.js';
 import { Connection, type ConnectionHost, type ConnectionLimits } from './connection.js';
 import { parseEndpoint } from './endpoint.js';
 import { IdleGc, obtainGc } from './idle-gc.js';
@@ -219,8 +219,16 @@ export class Broker implements ConnectionHost {
    */
   publish(ident: string, channel: string, payload: Uint8Array | string): void {
     if (this.closing) return;
-    const frame = encodePublish(ident, channel, payload);
     const payloadLength = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.byteLength;
+    const route = this.channels.get(channel);
+    if (route === undefined || route.subscribers.length === 0) {
+      // Nobody to deliver to (most channels of a busy core, e.g. each pot type's own): checked and
+      // counted like any publish, but no frame is built and copied.
+      checkPublishNames(ident, channel);
+      this.publishStatsFor(ident, channel).record(payloadLength);
+      return;
+    }
+    const frame = encodePublish(ident, channel, payload);
     this.route(channel, frame, 0, frame.length, undefined, payloadLength, this.publishStatsFor(ident, channel));
   }
 

@@ -123,6 +123,13 @@ export function encodeAuthFromSecret(nonce: Uint8Array, ident: string, secret: s
   return encodeAuth(ident, hashSecret(nonce, secret));
 }
 
+/** The checks encodePublish makes of ident and channel, for a publish that is not encoded. */
+export function checkPublishNames(ident: string, channel: string): void {
+  // At most 3 UTF-8 bytes per UTF-16 unit: short names need no byte count.
+  if (ident.length * 3 > MAX_STRING_LENGTH) checkString8('ident', Buffer.byteLength(ident, 'utf8'));
+  if (channel.length * 3 > MAX_STRING_LENGTH) checkString8('channel', Buffer.byteLength(channel, 'utf8'));
+}
+
 export function encodePublish(ident: string, channel: string, payload: Uint8Array | string): Buffer {
   const identLength = Buffer.byteLength(ident, 'utf8');
   const channelLength = Buffer.byteLength(channel, 'utf8');

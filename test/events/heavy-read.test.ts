@@ -22,7 +22,7 @@ const ROWS = 1_000_000;
 
 /**
  * Fills the events table with SQL alone, in a few seconds: the table's secondary indexes are
- * dropped first (a bulk insert maintaining four indexes takes minutes here). Stats over a time range
+ * dropped first (a bulk insert maintaining them takes minutes here). Stats over a time range
  * scan the table either way, so the query stays as heavy as in production.
  */
 function generateEvents(path: string, rows: number, now: number): void {

@@ -28,6 +28,7 @@ import { analyticsWriterHook, buildStixBundle, createAggregateContext, DIMENSION
 import { openDatabase, ReadPool } from '../src/db/index.js';
 import { createEventService, eventQueryModules, SqliteEventStore, type AttackEvent } from '../src/events/index.js';
 import { tempDir } from '../test/helpers/tmp.js';
+import { seededRandom } from '../test/helpers/random.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -46,16 +47,7 @@ const D = 86_400_000;
 const load = () => execSync('uptime').toString().trim().replace(/^.*load average/, 'load average');
 const logger = pino({ level: 'silent' }) as unknown as FastifyBaseLogger;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 /** Public-looking IPv4 addresses (first octet 1..223 minus 10/127), a fixed pool. */
 function addressPool(n: number, r: () => number): string[] {

@@ -5,17 +5,9 @@ import type { AggregateContext } from '../../src/analytics/aggregate.js';
 import { DIMENSIONS, normaliseEvent, type AttackIngest, type Dimension } from '../../src/analytics/index.js';
 import type { StoredEvent } from '../../src/analytics/record.js';
 
-/** Deterministic PRNG (mulberry32) so a failing seed can be replayed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as rng } from '../helpers/random.js';
+
+export { rng };
 
 export const PUBLIC_IPS = ['8.8.8.8', '1.1.1.1', '9.9.9.9', '185.220.101.4', '45.148.10.242', '2a00:1450:4001::1', '104.16.0.1', '51.15.0.9'];
 export const OTHER_IPS = ['10.0.0.7', '192.168.1.20', '127.0.0.1', '192.0.2.10', '198.51.100.77', '::ffff:8.8.4.4'];

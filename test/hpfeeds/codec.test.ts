@@ -22,18 +22,9 @@ import {
   hashSecret,
   type HpfeedsFrame,
 } from '../../src/hpfeeds/codec.js';
+import { seededRandom } from '../helpers/random.js';
 
-/** mulberry32: small, fast, seeded, good enough to drive a fuzzer reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 function decodeAll(chunks: Buffer[], decoder = new FrameDecoder()): HpfeedsFrame[] {
   const frames: HpfeedsFrame[] = [];

@@ -4,19 +4,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fixtureLines as readFixture } from '../helpers/fixture.js';
 import { decodeCoreMessage, encodeCoreMessage, encodeNodeMessage, isNodeId, isValidNodeSecret, parseNodeMessage } from '../../src/protocol/index.js';
+import { seededRandom } from '../helpers/random.js';
 
 const fixtureLines = readFixture();
 
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 const ALPHABET = '{}[]":,0123456789-+.eE \\nulltruefalseNodeDropnode_id\u0000\u00ff\u2028\ud800😀';
 const REASONS = new Set(['json', 'envelope', 'version', 'schema']);

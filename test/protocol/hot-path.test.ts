@@ -6,18 +6,9 @@ import { encodeNodeMessage, parseNodeMessage, type NodeMessage } from '../../src
 import { parseNodeMessageGeneral } from '../../src/protocol/codec.js';
 import { parseHotEnvelope } from '../../src/protocol/hot-path.js';
 import { fixtureLines } from '../helpers/fixture.js';
+import { seededRandom } from '../helpers/random.js';
 
-/** Small deterministic PRNG so a failure reproduces. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 const PIECES = ['', 'a', 'cowrie', 'x'.repeat(255), 'x'.repeat(256), 'é✓😀', '<&>', 'a"b', 'a\\b', 'tab\there', 'nul\u0000', 'del\u007f', '\u2028', ' ', '0'];
 const IDS = ['0', '1', '9007199254740993', '18446744073709551615', '12891250069694539331'];

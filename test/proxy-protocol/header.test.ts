@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { formatIpv6, parseProxyHeader, ProxyProtocol, type ProxyParse } from '../../src/proxy-protocol/index.js';
 import { ipv6Bytes, v1, v2, V2_SIGNATURE } from './wire.js';
+import { seededRandom } from '../helpers/random.js';
 
 const ok = (r: ProxyParse) => {
   assert.equal(r.status, 'ok', JSON.stringify(r));
@@ -19,17 +20,7 @@ const refused = (r: ProxyParse, reason: string) => {
   assert.equal((r as Extract<ProxyParse, { status: 'invalid' }>).reason, reason, JSON.stringify(r));
 };
 
-/** A small seeded generator, so a failing fuzz run can be repeated (PROXY_FUZZ_SEED=...). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 const SEED = Number(process.env.PROXY_FUZZ_SEED ?? Date.now() % 2 ** 31);
 
 describe('PROXY protocol v1', () => {

@@ -8,18 +8,10 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { readProxyHeader, type HeaderRead } from '../../src/proxy-protocol/index.js';
 import { v1, v2 } from './wire.js';
+import { seededRandom } from '../helpers/random.js';
 
 const SEED = Number(process.env.PROXY_FUZZ_SEED ?? Date.now() % 2 ** 31);
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 describe('readProxyHeader on real sockets', () => {
   let server: net.Server;

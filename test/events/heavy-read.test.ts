@@ -119,8 +119,9 @@ describe('heavy API reads do not stall nodes or hpfeeds (issue 10 row 3)', () =>
     const t0 = Date.now();
     const since = new Date(t0 - 7 * 86_400_000).toISOString();
     const queries = [0, 1].map(async () => {
+      const started = Date.now();
       const res = await fetch(`${api}/api/v1/events/stats?since=${since}&bucket=day`, { headers: {} });
-      return { status: res.status, body: (await res.json()) as { total?: number }, at: Date.now() };
+      return { status: res.status, body: (await res.json()) as { total?: number }, at: Date.now(), ms: Date.now() - started };
     });
     // /healthz is probed throughout the queries.
     const health: number[] = [];
@@ -147,12 +148,15 @@ describe('heavy API reads do not stall nodes or hpfeeds (issue 10 row 3)', () =>
       assert.equal(r.status, 200, JSON.stringify(r.body));
       assert.ok((r.body.total ?? 0) >= ROWS, `stats counted the generated rows (${r.body.total})`);
     }
-    // The queries were heavy: they ran long enough for the checks below to mean something.
-    assert.ok(queryMs > 1000, `queries ran ${queryMs} ms`);
-    // Synchronous SQLite on the loop shows as delays of seconds (one such query is 3-6 s here). The
-    // bounds leave room for a shared, overloaded test machine, where the scheduler alone costs 100s of ms.
-    assert.ok(lag.max / 1e6 < 1000, `event loop delay max ${(lag.max / 1e6).toFixed(0)} ms`);
-    assert.ok(Math.max(...health) < 1500, `/healthz answered within 1.5 s each time (max ${Math.max(...health)} ms)`);
+    // The queries were heavy: each ran long enough for the checks below to mean something.
+    const single = Math.min(...results.map((r) => r.ms));
+    assert.ok(single > 500, `each query ran at least 500 ms (the quickest: ${single} ms)`);
+    // Synchronous SQLite on the loop would hold it for at least one query's time. The bounds stay
+    // well under that, and leave room for a shared, overloaded test machine (where the scheduler
+    // alone costs 100s of ms, and the queries take seconds).
+    const bound = Math.min(1000, single * 0.6);
+    assert.ok(lag.max / 1e6 < bound, `event loop delay max ${(lag.max / 1e6).toFixed(0)} ms (bound ${bound} ms)`);
+    assert.ok(Math.max(...health) < bound, `/healthz answered within ${bound} ms each time (max ${Math.max(...health)} ms)`);
     // Heartbeats (every 50 ms) kept being handled while the queries ran.
     assert.ok((await heartbeats()) - beatsBefore >= queryMs / 50 / 3, 'heartbeats handled during the queries');
     // Events kept reaching the subscriber during the queries, with bounded latency.

@@ -170,7 +170,17 @@ describe('operator console in Chromium', { skip: chromiumMissing, timeout: 180_0
 
     // Overview: the attack shows on the map (GB) and in the top attackers.
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click();
-    await page.locator('path.country[data-country="GB"]').waitFor({ state: 'attached' });
+    // The page refreshes every 5 s; on a loaded CI machine the analytics write can take a while.
+    // If the map never shows GB, say what the API answered, so a failure can be told apart from a slow run.
+    await page
+      .locator('path.country[data-country="GB"]')
+      .waitFor({ state: 'attached', timeout: 60_000 })
+      .catch(async (err: Error) => {
+        const since = new Date(Date.now() - 86_400_000).toISOString();
+        const top = await t.api('GET', `/api/v1/attacks/top?by=country&since=${since}&limit=5`, { token: t.adminToken });
+        const attacker = await t.api('GET', `/api/v1/attackers/${ATTACKER}`, { token: t.adminToken });
+        throw new Error(`${err.message}\ntop countries: ${top.status} ${JSON.stringify(top.body)}\nattacker: ${attacker.status} ${JSON.stringify(attacker.body).slice(0, 400)}\nmap label: ${await page.locator('[aria-label^="Attacks by country"]').first().getAttribute('aria-label').catch(() => 'none')}`);
+      });
     await page.getByRole('link', { name: ATTACKER }).waitFor();
     await page.screenshot({ path: shot('overview'), fullPage: true });
     // Replay: a window 30 days back (slider moved with the keyboard) has no attacks; Live has them.

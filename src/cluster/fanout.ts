@@ -141,7 +141,7 @@ export class ClusterFanout {
     this.received = new Counter({ name: 'apiary_cluster_fanout_received_total', help: 'Events and hpfeeds publishes from other cores republished here (cluster fan-out)', labelNames: ['kind'], registers });
     this.lost = new Counter({
       name: 'apiary_cluster_fanout_lost_total',
-      help: 'Fan-out stream entries lost: write_failed (Redis refused or unreachable too long), backlog (too many writes waiting), gap (entries another core wrote that this one never read: trimmed while it was away)',
+      help: 'Fan-out stream entries lost: write_failed (Redis refused or unreachable too long), backlog (too many writes waiting), gap (entries another core wrote that this one never read: trimmed while it was away). On a shared PostgreSQL, event batches counted under write_failed or backlog stay in the outbox and the leader hands them on later',
       labelNames: ['reason'],
       registers,
     });

@@ -7,24 +7,15 @@ import type { CowrieSessionSummary } from './cowrie.js';
 import type { EventLabels } from './labels.js';
 import type { LogThrottle } from './log-throttle.js';
 import type { EventMetrics } from './metrics.js';
+import type { StoredRow } from './store.js';
 import type { EventStreamHub, StreamEvent } from './stream.js';
 import type { EventPublisher } from './types.js';
 
 /** hpfeeds payloads are capped at 1 MiB by brokers (ours and the reference). */
 const MAX_PAYLOAD_BYTES = 1024 * 1024;
 
-/** What republishing reads of a committed event. */
-export interface RepublishableEvent {
-  readonly id: number;
-  readonly node: string;
-  readonly potId: string;
-  readonly potType: string;
-  readonly eventType: string;
-  readonly timestamp: number;
-  readonly receivedAt: number;
-  readonly dataJson: string;
-  readonly fromStatus: boolean;
-}
+/** What republishing reads of a committed event: its row (data as stored, not parsed). */
+export type RepublishableEvent = StoredRow;
 
 export interface RepublisherOptions {
   publisher: EventPublisher | undefined;

@@ -46,9 +46,13 @@ export interface NewEvent {
   fromStatus: boolean;
 }
 
-/** A committed event as batch hooks see it. */
-export interface StoredEvent extends Readonly<NewEvent> {
+/** A committed event's row: what it was handed to the store as, with its id. */
+export interface StoredRow extends Readonly<NewEvent> {
   readonly id: number;
+}
+
+/** A committed event as batch hooks see it. */
+export interface StoredEvent extends StoredRow {
   /** dataJson parsed (lazily, once). */
   readonly data: Record<string, unknown>;
 }
@@ -81,7 +85,7 @@ export interface NotedBatch {
   /** Epoch ms at which it was committed. */
   notedAt: number;
   /** Its events still stored, in id order, as they were committed. */
-  events: (NewEvent & { id: number })[];
+  events: StoredRow[];
 }
 
 /**

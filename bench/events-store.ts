@@ -29,6 +29,14 @@ const { values: args } = parseArgs({
 });
 const load = () => readFileSync('/proc/loadavg', 'latin1').split(' ').slice(0, 3).join(' ');
 const DAY = 86_400_000;
+const TICK_US = 10_000; // USER_HZ 100
+
+/** CPU time of the main thread (the one that builds and sends the batches), from /proc. */
+function mainThreadCpuUs(): number {
+  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'latin1');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * TICK_US;
+}
 
 async function insertCost(): Promise<void> {
   const n = Number(args['insert-events']);
@@ -51,13 +59,15 @@ async function insertCost(): Promise<void> {
     await store.append(events.slice(0, 10)); // thread up
     const before = load();
     const cpu0 = process.cpuUsage();
+    const main0 = mainThreadCpuUs();
     const w0 = performance.now();
     for (let i = 10; i < n; i += batchSize) await store.append(events.slice(i, Math.min(n, i + batchSize)));
     const cpu = process.cpuUsage(cpu0);
+    const main = mainThreadCpuUs() - main0;
     const wall = performance.now() - w0;
     const stored = n - 10;
     console.log(
-      `insert round ${round}: ${((cpu.user + cpu.system) / stored).toFixed(2)} µs CPU/event (user ${(cpu.user / stored).toFixed(2)}, system ${(cpu.system / stored).toFixed(2)}), ` +
+      `insert round ${round}: ${((cpu.user + cpu.system) / stored).toFixed(2)} µs CPU/event (user ${(cpu.user / stored).toFixed(2)}, system ${(cpu.system / stored).toFixed(2)}; main thread ${(main / stored).toFixed(2)}), ` +
         `${((wall * 1000) / stored).toFixed(2)} µs wall/event, batch ${batchSize}; load ${before} -> ${load()}`,
     );
     await store.close();

@@ -9,6 +9,7 @@
 //   node --import tsx bench/events.ts [--nodes 10] [--rate 3000] [--seconds 10] [--form potevent|status|text]
 //                                     [--node-procs 2] [--batch 2000] [--delay 2] [--high-water 30000]
 //                                     [--analytics on] [--analytics-flush-ms 1000] [--post-commit-slice 128 (0: whole batch in one go)]
+//                                     [--wal-checkpointer on|off]
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { statSync } from 'node:fs';
@@ -21,7 +22,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { analyticsQueryModules, analyticsWriterHook } from '../src/analytics/index.js';
-import { openDatabase, ReadPool } from '../src/db/index.js';
+import { openDatabase, ReadPool, WalCheckpointer } from '../src/db/index.js';
 import { createEventService, eventQueryModules, SqliteEventStore } from '../src/events/index.js';
 import { Broker, HpfeedsClient, MemoryAuthStore } from '../src/hpfeeds/index.js';
 import { createNodeGateway } from '../src/nodes/index.js';
@@ -50,6 +51,8 @@ const { values: args } = parseArgs({
     'analytics-flush-ms': { type: 'string', default: '1000' },
     // Most committed events handed to republishing per slice (0: the whole batch in one go, as before).
     'post-commit-slice': { type: 'string', default: '128' },
+    // The core copies the WAL back from a thread of its own (src/db/wal-checkpointer.ts); off: SQLite's default.
+    'wal-checkpointer': { type: 'string', default: 'on' },
   },
 });
 
@@ -183,7 +186,10 @@ async function runCore(): Promise<void> {
   const loadBefore = load();
   const dir = tempDir('apiary-bench-events-');
   const dbPath = `${dir.path}/core.db`;
-  const db = openDatabase(dbPath);
+  // --wal-checkpointer off: SQLite's default, a checkpoint inside whichever commit passes 1000 pages.
+  const ownCheckpointer = args['wal-checkpointer'] !== 'off';
+  const db = openDatabase(dbPath, { autoCheckpoint: !ownCheckpointer });
+  const checkpointer = ownCheckpointer ? new WalCheckpointer({ dbPath }) : undefined;
   const logger = pino({ level: 'warn' }) as unknown as FastifyBaseLogger;
   const registry = new Registry();
   const broker = new Broker({
@@ -195,7 +201,12 @@ async function runCore(): Promise<void> {
   // Composed like src/app.ts: writer thread + read pool, back-pressure from the events to the gateway.
   const analytics = args.analytics === 'on';
   const readPool = new ReadPool({ dbPath, modules: { ...eventQueryModules(), ...(analytics ? analyticsQueryModules() : {}) }, size: 1 });
-  const store = new SqliteEventStore({ dbPath, readPool, batchHooks: analytics ? [{ url: analyticsWriterHook(), options: { flushMs: Number(args['analytics-flush-ms']) } }] : [] });
+  const store = new SqliteEventStore({
+    dbPath,
+    readPool,
+    batchHooks: analytics ? [{ url: analyticsWriterHook(), options: { flushMs: Number(args['analytics-flush-ms']) } }] : [],
+    walCheckpointer: ownCheckpointer,
+  });
   const events = createEventService({
     store,
     logger,
@@ -227,6 +238,7 @@ async function runCore(): Promise<void> {
   let staging = false;
   const note = (h: Uint32Array, ms: number) => h[Math.min(100_000, Math.max(0, Math.round(ms * 10)))]!++;
   events.onBatchCommitted((b) => {
+    batches++;
     if (!staging) return;
     const now = Date.now();
     for (let i = 0; i < b.length; i++) {
@@ -236,7 +248,6 @@ async function runCore(): Promise<void> {
   });
   events.onCommitted((b) => {
     committed += b.length;
-    batches++;
     if (!staging) return;
     const now = Date.now();
     for (let i = 0; i < b.length; i++) note(stages.published, now - b[i]!.timestamp);
@@ -358,6 +369,10 @@ async function runCore(): Promise<void> {
     .map((v) => `${v.labels.le}:${v.value}`)
     .join(' ');
   console.log(`commit seconds     cumulative buckets ${buckets}`);
+  if (checkpointer !== undefined) {
+    const t = checkpointer.totals;
+    console.log(`wal checkpoints    ${t.runs} runs, ${t.frames} pages copied back, ${t.busyRuns} could not restart the WAL, ${t.walFrames} pages in it after the last (whole run)`);
+  }
   const childCpu = (c: ChildStats) => `${(((c.cpu.user + c.cpu.system) / 1000 / c.ms) * 100).toFixed(0)}%`;
   console.log(`child CPU          node processes ${nodeStats.map(childCpu).join(' + ')} of a core, subscriber ${childCpu(subStats)} (whole run)`);
   // A simulated node counts an event as sent when it hands it to its socket; stop() destroys the
@@ -368,6 +383,7 @@ async function runCore(): Promise<void> {
   await events.close();
   await store.close();
   await readPool.close();
+  await checkpointer?.close();
   await broker.close();
   db.close();
   dir.cleanup();

@@ -23,7 +23,7 @@ import { AuthkeyService, authkeyRoutes } from './authkeys/index.js';
 import { createCommandService, commandRoutes, parseGitUrlRule, type CommandService } from './commands/index.js';
 import { ConfigError, describeConfig, optionNames, type Config } from './config/index.js';
 import { ensurePrivateDir, ensurePrivateFile, sqliteFiles } from './datadir/index.js';
-import type { DatabaseHandle } from './db/index.js';
+import { registerWalMetrics, type DatabaseHandle } from './db/index.js';
 import { openStores, type CoreStores } from './app/stores.js';
 import { BUILTIN_POT_TYPES, createEventService, eventRoutes, type EventService } from './events/index.js';
 import { Broker, CompositeAuthStore, EnvAuthStore, JsonFileAuthStore, type AuthStore, type ListenAddress } from './hpfeeds/index.js';
@@ -191,6 +191,7 @@ export async function buildCore(config: Config, options: CoreOptions = {}): Prom
     ));
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
+    if (stores.walCheckpointer !== undefined) registerWalMetrics(registry, stores.walCheckpointer);
     limitConnections(app, registry, { maxPerAddress: config.httpMaxConnectionsPerAddress });
     // Several cores (src/app/cluster.ts): periodic work (retention, sweeps) runs only on the leader
     // (alone, always), and the node session registry routes commands, takeovers and revocations.

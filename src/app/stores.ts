@@ -26,7 +26,7 @@ import {
 import { PgAuditStore, SqliteAuditStore, type AuditStore } from '../audit/index.js';
 import { PgAuthkeyStore, SqliteAuthkeyStore, type AuthkeyStore } from '../authkeys/index.js';
 import { PgCommandStore, SqliteCommandStore, type CommandStore } from '../commands/index.js';
-import { openDatabase, openPgDatabase, ReadPool, type DatabaseHandle, type PgDatabaseHandle } from '../db/index.js';
+import { openDatabase, openPgDatabase, ReadPool, WalCheckpointer, type DatabaseHandle, type PgDatabaseHandle } from '../db/index.js';
 import { eventQueryModules, PgEventStore, SqliteEventStore, type BatchNotes, type EventStore } from '../events/index.js';
 import { PgUserStore, SqliteUserStore, type UserStore } from '../users/index.js';
 
@@ -79,6 +79,8 @@ export interface CoreStores {
   fanoutOutbox(origin: string): BatchNotes | undefined;
   /** Resolves when the database answers a trivial query, rejects otherwise (readiness). */
   ping(): Promise<void>;
+  /** The SQLite WAL checkpointer (its totals become metrics), or undefined on PostgreSQL. */
+  readonly walCheckpointer: WalCheckpointer | undefined;
   /** Stops the writers (after the event service flushed), then closes the connections. */
   close(): Promise<void>;
 }
@@ -88,7 +90,13 @@ export async function openStores(settings: StoreSettings, log: FastifyBaseLogger
 }
 
 function openSqliteStores(settings: StoreSettings, log: FastifyBaseLogger): CoreStores {
-  const database = openDatabase(settings.dbPath);
+  const database = openDatabase(settings.dbPath, { autoCheckpoint: false });
+  // The WAL is copied back by a thread of its own: no commit (events writer, this event loop) waits
+  // for a checkpoint and its fsyncs.
+  const checkpointer = new WalCheckpointer({
+    dbPath: database.path,
+    onError: (message) => log.error({ domain: 'db' }, `WAL checkpoint failed: ${message}`),
+  });
   // Expensive reads run in worker processes with read-only connections, event writes in a writer
   // thread: the event loop serving nodes, hpfeeds and the API never waits on SQLite for them.
   // Other domains add their query modules here and their batch hooks to the store (see
@@ -107,6 +115,7 @@ function openSqliteStores(settings: StoreSettings, log: FastifyBaseLogger): Core
     dbPath: database.path,
     readPool,
     batchHooks: analytics ? [{ url: analyticsWriterHook(), options: analytics }] : [],
+    walCheckpointer: true,
   });
   return {
     kind: 'sqlite',
@@ -125,12 +134,14 @@ function openSqliteStores(settings: StoreSettings, log: FastifyBaseLogger): Core
       committed: undefined,
     },
     fanoutOutbox: () => undefined,
+    walCheckpointer: checkpointer,
     async ping() {
       database.sqlite.prepare('SELECT 1').get();
     },
     async close() {
       await events.close();
       await readPool.close();
+      await checkpointer.close();
       database.close();
     },
   };
@@ -180,6 +191,7 @@ async function openPgStores(url: string, settings: StoreSettings, log: FastifyBa
         }),
     },
     fanoutOutbox: (origin) => events.noteBatches('event_outbox', origin),
+    walCheckpointer: undefined,
     async ping() {
       await database.pool.query('SELECT 1');
     },

@@ -13,6 +13,9 @@ export { ReadPool, QueryTimeoutError, PoolBusyError } from './read-pool.js';
 export type { ReadPoolOptions, QueryModule, QueryModuleRef } from './read-pool.js';
 export { moduleBeside, spawnModuleWorker } from './worker-spawn.js';
 export { ChunkedSweep } from './chunked-sweep.js';
+export { WalCheckpointer } from './wal-checkpointer.js';
+export type { WalCheckpointerOptions } from './wal-checkpointer.js';
+export { registerWalMetrics } from './wal-metrics.js';
 // PostgreSQL (DATABASE_URL): schema, pool + migrations, day partitions of events.
 export * as pgTables from './pg-schema.js';
 export { inPgTransaction, openPgDatabase } from './pg.js';
@@ -39,7 +42,7 @@ const migrationsFolder = resolve(dirname(fileURLToPath(import.meta.url)), '../..
  * WAL + synchronous=NORMAL: a committed transaction survives a process crash, and readers
  * (API queries) never block the event writer.
  */
-export function openDatabase(path: string): DatabaseHandle {
+export function openDatabase(path: string, opts: { autoCheckpoint?: boolean } = {}): DatabaseHandle {
   if (path !== ':memory:') {
     mkdirSync(dirname(resolve(path)), { recursive: true, mode: 0o700 });
     // The file holds node TOTP and hpfeeds secrets: create it 0600 ourselves, SQLite would use
@@ -51,6 +54,8 @@ export function openDatabase(path: string): DatabaseHandle {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
+  // With a WalCheckpointer running, this connection's commits never checkpoint on the event loop.
+  if (opts.autoCheckpoint === false) sqlite.pragma('wal_autocheckpoint = 0');
   const db = drizzle(sqlite, { schema });
   migrate(db, { migrationsFolder });
   return {

@@ -15,6 +15,8 @@ export interface WriterWorkerData {
   dbPath: string;
   batchHooks: { url: string; options?: unknown }[];
   busyTimeoutMs: number;
+  /** A WalCheckpointer copies the WAL back: the writer's commits never checkpoint. */
+  walCheckpointer: boolean;
 }
 /**
  * @internal one batch as columns: cloned once, numbers in transferred buffers. The four name columns
@@ -57,6 +59,8 @@ export interface SqliteEventStoreOptions {
    * plain-data options handed to its init().
    */
   batchHooks?: readonly (string | URL | { url: string | URL; options?: unknown })[];
+  /** True when a WalCheckpointer (src/db) runs on this file: the writer's commits then never checkpoint. */
+  walCheckpointer?: boolean;
 }
 
 /** Read-pool modules the SQLite event store needs: pass them to the ReadPool's `modules`. */
@@ -94,6 +98,7 @@ export class SqliteEventStore implements EventStore {
         return { url: typeof ref.url === 'string' ? ref.url : ref.url.href, options: ref.options };
       }),
       busyTimeoutMs: Math.max(0, opts.busyTimeoutMs ?? 5000),
+      walCheckpointer: opts.walCheckpointer === true,
     };
     this.startWorker();
   }

@@ -67,6 +67,9 @@ async function main(): Promise<void> {
   // A multi-row INSERT keeps a statement journal (to undo just that statement); in a temp file it
   // cost more system time than the multi-row statement saved. It holds a few pages.
   db.pragma('temp_store = MEMORY');
+  // Checkpoints inside this thread's commits stopped the writer for the copy and its fsyncs (5 to 25
+  // ms, several times a second at 10k events/s); the core runs them in a thread of their own.
+  if (config.walCheckpointer) db.pragma('wal_autocheckpoint = 0');
 
   const hooks: { name: string; fn: BatchHook; mod: HookModule }[] = [];
   for (const { url, options } of config.batchHooks) {

@@ -9,7 +9,7 @@
 //   node --import tsx bench/events.ts [--nodes 10] [--rate 3000] [--seconds 10] [--form potevent|status|text]
 //                                     [--node-procs 2] [--batch 2000] [--delay 2] [--high-water 30000]
 //                                     [--analytics on] [--analytics-flush-ms 1000] [--post-commit-slice 128 (0: whole batch in one go)]
-//                                     [--wal-checkpointer on|off]
+//                                     [--wal-checkpointer on|off] [--malloc tuned|default]
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { statSync } from 'node:fs';
@@ -53,6 +53,9 @@ const { values: args } = parseArgs({
     'post-commit-slice': { type: 'string', default: '128' },
     // The core copies the WAL back from a thread of its own (src/db/wal-checkpointer.ts); off: SQLite's default.
     'wal-checkpointer': { type: 'string', default: 'on' },
+    // The core is started with MALLOC_MMAP_THRESHOLD_=65536 (npm start, Dockerfile, the systemd unit;
+    // see src/hpfeeds/idle-gc.ts): 'tuned' measures the core that way, 'default' with glibc's own.
+    malloc: { type: 'string', default: 'tuned' },
   },
 });
 
@@ -283,7 +286,7 @@ async function runCore(): Promise<void> {
   const seconds = Number(args.seconds);
   console.log(
     `nodes=${totalNodes} in ${nodeProcs.length} processes, rate/node=${args.rate}/s (offered ${totalNodes * Number(args.rate)}/s), form=${args.form}, ` +
-      `batch=${args.batch} delay=${args.delay}ms post-commit-slice=${args['post-commit-slice']} high-water=${args['high-water']} analytics=${args.analytics}, warmup ${args.warmup}s, measure ${seconds}s`,
+      `batch=${args.batch} delay=${args.delay}ms post-commit-slice=${args['post-commit-slice']} high-water=${args['high-water']} analytics=${args.analytics} malloc=${args.malloc} wal-checkpointer=${args['wal-checkpointer']}, warmup ${args.warmup}s, measure ${seconds}s`,
   );
   await new Promise((r) => setTimeout(r, warmupMs));
   sub.send({ type: 'measure' });
@@ -389,6 +392,21 @@ async function runCore(): Promise<void> {
   dir.cleanup();
 }
 
+/**
+ * glibc reads MALLOC_MMAP_THRESHOLD_ at start only: the core role runs again, in a child started
+ * with the environment the core is started with, when this process was not.
+ */
+async function coreWithItsMalloc(): Promise<void> {
+  const wanted = args.malloc === 'tuned' ? '65536' : undefined;
+  if (process.env.MALLOC_MMAP_THRESHOLD_ === wanted || process.env.APIARY_BENCH_CORE === '1') return runCore();
+  const env: NodeJS.ProcessEnv = { ...process.env, APIARY_BENCH_CORE: '1' };
+  delete env.MALLOC_MMAP_THRESHOLD_;
+  if (wanted !== undefined) env.MALLOC_MMAP_THRESHOLD_ = wanted;
+  const core = fork(fileURLToPath(import.meta.url), process.argv.slice(2), { env, execArgv: process.execArgv, stdio: 'inherit' });
+  const [code] = (await once(core, 'exit')) as [number | null];
+  process.exit(code ?? 1);
+}
+
 if (args.role === 'nodes') await runNodes();
 else if (args.role === 'subscriber') await runSubscriber();
-else await runCore();
+else await coreWithItsMalloc();

@@ -7,6 +7,7 @@ import { moduleBeside, spawnModuleWorker } from '../db/worker-spawn.js';
 import type { ReadPool } from '../db/read-pool.js';
 import type { EventListQuery, EventPage, EventStats, EventStatsQuery } from './queries.js';
 import { EVENT_QUERY_MODULE } from './read-queries.js';
+import type { SideIndexOptions } from './side-index.js';
 import type { EventStore, EventStoreObserver, NewEvent, RetentionStep } from './store.js';
 import type { EventJson } from './types.js';
 
@@ -15,6 +16,8 @@ export interface WriterWorkerData {
   dbPath: string;
   batchHooks: { url: string; options?: unknown }[];
   busyTimeoutMs: number;
+  /** Tests only: catch-up thresholds of the side index (side-index.ts). */
+  sideIndex?: Omit<SideIndexOptions, 'onFailure'>;
 }
 /**
  * @internal one batch as columns: cloned once, numbers in transferred buffers. The four name columns
@@ -57,6 +60,8 @@ export interface SqliteEventStoreOptions {
    * plain-data options handed to its init().
    */
   batchHooks?: readonly (string | URL | { url: string | URL; options?: unknown })[];
+  /** @internal tests: catch-up thresholds of the side index tables (side-index.ts). */
+  sideIndex?: Omit<SideIndexOptions, 'onFailure'>;
 }
 
 /** Read-pool modules the SQLite event store needs: pass them to the ReadPool's `modules`. */
@@ -94,6 +99,7 @@ export class SqliteEventStore implements EventStore {
         return { url: typeof ref.url === 'string' ? ref.url : ref.url.href, options: ref.options };
       }),
       busyTimeoutMs: Math.max(0, opts.busyTimeoutMs ?? 5000),
+      ...(opts.sideIndex !== undefined ? { sideIndex: opts.sideIndex } : {}),
     };
     this.startWorker();
   }

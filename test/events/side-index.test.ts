@@ -89,10 +89,41 @@ async function walk(list: (q: EventListQuery) => EventPage | Promise<EventPage>,
   return seen;
 }
 
+/** Stats of a filter against counts over all rows. */
+function checkStats(q: EventQueries, all: readonly EventRow[], filter: EventFilter): void {
+  const since = filter.since ?? T0;
+  const until = filter.until ?? T0 + 4_000_000;
+  const rows = all.filter(
+    (r) =>
+      (filter.node === undefined || r.node_name === filter.node) &&
+      (filter.pot === undefined || r.pot_id === filter.pot) &&
+      (filter.potType === undefined || r.pot_type === filter.potType) &&
+      (filter.eventType === undefined || r.event_type === filter.eventType) &&
+      r.timestamp >= since &&
+      r.timestamp < until,
+  );
+  const count = (key: (r: EventRow) => string | number) => {
+    const m: Record<string, number> = {};
+    for (const r of rows) m[key(r)] = (m[key(r)] ?? 0) + 1;
+    return m;
+  };
+  const stats = q.stats({ ...filter, since, until, bucket: 'hour' });
+  const label = JSON.stringify(filter);
+  assert.equal(stats.total, rows.length, label);
+  assert.deepEqual(Object.fromEntries(stats.by_node.map((x) => [x.node, x.count])), count((r) => r.node_name), label);
+  assert.deepEqual(Object.fromEntries(stats.by_event_type.map((x) => [x.event_type, x.count])), count((r) => r.event_type), label);
+  assert.deepEqual(Object.fromEntries(stats.by_pot_type.map((x) => [x.pot_type, x.count])), count((r) => r.pot_type), label);
+  const hours = count((r) => new Date(Math.floor(r.timestamp / 3_600_000) * 3_600_000).toISOString());
+  assert.deepEqual(Object.fromEntries(stats.buckets.map((x) => [x.start, x.count])), hours, label);
+}
+
 async function checkAll(list: (q: EventListQuery) => EventPage | Promise<EventPage>, sqlite: Database.Database): Promise<void> {
   const all = sqlite.prepare('SELECT * FROM events ORDER BY id').all() as EventRow[];
+  const q = new EventQueries(sqlite);
   for (const filter of FILTERS) {
     for (const order of ['desc', 'asc'] as const) await walk(list, all, filter, order, 37);
+    // Stats too read the side tables for a node or type filter.
+    checkStats(q, all, filter);
   }
 }
 

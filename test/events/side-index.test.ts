@@ -5,12 +5,18 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type Database from 'better-sqlite3';
-import { ReadPool } from '../../src/db/index.js';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Sqlite from 'better-sqlite3';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { openDatabase, ReadPool } from '../../src/db/index.js';
 import { eventQueryModules, SqliteEventStore, type NewEvent } from '../../src/events/index.js';
 import { EventQueries, type EventListQuery, type EventPage, type EventRow } from '../../src/events/queries.js';
 import { EventSideIndex } from '../../src/events/side-index.js';
 import type { EventFilter } from '../../src/events/types.js';
 import { seededRandom } from '../helpers/random.js';
+import { tempDir } from '../helpers/tmp.js';
 import { testDb, type TestDb } from './helpers.js';
 
 const NODES = ['n-a', 'n-b', 'n-c', 'n-d', 'n-e'];
@@ -243,5 +249,38 @@ describe('side index tables through the writer thread and retention', () => {
     await store.close();
     assert.equal(watermarkOf(sqlite), maxIdOf(sqlite));
     assertSideExact(sqlite);
+  });
+});
+
+describe('migration 0013 on a database with events', () => {
+  it('fills the side tables from the existing rows and sets the watermark to the newest id', async () => {
+    const dir = tempDir('apiary-side-migration-');
+    try {
+      // The migrations up to 0012, then events, then openDatabase applies 0013.
+      const folder = join(dir.path, 'drizzle');
+      cpSync(new URL('../../drizzle', import.meta.url), folder, { recursive: true });
+      rmSync(join(folder, '0013_events_side_index.sql'));
+      const journalPath = join(folder, 'meta', '_journal.json');
+      const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { tag: string }[] };
+      journal.entries = journal.entries.filter((e) => e.tag !== '0013_events_side_index');
+      writeFileSync(journalPath, JSON.stringify(journal));
+      const path = join(dir.path, 'core.db');
+      const old = new Sqlite(path);
+      migrate(drizzle(old), { migrationsFolder: folder });
+      assert.ok(old.prepare("SELECT 1 FROM sqlite_master WHERE name = 'events_node_id_idx'").get(), 'at 0012');
+      insertDirect(old, makeEvents(seededRandom(3), 1500, 0));
+      old.close();
+      const h = openDatabase(path);
+      try {
+        assert.equal(watermarkOf(h.sqlite), 1500);
+        assertSideExact(h.sqlite);
+        assert.equal(h.sqlite.prepare("SELECT count(*) FROM sqlite_master WHERE name IN ('events_node_id_idx', 'events_type_id_idx')").pluck().get(), 0);
+        await checkAll((x) => new EventQueries(h.sqlite).list(x), h.sqlite);
+      } finally {
+        h.close();
+      }
+    } finally {
+      dir.cleanup();
+    }
   });
 });

@@ -17,7 +17,7 @@ import { EventSideIndex } from '../../src/events/side-index.js';
 import type { EventFilter } from '../../src/events/types.js';
 import { seededRandom } from '../helpers/random.js';
 import { tempDir } from '../helpers/tmp.js';
-import { testDb, type TestDb } from './helpers.js';
+import { testDb, waitFor, type TestDb } from './helpers.js';
 
 const NODES = ['n-a', 'n-b', 'n-c', 'n-d', 'n-e'];
 const TYPES = ['login.failed', 'session.connect', 'command.input', 'file_download'];
@@ -249,6 +249,25 @@ describe('side index tables through the writer thread and retention', () => {
     await store.close();
     assert.equal(watermarkOf(sqlite), maxIdOf(sqlite));
     assertSideExact(sqlite);
+  });
+});
+
+describe('side index catch-up on idle', () => {
+  it('indexes the tail once appends pause, a long tail over several transactions', async () => {
+    const db = testDb();
+    const pool = new ReadPool({ dbPath: db.path, modules: eventQueryModules(), size: 1 });
+    // No catch-up on appends; on idle, at most 100 rows per transaction.
+    const store = new SqliteEventStore({ dbPath: db.path, readPool: pool, sideIndex: { catchUpRows: 1e9, idleMs: 100, maxCatchUpRows: 100 } });
+    try {
+      await store.append(makeEvents(seededRandom(41), 450, 0));
+      assert.equal(watermarkOf(db.handle.sqlite), 0, 'not on the append');
+      await waitFor(() => watermarkOf(db.handle.sqlite) === 450, 10_000, 'the idle catch-up');
+      assertSideExact(db.handle.sqlite);
+    } finally {
+      await store.close();
+      await pool.close();
+      db.cleanup();
+    }
   });
 });
 

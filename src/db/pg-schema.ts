@@ -179,8 +179,8 @@ export const events = pgTable(
   (t) => [
     primaryKey({ columns: [t.id, t.receivedAt] }),
     index('events_received_idx').on(t.receivedAt),
-    // As in schema.ts: a filtered page (ORDER BY id DESC LIMIT) reads each partition's index in id
-    // order (a merge of the partitions), no sort of every matching row.
+    // A filtered page (ORDER BY id DESC LIMIT) reads each partition's index in id order (a merge of
+    // the partitions), no sort of every matching row. (SQLite has side tables instead: schema.ts.)
     index('events_node_id_idx').on(t.nodeName, t.id),
     index('events_type_id_idx').on(t.eventType, t.id),
   ],

@@ -7,6 +7,7 @@ import { moduleBeside, spawnModuleWorker } from '../db/worker-spawn.js';
 import type { ReadPool } from '../db/read-pool.js';
 import type { EventListQuery, EventPage, EventStats, EventStatsQuery } from './queries.js';
 import { EVENT_QUERY_MODULE } from './read-queries.js';
+import type { SideIndexOptions } from './side-index.js';
 import type { EventStore, EventStoreObserver, NewEvent, RetentionStep } from './store.js';
 import type { EventJson } from './types.js';
 
@@ -17,6 +18,8 @@ export interface WriterWorkerData {
   busyTimeoutMs: number;
   /** A WalCheckpointer copies the WAL back: the writer's commits never checkpoint. */
   walCheckpointer: boolean;
+  /** Tests only: catch-up thresholds of the side index (side-index.ts). */
+  sideIndex?: Omit<SideIndexOptions, 'onFailure'>;
 }
 /**
  * @internal one batch as columns: cloned once, numbers in transferred buffers. The four name columns
@@ -61,6 +64,8 @@ export interface SqliteEventStoreOptions {
   batchHooks?: readonly (string | URL | { url: string | URL; options?: unknown })[];
   /** True when a WalCheckpointer (src/db) runs on this file: the writer's commits then never checkpoint. */
   walCheckpointer?: boolean;
+  /** @internal tests: catch-up thresholds of the side index tables (side-index.ts). */
+  sideIndex?: Omit<SideIndexOptions, 'onFailure'>;
 }
 
 /** Read-pool modules the SQLite event store needs: pass them to the ReadPool's `modules`. */
@@ -99,6 +104,7 @@ export class SqliteEventStore implements EventStore {
       }),
       busyTimeoutMs: Math.max(0, opts.busyTimeoutMs ?? 5000),
       walCheckpointer: opts.walCheckpointer === true,
+      ...(opts.sideIndex !== undefined ? { sideIndex: opts.sideIndex } : {}),
     };
     this.startWorker();
   }

@@ -4,6 +4,7 @@
 // Messages are handled strictly in arrival order: batches commit in the order they were sent.
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { EventSideIndex, type DeletedEvent } from './side-index.js';
 import type { StoredEvent } from './store.js';
 import type { AppendRequest, WriterReply, WriterRequest, WriterWorkerData } from './sqlite-store.js';
 
@@ -132,6 +133,8 @@ async function main(): Promise<void> {
     flushHooks();
   }
 
+  const side = startSideIndex(db, (error) => laterFailures.push({ hook: SIDE_INDEX_NAME, error }));
+
   // The main thread's string table for the name columns (see AppendRequest).
   let names: string[] = [];
   const appendBatch = db.transaction((m: AppendRequest): Float64Array => {
@@ -172,17 +175,22 @@ async function main(): Promise<void> {
         }
       }
     }
+    side.afterAppend(n);
     return ids;
   });
 
   // received_at, not the node's timestamp: a node with a wrong clock must not get its events
-  // deleted on arrival (or kept forever). Uses events_received_idx.
+  // deleted on arrival (or kept forever). Uses events_received_idx. RETURNING: the side tables'
+  // rows of the deleted events go in the same transaction (retentionDelete).
   const deleteByAge = db.prepare(
-    'DELETE FROM events WHERE id IN (SELECT id FROM events WHERE received_at < ? ORDER BY received_at LIMIT ?)',
+    'DELETE FROM events WHERE id IN (SELECT id FROM events WHERE received_at < ? ORDER BY received_at LIMIT ?) RETURNING id, node_name, event_type',
   );
   // ids are AUTOINCREMENT (never reused) and retention only removes the oldest, so "the newest
   // maxRows ids" bounds the row count without a COUNT(*) scan.
-  const deleteByRows = db.prepare('DELETE FROM events WHERE id <= ? AND id < (SELECT coalesce(min(id), 0) FROM events) + ?');
+  const deleteByRows = db.prepare(
+    'DELETE FROM events WHERE id <= ? AND id < (SELECT coalesce(min(id), 0) FROM events) + ? RETURNING id, node_name, event_type',
+  );
+  const retentionDelete = sideIndexedDelete(db, side);
   const maxId = db.prepare('SELECT coalesce(max(id), 0) AS maxId FROM events');
 
   const handle = (m: WriterRequest): void => {
@@ -209,10 +217,10 @@ async function main(): Promise<void> {
         try {
           let age = 0;
           let rows = 0;
-          if (m.receivedBefore > 0) age = deleteByAge.run(m.receivedBefore, m.limit).changes;
+          if (m.receivedBefore > 0) age = retentionDelete(deleteByAge, m.receivedBefore, m.limit);
           if (m.maxRows > 0 && age < m.limit) {
             const keepAbove = (maxId.get() as { maxId: number }).maxId - m.maxRows;
-            if (keepAbove > 0) rows = deleteByRows.run(keepAbove, m.limit - age).changes;
+            if (keepAbove > 0) rows = retentionDelete(deleteByRows, keepAbove, m.limit - age);
           }
           reply = { type: 'retained', seq: m.seq, age, rows };
         } catch (err) {
@@ -224,6 +232,7 @@ async function main(): Promise<void> {
       case 'close':
         if (idleTimer !== undefined) clearTimeout(idleTimer);
         flushHooks();
+        side.close();
         db.close();
         port.postMessage({ type: 'closed', seq: m.seq } satisfies WriterReply);
         port.close();
@@ -232,6 +241,23 @@ async function main(): Promise<void> {
   };
   port.on('message', handle);
   port.postMessage({ type: 'ready', seq: 0 } satisfies WriterReply);
+}
+
+// Side index tables (side-index.ts): kept apart from the append and retention handlers above.
+const SIDE_INDEX_NAME = 'events side index';
+
+/** The side index of this writer: its catch-ups ride on appends, on idle and at close. */
+function startSideIndex(db: Database.Database, onFailure: (error: string) => void): EventSideIndex {
+  return new EventSideIndex(db, { ...config.sideIndex, onFailure });
+}
+
+/** A retention DELETE ... RETURNING id, node_name, event_type and the removal of its side rows, in one transaction. */
+function sideIndexedDelete(db: Database.Database, side: EventSideIndex): (stmt: Database.Statement, ...params: unknown[]) => number {
+  return db.transaction((stmt: Database.Statement, ...params: unknown[]) => {
+    const deleted = stmt.all(...params) as DeletedEvent[];
+    side.forget(deleted);
+    return deleted.length;
+  });
 }
 
 main().catch((err: unknown) => {

@@ -17,7 +17,7 @@ describe('database', () => {
       'api_tokens',
       'attack_asn', 'attack_ignored', 'attack_meta', 'attack_minute', 'attack_rollup_day', 'attack_rollup_hour',
       'attack_session_steps', 'attack_sessions', 'attack_top_day', 'attack_top_day_floor', 'attack_top_hour', 'attack_top_hour_floor', 'attacker_facts', 'attackers',
-      'audit_log', 'authkeys', 'commands', 'events', 'node_log', 'nodes', 'pots', 'unknown_registrations', 'user_sessions', 'users',
+      'audit_log', 'authkeys', 'commands', 'events', 'events_by_node', 'events_by_type', 'events_side_state', 'node_log', 'nodes', 'pots', 'unknown_registrations', 'user_sessions', 'users',
     ]);
     assert.equal(first.sqlite.pragma('journal_mode', { simple: true }), 'wal');
     first.sqlite.prepare("INSERT INTO node_log (node_name, kind, at) VALUES ('n', 'test', 1)").run();

@@ -13,7 +13,7 @@ import { LabelFolder } from './labels.js';
 import { BrokerMetrics, PublishStats } from './metrics.js';
 import { BROKER_DEFAULTS, resolveLimits, type BrokerOptions, type ListenAddress } from './options.js';
 import { TurnFlusher } from './flusher.js';
-import { ChannelRoute } from './route.js';
+import { ChannelRoute, PiecePool, type TickBuffer } from './route.js';
 import { OFFER_CONGESTED, OFFER_DROPPED, type SendLimits } from './send-queue.js';
 import { PeerResolution } from './peers.js';
 import { silentLogger, type AuthStore, type HpfeedsLogger, type PeerAddress } from './types.js';
@@ -55,6 +55,8 @@ export class Broker implements ConnectionHost {
   private routedBytes = 0;
   /** Writes what this turn (or linger window) queued for subscribers. */
   private readonly flusher: TurnFlusher<Connection>;
+  /** Turn pieces reused across turns: 32 of 64 KiB (2 MiB) at most. */
+  private readonly pieces = new PiecePool(32);
   /** Publishers paused because all queues together are past half the global budget. */
   private readonly globalWaiters = new Set<Connection>();
   private closing: Promise<void> | undefined;
@@ -74,7 +76,7 @@ export class Broker implements ConnectionHost {
     const resolved = resolveLimits(opts);
     this.limits = resolved.limits;
     this.sendLimits = resolved.sendLimits;
-    this.flusher = new TurnFlusher(resolved.flushLingerMs, (bytes) => this.releaseQueued(bytes));
+    this.flusher = new TurnFlusher(resolved.flushLingerMs, (tick) => this.releaseTick(tick));
     const admissionLimits = resolved.admissionLimits;
     this.admission = new Admission(admissionLimits, this.logger);
     this.identLabel = new LabelFolder(opts.metricLabels?.idents, BROKER_DEFAULTS.maxLabelValues);
@@ -284,6 +286,12 @@ export class Broker implements ConnectionHost {
   }
 
   /** @internal */
+  releaseTick(tick: TickBuffer): void {
+    this.pieces.give(tick.chunks);
+    this.releaseQueued(tick.size);
+  }
+
+  /** @internal */
   releaseQueued(bytes: number): void {
     this.queuedBytes -= bytes;
     if (this.globalWaiters.size > 0 && this.queuedBytes <= this.sendLimits.maxQueuedBytes / 4) {
@@ -309,7 +317,7 @@ export class Broker implements ConnectionHost {
     if (conn.subscriptions.has(channel)) return;
     conn.subscriptions.add(channel);
     let route = this.channels.get(channel);
-    if (route === undefined) this.channels.set(channel, (route = new ChannelRoute(channel)));
+    if (route === undefined) this.channels.set(channel, (route = new ChannelRoute(channel, this.pieces)));
     route.subscribers = [...route.subscribers, conn];
     this.metrics.subscriptions.inc({ ident: conn.identLabels.ident, chan: this.channelLabel.fold(channel) });
   }

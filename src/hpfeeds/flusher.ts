@@ -28,11 +28,11 @@ export class TurnFlusher<Conn extends Flushable> {
 
   /**
    * @param lingerMs  see BrokerOptions.flushLingerMs
-   * @param release   returns a tick buffer's bytes to the broker's budget when nobody took it
+   * @param release   returns a tick buffer to the broker (budget, pieces) when nobody took it
    */
   constructor(
     readonly lingerMs: number,
-    private readonly release: (bytes: number) => void,
+    private readonly release: (tick: TickBuffer) => void,
   ) {}
 
   /** The route got its first frame since the last flush. */
@@ -113,7 +113,7 @@ export class TurnFlusher<Conn extends Flushable> {
       const tick = ticks[i];
       tick.open = false;
       // Nobody took it (all its subscribers closed in this turn): its bytes are free now.
-      if (tick.refs === 0) this.release(tick.size);
+      if (tick.refs === 0) this.release(tick);
     }
   };
 }

@@ -32,6 +32,8 @@ export interface SendHost {
   readonly queuedBytes: number;
   reserveQueued(bytes: number): void;
   releaseQueued(bytes: number): void;
+  /** Every write of `tick` has completed: its bytes leave the budget, its pieces may be reused. */
+  releaseTick(tick: TickBuffer): void;
 }
 
 /** A connection paused because of a congested subscriber. */
@@ -223,7 +225,7 @@ export class SendQueue {
     this.flightTicks[i] = null;
     this.inflightBytes -= bytes;
     if (tick === null) this.host.releaseQueued(bytes);
-    else if (--tick.refs === 0 && !tick.open) this.host.releaseQueued(tick.size);
+    else if (--tick.refs === 0 && !tick.open) this.host.releaseTick(tick);
   }
 
   private drop(): void {

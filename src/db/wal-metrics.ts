@@ -4,29 +4,19 @@ import type { WalCheckpointer } from './wal-checkpointer.js';
 /** The WAL checkpointer's totals as metrics, read at scrape time. */
 export function registerWalMetrics(registry: Registry, checkpointer: WalCheckpointer): void {
   const t = checkpointer.totals;
-  let frames = 0;
-  let busy = 0;
   registry.registerMetric(
-    new Counter({
-      name: 'apiary_sqlite_wal_checkpointed_pages_total',
-      help: 'Pages the WAL checkpointer thread copied from the SQLite WAL back into the database file.',
-      registers: [],
-      collect() {
-        this.inc(t.frames - frames);
-        frames = t.frames;
-      },
-    }),
+    totalCounter(
+      'apiary_sqlite_wal_checkpointed_pages_total',
+      'Pages the WAL checkpointer thread copied from the SQLite WAL back into the database file.',
+      () => t.frames,
+    ),
   );
   registry.registerMetric(
-    new Counter({
-      name: 'apiary_sqlite_wal_restart_busy_total',
-      help: 'Checkpoint runs that could not restart the WAL (the writer was in a transaction or a reader still used the WAL); the next run tries again.',
-      registers: [],
-      collect() {
-        this.inc(t.busyRuns - busy);
-        busy = t.busyRuns;
-      },
-    }),
+    totalCounter(
+      'apiary_sqlite_wal_restart_busy_total',
+      'Checkpoint runs that could not restart the WAL (the writer was in a transaction or a reader still used the WAL); the next run tries again.',
+      () => t.busyRuns,
+    ),
   );
   registry.registerMetric(
     new Gauge({
@@ -38,4 +28,19 @@ export function registerWalMetrics(registry: Registry, checkpointer: WalCheckpoi
       },
     }),
   );
+}
+
+/** A counter that follows a running total kept elsewhere (it only ever grows). */
+function totalCounter(name: string, help: string, total: () => number): Counter {
+  let counted = 0;
+  return new Counter({
+    name,
+    help,
+    registers: [],
+    collect() {
+      const now = total();
+      this.inc(now - counted);
+      counted = now;
+    },
+  });
 }

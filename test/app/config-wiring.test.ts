@@ -87,6 +87,14 @@ describe('config wiring into the composed core', () => {
     assert.deepEqual(spec.paths['/metrics'].get.security, []);
   });
 
+  it('the SQLite WAL is copied back by the checkpointer thread, not by commits (metrics)', async () => {
+    // Migrations and the first writes left pages in the WAL; no connection of the core checkpoints.
+    const pages = async () => Number(/^apiary_sqlite_wal_checkpointed_pages_total (\d+)$/m.exec(String((await t.api('GET', '/metrics')).body))?.[1] ?? 0);
+    await until(async () => (await pages()) > 0, 'the checkpointer to copy pages back');
+    assert.equal(t.core.database?.sqlite.pragma('wal_autocheckpoint', { simple: true }), 0, 'the main connection never checkpoints');
+    assert.match(String((await t.api('GET', '/metrics')).body), /^apiary_sqlite_wal_pages \d+$/m);
+  });
+
   it('APIARY_DB, APIARY_ADMIN_TOKEN, APIARY_DATA_DIR, LOG_LEVEL, REDIS_URL', async () => {
     assert.ok(existsSync(join(elsewhere.path, 'custom.sqlite')), 'the database is where --db says');
     assert.equal(existsSync(join(t.dataDir, 'apiary.sqlite')), false, 'and not in the data dir');

@@ -4,6 +4,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { dionaeaChannelFor, type ResolvedChannels } from './channels.js';
 import type { CowrieSessionSummary } from './cowrie.js';
+import { EventPayloadWriter } from './event-payload.js';
 import type { EventLabels } from './labels.js';
 import type { LogThrottle } from './log-throttle.js';
 import type { EventMetrics } from './metrics.js';
@@ -29,13 +30,7 @@ export interface RepublisherOptions {
 }
 
 export class Republisher {
-  /** `,"node":..,"pot_id":..,"pot_type":..,"event_type":` per (node, pot, type): built once, not per event. */
-  private readonly jsonPrefixes = new Map<string, string>();
-  private readonly eventTypeJson = new Map<string, string>();
-  private lastTs = NaN;
-  private lastTsIso = '';
-  private lastRecv = NaN;
-  private lastRecvIso = '';
+  private readonly payloads = new EventPayloadWriter();
 
   constructor(private readonly o: RepublisherOptions) {}
 
@@ -47,19 +42,17 @@ export class Republisher {
     const streamEvents: StreamEvent[] | undefined = streaming ? [] : undefined;
     for (let i = 0; i < batch.length; i++) {
       const e = batch[i]!;
-      const json = this.eventJson(e);
+      const payload = this.payloads.write(e);
       if (streamEvents !== undefined) {
+        const json = payload.toString('utf8');
         streamEvents.push({ node: e.node, potId: e.potId, potType: e.potType, eventType: e.eventType, timestamp: e.timestamp, json });
       }
       if (publisher !== undefined) {
-        if (this.tooLarge(json)) {
+        if (payload.length > MAX_PAYLOAD_BYTES) {
           this.o.metrics.dropped.child('payload_too_large').inc();
         } else {
           const channels = this.o.channelsFor(e.potType);
-          if (channels.length > 0) {
-            const payload = Buffer.from(json);
-            for (let c = 0; c < channels.length; c++) this.publish(e.node, channels[c]!, payload);
-          }
+          for (let c = 0; c < channels.length; c++) this.publish(e.node, channels[c]!, payload);
         }
         if (!e.fromStatus) {
           const classic = dionaeaChannelFor(this.o.channels, e.potType, e.eventType);
@@ -80,34 +73,6 @@ export class Republisher {
     }
     this.publish(node, channel, json);
     return json;
-  }
-
-  private eventJson(e: RepublishableEvent): string {
-    const key = e.node + '\u0000' + e.potId + '\u0000' + e.potType;
-    let prefix = this.jsonPrefixes.get(key);
-    if (prefix === undefined) {
-      prefix = `,"node":${JSON.stringify(e.node)},"pot_id":${JSON.stringify(e.potId)},"pot_type":${JSON.stringify(e.potType)},"event_type":`;
-      if (this.jsonPrefixes.size >= 10_000) this.jsonPrefixes.clear();
-      this.jsonPrefixes.set(key, prefix);
-    }
-    let et = this.eventTypeJson.get(e.eventType);
-    if (et === undefined) {
-      et = JSON.stringify(e.eventType);
-      if (this.eventTypeJson.size >= 10_000) this.eventTypeJson.clear();
-      this.eventTypeJson.set(e.eventType, et);
-    }
-    if (e.timestamp !== this.lastTs) {
-      this.lastTs = e.timestamp;
-      this.lastTsIso = new Date(e.timestamp).toISOString();
-    }
-    if (e.receivedAt !== this.lastRecv) {
-      this.lastRecv = e.receivedAt;
-      this.lastRecvIso = new Date(e.receivedAt).toISOString();
-    }
-    return (
-      '{"id":' + e.id + prefix + et + ',"timestamp":"' + this.lastTsIso + '","data":' + e.dataJson +
-      ',"received_at":"' + this.lastRecvIso + '"}'
-    );
   }
 
   private publish(ident: string, channel: string, payload: Uint8Array | string): void {

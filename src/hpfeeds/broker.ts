@@ -5,7 +5,7 @@ import { createServer as createTcpServer, type AddressInfo, type Server, type So
 import { createServer as createTlsServer } from 'node:tls';
 import { Registry } from 'prom-client';
 import { Admission } from './admission.js';
-import { checkPublishNames, encodePublish } from './codec.js';
+import { checkPublishNames } from './codec.js';
 import { Connection, type ConnectionHost, type ConnectionLimits } from './connection.js';
 import { parseEndpoint } from './endpoint.js';
 import { IdleGc, obtainGc } from './idle-gc.js';
@@ -16,6 +16,7 @@ import { TurnFlusher } from './flusher.js';
 import { ChannelRoute, PiecePool, type TickBuffer } from './route.js';
 import { OFFER_CONGESTED, OFFER_DROPPED, type SendLimits } from './send-queue.js';
 import { PeerResolution } from './peers.js';
+import { PublishArena } from './publish-arena.js';
 import { silentLogger, type AuthStore, type HpfeedsLogger, type PeerAddress } from './types.js';
 
 export { BROKER_DEFAULTS, type BrokerOptions, type ListenAddress } from './options.js';
@@ -57,6 +58,8 @@ export class Broker implements ConnectionHost {
   private readonly flusher: TurnFlusher<Connection>;
   /** Turn pieces reused across turns: 32 of 64 KiB (2 MiB) at most. */
   private readonly pieces = new PiecePool(32);
+  /** In-process publishes' frames, carved from shared chunks (see publish-arena.ts). */
+  private readonly arena = new PublishArena();
   /** Publishers paused because all queues together are past half the global budget. */
   private readonly globalWaiters = new Set<Connection>();
   private closing: Promise<void> | undefined;
@@ -230,8 +233,9 @@ export class Broker implements ConnectionHost {
       this.publishStatsFor(ident, channel).record(payloadLength);
       return;
     }
-    const frame = encodePublish(ident, channel, payload);
-    this.route(channel, frame, 0, frame.length, undefined, payloadLength, this.publishStatsFor(ident, channel));
+    const arena = this.arena;
+    const end = arena.encode(ident, channel, payload, payloadLength);
+    this.route(channel, arena.chunk, arena.start, end, undefined, payloadLength, this.publishStatsFor(ident, channel));
   }
 
   /**

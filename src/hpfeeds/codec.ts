@@ -133,14 +133,40 @@ export function checkPublishNames(ident: string, channel: string): void {
 export function encodePublish(ident: string, channel: string, payload: Uint8Array | string): Buffer {
   const identLength = Buffer.byteLength(ident, 'utf8');
   const channelLength = Buffer.byteLength(channel, 'utf8');
+  const frame = Buffer.allocUnsafe(publishFrameLength(identLength, channelLength, byteLengthOf(payload)));
+  writePublish(frame, 0, ident, identLength, channel, channelLength, payload);
+  return frame;
+}
+
+/** Bytes of a PUBLISH frame; throws (as encodePublish) when ident or channel is too long. */
+export function publishFrameLength(identLength: number, channelLength: number, payloadLength: number): number {
   checkString8('ident', identLength);
   checkString8('channel', channelLength);
-  const frame = Buffer.allocUnsafe(HEADER_LENGTH + 2 + identLength + channelLength + byteLengthOf(payload));
-  writeHeader(frame, OP_PUBLISH);
-  let offset = writeString8(frame, HEADER_LENGTH, ident, identLength);
-  offset = writeString8(frame, offset, channel, channelLength);
-  writeBytes(frame, offset, payload);
-  return frame;
+  return HEADER_LENGTH + 2 + identLength + channelLength + payloadLength;
+}
+
+/**
+ * Writes a PUBLISH frame at `at` in `target`, which must have room for publishFrameLength() bytes
+ * (lengths from publishFrameLength's own arguments); returns where the frame ends.
+ */
+export function writePublish(
+  target: Buffer,
+  at: number,
+  ident: string,
+  identLength: number,
+  channel: string,
+  channelLength: number,
+  payload: Uint8Array | string,
+): number {
+  let offset = at + HEADER_LENGTH;
+  target[offset] = identLength;
+  offset = writeBytes(target, offset + 1, ident);
+  target[offset] = channelLength;
+  offset = writeBytes(target, offset + 1, channel);
+  offset = writeBytes(target, offset, payload);
+  target.writeUInt32BE(offset - at, at);
+  target[at + 4] = OP_PUBLISH;
+  return offset;
 }
 
 function encodeChannelOp(op: number, ident: string, channel: string): Buffer {

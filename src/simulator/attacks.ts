@@ -48,18 +48,19 @@ export class AttackSession {
     private readonly dstPort = 2222,
   ) {}
 
+  private lastNow = NaN;
+  private lastTimestamp = '';
+
   next(now = Date.now()): AttackEvent {
-    const timestamp = new Date(now).toISOString();
-    const base = (eventid: string): Record<string, unknown> => ({
-      eventid,
-      session: this.session,
-      src_ip: this.srcIp,
-      src_port: this.srcPort,
-      dst_ip: this.dstIp,
-      dst_port: this.dstPort,
-      sensor: this.sensor,
-      timestamp,
-    });
+    // A tick sends its whole burst with one clock reading: format it once. Each event's data is
+    // one object literal (same keys, same order as cowrie) rather than a spread of a shared base,
+    // which kept the simulator busy reshaping objects.
+    if (now !== this.lastNow) {
+      this.lastNow = now;
+      this.lastTimestamp = new Date(now).toISOString();
+    }
+    const timestamp = this.lastTimestamp;
+    const { sensor, dstIp: dst_ip, dstPort: dst_port } = this;
     if (this.session === '') {
       this.session = sessionId();
       this.srcIp = pick(DOC_NETS) + (1 + Math.floor(Math.random() * 254));
@@ -68,9 +69,12 @@ export class AttackSession {
       this.loginsLeft = 1 + Math.floor(Math.random() * 3);
       this.commandsLeft = 1 + Math.floor(Math.random() * 2);
       this.loggedIn = false;
-      const text = `New connection: ${this.srcIp}:${this.srcPort} (${this.dstIp}:${this.dstPort}) [session: ${this.session}]`;
-      return { eventid: 'cowrie.session.connect', data: { ...base('cowrie.session.connect'), protocol: 'ssh', message: text }, text };
+      const { session, srcIp: src_ip, srcPort: src_port } = this;
+      const text = `New connection: ${src_ip}:${src_port} (${dst_ip}:${dst_port}) [session: ${session}]`;
+      const eventid = 'cowrie.session.connect';
+      return { eventid, text, data: { eventid, session, src_ip, src_port, dst_ip, dst_port, sensor, timestamp, protocol: 'ssh', message: text } };
     }
+    const { session, srcIp: src_ip, srcPort: src_port } = this;
     if (!this.loggedIn && this.loginsLeft > 0) {
       this.loginsLeft--;
       const username = pick(USERNAMES);
@@ -80,18 +84,19 @@ export class AttackSession {
       this.loggedIn = success;
       const eventid = success ? 'cowrie.login.success' : 'cowrie.login.failed';
       const text = `login attempt [${username}/${password}] ${success ? 'succeeded' : 'failed'}`;
-      return { eventid, text, data: { ...base(eventid), username, password, message: text } };
+      return { eventid, text, data: { eventid, session, src_ip, src_port, dst_ip, dst_port, sensor, timestamp, username, password, message: text } };
     }
     if (this.loggedIn && this.commandsLeft > 0) {
       this.commandsLeft--;
       const input = pick(COMMANDS);
       const text = `CMD: ${input}`;
-      return { eventid: 'cowrie.command.input', text, data: { ...base('cowrie.command.input'), input, message: text } };
+      const eventid = 'cowrie.command.input';
+      return { eventid, text, data: { eventid, session, src_ip, src_port, dst_ip, dst_port, sensor, timestamp, input, message: text } };
     }
     const duration = Math.max(0, Math.round((now - this.startedAt) / 1000));
     const text = `Connection lost after ${duration} seconds`;
-    const event = { eventid: 'cowrie.session.closed', text, data: { ...base('cowrie.session.closed'), duration, message: text } };
+    const eventid = 'cowrie.session.closed';
     this.session = '';
-    return event;
+    return { eventid, text, data: { eventid, session, src_ip, src_port, dst_ip, dst_port, sensor, timestamp, duration, message: text } };
   }
 }

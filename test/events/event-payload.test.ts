@@ -1,0 +1,59 @@
+// The republished event JSON, written as bytes into shared chunks, must be exactly the JSON the
+// event describes, and every view handed out must stay intact while later events are written.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { EventPayloadWriter } from '../../src/events/event-payload.js';
+import type { StoredRow } from '../../src/events/store.js';
+
+function expected(e: StoredRow): string {
+  return (
+    `{"id":${e.id},"node":${JSON.stringify(e.node)},"pot_id":${JSON.stringify(e.potId)},"pot_type":${JSON.stringify(e.potType)},` +
+    `"event_type":${JSON.stringify(e.eventType)},"timestamp":"${new Date(e.timestamp).toISOString()}","data":${e.dataJson},` +
+    `"received_at":"${new Date(e.receivedAt).toISOString()}"}`
+  );
+}
+
+function pick<T>(list: readonly T[], r: () => number): T {
+  return list[Math.floor(r() * list.length)]!;
+}
+
+/** A small seeded generator, so a failure can be replayed. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+}
+
+describe('EventPayloadWriter', () => {
+  it('writes the same JSON as the event describes, for mixed nodes, pots, types, sizes and scripts; earlier views stay intact', () => {
+    const r = rng(17);
+    const w = new EventPayloadWriter();
+    const nodes = ['node-a', 'node-b', 'nœud "c"', 'узел-d'];
+    const pots = ['cowrie-01', 'dionaea', 'pot\\x', ''];
+    const types = ['cowrie.login.failed', 'cowrie.session.connect', 'type/ü', 'x"y'];
+    const texts = ['ascii only', 'ünïcödé', '漢字 and emoji 🐝', 'quote " backslash \\ newline \n', '\u2028sep'];
+    const written: Array<{ view: Buffer; want: string }> = [];
+    for (let i = 0; i < 5000; i++) {
+      const big = r() < 0.01;
+      const text = big ? pick(texts, r).repeat(2000 + Math.floor(r() * 3000)) : pick(texts, r);
+      const data = JSON.stringify({ message: text, n: i, src_ip: `192.0.2.${i % 255}` });
+      const ts = 1_764_000_000_000 + Math.floor(i / 7) * 13;
+      const e: StoredRow = {
+        id: i % 97 === 0 ? Number.MAX_SAFE_INTEGER - i : i + 1,
+        node: pick(nodes, r),
+        potId: pick(pots, r),
+        potType: pick(pots, r),
+        eventType: pick(types, r),
+        timestamp: ts,
+        receivedAt: ts + Math.floor(r() * 3),
+        dataJson: data,
+        fromStatus: false,
+      };
+      const view = w.write(e);
+      const want = expected(e);
+      assert.equal(view.toString('utf8'), want, `event ${i}`);
+      JSON.parse(view.toString('utf8'));
+      written.push({ view, want });
+    }
+    for (const [i, { view, want }] of written.entries()) assert.equal(view.toString('utf8'), want, `event ${i} after later writes`);
+  });
+});

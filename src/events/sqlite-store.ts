@@ -1,8 +1,9 @@
 // SQLite implementation of the EventStore (store.ts). Writes go to one writer worker thread that
 // owns its own connection (writer-worker.ts); reads go to the shared read pool (src/db/read-pool.ts),
-// whose workers load this domain's query module (read-queries.ts). The main thread only copies
-// each batch once, as columns (arrays of strings and typed arrays), into the worker.
+// whose workers load this domain's query module (read-queries.ts). The main thread writes each
+// batch once, as columns, into shared memory the writer reads (batch-slab.ts).
 import type { Worker } from 'node:worker_threads';
+import { dataBytesBound, SlabPool, type Slab, type SlabShared } from './batch-slab.js';
 import { moduleBeside, spawnModuleWorker } from '../db/worker-spawn.js';
 import type { ReadPool } from '../db/read-pool.js';
 import type { EventListQuery, EventPage, EventStats, EventStatsQuery } from './queries.js';
@@ -22,23 +23,21 @@ export interface WriterWorkerData {
   sideIndex?: Omit<SideIndexOptions, 'onFailure'>;
 }
 /**
- * @internal one batch as columns: cloned once, numbers in transferred buffers. The four name columns
- * (node, pot id, pot type, event type: a handful of distinct values) travel as numbers into the
- * writer's string table: `names` holds the strings it has not seen yet, appended in order (after
- * clearing the table when `resetNames`). Cloning four short strings per event was half the cost of
- * the postMessage.
+ * @internal one batch, in a slab of shared memory (batch-slab.ts): `slab` describes it the first
+ * time a writer thread sees it, later only its id is sent. The four name columns (node, pot id, pot
+ * type, event type: a handful of distinct values) are numbers into the writer's string table:
+ * `names` holds the strings it has not seen yet, appended in order (after clearing the table when
+ * `resetNames`). `retired`: slabs the writer may forget.
  */
 export interface AppendRequest {
   type: 'append';
   seq: number;
   resetNames: boolean;
   names: string[];
-  /** Per event: node, potId, potType, eventType, as indexes into the writer's string table. */
-  nameIds: Uint32Array;
-  timestamp: Float64Array;
-  receivedAt: Float64Array;
-  dataJson: string[];
-  fromStatus: Uint8Array;
+  count: number;
+  slabId: number;
+  slab?: SlabShared;
+  retired: number[];
 }
 /** @internal */
 export type WriterRequest = AppendRequest | ({ type: 'retention'; seq: number } & RetentionStep) | { type: 'close'; seq: number };
@@ -94,6 +93,9 @@ export class SqliteEventStore implements EventStore {
   /** The current writer thread's string table (see AppendRequest), as index by string. */
   private names = new Map<string, number>();
   private namesReset = true;
+  private readonly slabs = new SlabPool();
+  /** Slabs the current writer thread has mapped (a restarted thread has none). */
+  private slabsMapped = new Set<number>();
 
   constructor(private readonly opts: SqliteEventStoreOptions) {
     this.workerData = {
@@ -119,6 +121,7 @@ export class SqliteEventStore implements EventStore {
     this.workerAlive = true;
     this.names = new Map();
     this.namesReset = true;
+    this.slabsMapped = new Set();
     // The thread keeps the process alive only while a request is in flight.
     worker.unref();
     worker.on('message', (m: WriterReply) => {
@@ -178,6 +181,7 @@ export class SqliteEventStore implements EventStore {
       this.namesReset = true;
     }
     const names = this.names;
+    const reset = this.namesReset;
     const added: string[] = [];
     const nameId = (v: string): number => {
       let id = names.get(v);
@@ -188,36 +192,54 @@ export class SqliteEventStore implements EventStore {
       }
       return id;
     };
+    let lengthSum = 0;
+    for (let i = 0; i < n; i++) lengthSum += batch[i]!.dataJson.length;
+    const slab = this.slabs.take(n, dataBytesBound(lengthSum, () => batch.reduce((t, e) => t + Buffer.byteLength(e.dataJson), 0)));
+    this.namesReset = false;
+    const ids = slab.nameIds;
+    const bytes = slab.bytes;
+    let at = 0;
+    // A node's events arrive together (a socket read's worth), so each name is mostly the previous
+    // event's: compared, not looked up (hashing every freshly parsed string showed in profiles).
+    let node: string | undefined, potId: string | undefined, potType: string | undefined, eventType: string | undefined;
+    let nodeId = 0, potIdId = 0, potTypeId = 0, eventTypeId = 0;
+    for (let i = 0; i < n; i++) {
+      const e = batch[i]!;
+      if (e.node !== node) nodeId = nameId((node = e.node));
+      if (e.potId !== potId) potIdId = nameId((potId = e.potId));
+      if (e.potType !== potType) potTypeId = nameId((potType = e.potType));
+      if (e.eventType !== eventType) eventTypeId = nameId((eventType = e.eventType));
+      ids[4 * i] = nodeId;
+      ids[4 * i + 1] = potIdId;
+      ids[4 * i + 2] = potTypeId;
+      ids[4 * i + 3] = eventTypeId;
+      slab.timestamp[i] = e.timestamp;
+      slab.receivedAt[i] = e.receivedAt;
+      slab.offsets[i] = at;
+      at += bytes.write(e.dataJson, at, 'utf8');
+      slab.fromStatus[i] = e.fromStatus ? 1 : 0;
+    }
+    slab.offsets[n] = at;
     const msg: AppendRequest = {
       type: 'append',
       seq: this.seq++,
-      resetNames: this.namesReset,
+      resetNames: reset,
       names: added,
-      nameIds: new Uint32Array(4 * n),
-      timestamp: new Float64Array(n),
-      receivedAt: new Float64Array(n),
-      dataJson: new Array(n),
-      fromStatus: new Uint8Array(n),
+      count: n,
+      slabId: slab.shared.id,
+      retired: this.slabs.takeRetired(),
     };
-    this.namesReset = false;
-    const ids = msg.nameIds;
-    for (let i = 0; i < n; i++) {
-      const e = batch[i]!;
-      ids[4 * i] = nameId(e.node);
-      ids[4 * i + 1] = nameId(e.potId);
-      ids[4 * i + 2] = nameId(e.potType);
-      ids[4 * i + 3] = nameId(e.eventType);
-      msg.timestamp[i] = e.timestamp;
-      msg.receivedAt[i] = e.receivedAt;
-      msg.dataJson[i] = e.dataJson;
-      msg.fromStatus[i] = e.fromStatus ? 1 : 0;
+    if (!this.slabsMapped.has(slab.shared.id)) {
+      msg.slab = slab.shared;
+      this.slabsMapped.add(slab.shared.id);
     }
-    const reply = await this.request(msg, [
-      msg.nameIds.buffer as ArrayBuffer,
-      msg.timestamp.buffer as ArrayBuffer,
-      msg.receivedAt.buffer as ArrayBuffer,
-      msg.fromStatus.buffer as ArrayBuffer,
-    ]);
+    for (const id of msg.retired) this.slabsMapped.delete(id);
+    let reply: WriterReply;
+    try {
+      reply = await this.request(msg);
+    } finally {
+      this.slabs.give(slab);
+    }
     if (reply.type === 'failed') throw new Error(reply.error);
     if (reply.type !== 'appended') throw new Error(`unexpected writer reply ${reply.type}`);
     return reply.ids;

@@ -4,6 +4,7 @@
 // Messages are handled strictly in arrival order: batches commit in the order they were sent.
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { slabColumns, type SlabColumns } from './batch-slab.js';
 import { EventSideIndex, type DeletedEvent } from './side-index.js';
 import type { StoredEvent } from './store.js';
 import type { AppendRequest, WriterReply, WriterRequest, WriterWorkerData } from './sqlite-store.js';
@@ -137,10 +138,19 @@ async function main(): Promise<void> {
 
   // The main thread's string table for the name columns (see AppendRequest).
   let names: string[] = [];
+  // The main thread's batch slabs this thread has mapped (batch-slab.ts), by id.
+  const slabs = new Map<number, SlabColumns>();
   const appendBatch = db.transaction((m: AppendRequest): Float64Array => {
-    const n = m.dataJson.length;
+    const n = m.count;
+    const slab = slabs.get(m.slabId);
+    if (slab === undefined) throw new Error(`batch slab ${m.slabId} was never described to this writer`);
     const ids = new Float64Array(n);
-    const k = m.nameIds;
+    const k = slab.nameIds;
+    const off = slab.offsets;
+    const dataJson: string[] = new Array(n);
+    for (let e = 0; e < n; e++) dataJson[e] = slab.bytes.toString('utf8', off[e], off[e + 1]);
+    const timestamp = slab.timestamp;
+    const receivedAt = slab.receivedAt;
     let i = 0;
     for (; i + INSERT_ROWS <= n; i += INSERT_ROWS) {
       for (let r = 0, p = 0; r < INSERT_ROWS; r++, p += 7) {
@@ -149,9 +159,9 @@ async function main(): Promise<void> {
         params[p + 1] = names[k[4 * e + 1]!];
         params[p + 2] = names[k[4 * e + 2]!];
         params[p + 3] = names[k[4 * e + 3]!];
-        params[p + 4] = m.timestamp[e];
-        params[p + 5] = m.dataJson[e];
-        params[p + 6] = m.receivedAt[e];
+        params[p + 4] = timestamp[e];
+        params[p + 5] = dataJson[e];
+        params[p + 6] = receivedAt[e];
       }
       const res = insertMany.run(params);
       // One statement holding the write lock: its rows get consecutive AUTOINCREMENT ids.
@@ -160,12 +170,12 @@ async function main(): Promise<void> {
       for (let r = 0; r < INSERT_ROWS; r++) ids[i + r] = first + r;
     }
     for (; i < n; i++) {
-      ids[i] = Number(insert.run(names[k[4 * i]!], names[k[4 * i + 1]!], names[k[4 * i + 2]!], names[k[4 * i + 3]!], m.timestamp[i], m.dataJson[i], m.receivedAt[i]).lastInsertRowid);
+      ids[i] = Number(insert.run(names[k[4 * i]!], names[k[4 * i + 1]!], names[k[4 * i + 2]!], names[k[4 * i + 3]!], timestamp[i], dataJson[i], receivedAt[i]).lastInsertRowid);
     }
     if (hooks.length > 0) {
       const events: StoredEvent[] = new Array(n);
       for (let i = 0; i < n; i++) {
-        events[i] = new StoredEventView(ids[i]!, names[k[4 * i]!]!, names[k[4 * i + 1]!]!, names[k[4 * i + 2]!]!, names[k[4 * i + 3]!]!, m.timestamp[i]!, m.receivedAt[i]!, m.dataJson[i]!, m.fromStatus[i] === 1);
+        events[i] = new StoredEventView(ids[i]!, names[k[4 * i]!]!, names[k[4 * i + 1]!]!, names[k[4 * i + 2]!]!, names[k[4 * i + 3]!]!, timestamp[i]!, receivedAt[i]!, dataJson[i]!, slab.fromStatus[i] === 1);
       }
       for (const hook of hooks) {
         try {
@@ -202,6 +212,8 @@ async function main(): Promise<void> {
         // The table grows even if the batch then fails: the main thread counts these names as sent.
         if (m.resetNames) names = [];
         for (const name of m.names) names.push(name);
+        for (const id of m.retired) slabs.delete(id);
+        if (m.slab !== undefined) slabs.set(m.slab.id, slabColumns(m.slab));
         try {
           const started = performance.now();
           const ids = appendBatch(m);

@@ -1,13 +1,11 @@
 // The JSON of a committed event as republished (hpfeeds apiary.events and the pot type's channels,
-// the live streams), written as UTF-8 straight into shared chunks. Building it as a string and then
-// encoding that string (a concatenation, its flattening, a Buffer per event) was, at 40k events/s,
-// about a third of the core's garbage; here an event costs one small view object.
+// the live streams), written as UTF-8 straight into one reused buffer. Building it as a string and
+// then encoding that string (a concatenation, its flattening, a Buffer per event) was, at 40k
+// events/s, about a third of the core's garbage; here an event costs one small view object.
 import type { StoredRow } from './store.js';
 
-/** About fifty events per chunk; under glibc's mapping size with MALLOC_MMAP_THRESHOLD_=65536. */
-const CHUNK_BYTES = 32 * 1024;
-/** Larger events get a buffer of their own rather than most of a chunk. */
-const LARGEST_CARVED = CHUNK_BYTES / 4;
+/** The reused buffer's size; an event that needs more gets a buffer of its own. */
+const SCRATCH_BYTES = 16 * 1024;
 /** Bytes of the fixed parts and two ISO timestamps, with room to spare. */
 const FIXED_BYTES = 128;
 
@@ -23,13 +21,11 @@ interface PotPrefix {
 
 /**
  * Writes `{"id":..,"node":..,"pot_id":..,"pot_type":..,"event_type":..,"timestamp":..,"data":..,
- * "received_at":..}` for one event, data being the stored JSON text as it is. The returned view
- * stays valid: a chunk is never written over (the broker may hold a view until its turn ends), a
- * full one is left to the collector.
+ * "received_at":..}` for one event, data being the stored JSON text as it is. The returned view is
+ * valid until the next write(): publishers copy what they keep (see EventPublisher).
  */
 export class EventPayloadWriter {
-  private chunk = Buffer.allocUnsafeSlow(CHUNK_BYTES);
-  private used = 0;
+  private readonly scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
   /** Last pot seen per node (a node's events mostly come from one pot): the prefix is built once. */
   private readonly prefixes = new Map<string, PotPrefix>();
   private readonly eventTypes = new Map<string, Buffer>();
@@ -52,22 +48,9 @@ export class EventPayloadWriter {
     const data = e.dataJson;
     // A UTF-16 unit is at most 3 bytes of UTF-8.
     const worst = FIXED_BYTES + DIGITS_MAX + prefix.length + eventType.length + data.length * 3;
-    let buf: Buffer;
-    let at: number;
-    if (worst > LARGEST_CARVED) {
-      buf = Buffer.allocUnsafeSlow(worst);
-      at = 0;
-    } else {
-      if (this.used + worst > this.chunk.length) {
-        this.chunk = Buffer.allocUnsafeSlow(CHUNK_BYTES);
-        this.used = 0;
-      }
-      buf = this.chunk;
-      at = this.used;
-    }
-    const start = at;
-    buf.set(OPEN_ID, at);
-    at = writeDecimal(buf, at + OPEN_ID.length, e.id);
+    const buf = worst > SCRATCH_BYTES ? Buffer.allocUnsafeSlow(worst) : this.scratch;
+    buf.set(OPEN_ID, 0);
+    let at = writeDecimal(buf, OPEN_ID.length, e.id);
     buf.set(prefix, at);
     at += prefix.length;
     buf.set(eventType, at);
@@ -77,8 +60,7 @@ export class EventPayloadWriter {
     at += buf.write(data, at, 'utf8');
     buf.set(this.recvBytes, at);
     at += this.recvBytes.length;
-    if (buf === this.chunk) this.used = at;
-    return buf.subarray(start, at);
+    return buf.subarray(0, at);
   }
 
   private prefixFor(node: string, potId: string, potType: string): Buffer {

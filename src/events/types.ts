@@ -59,6 +59,10 @@ export interface AttackEventSource {
 
 /** In-process hpfeeds publish (the Broker does this without a TCP hop). */
 export interface EventPublisher {
+  /**
+   * `payload` is only valid during the call: the caller writes the next one into the same memory,
+   * so a publisher copies what it keeps (the broker copies every frame it queues).
+   */
   publish(ident: string, channel: string, payload: Uint8Array | string): void;
 }
 

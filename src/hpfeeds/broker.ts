@@ -79,7 +79,11 @@ export class Broker implements ConnectionHost {
     const resolved = resolveLimits(opts);
     this.limits = resolved.limits;
     this.sendLimits = resolved.sendLimits;
-    this.flusher = new TurnFlusher(resolved.flushLingerMs, (tick) => this.releaseTick(tick));
+    this.flusher = new TurnFlusher(
+      resolved.flushLingerMs,
+      (tick) => this.releaseTick(tick),
+      () => this.arena.recycle(),
+    );
     const admissionLimits = resolved.admissionLimits;
     this.admission = new Admission(admissionLimits, this.logger);
     this.identLabel = new LabelFolder(opts.metricLabels?.idents, BROKER_DEFAULTS.maxLabelValues);
@@ -235,7 +239,7 @@ export class Broker implements ConnectionHost {
     }
     const arena = this.arena;
     const end = arena.encode(ident, channel, payload, payloadLength);
-    this.route(channel, arena.chunk, arena.start, end, undefined, payloadLength, this.publishStatsFor(ident, channel));
+    this.route(channel, arena.buf, arena.start, end, undefined, payloadLength, this.publishStatsFor(ident, channel));
   }
 
   /**

@@ -29,10 +29,13 @@ export class TurnFlusher<Conn extends Flushable> {
   /**
    * @param lingerMs  see BrokerOptions.flushLingerMs
    * @param release   returns a tick buffer to the broker (budget, pieces) when nobody took it
+   * @param sealed    every route's frames have just been copied into tick buffers: whatever they
+   *                  pointed into (the broker's publish arena) may be written again
    */
   constructor(
     readonly lingerMs: number,
     private readonly release: (tick: TickBuffer) => void,
+    private readonly sealed: () => void = () => {},
   ) {}
 
   /** The route got its first frame since the last flush. */
@@ -102,6 +105,8 @@ export class TurnFlusher<Conn extends Flushable> {
       ticks.push(tick);
       bytes += tick.size;
     }
+    // Before any socket write: a publish that a write's callback might make goes to the next turn's routes.
+    this.sealed();
     this.lastFlushBytes = bytes;
     const dirty = this.dirty;
     this.dirty = this.spareDirty;

@@ -1,6 +1,6 @@
-// In-process publishes are encoded into shared chunks (publish-arena.ts), and a route holds views of
-// them until its turn is sealed or captured: a chunk must never be written over while a frame in it
-// is still to be copied. One turn here publishes several chunks' worth, mixing payload sizes (some
+// In-process publishes are encoded into chunks (publish-arena.ts) that are written again once the
+// flusher has sealed every route; a route holds views of its frames until then (several turns when
+// the flush lingers): a chunk must never be written over while a frame in it is still to be copied. One turn here publishes several chunks' worth, mixing payload sizes (some
 // bigger than a carved frame), string and byte payloads, non-ASCII idents and channels; with the
 // flush lingering past the turn (captured frames) and without.
 import { describe, it } from 'node:test';

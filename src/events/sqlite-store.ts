@@ -3,7 +3,7 @@
 // whose workers load this domain's query module (read-queries.ts). The main thread writes each
 // batch once, as columns, into shared memory the writer reads (batch-slab.ts).
 import type { Worker } from 'node:worker_threads';
-import { dataBytesBound, SlabPool, type Slab, type SlabShared } from './batch-slab.js';
+import { dataBytesBound, SlabPool, type SlabShared } from './batch-slab.js';
 import { moduleBeside, spawnModuleWorker } from '../db/worker-spawn.js';
 import type { ReadPool } from '../db/read-pool.js';
 import type { EventListQuery, EventPage, EventStats, EventStatsQuery } from './queries.js';

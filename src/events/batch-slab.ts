@@ -111,7 +111,10 @@ export class SlabPool {
 
 const EMPTY: number[] = [];
 
-/** Bytes `texts` need as UTF-8, over-estimated cheaply (3 per UTF-16 unit) unless that is large. */
+/**
+ * Room a batch's data needs as UTF-8, from the sum of its strings' lengths: 3 bytes per UTF-16 unit
+ * (an over-estimate that costs nothing) unless that is more than a pooled slab holds; then `exact()`.
+ */
 export function dataBytesBound(lengthSum: number, exact: () => number): number {
   return lengthSum * 3 <= MAX_POOLED_BYTES ? lengthSum * 3 : exact();
 }

@@ -58,7 +58,7 @@ export class Broker implements ConnectionHost {
   private readonly flusher: TurnFlusher<Connection>;
   /** Turn pieces reused across turns: 32 of 64 KiB (2 MiB) at most. */
   private readonly pieces = new PiecePool(32);
-  /** In-process publishes' frames, carved from shared chunks (see publish-arena.ts). */
+  /** In-process publishes' frames, carved from chunks written again after each flush (see publish-arena.ts). */
   private readonly arena = new PublishArena();
   /** Publishers paused because all queues together are past half the global budget. */
   private readonly globalWaiters = new Set<Connection>();

@@ -5,11 +5,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Worker } from 'node:worker_threads';
-import { ReadPool } from '../../src/db/index.js';
 import { SlabPool } from '../../src/events/batch-slab.js';
-import { eventQueryModules, SqliteEventStore } from '../../src/events/index.js';
+import type { SqliteEventStore } from '../../src/events/index.js';
 import type { NewEvent } from '../../src/events/store.js';
-import { testDb, waitFor, type TestDb } from './helpers.js';
+import { openTestStore, testDb, waitFor, type TestDb } from './helpers.js';
 
 const TEXTS = ['plain ascii', 'ünïcödé', '漢字 🐝 astral', 'quote " backslash \\', 'lone \ud800 surrogate', ''];
 
@@ -55,16 +54,15 @@ describe('event batches in shared slabs', () => {
   });
 
   let db: TestDb;
-  let readPool: ReadPool;
+  let opened: ReturnType<typeof openTestStore>;
   let store: SqliteEventStore;
   before(() => {
     db = testDb();
-    readPool = new ReadPool({ dbPath: db.path, modules: eventQueryModules(), size: 1 });
-    store = new SqliteEventStore({ dbPath: db.path, readPool });
+    opened = openTestStore(db);
+    store = opened.store;
   });
   after(async () => {
-    await store.close();
-    await readPool.close();
+    await opened.close();
     db.cleanup();
   });
 

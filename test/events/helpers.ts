@@ -2,7 +2,8 @@
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
-import { openDatabase, type DatabaseHandle } from '../../src/db/index.js';
+import { openDatabase, ReadPool, type DatabaseHandle } from '../../src/db/index.js';
+import { eventQueryModules, SqliteEventStore, type SqliteEventStoreOptions } from '../../src/events/index.js';
 import { tempDir } from '../helpers/tmp.js';
 import type { AttackEvent } from '../../src/events/index.js';
 
@@ -118,4 +119,18 @@ export class Inbox {
     await waitFor(() => this.on(channel).length >= count, timeoutMs, `${count} messages on ${channel} (have ${this.on(channel).length})`);
     return this.on(channel);
   }
+}
+
+/** A SqliteEventStore on a test database with a one-worker read pool; close() closes both. */
+export function openTestStore(db: TestDb, opts: Omit<SqliteEventStoreOptions, 'dbPath' | 'readPool'> = {}): { store: SqliteEventStore; readPool: ReadPool; close(): Promise<void> } {
+  const readPool = new ReadPool({ dbPath: db.path, modules: eventQueryModules(), size: 1 });
+  const store = new SqliteEventStore({ dbPath: db.path, readPool, ...opts });
+  return {
+    store,
+    readPool,
+    close: async () => {
+      await store.close();
+      await readPool.close();
+    },
+  };
 }

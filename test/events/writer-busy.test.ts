@@ -4,10 +4,9 @@
 // and a batch commits within about a millisecond of the lock's release.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ReadPool } from '../../src/db/index.js';
-import { eventQueryModules, SqliteEventStore } from '../../src/events/index.js';
+import type { SqliteEventStore } from '../../src/events/index.js';
 import type { NewEvent } from '../../src/events/store.js';
-import { testDb, type TestDb } from './helpers.js';
+import { openTestStore, testDb, type TestDb } from './helpers.js';
 
 function event(seq: number): NewEvent {
   return { node: 'node-a', potId: 'cowrie-01', potType: 'cowrie', eventType: 'cowrie.login.failed', timestamp: seq, receivedAt: seq, dataJson: `{"seq":${seq}}`, fromStatus: false };
@@ -15,16 +14,15 @@ function event(seq: number): NewEvent {
 
 describe('events writer and other connections\' write locks', () => {
   let db: TestDb;
-  let readPool: ReadPool;
+  let opened: ReturnType<typeof openTestStore>;
   let store: SqliteEventStore;
   before(() => {
     db = testDb();
-    readPool = new ReadPool({ dbPath: db.path, modules: eventQueryModules(), size: 1 });
-    store = new SqliteEventStore({ dbPath: db.path, readPool, busyTimeoutMs: 2000 });
+    opened = openTestStore(db, { busyTimeoutMs: 2000 });
+    store = opened.store;
   });
   after(async () => {
-    await store.close();
-    await readPool.close();
+    await opened.close();
     db.cleanup();
   });
 
@@ -49,7 +47,8 @@ describe('events writer and other connections\' write locks', () => {
   });
 
   it('fails a batch (kept by the caller for a retry) once the busy timeout is spent', async () => {
-    const quick = new SqliteEventStore({ dbPath: db.path, readPool, busyTimeoutMs: 50 });
+    const quickStore = openTestStore(db, { busyTimeoutMs: 50 });
+    const quick = quickStore.store;
     const other = db.handle.sqlite;
     try {
       await quick.append([event(100)]);
@@ -62,7 +61,7 @@ describe('events writer and other connections\' write locks', () => {
       await quick.append([event(102)]);
     } finally {
       if (other.inTransaction) other.prepare('ROLLBACK').run();
-      await quick.close();
+      await quickStore.close();
     }
   });
 });

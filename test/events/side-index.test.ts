@@ -10,14 +10,14 @@ import { join } from 'node:path';
 import Sqlite from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
-import { openDatabase, ReadPool } from '../../src/db/index.js';
-import { eventQueryModules, SqliteEventStore, type NewEvent } from '../../src/events/index.js';
+import { openDatabase } from '../../src/db/index.js';
+import type { NewEvent, SqliteEventStore } from '../../src/events/index.js';
 import { EventQueries, type EventListQuery, type EventPage, type EventRow } from '../../src/events/queries.js';
 import { EventSideIndex } from '../../src/events/side-index.js';
 import type { EventFilter } from '../../src/events/types.js';
 import { seededRandom } from '../helpers/random.js';
 import { tempDir } from '../helpers/tmp.js';
-import { testDb, waitFor, type TestDb } from './helpers.js';
+import { openTestStore, testDb, waitFor, type TestDb } from './helpers.js';
 
 const NODES = ['n-a', 'n-b', 'n-c', 'n-d', 'n-e'];
 const TYPES = ['login.failed', 'session.connect', 'command.input', 'file_download'];
@@ -205,18 +205,17 @@ describe('side index tables: filtered pages equal a brute-force filter', () => {
 
 describe('side index tables through the writer thread and retention', () => {
   let db: TestDb;
-  let pool: ReadPool;
+  let opened: ReturnType<typeof openTestStore>;
   let store: SqliteEventStore;
   before(async () => {
     db = testDb();
-    pool = new ReadPool({ dbPath: db.path, modules: eventQueryModules(), size: 1 });
     // Catch-ups every ~500 rows; batches of 47 leave the watermark between batches.
-    store = new SqliteEventStore({ dbPath: db.path, readPool: pool, sideIndex: { catchUpRows: 500, idleMs: 3_600_000 } });
-    await pool.started();
+    opened = openTestStore(db, { sideIndex: { catchUpRows: 500, idleMs: 3_600_000 } });
+    store = opened.store;
+    await opened.readPool.started();
   });
   after(async () => {
-    await store.close();
-    await pool.close();
+    await opened.close();
     db.cleanup();
   });
 
@@ -255,16 +254,15 @@ describe('side index tables through the writer thread and retention', () => {
 describe('side index catch-up on idle', () => {
   it('indexes the tail once appends pause, a long tail over several transactions', async () => {
     const db = testDb();
-    const pool = new ReadPool({ dbPath: db.path, modules: eventQueryModules(), size: 1 });
     // No catch-up on appends; on idle, at most 100 rows per transaction.
-    const store = new SqliteEventStore({ dbPath: db.path, readPool: pool, sideIndex: { catchUpRows: 1e9, idleMs: 100, maxCatchUpRows: 100 } });
+    const opened = openTestStore(db, { sideIndex: { catchUpRows: 1e9, idleMs: 100, maxCatchUpRows: 100 } });
+    const store = opened.store;
     try {
       await store.append(makeEvents(seededRandom(41), 450, 0));
       await waitFor(() => watermarkOf(db.handle.sqlite) === 450, 10_000, 'the idle catch-up');
       assertSideExact(db.handle.sqlite);
     } finally {
-      await store.close();
-      await pool.close();
+      await opened.close();
       db.cleanup();
     }
   });

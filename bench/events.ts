@@ -8,10 +8,10 @@
 // Latency and the stages count the events sent in the measured window; what was sent in the warm-up
 // and arrives in the window is only counted (and its worst latency printed).
 //
-//   node --import tsx bench/events.ts [--nodes 10] [--rate 3000] [--seconds 10] [--form potevent|status|text]
+//   node --import tsx bench/events.ts [--nodes 10] [--rate 3000] [--seconds 10] [--warmup 2] [--catch-up 10] [--form potevent|status|text]
 //                                     [--node-procs 2] [--batch 2000] [--delay 2] [--high-water 30000]
 //                                     [--analytics on] [--analytics-flush-ms 1000] [--post-commit-slice 128 (0: whole batch in one go)]
-//                                     [--wal-checkpointer on|off] [--malloc tuned|default]
+//                                     [--wal-checkpointer on|off] [--malloc tuned|default] [--cpu-profile FILE]
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { statSync } from 'node:fs';
@@ -22,7 +22,8 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { analyticsQueryModules, analyticsWriterHook } from '../src/analytics/index.js';
 import { openDatabase, ReadPool, WalCheckpointer } from '../src/db/index.js';
 import { createEventService, eventQueryModules, SqliteEventStore } from '../src/events/index.js';
@@ -39,6 +40,8 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '3000' },
     seconds: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
+    // Most seconds to wait after the warm-up for the core to catch up with what it sent (see below).
+    'catch-up': { type: 'string', default: '10' },
     batch: { type: 'string', default: '2000' },
     delay: { type: 'string', default: '2' },
     'high-water': { type: 'string', default: '30000' },
@@ -58,6 +61,9 @@ const { values: args } = parseArgs({
     // The core is started with MALLOC_MMAP_THRESHOLD_=65536 (npm start, Dockerfile, the systemd unit;
     // see src/hpfeeds/idle-gc.ts): 'tuned' measures the core that way, 'default' with glibc's own.
     malloc: { type: 'string', default: 'tuned' },
+    // Writes a V8 CPU profile of the core's main thread over the measured window (open it in Chrome's
+    // DevTools); the profiler's own cost is in the figures of such a run.
+    'cpu-profile': { type: 'string' },
   },
 });
 
@@ -170,6 +176,10 @@ async function runSubscriber(): Promise<void> {
 }
 
 // ------------------------------------------------------------------ core (this process)
+function post(session: Session, method: string, params?: object): Promise<unknown> {
+  return new Promise((resolve, reject) => session.post(method, params, (err, result) => (err ? reject(err) : resolve(result))));
+}
+
 function child(role: string, extra: string[]): ChildProcess {
   return fork(fileURLToPath(import.meta.url), ['--role', role, ...extra], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }
@@ -253,6 +263,9 @@ async function runCore(): Promise<void> {
   const stages = { received: new Uint32Array(100_001), committed: new Uint32Array(100_001), published: new Uint32Array(100_001) };
   let staging = false;
   let windowStart = Infinity;
+  // The worst node->receipt lag of each second, printed with that second: says when a backlog
+  // formed (a stall of the core) and how long it took to drain.
+  let secondMaxReceivedMs = 0;
   const note = (h: Uint32Array, ms: number) => h[Math.min(100_000, Math.max(0, Math.round(ms * 10)))]!++;
   events.onBatchCommitted((b) => {
     batches++;
@@ -260,12 +273,18 @@ async function runCore(): Promise<void> {
     const now = Date.now();
     for (let i = 0; i < b.length; i++) {
       if (b[i]!.timestamp < windowStart) continue;
-      note(stages.received, b[i]!.receivedAt - b[i]!.timestamp);
+      const receivedMs = b[i]!.receivedAt - b[i]!.timestamp;
+      if (receivedMs > secondMaxReceivedMs) secondMaxReceivedMs = receivedMs;
+      note(stages.received, receivedMs);
       note(stages.committed, now - b[i]!.timestamp);
     }
   });
+  // Worst node->broker lag of the events handed to the broker since the last catch-up check.
+  let catchingUp = false;
+  let catchUpLagMs = 0;
   events.onCommitted((b) => {
     committed += b.length;
+    if (catchingUp && b.length > 0) catchUpLagMs = Math.max(catchUpLagMs, Date.now() - b[0]!.timestamp);
     if (!staging) return;
     const now = Date.now();
     for (let i = 0; i < b.length; i++) if (b[i]!.timestamp >= windowStart) note(stages.published, now - b[i]!.timestamp);
@@ -304,9 +323,39 @@ async function runCore(): Promise<void> {
       `batch=${args.batch} delay=${args.delay}ms post-commit-slice=${args['post-commit-slice']} high-water=${args['high-water']} analytics=${args.analytics} malloc=${args.malloc} wal-checkpointer=${args['wal-checkpointer']}, warmup ${args.warmup}s, measure ${seconds}s`,
   );
   await new Promise((r) => setTimeout(r, warmupMs));
+  // The warm-up sends at the full rate into a core whose hot paths are not compiled yet, so it
+  // usually ends with a backlog (most of a second at 40k/s). The window measures the steady state:
+  // it starts once the core has caught up, i.e. after a quarter second in which no event reached the
+  // broker more than 50 ms after the node sent it, and at most --catch-up seconds after the warm-up.
+  // How long that took is printed; a core that never catches up is measured with its backlog.
+  catchingUp = true;
+  const catchUpFrom = performance.now();
+  let caughtUpMs: number | undefined;
+  while (performance.now() - catchUpFrom < Number(args['catch-up']) * 1000) {
+    const seen = committed;
+    catchUpLagMs = 0;
+    await new Promise((r) => setTimeout(r, 250));
+    if (committed > seen && catchUpLagMs <= 50) {
+      caughtUpMs = performance.now() - catchUpFrom;
+      break;
+    }
+  }
+  catchingUp = false;
+  console.log(
+    caughtUpMs === undefined
+      ? `warm-up backlog   not caught up within ${args['catch-up']} s: the window starts with it`
+      : `warm-up backlog   caught up ${(caughtUpMs / 1000).toFixed(2)} s after the warm-up (a quarter second with every event at the broker within 50 ms)`,
+  );
   windowStart = Date.now();
   sub.send({ type: 'measure', since: windowStart });
   staging = true;
+  const profiler = args['cpu-profile'] === undefined ? undefined : new Session();
+  if (profiler) {
+    profiler.connect();
+    await post(profiler, 'Profiler.enable');
+    await post(profiler, 'Profiler.setSamplingInterval', { interval: 200 });
+    await post(profiler, 'Profiler.start');
+  }
   const mainTid = process.pid;
   const start = { t: performance.now(), sent: sent(), committed, received, cpu: process.cpuUsage(), main: threadCpuUs(mainTid), batches, pausedMs };
   // GC pauses of the main thread (wall ms): young-generation scavenges are what per-event garbage costs.
@@ -319,10 +368,22 @@ async function runCore(): Promise<void> {
   lag.enable();
   for (let s = 1; s <= seconds; s++) {
     const before = committed;
+    const gcBefore = gcPauses.length;
+    secondMaxReceivedMs = 0;
     await new Promise((r) => setTimeout(r, 1000));
-    console.log(`  t=${s}s stored ${committed - before}, delivered ${received}, pending ${events.pendingCount}${gateway.inputPaused ? ' (input paused)' : ''}`);
+    const gcMs = gcPauses.slice(gcBefore).reduce((sum, g) => sum + g.ms, 0);
+    console.log(
+      `  t=${s}s stored ${committed - before}, delivered ${received}, pending ${events.pendingCount}, worst node->receipt ${secondMaxReceivedMs} ms, ` +
+        `gc ${gcPauses.length - gcBefore} pauses ${Math.round(gcMs)} ms, heap ${Math.round(process.memoryUsage().heapUsed / 1048576)} MiB` +
+        `${gateway.inputPaused ? ' (input paused)' : ''}`,
+    );
   }
   staging = false;
+  if (profiler) {
+    const { profile } = (await post(profiler, 'Profiler.stop')) as { profile: unknown };
+    writeFileSync(args['cpu-profile']!, JSON.stringify(profile));
+    profiler.disconnect();
+  }
   const end = { t: performance.now(), sent: sent(), committed, received, cpu: process.cpuUsage(start.cpu), main: threadCpuUs(mainTid), batches, pausedMs: pausedMs + (gateway.inputPaused ? performance.now() - pausedAt : 0) };
   lag.disable();
   gcObs.disconnect();

@@ -9,7 +9,7 @@
 // and arrives in the window is only counted (and its worst latency printed).
 //
 //   node --import tsx bench/events.ts [--nodes 10] [--rate 3000] [--seconds 10] [--warmup 2] [--catch-up 10] [--form potevent|status|text]
-//                                     [--node-procs 2] [--batch 2000] [--delay 2] [--high-water 30000]
+//                                     [--node-procs 2] [--batch 2000] [--delay 2] [--high-water 4000]
 //                                     [--analytics on] [--analytics-flush-ms 1000] [--post-commit-slice 128 (0: whole batch in one go)]
 //                                     [--wal-checkpointer on|off] [--malloc tuned|default] [--cpu-profile FILE]
 import { fork, type ChildProcess } from 'node:child_process';
@@ -44,7 +44,7 @@ const { values: args } = parseArgs({
     'catch-up': { type: 'string', default: '10' },
     batch: { type: 'string', default: '2000' },
     delay: { type: 'string', default: '2' },
-    'high-water': { type: 'string', default: '30000' },
+    'high-water': { type: 'string', default: '4000' },
     form: { type: 'string', default: 'potevent' },
     'node-procs': { type: 'string', default: '2' },
     first: { type: 'string', default: '0' },

@@ -2,6 +2,7 @@
 // the core that buildCore (src/app.ts) composes.
 import { buildCore } from '../app.js';
 import type { Config } from '../config/index.js';
+import { tuneScavenges } from './gc-tuning.js';
 
 /**
  * `apiary serve`: runs until SIGINT/SIGTERM (or SIGHUP: the terminal went away), then stops
@@ -10,6 +11,7 @@ import type { Config } from '../config/index.js';
  * redis-server behind; a second signal forces the exit.
  */
 export async function runCore(config: Config): Promise<number> {
+  tuneScavenges();
   let signalled: ((signal: string) => void) | undefined;
   const pending: string[] = [];
   const onSignal = (signal: NodeJS.Signals) => {

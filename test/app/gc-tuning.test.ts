@@ -1,0 +1,50 @@
+import { strict as assert } from 'node:assert';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { tuneScavenges } from '../../src/app/gc-tuning.js';
+
+const child = fileURLToPath(new URL('./fixtures/scavenge-child.ts', import.meta.url));
+
+/**
+ * The helper threads' share of each scavenge after the tuning, as V8 traces it
+ * (`background.scavenge.parallel`, ms per scavenge): 0 when the main thread scavenges alone.
+ */
+async function helperMsPerScavenge(cpus: number): Promise<{ mode: string; helperMs: number[] }> {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--trace-gc-nvp', '--import', 'tsx', child, String(cpus)], {
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const lines = stdout.split('\n');
+  const marker = lines.findIndex((l) => l.startsWith('TUNED '));
+  assert.ok(marker >= 0, 'the child printed its marker');
+  const helperMs: number[] = [];
+  for (const line of lines.slice(marker + 1)) {
+    if (!/\bgc=s\b/.test(line)) continue;
+    const m = /\bbackground\.scavenge\.parallel=([\d.]+)/.exec(line);
+    if (m) helperMs.push(Number(m[1]));
+  }
+  return { mode: lines[marker]!.slice('TUNED '.length), helperMs };
+}
+
+describe('scavenge tuning (apiary serve, bench/events.ts)', () => {
+  it('keeps V8\'s parallel scavenges above 2 cores and makes them serial at 2 or fewer', () => {
+    // Only the choice: applying 'serial' here would change this test process.
+    assert.equal(tuneScavenges(4), 'parallel');
+    assert.equal(tuneScavenges(64), 'parallel');
+  });
+
+  it('at 2 cores the helper threads take no part in any scavenge after the tuning', async () => {
+    const serial = await helperMsPerScavenge(2);
+    assert.equal(serial.mode, 'serial');
+    assert.ok(serial.helperMs.length >= 10, `scavenges traced: ${serial.helperMs.length}`);
+    assert.deepEqual(serial.helperMs.filter((ms) => ms > 0), []);
+  });
+
+  it('above 2 cores the helper threads still scavenge (the trace tells the two apart)', async () => {
+    const parallel = await helperMsPerScavenge(8);
+    assert.equal(parallel.mode, 'parallel');
+    assert.ok(parallel.helperMs.length >= 10, `scavenges traced: ${parallel.helperMs.length}`);
+    assert.ok(parallel.helperMs.some((ms) => ms > 0), `helper ms per scavenge: ${parallel.helperMs.join(', ')}`);
+  });
+});

@@ -289,7 +289,10 @@ async function runCore(): Promise<void> {
   let catchUpLagMs = 0;
   events.onCommitted((b) => {
     committed += b.length;
-    if (catchingUp && b.length > 0) catchUpLagMs = Math.max(catchUpLagMs, Date.now() - b[0]!.timestamp);
+    if (catchingUp) {
+      const now = Date.now();
+      for (let i = 0; i < b.length; i++) catchUpLagMs = Math.max(catchUpLagMs, now - b[i]!.timestamp);
+    }
     if (!staging) return;
     const now = Date.now();
     for (let i = 0; i < b.length; i++) if (b[i]!.timestamp >= windowStart) note(stages.published, now - b[i]!.timestamp);

@@ -2,10 +2,10 @@
 // threads by default. On two cores or fewer those helpers compete for the same cores with the
 // SQLite writer thread, the WAL checkpointer and the kernel's socket work, and the event loop waits
 // at the end of every scavenge for a helper that is not running. Measured on the 2-core VM
-// (bench/events.ts, 10 alternating pairs at 10k and 40k events/s): serial scavenges paused the event
-// loop less in 9 of the 10 pairs (at 10k, 42 to 60 ms of pauses in 10 s against 53 to 78 ms, and a
-// longest pause of 2.8 to 10.3 ms against 6.4 to 19.8 ms), with CPU per event the same within the
-// noise. With more cores the helpers have cores of their own, and V8's default stays.
+// (bench/events.ts, 13 alternating pairs, 6 at 40k and 7 at 10k events/s): serial scavenges paused
+// the event loop less in every pair (at 10k, 24 to 75 ms of pauses in 10 s against 53 to 82 ms, and
+// a longest pause of 2.5 to 10.3 ms against 5.2 to 19.8 ms), with CPU per event and latency the
+// same within the noise. With more cores the helpers have cores of their own, and V8's default stays.
 import { availableParallelism } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 

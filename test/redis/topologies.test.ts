@@ -148,9 +148,12 @@ describe('pub/sub subscription on a Redis Cluster', () => {
       }, `"${message}" heard`);
     };
     try {
+      // The admin connections were opened just above: ping each so holder() sees them ready
+      // (a connection still connecting is skipped, and the subscriber would look like nowhere).
+      await Promise.all([...admins.values()].map((admin) => admin.ping()));
       await sub.subscribe('notices');
+      await waitUntil(async () => (await holder()) !== undefined, 'the subscriber listed on one of the nodes');
       const first = (await holder())!;
-      assert.ok(first, 'subscribed on one of the nodes');
       await publishElsewhere(first, 'one');
       assert.equal(readies, 1);
       // The connection dropped (the node still there): it comes back to the same node and says so.

@@ -11,7 +11,7 @@
 //   node --import tsx bench/events.ts [--nodes 10] [--rate 3000] [--seconds 10] [--warmup 2] [--catch-up 10] [--form potevent|status|text]
 //                                     [--node-procs 2] [--batch 2000] [--delay 2] [--high-water 4000]
 //                                     [--analytics on] [--analytics-flush-ms 1000] [--post-commit-slice 128 (0: whole batch in one go)]
-//                                     [--wal-checkpointer on|off] [--malloc tuned|default] [--scavenges auto|parallel] [--cpu-profile FILE]
+//                                     [--wal-checkpointer on|off] [--malloc tuned|default] [--scavenges auto|parallel] [--pretenuring off|on] [--cpu-profile FILE]
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { statSync } from 'node:fs';
@@ -25,7 +25,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { analyticsQueryModules, analyticsWriterHook } from '../src/analytics/index.js';
-import { tuneScavenges } from '../src/app/gc-tuning.js';
+import { stopPretenuring, tuneScavenges } from '../src/app/gc-tuning.js';
 import { openDatabase, ReadPool, WalCheckpointer } from '../src/db/index.js';
 import { createEventService, eventQueryModules, SqliteEventStore } from '../src/events/index.js';
 import { Broker, HpfeedsClient, MemoryAuthStore } from '../src/hpfeeds/index.js';
@@ -62,6 +62,9 @@ const { values: args } = parseArgs({
     // `apiary serve` picks serial scavenges on 2 cores or fewer (src/app/gc-tuning.ts): 'auto' does
     // the same here, 'parallel' keeps V8's default for an A/B.
     scavenges: { type: 'string', default: 'auto' },
+    // `apiary serve` turns V8's allocation-site pretenuring off (src/app/gc-tuning.ts): 'off' does
+    // the same here, 'on' keeps V8's default for an A/B.
+    pretenuring: { type: 'string', default: 'off' },
     // The core is started with MALLOC_MMAP_THRESHOLD_=65536 (npm start, Dockerfile, the systemd unit;
     // see src/hpfeeds/idle-gc.ts): 'tuned' measures the core that way, 'default' with glibc's own.
     malloc: { type: 'string', default: 'tuned' },
@@ -214,6 +217,7 @@ function load(): string {
 
 async function runCore(): Promise<void> {
   const scavenges = args.scavenges === 'parallel' ? 'parallel' : tuneScavenges();
+  if (args.pretenuring !== 'on') stopPretenuring();
   const loadBefore = load();
   const dir = tempDir('apiary-bench-events-');
   const dbPath = `${dir.path}/core.db`;
@@ -328,7 +332,7 @@ async function runCore(): Promise<void> {
   const seconds = Number(args.seconds);
   console.log(
     `nodes=${totalNodes} in ${nodeProcs.length} processes, rate/node=${args.rate}/s (offered ${totalNodes * Number(args.rate)}/s), form=${args.form}, ` +
-      `batch=${args.batch} delay=${args.delay}ms post-commit-slice=${args['post-commit-slice']} high-water=${args['high-water']} analytics=${args.analytics} malloc=${args.malloc} wal-checkpointer=${args['wal-checkpointer']} scavenges=${scavenges}, warmup ${args.warmup}s, measure ${seconds}s`,
+      `batch=${args.batch} delay=${args.delay}ms post-commit-slice=${args['post-commit-slice']} high-water=${args['high-water']} analytics=${args.analytics} malloc=${args.malloc} wal-checkpointer=${args['wal-checkpointer']} scavenges=${scavenges} pretenuring=${args.pretenuring === 'on' ? 'on' : 'off'}, warmup ${args.warmup}s, measure ${seconds}s`,
   );
   await new Promise((r) => setTimeout(r, warmupMs));
   // The warm-up sends at the full rate into a core whose hot paths are not compiled yet, so it

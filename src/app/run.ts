@@ -2,7 +2,7 @@
 // the core that buildCore (src/app.ts) composes.
 import { buildCore } from '../app.js';
 import type { Config } from '../config/index.js';
-import { tuneScavenges } from './gc-tuning.js';
+import { stopPretenuring, tuneScavenges } from './gc-tuning.js';
 
 /**
  * `apiary serve`: runs until SIGINT/SIGTERM (or SIGHUP: the terminal went away), then stops
@@ -12,6 +12,7 @@ import { tuneScavenges } from './gc-tuning.js';
  */
 export async function runCore(config: Config): Promise<number> {
   tuneScavenges();
+  stopPretenuring();
   let signalled: ((signal: string) => void) | undefined;
   const pending: string[] = [];
   const onSignal = (signal: NodeJS.Signals) => {

@@ -38,7 +38,11 @@ export interface CowrieAggregatorOptions {
 
 interface OpenSession {
   node: string;
-  key: string;
+  potId: string;
+  /** Set only for a session filed in `others` (its id was taken when it started). */
+  key: string | undefined;
+  /** Start order across both maps, for eviction. */
+  seq: number;
   lastSeen: number;
   summary: CowrieSessionSummary;
   hashes: Set<string>;
@@ -59,6 +63,10 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined;
 }
 
+function othersKey(node: string, potId: string, sessionId: string): string {
+  return node + '\u0000' + potId + '\u0000' + sessionId;
+}
+
 function port(v: unknown): number | null {
   if (typeof v === 'number' && Number.isInteger(v)) return v;
   if (typeof v === 'string' && /^\d{1,5}$/.test(v)) return Number(v);
@@ -66,7 +74,16 @@ function port(v: unknown): number | null {
 }
 
 export class CowrieSessionAggregator {
+  /**
+   * Open sessions by cowrie session id, each id holding the first open session that had it. The
+   * id is a string JSON.parse just made, cheap to hash; the node and pot are then compared. A map
+   * keyed by node, pot and id built a new string per event and hashed it: half of add()'s time in
+   * profiles.
+   */
   private readonly sessions = new Map<string, OpenSession>();
+  /** Sessions whose id another node or pot had open when they started (rare: cowrie's ids are 48 random bits), by node, pot and id. */
+  private readonly others = new Map<string, OpenSession>();
+  private started = 0;
   private readonly idleTimeoutMs: number;
   private readonly maxOpen: number;
   private readonly maxList: number;
@@ -83,7 +100,7 @@ export class CowrieSessionAggregator {
   }
 
   get openSessions(): number {
-    return this.sessions.size;
+    return this.sessions.size + this.others.size;
   }
 
   /**
@@ -97,15 +114,18 @@ export class CowrieSessionAggregator {
     const d = ev.data;
     const sessionId = str(d.session);
     if (sessionId === undefined || sessionId === '') return;
-    const key = ev.node + '\u0000' + ev.potId + '\u0000' + sessionId;
     const iso = typeof d.timestamp === 'string' ? d.timestamp : new Date(ev.timestamp).toISOString();
 
-    let s = this.sessions.get(key);
+    const first = this.sessions.get(sessionId);
+    let s = first !== undefined && first.node === ev.node && first.potId === ev.potId ? first : undefined;
+    if (s === undefined && this.others.size > 0) s = this.others.get(othersKey(ev.node, ev.potId, sessionId));
     if (s === undefined) {
       // A session seen mid-way (core restarted, events lost upstream) still gets a summary.
       s = {
         node: ev.node,
-        key,
+        potId: ev.potId,
+        key: first === undefined ? undefined : othersKey(ev.node, ev.potId, sessionId),
+        seq: this.started++,
         lastSeen: now,
         hashes: new Set(),
         summary: {
@@ -127,10 +147,11 @@ export class CowrieSessionAggregator {
           protocol: str(d.protocol) ?? 'ssh',
         },
       };
-      if (this.sessions.size >= this.maxOpen) this.evictOldest();
-      this.sessions.set(key, s);
+      if (this.openSessions >= this.maxOpen) this.evictOldest();
+      if (s.key === undefined) this.sessions.set(sessionId, s);
+      else this.others.set(s.key, s);
     } else {
-      // No LRU re-insertion per event (it showed in profiles): the Map stays in session-start
+      // No LRU re-insertion per event (it showed in profiles): the maps stay in session-start
       // order, so eviction takes the oldest-started session and idle expiry scans all of them.
       s.lastSeen = now;
     }
@@ -194,26 +215,32 @@ export class CowrieSessionAggregator {
   /** Emits sessions idle for longer than the timeout. One pass over at most maxOpenSessions entries. */
   expireIdle(now: number): number {
     let n = 0;
-    for (const s of this.sessions.values()) {
-      if (now - s.lastSeen < this.idleTimeoutMs) continue;
-      this.finish(s, 'idle');
-      n++;
+    for (const map of [this.sessions, this.others]) {
+      for (const s of map.values()) {
+        if (now - s.lastSeen < this.idleTimeoutMs) continue;
+        this.finish(s, 'idle');
+        n++;
+      }
     }
     return n;
   }
 
-  /** Emits every open session (graceful shutdown). */
+  /** Emits every open session (graceful shutdown), oldest-started first. */
   flushAll(reason: CowrieEmitReason = 'shutdown'): void {
-    for (const s of [...this.sessions.values()]) this.finish(s, reason);
+    const open = [...this.sessions.values(), ...this.others.values()].sort((a, b) => a.seq - b.seq);
+    for (const s of open) this.finish(s, reason);
   }
 
   private evictOldest(): void {
-    const oldest = this.sessions.values().next();
-    if (!oldest.done) this.finish(oldest.value, 'evicted');
+    const a = this.sessions.values().next();
+    const b = this.others.values().next();
+    const oldest = a.done ? b.value : b.done || a.value.seq < b.value.seq ? a.value : b.value;
+    if (oldest !== undefined) this.finish(oldest, 'evicted');
   }
 
   private finish(s: OpenSession, reason: CowrieEmitReason): void {
-    this.sessions.delete(s.key);
+    if (s.key === undefined) this.sessions.delete(s.summary.session);
+    else this.others.delete(s.key);
     s.summary.hashes = [...s.hashes];
     this.emit(s.node, s.summary, reason);
   }

@@ -25,9 +25,10 @@ export function tuneScavenges(cpus = availableParallelism()): ScavengeMode {
 /**
  * Turns off V8's allocation-site pretenuring, on any number of cores. V8 watches how many objects
  * from each allocation site survive a young collection, and once a site's objects mostly survive
- * it allocates that site's objects straight into the old generation, for good. A backlog (the
- * warm-up at fleet rate, a fleet reconnecting after a restart, a slow disk) makes short-lived
- * per-event and per-batch objects survive for a while; after it, their sites still allocate old.
+ * it allocates that site's objects straight into the old generation, for good. The first seconds
+ * after start (code not yet optimised) and any backlog (a fleet reconnecting after a restart, a
+ * slow disk) make short-lived per-event and per-batch objects survive for a while; after that,
+ * their sites still allocate old.
  * Old objects are only freed by a full collection, and until then every young object they point
  * to survives each scavenge: in the bench about a third of what the core allocated survived,
  * scavenges took 12 to 20 ms instead of 1 to 2 and the heap grew by 10 MiB/s. Measured on the

@@ -35,18 +35,24 @@ describe('scavenge tuning (apiary serve, bench/events.ts)', () => {
     assert.equal(tuneScavenges(64), 'parallel');
   });
 
-  it('at 2 cores the helper threads take no part in any scavenge after the tuning', async () => {
+  // Serial scavenges still hand their one task to V8's job system, which the main thread joins; now
+  // and then a helper thread picks the task up first (once in a CI run: one scavenge of 25 with
+  // 0.43 ms of helper time). So "serial" is at most one scavenge in ten with helper time, against
+  // nearly every one in parallel mode.
+  const withHelper = (helperMs: number[]) => helperMs.filter((ms) => ms > 0).length;
+
+  it('at 2 cores the helper threads take part in (almost) no scavenge after the tuning', async () => {
     const serial = await helperMsPerScavenge(2);
     assert.equal(serial.mode, 'serial');
     assert.ok(serial.helperMs.length >= 10, `scavenges traced: ${serial.helperMs.length}`);
-    assert.deepEqual(serial.helperMs.filter((ms) => ms > 0), []);
+    assert.ok(withHelper(serial.helperMs) <= serial.helperMs.length / 10, `helper ms per scavenge: ${serial.helperMs.join(', ')}`);
   });
 
-  it('above 2 cores the helper threads still scavenge (the trace tells the two apart)', async () => {
+  it('above 2 cores the helper threads take part in most scavenges (the trace tells the two apart)', async () => {
     const parallel = await helperMsPerScavenge(8);
     assert.equal(parallel.mode, 'parallel');
     assert.ok(parallel.helperMs.length >= 10, `scavenges traced: ${parallel.helperMs.length}`);
-    assert.ok(parallel.helperMs.some((ms) => ms > 0), `helper ms per scavenge: ${parallel.helperMs.join(', ')}`);
+    assert.ok(withHelper(parallel.helperMs) > parallel.helperMs.length / 2, `helper ms per scavenge: ${parallel.helperMs.join(', ')}`);
   });
 });
 

@@ -28,14 +28,14 @@ export function tuneScavenges(cpus = availableParallelism()): ScavengeMode {
  * it allocates that site's objects straight into the old generation, for good. The first seconds
  * after start (code not yet optimised) and any backlog (a fleet reconnecting after a restart, a
  * slow disk) make short-lived per-event and per-batch objects survive for a while; after that,
- * their sites still allocate old.
- * Old objects are only freed by a full collection, and until then every young object they point
- * to survives each scavenge: in the bench about a third of what the core allocated survived,
- * scavenges took 12 to 20 ms instead of 1 to 2 and the heap grew by 10 MiB/s. Measured on the
- * 2-core VM (bench/events.ts, alternating pairs): with V8's default, 7 of 58 runs at 10k events/s
- * fell into that mode from their start, and at 40k/s the p99 was worse in 6 of 7 pairs (median 184
- * ms against 59, the worst 2 s); none of 36 runs without pretenuring did. The core keeps few
- * long-lived objects of its own, so it loses nothing by allocating them young first.
+ * their sites still allocate old. Old objects are only freed by a full collection, and until
+ * then every young object they point to survives each scavenge: in the bench about a third of
+ * what the core allocated survived, scavenges took 12 to 20 ms instead of 1 to 2 and the heap grew
+ * by 10 MiB/s. Measured on the 2-core VM (bench/events.ts, alternating pairs): with V8's default,
+ * 7 of 58 runs at 10k events/s fell into that mode from their start, and at 40k/s the p99 was
+ * worse in 6 of 7 pairs (median 184 ms against 59, the worst 2 s); none of 36 runs without
+ * pretenuring did. The core keeps few long-lived objects of its own, so it loses nothing by
+ * allocating them young first.
  */
 export function stopPretenuring(): void {
   setFlagsFromString('--no-allocation-site-pretenuring');

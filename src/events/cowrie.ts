@@ -232,9 +232,10 @@ export class CowrieSessionAggregator {
   }
 
   private evictOldest(): void {
-    const a = this.sessions.values().next();
-    const b = this.others.values().next();
-    const oldest = a.done ? b.value : b.done || a.value.seq < b.value.seq ? a.value : b.value;
+    // Each map is in start order: the oldest open session is the first of one of them.
+    const a = this.sessions.values().next().value as OpenSession | undefined;
+    const b = this.others.values().next().value as OpenSession | undefined;
+    const oldest = a === undefined || (b !== undefined && b.seq < a.seq) ? b : a;
     if (oldest !== undefined) this.finish(oldest, 'evicted');
   }
 

@@ -81,7 +81,10 @@ export class CowrieSessionAggregator {
    * profiles.
    */
   private readonly sessions = new Map<string, OpenSession>();
-  /** Sessions whose id another node or pot had open when they started (rare: cowrie's ids are 48 random bits), by node, pot and id. */
+  /**
+   * Sessions whose id another node or pot had open when they started (rare: cowrie's ids are 48
+   * random bits), by node, pot and id.
+   */
   private readonly others = new Map<string, OpenSession>();
   private started = 0;
   private readonly idleTimeoutMs: number;

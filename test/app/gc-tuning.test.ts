@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { tuneScavenges } from '../../src/app/gc-tuning.js';
 
-const child = fileURLToPath(new URL('./fixtures/scavenge-child.ts', import.meta.url));
+const scavengeChild = fileURLToPath(new URL('./fixtures/scavenge-child.ts', import.meta.url));
 const pretenuringChild = fileURLToPath(new URL('./fixtures/pretenuring-child.ts', import.meta.url));
 
 /**
@@ -13,7 +13,7 @@ const pretenuringChild = fileURLToPath(new URL('./fixtures/pretenuring-child.ts'
  * (`background.scavenge.parallel`, ms per scavenge): 0 when the main thread scavenges alone.
  */
 async function helperMsPerScavenge(cpus: number): Promise<{ mode: string; helperMs: number[] }> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--trace-gc-nvp', '--import', 'tsx', child, String(cpus)], {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--trace-gc-nvp', '--import', 'tsx', scavengeChild, String(cpus)], {
     maxBuffer: 64 * 1024 * 1024,
   });
   const lines = stdout.split('\n');

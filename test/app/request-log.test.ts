@@ -9,7 +9,7 @@ import WebSocket from 'ws';
 import { trackChild, untrackChild } from '../helpers/children.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const main = fileURLToPath(new URL('../../bin/apiary.js', import.meta.url));
 const SECRET = 'apiary_querySecretNeverLogged0123456789abcdef';
 
 describe('request log', () => {
@@ -21,7 +21,7 @@ describe('request log', () => {
   before(async () => {
     proc = spawn(
       process.execPath,
-      ['--import', 'tsx', main, 'serve', '--api-host', '127.0.0.1', '--api-port', '0', '--node-tcp-host', '127.0.0.1', '--node-tcp-port', '0', '--hpfeeds-endpoint', 'tcp:port=0:interface=127.0.0.1'],
+      [main, 'serve', '--api-host', '127.0.0.1', '--api-port', '0', '--node-tcp-host', '127.0.0.1', '--node-tcp-port', '0', '--hpfeeds-endpoint', 'tcp:port=0:interface=127.0.0.1'],
       { env: { ...process.env, APIARY_DATA_DIR: dir.path, LOG_LEVEL: 'debug', APIARY_ADMIN_TOKEN: SECRET }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     // Killed with the test process however it ends (a test runner timeout included).

@@ -56,7 +56,7 @@ describe('apiary CLI', () => {
       NODE_TCP_PORT: '0',
       HPFEEDS_ENDPOINTS: 'tcp:port=0:interface=127.0.0.1',
     };
-    server = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    server = spawn(process.execPath, [MAIN, 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     trackChild(server.pid);
     const exited = new Promise<number | null>((resolve) => server!.once('exit', (code) => resolve(code)));
     let out = '';

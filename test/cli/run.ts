@@ -4,7 +4,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { trackChild, untrackChild } from '../helpers/children.js';
 
-export const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+/** The entry point a user runs: the compiled CLI after `npm run build` (npm test builds first), else the sources. */
+export const MAIN = fileURLToPath(new URL('../../bin/apiary.js', import.meta.url));
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export interface Run {
@@ -16,7 +17,7 @@ export interface Run {
 /** Runs `apiary <args>` to completion (bounded); `input` is written to its standard input. */
 export function apiary(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000, input?: string): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'silent', ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'silent', ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     trackChild(child.pid);
     if (input !== undefined) child.stdin!.end(input);
     let stdout = '';

@@ -93,7 +93,16 @@ describe('WAL checkpointer', () => {
     const walWithReader = held.maxWalBytes;
     reader.exec('COMMIT');
     reader.close();
-    await sleep(100);
+    // The first run after the reader left copies back the whole held WAL before it can restart it;
+    // writes during that copy would append past the end. Wait (idle) for a run that restarted it:
+    // a fixed 100 ms was not always enough on a loaded CI machine.
+    const left = { runs: checkpointer.totals.runs, busy: checkpointer.totals.busyRuns };
+    for (const deadline = Date.now() + 15_000; ; ) {
+      const t = checkpointer.totals;
+      if (t.runs > left.runs && t.busyRuns - left.busy < t.runs - left.runs) break;
+      assert.ok(Date.now() < deadline, `no checkpointer run restarted the WAL after the reader left (${t.runs - left.runs} runs, all busy)`);
+      await sleep(20);
+    }
     const released = await writeFor(db, 600);
     await checkpointer.close();
     const written = released.commits * 8 * ROW.length;

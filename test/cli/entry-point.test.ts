@@ -23,8 +23,12 @@ describe('bin/apiary.js', () => {
   writeFileSync(join(root, 'package.json'), '{"type":"module"}');
   mkdirSync(join(root, 'dist', 'cli'), { recursive: true });
   writeFileSync(join(root, 'dist', 'cli', 'main.js'), "process.stdout.write('compiled');\n");
-  mkdirSync(join(root, 'src', 'cli', 'deep'), { recursive: true });
-  writeFileSync(join(root, 'src', 'cli', 'main.ts'), "const said: string = 'sources';\nprocess.stdout.write(said);\n");
+  // A type annotation: only tsx can run it.
+  const writeSourceMain = () => {
+    mkdirSync(join(root, 'src', 'cli', 'deep'), { recursive: true });
+    writeFileSync(join(root, 'src', 'cli', 'main.ts'), "const said: string = 'sources';\nprocess.stdout.write(said);\n");
+  };
+  writeSourceMain();
   const source = join(root, 'src', 'cli', 'deep', 'part.ts');
   writeFileSync(source, 'export {};\n');
 
@@ -49,8 +53,7 @@ describe('bin/apiary.js', () => {
   });
 
   it('runs the sources when nothing was built', async () => {
-    mkdirSync(join(root, 'src', 'cli'), { recursive: true });
-    writeFileSync(join(root, 'src', 'cli', 'main.ts'), "const said: string = 'sources';\nprocess.stdout.write(said);\n");
+    writeSourceMain();
     rmSync(join(root, 'dist'), { recursive: true });
     assert.equal(await ran(), 'sources');
   });

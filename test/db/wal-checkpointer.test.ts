@@ -7,6 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { openDatabase, WalCheckpointer, type DatabaseHandle } from '../../src/db/index.js';
+import { until } from '../helpers/processes.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const ROW = Buffer.alloc(3000, 7);
@@ -97,12 +98,8 @@ describe('WAL checkpointer', () => {
     // writes during that copy would append past the end. Wait (idle) for a run that restarted it:
     // a fixed 100 ms was not always enough on a loaded CI machine.
     const left = { runs: checkpointer.totals.runs, busy: checkpointer.totals.busyRuns };
-    for (const deadline = Date.now() + 15_000; ; ) {
-      const t = checkpointer.totals;
-      if (t.runs > left.runs && t.busyRuns - left.busy < t.runs - left.runs) break;
-      assert.ok(Date.now() < deadline, `no checkpointer run restarted the WAL after the reader left (${t.runs - left.runs} runs, all busy)`);
-      await sleep(20);
-    }
+    const t = checkpointer.totals;
+    await until(() => t.runs > left.runs && t.busyRuns - left.busy < t.runs - left.runs, 15_000, 'a checkpointer run that restarted the WAL after the reader left (a run that was not busy)');
     const released = await writeFor(db, 600);
     await checkpointer.close();
     const written = released.commits * 8 * ROW.length;

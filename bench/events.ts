@@ -22,7 +22,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { analyticsQueryModules, analyticsWriterHook } from '../src/analytics/index.js';
 import { stopPretenuring, tuneScavenges } from '../src/app/gc-tuning.js';
@@ -211,6 +211,13 @@ function threadCpuUs(tid: number): number {
   }
 }
 
+/** CPU µs of every thread of this process, by thread id. */
+function allThreadsCpuUs(): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const t of readdirSync('/proc/self/task')) m.set(Number(t), threadCpuUs(Number(t)));
+  return m;
+}
+
 function load(): string {
   return readFileSync('/proc/loadavg', 'latin1').split(' ').slice(0, 3).join(' ');
 }
@@ -369,6 +376,7 @@ async function runCore(): Promise<void> {
     await post(profiler, 'Profiler.start');
   }
   const mainTid = process.pid;
+  const threadsBefore = allThreadsCpuUs();
   const start = { t: performance.now(), sent: sent(), committed, received, cpu: process.cpuUsage(), main: threadCpuUs(mainTid), batches, pausedMs };
   // GC pauses of the main thread (wall ms): young-generation scavenges are what per-event garbage costs.
   const gcPauses: { ms: number; kind: number }[] = [];
@@ -397,6 +405,7 @@ async function runCore(): Promise<void> {
     profiler.disconnect();
   }
   const end = { t: performance.now(), sent: sent(), committed, received, cpu: process.cpuUsage(start.cpu), main: threadCpuUs(mainTid), batches, pausedMs: pausedMs + (gateway.inputPaused ? performance.now() - pausedAt : 0) };
+  const threadsAfter = allThreadsCpuUs();
   lag.disable();
   gcObs.disconnect();
   const elapsed = (end.t - start.t) / 1000;
@@ -442,6 +451,14 @@ async function runCore(): Promise<void> {
     `core CPU           ${pct(cpuUs)} of one core = ${perEvent(cpuUs)} µs/event (main thread ${pct(mainUs)} = ${perEvent(mainUs)} µs/event; ` +
       `other threads: SQLite writer, GC, I/O ${perEvent(cpuUs - mainUs)} µs/event)`,
   );
+  // The other threads one by one (the busiest first; worker threads are all named "node", so by id):
+  // the SQLite writer is normally the busiest, then the WAL checkpointer, GC helpers and libuv.
+  const others = [...threadsAfter]
+    .filter(([tid]) => tid !== mainTid)
+    .map(([tid, us]) => [tid, us - (threadsBefore.get(tid) ?? 0)] as const)
+    .filter(([, us]) => us > 0)
+    .sort((a, b) => b[1] - a[1]);
+  console.log(`other threads      ${others.slice(0, 6).map(([tid, us]) => `${tid}: ${perEvent(us)}`).join(', ')} µs/event (${others.length} busy)`);
   // monitorEventLoopDelay records the whole interval between its 10 ms timer's runs, so an idle loop
   // reads ~10 ms: the figures are printed as recorded (as in earlier reports), then minus the interval.
   const late = (ns: number) => Math.max(0, ns / 1e6 - LAG_RESOLUTION_MS).toFixed(1);

@@ -88,10 +88,15 @@ async function main(): Promise<void> {
   }
 
   const insertSql = 'INSERT INTO events (node_name, pot_id, pot_type, event_type, timestamp, data, received_at) VALUES ';
-  const insert = db.prepare(`${insertSql}(?, ?, ?, ?, ?, ?, ?)`);
+  // data is bound as the slab's UTF-8 bytes (a Buffer view: copied as they are) and stored as TEXT
+  // by the CAST, which takes a blob's bytes as text in the database's encoding (UTF-8). Bound as a
+  // string it was decoded into a V8 string here, then measured and encoded back to UTF-8 by the
+  // binding: ~0.5 µs per event of the writer's time, for the same bytes.
+  const row = '(?, ?, ?, ?, ?, CAST(? AS TEXT), ?)';
+  const insert = db.prepare(insertSql + row);
   // Rows go in INSERT_ROWS at a time: one statement run instead of INSERT_ROWS (binding, VDBE
   // start-up and the AUTOINCREMENT sequence update are per statement): ~0.6 µs less per event.
-  const insertMany = db.prepare(insertSql + new Array(INSERT_ROWS).fill('(?, ?, ?, ?, ?, ?, ?)').join(', '));
+  const insertMany = db.prepare(insertSql + new Array(INSERT_ROWS).fill(row).join(', '));
   const params: unknown[] = new Array(7 * INSERT_ROWS);
   // A nested db.transaction() is a SAVEPOINT: a throwing hook rolls back its own writes only.
   const runHook = db.transaction((fn: BatchHook, events: readonly StoredEvent[]) => fn(db, events));
@@ -153,8 +158,7 @@ async function main(): Promise<void> {
     const ids = new Float64Array(n);
     const k = slab.nameIds;
     const off = slab.offsets;
-    const dataJson: string[] = new Array(n);
-    for (let e = 0; e < n; e++) dataJson[e] = slab.bytes.toString('utf8', off[e], off[e + 1]);
+    const bytes = slab.bytes;
     const timestamp = slab.timestamp;
     const receivedAt = slab.receivedAt;
     let i = 0;
@@ -166,7 +170,7 @@ async function main(): Promise<void> {
         params[p + 2] = names[k[4 * e + 2]!];
         params[p + 3] = names[k[4 * e + 3]!];
         params[p + 4] = timestamp[e];
-        params[p + 5] = dataJson[e];
+        params[p + 5] = bytes.subarray(off[e], off[e + 1]);
         params[p + 6] = receivedAt[e];
       }
       const res = insertMany.run(params);
@@ -176,12 +180,14 @@ async function main(): Promise<void> {
       for (let r = 0; r < INSERT_ROWS; r++) ids[i + r] = first + r;
     }
     for (; i < n; i++) {
-      ids[i] = Number(insert.run(names[k[4 * i]!], names[k[4 * i + 1]!], names[k[4 * i + 2]!], names[k[4 * i + 3]!], timestamp[i], dataJson[i], receivedAt[i]).lastInsertRowid);
+      const data = bytes.subarray(off[i], off[i + 1]);
+      ids[i] = Number(insert.run(names[k[4 * i]!], names[k[4 * i + 1]!], names[k[4 * i + 2]!], names[k[4 * i + 3]!], timestamp[i], data, receivedAt[i]).lastInsertRowid);
     }
     if (hooks.length > 0) {
       const events: StoredEvent[] = new Array(n);
       for (let i = 0; i < n; i++) {
-        events[i] = new StoredEventView(ids[i]!, names[k[4 * i]!]!, names[k[4 * i + 1]!]!, names[k[4 * i + 2]!]!, names[k[4 * i + 3]!]!, timestamp[i]!, receivedAt[i]!, dataJson[i]!, slab.fromStatus[i] === 1);
+        const dataJson = bytes.toString('utf8', off[i], off[i + 1]);
+        events[i] = new StoredEventView(ids[i]!, names[k[4 * i]!]!, names[k[4 * i + 1]!]!, names[k[4 * i + 2]!]!, names[k[4 * i + 3]!]!, timestamp[i]!, receivedAt[i]!, dataJson, slab.fromStatus[i] === 1);
       }
       for (const hook of hooks) {
         try {

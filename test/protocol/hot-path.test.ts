@@ -113,8 +113,14 @@ describe('protocol hot path', () => {
   it('looks for inexact numbers only where a number can start, wherever the data puts it', () => {
     const event = (data: string) =>
       `{"version":2,"message":{"PotEvent":{"node_id":1,"pot_id":"p","pot_type":"cowrie","event_type":"e","timestamp":"2024-05-01T10:00:00Z","data":${data}}}}`;
-    // cowrie session ids are hex: "e101" in one is text, not an exponent
-    for (const data of ['{"session":"46e101c8383b"}', '{"hash":"1234567890123456789a"}', '{"n":1.5e99,"m":-2E-12}']) {
+    // cowrie session ids are hex: "e101" in one is text, not an exponent, after a quote or a ": "
+    for (const data of [
+      '{"session":"46e101c8383b"}',
+      '{"message":"New connection: 203.0.113.183:44674 (10.0.0.5:2222) [session: 9e1652397d47]"}',
+      '{"message":"[session: 12e345ab]"}',
+      '{"hash":"1234567890123456789a"}',
+      '{"n":1.5e99,"m":-2E-12}',
+    ]) {
       assert.ok(parseHotEnvelope(event(data)), data);
       compare(event(data));
     }
@@ -126,6 +132,8 @@ describe('protocol hot path', () => {
       '{"a":[12345678901234567890]}',
       '{"f":0.00000000000000000001}',
       '{"f":1.2E+308,"g":1}',
+      '{"f":[1e1234]}',
+      '{"f":2e-3000 }',
       '{"s":"x","n":\n9007199254740993}',
     ]) {
       assert.equal(parseHotEnvelope(event(data)), undefined, data);

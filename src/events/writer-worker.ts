@@ -255,6 +255,11 @@ async function main(): Promise<void> {
           reply = { type: 'appended', seq: m.seq, ids, seconds: (performance.now() - started) / 1000, hookFailures };
           port.postMessage(reply, [ids.buffer as ArrayBuffer]);
           scheduleIdleFlush();
+          // A due side index catch-up runs in a transaction of its own once the batch that made it
+          // due is answered, not in that batch's commit. Right away: deferred (setImmediate) it
+          // waited behind every batch the main thread sent back to back, up to Node's 1000 messages
+          // per port wake-up.
+          if (side.catchUpDue) side.catchUpNow();
         } catch (err) {
           port.postMessage({ type: 'failed', seq: m.seq, error: errorText(err) } satisfies WriterReply);
         }

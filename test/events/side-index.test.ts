@@ -137,14 +137,19 @@ const watermarkOf = (sqlite: Database.Database): number =>
   sqlite.prepare("SELECT value FROM events_side_state WHERE key = 'indexed_through'").pluck().get() as number;
 const maxIdOf = (sqlite: Database.Database): number => sqlite.prepare('SELECT max(id) FROM events').pluck().get() as number;
 
-/** The side tables hold exactly the (key, id) of the events up to the watermark. */
+/**
+ * The side tables hold exactly the (key, id) of the events up to the watermark. Read in one
+ * transaction, one snapshot: the writer thread may commit a catch-up between two statements.
+ */
 function assertSideExact(sqlite: Database.Database): void {
-  const wm = watermarkOf(sqlite);
-  for (const [table, col] of [['events_by_node', 'node_name'], ['events_by_type', 'event_type']] as const) {
-    const side = sqlite.prepare(`SELECT ${col} AS k, id FROM ${table} ORDER BY id`).all();
-    const want = sqlite.prepare(`SELECT ${col} AS k, id FROM events WHERE id <= ? ORDER BY id`).all(wm);
-    assert.deepEqual(side, want, table);
-  }
+  sqlite.transaction(() => {
+    const wm = watermarkOf(sqlite);
+    for (const [table, col] of [['events_by_node', 'node_name'], ['events_by_type', 'event_type']] as const) {
+      const side = sqlite.prepare(`SELECT ${col} AS k, id FROM ${table} ORDER BY id`).all();
+      const want = sqlite.prepare(`SELECT ${col} AS k, id FROM events WHERE id <= ? ORDER BY id`).all(wm);
+      assert.deepEqual(side, want, table);
+    }
+  })();
 }
 
 describe('side index tables: filtered pages equal a brute-force filter', () => {
@@ -248,6 +253,39 @@ describe('side index tables through the writer thread and retention', () => {
     await store.close();
     assert.equal(watermarkOf(sqlite), maxIdOf(sqlite));
     assertSideExact(sqlite);
+  });
+});
+
+describe('side index catch-up after appends', () => {
+  it('runs after the answer of the append that made it due: a failing catch-up fails no append and is reported', async () => {
+    const db = testDb();
+    const opened = openTestStore(db, { sideIndex: { catchUpRows: 200, idleMs: 3_600_000 } });
+    const store = opened.store;
+    const failures: { hook: string; error: string }[] = [];
+    store.observe({ hookFailed: (hook, error) => failures.push({ hook, error }), writerError: () => undefined, commitSeconds: () => undefined });
+    const sqlite = db.handle.sqlite;
+    try {
+      sqlite.exec("CREATE TRIGGER side_broken BEFORE INSERT ON events_by_node BEGIN SELECT RAISE(ABORT, 'side index broken'); END");
+      // Crosses catchUpRows: in the append's own transaction the trigger would have failed the batch.
+      const ids = await store.append(makeEvents(seededRandom(43), 250, 0));
+      assert.equal(ids.length, 250);
+      assert.equal(maxIdOf(sqlite), 250);
+      // The failed catch-up is reported with the next append's answer; that append succeeds too.
+      assert.equal((await store.append(makeEvents(seededRandom(47), 1, 250))).length, 1);
+      assert.equal(failures.length, 1, 'the failed catch-up was reported');
+      assert.equal(failures[0]!.hook, 'events side index');
+      assert.match(failures[0]!.error, /side index broken/);
+      assert.equal(maxIdOf(sqlite), 251);
+      assert.equal(watermarkOf(sqlite) ?? 0, 0);
+      sqlite.exec('DROP TRIGGER side_broken');
+      // Past the mark again whatever ran in between: the next catch-up indexes up to the newest row.
+      await store.append(makeEvents(seededRandom(53), 250, 251));
+      await waitFor(() => watermarkOf(sqlite) === 501, 10_000, 'the catch-up once the trigger was gone');
+      assertSideExact(sqlite);
+    } finally {
+      await opened.close();
+      db.cleanup();
+    }
   });
 });
 

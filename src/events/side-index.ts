@@ -5,6 +5,7 @@
 // filled from events in bulk, sorted by key, so each of their leaves is dirtied once per catch-up
 // of a few thousand rows instead of once per batch. Everything here runs on the writer's connection.
 import type Database from 'better-sqlite3';
+import { AppendedTail } from './side-index-tail.js';
 
 /**
  * Rows left unindexed before the append that reaches this count makes a catch-up due. Read cost grows with the
@@ -49,6 +50,12 @@ export class EventSideIndex {
   private readonly maxId: Database.Statement;
   private readonly fillNode: Database.Statement;
   private readonly fillType: Database.Statement;
+  private readonly putNode: Database.Statement;
+  private readonly putType: Database.Statement;
+  /** The ids this writer appended above the watermark (side-index-tail.ts). */
+  private readonly appended: AppendedTail;
+  /** Catch-ups that inserted the appended ids instead of reading events (for tests and diagnostics). */
+  catchUpsFromAppends = 0;
   private readonly setWatermark: Database.Statement;
   private readonly forgetNode: Database.Statement;
   private readonly forgetType: Database.Statement;
@@ -70,6 +77,9 @@ export class EventSideIndex {
     // if one did, failing every append over it would be worse than keeping it.
     this.fillNode = db.prepare('INSERT OR IGNORE INTO events_by_node (node_name, id) SELECT node_name, id FROM events WHERE id > ? AND id <= ? ORDER BY node_name, id');
     this.fillType = db.prepare('INSERT OR IGNORE INTO events_by_type (event_type, id) SELECT event_type, id FROM events WHERE id > ? AND id <= ? ORDER BY event_type, id');
+    // The same rows from the ids the appends held: one statement per name, its ids ascending.
+    this.putNode = db.prepare('INSERT OR IGNORE INTO events_by_node (node_name, id) SELECT ?, value FROM json_each(?)');
+    this.putType = db.prepare('INSERT OR IGNORE INTO events_by_type (event_type, id) SELECT ?, value FROM json_each(?)');
     this.setWatermark = db.prepare("INSERT INTO events_side_state (key, value) VALUES ('indexed_through', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
     // One range per name: the side rows of that name in the deleted ids' span whose event is gone.
     // Survivors in the span (retention by age is not strictly in id order) are kept by NOT EXISTS.
@@ -82,6 +92,7 @@ export class EventSideIndex {
     // IMMEDIATE: the watermark is read under the write lock (another writer may have moved it).
     this.catchUpAlone = db.transaction(() => this.catchUp());
     this.tail = Math.max(0, (this.maxId.get() as number) - (this.watermark.get() as number));
+    this.appended = new AppendedTail(this.maxRows, this.tail === 0);
     this.scheduleIdle();
   }
 
@@ -100,10 +111,21 @@ export class EventSideIndex {
     // Never past the newest id: a later row must not land below the watermark unindexed.
     const to = Math.min(newest, from + this.maxRows);
     if (to > from) {
-      this.fillNode.run(from, to);
-      this.fillType.run(from, to);
+      const held = this.appended.covering(from, to);
+      if (held !== undefined) {
+        for (const [name, ids] of held.byNode) this.putNode.run(name, '[' + ids.join(',') + ']');
+        for (const [name, ids] of held.byType) this.putType.run(name, '[' + ids.join(',') + ']');
+        this.catchUpsFromAppends++;
+      } else {
+        this.fillNode.run(from, to);
+        this.fillType.run(from, to);
+      }
       this.setWatermark.run(to);
     }
+    // If this transaction then fails, the held ids are gone with the tail still there: the next
+    // catch-up finds nothing held for it and reads events.
+    if (to === newest) this.appended.restart();
+    else this.appended.drop();
     this.tail = newest - Math.max(from, to);
     return this.tail;
   }
@@ -114,9 +136,15 @@ export class EventSideIndex {
    * commit of the batch that crossed the mark (a latency spike on 1 to 7% of batches). The writer
    * runs it with catchUpNow() once the batch's answer is out (writer-worker.ts).
    */
-  afterAppend(rows: number): void {
-    this.tail += rows;
+  afterAppend(ids: ArrayLike<number>, nodeOf: (i: number) => string, typeOf: (i: number) => string): void {
+    this.tail += ids.length;
+    this.appended.add(ids, nodeOf, typeOf);
     this.scheduleIdle();
+  }
+
+  /** An append transaction failed after afterAppend: the ids it held were rolled back. */
+  appendFailed(): void {
+    this.appended.drop();
   }
 
   /** Enough rows wait for a catch-up (catchUpRows). */
@@ -142,6 +170,7 @@ export class EventSideIndex {
    */
   forget(deleted: readonly DeletedEvent[]): void {
     if (deleted.length === 0) return;
+    this.appended.deleted(deleted.map((d) => d.id));
     const span = (key: (d: DeletedEvent) => string): Map<string, [number, number]> => {
       const m = new Map<string, [number, number]>();
       for (const d of deleted) {

@@ -197,7 +197,11 @@ async function main(): Promise<void> {
         }
       }
     }
-    side.afterAppend(n);
+    side.afterAppend(
+      ids,
+      (e) => names[k[4 * e]!]!,
+      (e) => names[k[4 * e + 3]!]!,
+    );
     return ids;
   });
 
@@ -261,6 +265,7 @@ async function main(): Promise<void> {
           // per port wake-up.
           if (side.catchUpDue) side.catchUpNow();
         } catch (err) {
+          side.appendFailed();
           port.postMessage({ type: 'failed', seq: m.seq, error: errorText(err) } satisfies WriterReply);
         }
         return;

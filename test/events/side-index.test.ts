@@ -13,7 +13,7 @@ import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { openDatabase } from '../../src/db/index.js';
 import type { NewEvent, SqliteEventStore } from '../../src/events/index.js';
 import { EventQueries, type EventListQuery, type EventPage, type EventRow } from '../../src/events/queries.js';
-import { EventSideIndex } from '../../src/events/side-index.js';
+import { EventSideIndex, type DeletedEvent } from '../../src/events/side-index.js';
 import type { EventFilter } from '../../src/events/types.js';
 import { seededRandom } from '../helpers/random.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -204,6 +204,88 @@ describe('side index tables: filtered pages equal a brute-force filter', () => {
       assert.deepEqual(firstAsc.events.map((e) => e.id), want);
     } finally {
       side.close();
+    }
+  });
+});
+
+/** Inserts as the writer does (one transaction, ids consecutive) and tells the side index, as the writer does. */
+function appendAs(sqlite: Database.Database, side: EventSideIndex, events: readonly NewEvent[]): void {
+  sqlite.transaction(() => {
+    insertDirect(sqlite, events);
+    const last = maxIdOf(sqlite);
+    const ids = events.map((_, i) => last - events.length + 1 + i);
+    side.afterAppend(ids, (i) => events[i]!.node, (i) => events[i]!.eventType);
+  })();
+}
+
+describe('side index catch-up from the appended ids', () => {
+  it('inserts the ids the appends held when they are the whole tail, and reads events otherwise', async () => {
+    const db = testDb();
+    const sqlite = db.handle.sqlite;
+    const rand = seededRandom(61);
+    const side = new EventSideIndex(sqlite, { catchUpRows: 1e9, idleMs: 3_600_000, maxCatchUpRows: 1000 });
+    const catchUp = (): number => sqlite.transaction(() => side.catchUp())();
+    let next = 0;
+    const events = (n: number): NewEvent[] => makeEvents(rand, n, (next += n) - n);
+    try {
+      // Appends only, from an empty tail: the held ids are the tail.
+      for (let i = 0; i < 5; i++) appendAs(sqlite, side, events(60));
+      catchUp();
+      assert.equal(side.catchUpsFromAppends, 1);
+      assert.equal(watermarkOf(sqlite), 300);
+      assertSideExact(sqlite);
+
+      // A row from another connection in the tail: the held ids are not all of it.
+      appendAs(sqlite, side, events(40));
+      insertDirect(sqlite, events(3));
+      appendAs(sqlite, side, events(40));
+      catchUp();
+      assert.equal(side.catchUpsFromAppends, 1, 'read events');
+      assert.equal(watermarkOf(sqlite), 383);
+      assertSideExact(sqlite);
+
+      // Caught up to the newest row: appends are held again.
+      appendAs(sqlite, side, events(50));
+      catchUp();
+      assert.equal(side.catchUpsFromAppends, 2);
+      assertSideExact(sqlite);
+
+      // A failed append drops what was held (its ids come again with the next batch).
+      appendAs(sqlite, side, events(20));
+      side.appendFailed();
+      appendAs(sqlite, side, events(20));
+      catchUp();
+      assert.equal(side.catchUpsFromAppends, 2, 'read events after a failed append');
+      assertSideExact(sqlite);
+
+      // Retention deleting inside the tail: no side rows for the deleted events.
+      appendAs(sqlite, side, events(30));
+      appendAs(sqlite, side, events(30));
+      const doomed = sqlite.prepare('DELETE FROM events WHERE id > ? AND id % 3 = 0 RETURNING id, node_name, event_type').all(watermarkOf(sqlite)) as DeletedEvent[];
+      assert.ok(doomed.length > 0);
+      side.forget(doomed);
+      catchUp();
+      assert.equal(side.catchUpsFromAppends, 2, 'read events after retention in the tail');
+      assertSideExact(sqlite);
+
+      // More than one catch-up takes: not held; the first catch-up stops short, the next finishes.
+      appendAs(sqlite, side, events(700));
+      appendAs(sqlite, side, events(700));
+      catchUp();
+      assert.equal(side.pendingRows, 400);
+      appendAs(sqlite, side, events(10));
+      catchUp();
+      assert.equal(side.catchUpsFromAppends, 2, 'read events for a long tail');
+      assert.equal(watermarkOf(sqlite), maxIdOf(sqlite));
+      assertSideExact(sqlite);
+      appendAs(sqlite, side, events(10));
+      catchUp();
+      assert.equal(side.catchUpsFromAppends, 3);
+      assertSideExact(sqlite);
+      await checkAll((x) => new EventQueries(sqlite).list(x), sqlite);
+    } finally {
+      side.close();
+      db.cleanup();
     }
   });
 });

@@ -17,7 +17,8 @@ function event(seq: number, size = 1): NewEvent {
   return {
     node: `node-${seq % 3}`,
     potId: seq % 2 ? 'cowrie-01' : 'pot-ü',
-    potType: 'cowrie',
+    // The real node's status lines carry no pot type: an empty name is stored as ''.
+    potType: seq % 4 === 0 ? '' : seq % 4 === 1 ? 'cowrie' : 'pot-🐝',
     eventType: `cowrie.type.${seq % 5}`,
     timestamp: 1_764_000_000_000 + seq,
     receivedAt: 1_764_000_000_500 + seq,
@@ -66,8 +67,12 @@ describe('event batches in shared slabs', () => {
     db.cleanup();
   });
 
-  function storedRows(): { id: number; node_name: string; pot_id: string; event_type: string; timestamp: number; received_at: number; data: string; t: string }[] {
-    return db.handle.sqlite.prepare('SELECT id, node_name, pot_id, event_type, timestamp, received_at, data, typeof(data) AS t FROM events ORDER BY id').all() as never;
+  function storedRows(): { id: number; node_name: string; pot_id: string; pot_type: string; event_type: string; timestamp: number; received_at: number; data: string; t: string }[] {
+    return db.handle.sqlite
+      .prepare(
+        "SELECT id, node_name, pot_id, pot_type, event_type, timestamp, received_at, data, typeof(data) || typeof(node_name) || typeof(pot_id) || typeof(pot_type) || typeof(event_type) AS t FROM events ORDER BY id",
+      )
+      .all() as never;
   }
 
   it('stores every field exactly, with batches in flight together and growing past a slab', async () => {
@@ -87,9 +92,9 @@ describe('event batches in shared slabs', () => {
     const byId = new Map(rows.map((r) => [r.id, r]));
     sent.forEach((e, i) => {
       const row = byId.get(ids[i]!)!;
-      assert.equal(row.t, 'text');
+      assert.equal(row.t, 'text'.repeat(5), `event ${i}: every text column is TEXT`);
       assert.equal(row.data, asStored(e.dataJson), `event ${i} data`);
-      assert.deepEqual([row.node_name, row.pot_id, row.event_type, row.timestamp, row.received_at], [e.node, e.potId, e.eventType, e.timestamp, e.receivedAt]);
+      assert.deepEqual([row.node_name, row.pot_id, row.pot_type, row.event_type, row.timestamp, row.received_at], [e.node, e.potId, e.potType, e.eventType, e.timestamp, e.receivedAt]);
     });
   });
 

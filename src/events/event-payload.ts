@@ -10,6 +10,10 @@ const SCRATCH_BYTES = 16 * 1024;
 const FIXED_BYTES = 128;
 
 const OPEN_ID = Buffer.from('{"id":');
+const TIMESTAMP = Buffer.from(',"timestamp":"');
+const DATA = Buffer.from('","data":');
+const RECEIVED_AT = Buffer.from(',"received_at":"');
+const CLOSE = Buffer.from('"}');
 const DIGITS_MAX = 20;
 
 interface PotPrefix {
@@ -29,22 +33,13 @@ export class EventPayloadWriter {
   /** Last pot seen per node (a node's events mostly come from one pot): the prefix is built once. */
   private readonly prefixes = new Map<string, PotPrefix>();
   private readonly eventTypes = new Map<string, Buffer>();
-  private lastTs = NaN;
-  private tsBytes = Buffer.alloc(0);
-  private lastRecv = NaN;
-  private recvBytes = Buffer.alloc(0);
+  // One per field: an event's two times are mostly in different seconds than the other field's.
+  private readonly timestamps = new IsoTimeWriter();
+  private readonly receivedTimes = new IsoTimeWriter();
 
   write(e: StoredRow): Buffer {
     const prefix = this.prefixFor(e.node, e.potId, e.potType);
     const eventType = this.eventTypeFor(e.eventType);
-    if (e.timestamp !== this.lastTs) {
-      this.lastTs = e.timestamp;
-      this.tsBytes = Buffer.from(`,"timestamp":"${new Date(e.timestamp).toISOString()}","data":`, 'latin1');
-    }
-    if (e.receivedAt !== this.lastRecv) {
-      this.lastRecv = e.receivedAt;
-      this.recvBytes = Buffer.from(`,"received_at":"${new Date(e.receivedAt).toISOString()}"}`, 'latin1');
-    }
     const data = e.dataJson;
     // A UTF-16 unit is at most 3 bytes of UTF-8.
     const worst = FIXED_BYTES + DIGITS_MAX + prefix.length + eventType.length + data.length * 3;
@@ -55,11 +50,15 @@ export class EventPayloadWriter {
     at += prefix.length;
     buf.set(eventType, at);
     at += eventType.length;
-    buf.set(this.tsBytes, at);
-    at += this.tsBytes.length;
+    buf.set(TIMESTAMP, at);
+    at = this.timestamps.write(buf, at + TIMESTAMP.length, e.timestamp);
+    buf.set(DATA, at);
+    at += DATA.length;
     at += buf.write(data, at, 'utf8');
-    buf.set(this.recvBytes, at);
-    at += this.recvBytes.length;
+    buf.set(RECEIVED_AT, at);
+    at = this.receivedTimes.write(buf, at + RECEIVED_AT.length, e.receivedAt);
+    buf.set(CLOSE, at);
+    at += CLOSE.length;
     return buf.subarray(0, at);
   }
 
@@ -89,6 +88,38 @@ export class EventPayloadWriter {
       this.eventTypes.set(eventType, bytes);
     }
     return bytes;
+  }
+}
+
+/** 10000-01-01T00:00:00Z: from there toISOString writes a signed six-digit year. */
+const YEAR_10000_MS = 253_402_300_800_000;
+
+/**
+ * Writes a time as toISOString does (`2026-12-02T07:14:05.123Z`). The text up to the seconds is
+ * built once per second and the milliseconds written as digits: building the whole string (a Date,
+ * its ISO text, a Buffer) for every event whose time differed from the previous one's was most of
+ * what a payload cost beyond copying its data.
+ */
+class IsoTimeWriter {
+  private second = NaN;
+  /** `YYYY-MM-DDTHH:MM:SS.` of `second`. */
+  private head = Buffer.alloc(0);
+
+  write(buf: Buffer, at: number, ms: number): number {
+    if (!(Number.isInteger(ms) && ms >= 0 && ms < YEAR_10000_MS)) return at + buf.write(new Date(ms).toISOString(), at, 'latin1');
+    const second = Math.floor(ms / 1000);
+    if (second !== this.second) {
+      this.second = second;
+      this.head = Buffer.from(new Date(second * 1000).toISOString().slice(0, 20), 'latin1');
+    }
+    buf.set(this.head, at);
+    at += this.head.length;
+    const milli = ms - second * 1000;
+    buf[at] = 48 + Math.floor(milli / 100);
+    buf[at + 1] = 48 + (Math.floor(milli / 10) % 10);
+    buf[at + 2] = 48 + (milli % 10);
+    buf[at + 3] = 90; // Z
+    return at + 4;
   }
 }
 

@@ -53,4 +53,22 @@ describe('EventPayloadWriter', () => {
       JSON.parse(view.toString('utf8'));
     }
   });
+
+  it('writes every time as toISOString does: second and day boundaries, 1970, before it, year 9999 and after', () => {
+    const w = new EventPayloadWriter();
+    const times = [
+      ...[0, 1, 999, 1000, 59_999, 60_000, 86_399_999, 86_400_000],
+      951_782_400_000, // 2000-02-29
+      ...[1_764_000_000_123, 1_764_000_000_999, 1_764_000_001_000],
+      ...[-1, -86_400_001], // before 1970
+      ...[253_402_300_799_999, 253_402_300_800_000, 8.64e15], // the last ms of 9999, then six-digit years
+      1_764_000_000_000.5,
+    ];
+    for (const [i, timestamp] of times.entries()) {
+      // Each time as an event's own, and as the receipt time of the event before.
+      const receivedAt = times[(i + 1) % times.length]!;
+      const e: StoredRow = { id: i + 1, node: 'n', potId: 'p', potType: 't', eventType: 'e', timestamp, receivedAt, dataJson: '{}', fromStatus: false };
+      assert.equal(w.write(e).toString('utf8'), expected(e), `timestamp ${timestamp}`);
+    }
+  });
 });

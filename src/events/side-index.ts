@@ -8,11 +8,11 @@ import type Database from 'better-sqlite3';
 import { AppendedTail } from './side-index-tail.js';
 
 /**
- * Rows left unindexed before the append that reaches this count makes a catch-up due. Read cost grows with the
- * tail (a filtered page scans it by id: ~1 ms per 4000 rows on the 2-core VM); write cost per event
- * falls with it (the ~15 leaves a catch-up dirties are shared by more rows: at 4000 rows they are
- * well under 0.1 µs per event). Time since the last catch-up does not matter to either, so there is
- * no time trigger: at low rates the idle catch-up keeps the tail short.
+ * Rows left unindexed before the append that reaches this count makes a catch-up due. Read cost
+ * grows with the tail (a filtered page scans it by id: ~1 ms per 4000 rows on the 2-core VM); write
+ * cost per event falls with it (the ~15 leaves a catch-up dirties are shared by more rows: at 4000
+ * rows they are well under 0.1 µs per event). Time since the last catch-up does not matter to
+ * either, so there is no time trigger: at low rates the idle catch-up keeps the tail short.
  */
 export const CATCH_UP_ROWS = 4000;
 /** With no append for this long and a tail left, the tail is indexed in its own transaction. */
@@ -54,13 +54,13 @@ export class EventSideIndex {
   private readonly putType: Database.Statement;
   /** The ids this writer appended above the watermark (side-index-tail.ts). */
   private readonly appended: AppendedTail;
-  /** Catch-ups that inserted the appended ids instead of reading events (for tests and diagnostics). */
-  catchUpsFromAppends = 0;
   private readonly setWatermark: Database.Statement;
   private readonly forgetNode: Database.Statement;
   private readonly forgetType: Database.Statement;
   private readonly catchUpAlone: Database.Transaction<() => void>;
   private readonly onFailure: (error: string) => void;
+  /** Catch-ups that inserted the appended ids instead of reading events (for tests and diagnostics). */
+  catchUpsFromAppends = 0;
 
   constructor(
     private readonly db: Database.Database,

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { HpfeedsClient } from '../../src/hpfeeds/index.js';
 import { SimulatedNode } from '../../src/simulator/index.js';
 import { createTestPgDatabase, pgSkipReason, type TestPgDatabase } from '../helpers/pg.js';
-import { coreEnv, freePortFlags, killAll, readyCore, start, until, type CoreAddresses, type Proc } from '../helpers/processes.js';
+import { coreEnv, killAll, readyCore, restartablePortFlags, start, until, type CoreAddresses, type Proc } from '../helpers/processes.js';
 import { startTestRedis, type TestRedis } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -33,13 +33,16 @@ describe('three cores in processes on PostgreSQL and one Redis', { skip }, () =>
   const subscribers: HpfeedsClient[] = [];
   let aAddress: CoreAddresses | undefined;
 
-  /** Starts a core on free ports, or on the ports it had (a restart: nodes know its address). */
+  /**
+   * Starts a core on free ports outside the ephemeral range (each core is restarted on its ports
+   * later), or on the ports it had (a restart: nodes know its address).
+   */
   async function startCore(name: string, samePortsAs?: CoreAddresses): Promise<RunningCore> {
     const dir = tempDir(`apiary-cluster-${name}-`);
     dirs.push(dir);
     const ports = samePortsAs
       ? ['--api-host', '127.0.0.1', '--api-port', String(samePortsAs.api), '--node-tcp-host', '127.0.0.1', '--node-tcp-port', String(samePortsAs.nodeTcp), '--hpfeeds-endpoint', `tcp:port=${samePortsAs.hpfeeds}:interface=127.0.0.1`]
-      : freePortFlags;
+      : await restartablePortFlags();
     const proc = start(process.execPath, ['bin/apiary.js', 'serve', ...ports], {
       env: coreEnv(dir.path, {
         DATABASE_URL: database.url,

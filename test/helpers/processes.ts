@@ -3,6 +3,7 @@
 // (the core's redis-server), is killed when the test calls killAll(); if the test process ends any
 // other way (exit, SIGTERM from the test runner's timeout, SIGKILL) ./children.ts kills them.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { trackChild, untrackChild } from './children.js';
 
@@ -122,6 +123,34 @@ export function start(cmd: string, args: string[], opts: SpawnOptions & { env: R
 
 /** Flags that put every listener of a core on a free port of 127.0.0.1. */
 export const freePortFlags = ['--api-host', '127.0.0.1', '--api-port', '0', '--node-tcp-host', '127.0.0.1', '--node-tcp-port', '0', '--hpfeeds-endpoint', 'tcp:port=0:interface=127.0.0.1'];
+
+/** Below Linux's ephemeral range (32768-60999 by default): no outgoing connection is given these. */
+const RESTARTABLE_PORTS = { from: 20_000, to: 32_000 };
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * The listener flags of a core that will be started again on the same ports (the nodes know it
+ * there): free ports below the ephemeral range, picked at random. A port the kernel picked for a
+ * listener (port 0) is ephemeral: once the core lets it go, any outgoing connection of the machine
+ * may be given it, and the restarted core then finds it taken (seen once in CI, in the rolling
+ * restart of test/cluster/processes.test.ts).
+ */
+export async function restartablePortFlags(): Promise<string[]> {
+  const ports: number[] = [];
+  while (ports.length < 3) {
+    const port = RESTARTABLE_PORTS.from + Math.floor(Math.random() * (RESTARTABLE_PORTS.to - RESTARTABLE_PORTS.from));
+    if (!ports.includes(port) && (await canListen(port))) ports.push(port);
+  }
+  const [api, nodeTcp, hpfeeds] = ports;
+  return ['--api-host', '127.0.0.1', '--api-port', String(api), '--node-tcp-host', '127.0.0.1', '--node-tcp-port', String(nodeTcp), '--hpfeeds-endpoint', `tcp:port=${hpfeeds}:interface=127.0.0.1`];
+}
 
 /** Environment for a core under test: its own data dir, JSON logs, nothing inherited that changes behaviour. */
 export function coreEnv(dataDir: string, extra: Record<string, string> = {}): Record<string, string | undefined> {

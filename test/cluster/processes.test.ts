@@ -9,7 +9,7 @@ import pg from 'pg';
 import { HpfeedsClient } from '../../src/hpfeeds/index.js';
 import { SimulatedNode } from '../../src/simulator/index.js';
 import { createTestPgDatabase, pgSkipReason, type TestPgDatabase } from '../helpers/pg.js';
-import { coreEnv, killAll, readyCore, restartablePortFlags, start, until, type CoreAddresses, type Proc } from '../helpers/processes.js';
+import { coreEnv, killAll, portFlags, readyCore, restartablePortFlags, start, until, type CoreAddresses, type Proc } from '../helpers/processes.js';
 import { startTestRedis, type TestRedis } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -40,9 +40,7 @@ describe('three cores in processes on PostgreSQL and one Redis', { skip }, () =>
   async function startCore(name: string, samePortsAs?: CoreAddresses): Promise<RunningCore> {
     const dir = tempDir(`apiary-cluster-${name}-`);
     dirs.push(dir);
-    const ports = samePortsAs
-      ? ['--api-host', '127.0.0.1', '--api-port', String(samePortsAs.api), '--node-tcp-host', '127.0.0.1', '--node-tcp-port', String(samePortsAs.nodeTcp), '--hpfeeds-endpoint', `tcp:port=${samePortsAs.hpfeeds}:interface=127.0.0.1`]
-      : await restartablePortFlags();
+    const ports = samePortsAs ? portFlags(samePortsAs) : await restartablePortFlags();
     const proc = start(process.execPath, ['bin/apiary.js', 'serve', ...ports], {
       env: coreEnv(dir.path, {
         DATABASE_URL: database.url,

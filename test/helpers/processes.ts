@@ -121,8 +121,13 @@ export function start(cmd: string, args: string[], opts: SpawnOptions & { env: R
   };
 }
 
+/** Flags that put a core's three listeners on these ports of 127.0.0.1 (0: a free port each). */
+export function portFlags(ports: { api: number; nodeTcp: number; hpfeeds: number }): string[] {
+  return ['--api-host', '127.0.0.1', '--api-port', String(ports.api), '--node-tcp-host', '127.0.0.1', '--node-tcp-port', String(ports.nodeTcp), '--hpfeeds-endpoint', `tcp:port=${ports.hpfeeds}:interface=127.0.0.1`];
+}
+
 /** Flags that put every listener of a core on a free port of 127.0.0.1. */
-export const freePortFlags = ['--api-host', '127.0.0.1', '--api-port', '0', '--node-tcp-host', '127.0.0.1', '--node-tcp-port', '0', '--hpfeeds-endpoint', 'tcp:port=0:interface=127.0.0.1'];
+export const freePortFlags = portFlags({ api: 0, nodeTcp: 0, hpfeeds: 0 });
 
 /** Below Linux's ephemeral range (32768-60999 by default): no outgoing connection is given these. */
 const RESTARTABLE_PORTS = { from: 20_000, to: 32_000 };
@@ -148,8 +153,8 @@ export async function restartablePortFlags(): Promise<string[]> {
     const port = RESTARTABLE_PORTS.from + Math.floor(Math.random() * (RESTARTABLE_PORTS.to - RESTARTABLE_PORTS.from));
     if (!ports.includes(port) && (await canListen(port))) ports.push(port);
   }
-  const [api, nodeTcp, hpfeeds] = ports;
-  return ['--api-host', '127.0.0.1', '--api-port', String(api), '--node-tcp-host', '127.0.0.1', '--node-tcp-port', String(nodeTcp), '--hpfeeds-endpoint', `tcp:port=${hpfeeds}:interface=127.0.0.1`];
+  const [api, nodeTcp, hpfeeds] = ports as [number, number, number];
+  return portFlags({ api, nodeTcp, hpfeeds });
 }
 
 /** Environment for a core under test: its own data dir, JSON logs, nothing inherited that changes behaviour. */
